@@ -1,0 +1,585 @@
+"""DocumentClient: one collaborator on one document, over Tandem's protocol.
+
+It holds the document as a pycrdt ``Doc`` (Yjs-compatible), encrypts every local
+change before it leaves, decrypts what arrives, reconnects with backoff and
+resumes from the last sequence number it has, re-sending unacknowledged changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pycrdt
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from tandem.client.errors import ClientError, DisconnectedError
+from tandem.client.providers import Provider, fetch_key, fetch_token
+from tandem.client.richtext import (
+    append_paragraph,
+    content_root,
+    fragment_to_html,
+    html_to_fragment,
+)
+from tandem.crypto import (
+    DEFAULT_ITERATIONS,
+    EncryptionError,
+    SessionCipher,
+    new_session_secrets,
+    unwrap_content_key,
+)
+from tandem.protocol.messages import PROTOCOL_VERSION
+
+log = logging.getLogger("tandem.client")
+
+COLLAB_PATH = "/v1/collab"
+# Errors after which reconnecting cannot help (close codes from docs/protocol.md).
+_FATAL_CLOSE = {4003, 4009, 4010}
+
+
+def websocket_url(server_url: str) -> str:
+    parts = urlsplit(server_url)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ClientError(f"invalid server URL {server_url!r}: expected http(s)://host[:port]")
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + COLLAB_PATH, "", ""))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class DocumentClient:
+    """Connect with ``async with DocumentClient(...) as client:`` or ``await client.start()``.
+
+    Edit ``client.fragment`` (or use ``append_paragraph``/``set_html``) after
+    ``await client.wait_synced()``; ``await client.flush()`` waits until the
+    server has durably stored every local change.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        api_key: str,
+        document_id: str,
+        token_provider: Provider,
+        encryption_provider: Provider,
+        initial_content: str | None = None,
+        client_info: dict | None = None,
+        client_id: str | None = None,
+        iterations: int = DEFAULT_ITERATIONS,
+        reconnect: bool = True,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.url = websocket_url(server_url)
+        self.api_key = api_key
+        self.document_id = document_id
+        self.token_provider = token_provider
+        self.encryption_provider = encryption_provider
+        self.initial_content = initial_content
+        self.client_info = client_info or {}
+        self.client_id = client_id or secrets.token_urlsafe(12)
+        self.iterations = iterations
+        self.reconnect = reconnect
+        self.max_backoff = max_backoff
+
+        self.doc = pycrdt.Doc()
+        self.fragment = content_root(self.doc)
+        self._subscription = self.doc.observe(self._on_local_transaction)
+        self._applying_remote = False
+
+        self.user_id: str | None = None
+        self.role: str | None = None
+        self.caret: int | None = None
+        self.version = 0
+        self.session: dict | None = None
+        self.key_hint: str | None = None
+        self.clients: dict[str, dict] = {}
+        self.listeners: list[Callable[[str, dict], None]] = []
+
+        self._cipher: SessionCipher | None = None
+        self._counter = 0
+        self._pending: dict[int, bytes] = {}  # counter -> plaintext Yjs update, until acked
+        self._above: set[int] = set()
+        self._ws: ClientConnection | None = None
+        self._synced = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._acked.set()
+        self._creating: str | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._stopped = False
+        self.error: BaseException | None = None
+        self._failed = asyncio.Event()
+        self._token_expires_at: float | None = None
+
+    # -- public API ------------------------------------------------------------------
+    async def __aenter__(self) -> DocumentClient:
+        await self.start()
+        await self.wait_synced()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+
+    async def wait_synced(self, timeout: float | None = 30.0) -> None:
+        """Wait until the document is loaded (or created) and live."""
+        await self._wait(self._synced, timeout, "synchronised")
+
+    async def flush(self, timeout: float | None = 30.0) -> None:
+        """Wait until every local change so far is acknowledged (durable on the server)."""
+        await self._wait(self._acked, timeout, "acknowledged")
+
+    async def _wait(self, event: asyncio.Event, timeout: float | None, what: str) -> None:
+        waiter = asyncio.create_task(event.wait())
+        failed = asyncio.create_task(self._failed.wait())
+        try:
+            await asyncio.wait(
+                {waiter, failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+            failed.cancel()
+        if event.is_set():
+            return
+        if self.error is not None:
+            raise self.error
+        raise TimeoutError(f"the document was not {what} within {timeout} s")
+
+    async def close(self) -> None:
+        self._stopped = True
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+            self._runner = None
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._pending)
+
+    def to_html(self) -> str:
+        return fragment_to_html(self.fragment)
+
+    def append_paragraph(self, text: str) -> None:
+        self._require_synced()
+        append_paragraph(self.fragment, text)
+
+    def set_html(self, html: str) -> list[str]:
+        self._require_synced()
+        return html_to_fragment(html, self.fragment)
+
+    def on(self, listener: Callable[[str, dict], None]) -> None:
+        """Listen for events: remote_change, client_joined, client_left, presence,
+        session, synced, disconnected."""
+        self.listeners.append(listener)
+
+    async def set_presence(self, state: dict) -> None:
+        """Send an encrypted ephemeral presence state (caret, selection...)."""
+        if self._ws is None or self._cipher is None:
+            return
+        data = self._cipher.seal_presence(self.client_id, json.dumps(state).encode())
+        await self._send({"type": "presence", "data": _b64(data)})
+
+    # -- internals: local changes ----------------------------------------------------
+    def _require_synced(self) -> None:
+        if not self.synced:
+            raise ClientError("edit only after the document is synced (await wait_synced())")
+
+    def _emit(self, kind: str, info: dict) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(kind, info)
+            except Exception:  # a listener's bug must not break the connection
+                log.exception("listener failed")
+
+    def _on_local_transaction(self, event: Any) -> None:
+        if self._applying_remote:
+            return
+        update = event.update
+        if not update or update == b"\x00\x00":
+            return
+        self._counter += 1
+        self._pending[self._counter] = update
+        self._acked.clear()
+        if self._ws is not None and self._cipher is not None and self.synced:
+            self._send_soon(self._counter)
+
+    def _send_soon(self, counter: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_update(counter))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _send_update(self, counter: int) -> None:
+        update = self._pending.get(counter)
+        if update is None or self._cipher is None or self.session is None:
+            return
+        data = self._cipher.seal_update(self.client_id, counter, update)
+        await self._send(
+            {
+                "type": "update",
+                "session_id": self.session["session_id"],
+                "counter": counter,
+                "data": _b64(data),
+            }
+        )
+
+    async def _send(self, message: dict) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps(message, separators=(",", ":")))
+
+    def _apply_remote(self, update: bytes) -> None:
+        self._applying_remote = True
+        try:
+            self.doc.apply_update(update)
+        finally:
+            self._applying_remote = False
+
+    def _advance(self, seq: int) -> None:
+        if seq <= self.version:
+            return
+        self._above.add(seq)
+        while self.version + 1 in self._above:
+            self.version += 1
+            self._above.discard(self.version)
+
+    def _reset_document(self) -> None:
+        """Start over on a fresh Doc (a lost create-session race or a new session)."""
+        self.doc.unobserve(self._subscription)
+        self.doc = pycrdt.Doc()
+        self.fragment = content_root(self.doc)
+        self._subscription = self.doc.observe(self._on_local_transaction)
+        self.version = 0
+        self._above.clear()
+        self._pending.clear()
+        self._acked.set()
+
+    # -- internals: connection ---------------------------------------------------------
+    async def _run(self) -> None:
+        attempt = 0
+        jwt_failures = 0
+        while not self._stopped:
+            try:
+                await self._connect_once()
+                attempt = 0
+            except ClientError as exc:
+                if exc.code == "jwt":
+                    jwt_failures += 1
+                if (
+                    exc.code in ("encryption", "client_update_required")
+                    or jwt_failures > 1
+                    or exc.fatal
+                    or not self.reconnect
+                ):
+                    self._fail(exc)
+                    return
+                self._emit("disconnected", {"code": exc.code, "message": exc.message})
+            except EncryptionError as exc:
+                self._fail(exc)
+                return
+            except (TimeoutError, OSError, ConnectionClosed, InvalidHandshake) as exc:
+                self._emit("disconnected", {"code": "network", "message": str(exc)})
+                if not self.reconnect:
+                    self._fail(DisconnectedError(f"connection lost: {exc}"))
+                    return
+            finally:
+                self._ws = None
+                self._synced.clear()
+            if self._stopped:
+                return
+            attempt += 1
+            delay = min(self.max_backoff, 0.2 * 2 ** min(attempt, 8)) * (0.5 + random.random())
+            await asyncio.sleep(delay)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = exc
+        self._failed.set()
+        self._emit(
+            "disconnected",
+            {"code": getattr(exc, "code", "error"), "message": str(exc), "fatal": True},
+        )
+
+    async def _connect_once(self) -> None:
+        token = await fetch_token(self.token_provider, self.document_id)
+        async with websockets.connect(
+            self.url, max_size=None, open_timeout=10, ping_interval=20, ping_timeout=20
+        ) as ws:
+            self._ws = ws
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "hello",
+                        "protocol": PROTOCOL_VERSION,
+                        "api_key": self.api_key,
+                        "document_id": self.document_id,
+                        "token": token,
+                        "client_id": self.client_id,
+                        "client_info": self.client_info,
+                        "last_seq": self.version if self.session else None,
+                        "session_id": self.session["session_id"] if self.session else None,
+                    }
+                )
+            )
+            refresher = asyncio.create_task(self._refresh_token_loop())
+            try:
+                async for raw in ws:
+                    await self._handle(json.loads(raw))
+            finally:
+                refresher.cancel()
+            self._raise_for_close(ws)
+
+    def _raise_for_close(self, ws: ClientConnection) -> None:
+        rcvd = ws.close_rcvd
+        if rcvd is not None and rcvd.code not in (1000, 1001):
+            raise ClientError(
+                rcvd.reason or f"closed with code {rcvd.code}",
+                code=f"close_{rcvd.code}",
+                fatal=rcvd.code in _FATAL_CLOSE,
+            )
+        raise DisconnectedError("the server closed the connection")
+
+    async def _refresh_token_loop(self) -> None:
+        """Send a fresh token before the current one expires (the server closes the
+        connection at expiry plus its leeway)."""
+        while True:
+            expires = self._token_expires_at
+            if expires is None:
+                await asyncio.sleep(1)
+                continue
+            left = expires - time.time()
+            await asyncio.sleep(max(1.0, left - 60.0) if left > 90 else max(0.5, left / 2))
+            token = await fetch_token(self.token_provider, self.document_id)
+            self._token_expires_at = None
+            await self._send({"type": "token", "token": token})
+
+    # -- internals: server messages ------------------------------------------------------
+    async def _handle(self, msg: dict) -> None:
+        kind = msg.get("type")
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            log.debug("ignoring unknown message type %r", kind)
+            return
+        result = handler(msg)
+        if asyncio.iscoroutine(result):
+            await result
+
+    async def _on_welcome(self, msg: dict) -> None:
+        self.user_id = msg["user_id"]
+        self.role = msg["role"]
+        self.caret = msg["caret"]
+        self._token_expires_at = msg.get("token_expires_at")
+        self.clients = {c["client_id"]: c for c in msg.get("clients", [])}
+        session = msg.get("session")
+        if session is not None:
+            await self._adopt_session(
+                session,
+                fresh=self.session is None or self.session["session_id"] != session["session_id"],
+            )
+        elif self.role == "editor":
+            await self._create_session(msg.get("version", 0))
+
+    async def _create_session(self, version: int, replaces: str | None = None) -> None:
+        key, hint = await fetch_key(self.encryption_provider, self.document_id, None)
+        session_id = secrets.token_urlsafe(18)
+        session_secrets = await asyncio.to_thread(
+            new_session_secrets, key, self.document_id, session_id, iterations=self.iterations
+        )
+        self._reset_document()
+        if self.initial_content:
+            self._applying_remote = True  # the initial state travels as the snapshot
+            try:
+                html_to_fragment(self.initial_content, self.fragment)
+            finally:
+                self._applying_remote = False
+        cipher = SessionCipher(session_secrets.content_key, self.document_id, session_id)
+        snapshot = cipher.seal_snapshot(version, self.doc.get_update())
+        self._creating = session_id
+        self._pending_session = (
+            cipher,
+            {
+                "session_id": session_id,
+                "key_hint": hint,
+                "salt": _b64(session_secrets.salt),
+                "iterations": session_secrets.iterations,
+                "wrapped_key": _b64(session_secrets.wrapped_key),
+                "start_seq": version,
+            },
+        )
+        await self._send(
+            {
+                "type": "create_session",
+                "session_id": session_id,
+                "key_hint": hint,
+                "salt": _b64(session_secrets.salt),
+                "iterations": session_secrets.iterations,
+                "wrapped_key": _b64(session_secrets.wrapped_key),
+                "snapshot": _b64(snapshot),
+                "replaces": replaces,
+            }
+        )
+
+    async def _on_session_created(self, msg: dict) -> None:
+        if msg.get("session_id") != self._creating:
+            return
+        cipher, session = self._pending_session
+        self._cipher = cipher
+        self.session = session
+        self.key_hint = session["key_hint"]
+        self.version = msg.get("version", 0)
+        self._creating = None
+        self._emit("session", {"session_id": session["session_id"], "created": True})
+        await self._became_synced()
+
+    def _on_session_rejected(self, msg: dict) -> None:
+        # The winner's session arrives as new_session; wait for it.
+        if msg.get("session_id") == self._creating:
+            self._creating = None
+
+    async def _on_new_session(self, msg: dict) -> None:
+        self._creating = None
+        await self._adopt_session(msg["session"], fresh=True)
+
+    async def _adopt_session(self, session: dict, *, fresh: bool) -> None:
+        key, _hint = await fetch_key(
+            self.encryption_provider, self.document_id, session["key_hint"]
+        )
+        content_key = await asyncio.to_thread(
+            unwrap_content_key,
+            key,
+            base64.b64decode(session["salt"]),
+            session["iterations"],
+            base64.b64decode(session["wrapped_key"]),
+            self.document_id,
+            session["session_id"],
+        )
+        if fresh:
+            # Whatever this Doc holds (our own losing initial content, an old
+            # session's state) is not part of this session: start from its snapshot.
+            self._synced.clear()
+            self._reset_document()
+        self.session = session
+        self.key_hint = session["key_hint"]
+        self._cipher = SessionCipher(content_key, self.document_id, session["session_id"])
+        self._emit("session", {"session_id": session["session_id"], "created": False})
+
+    def _on_snapshot(self, msg: dict) -> None:
+        if self._cipher is None or msg.get("session_id") != self.session["session_id"]:
+            return
+        state = self._cipher.open_snapshot(msg["seq"], base64.b64decode(msg["data"]))
+        self._apply_remote(state)
+        if msg["seq"] > self.version:
+            self.version = msg["seq"]
+            self._above = {s for s in self._above if s > self.version}
+            self._advance(self.version)
+        self._emit("remote_change", {"seq": msg["seq"], "snapshot": True})
+
+    def _on_update(self, msg: dict) -> None:
+        if self._cipher is None or msg.get("session_id") != self.session["session_id"]:
+            return
+        seq = msg["seq"]
+        if seq > self.version and seq not in self._above:
+            update = self._cipher.open_update(
+                msg["client_id"], msg["counter"], base64.b64decode(msg["data"])
+            )
+            self._apply_remote(update)
+            self._advance(seq)
+            self._emit(
+                "remote_change",
+                {"seq": seq, "user_id": msg["user_id"], "client_id": msg["client_id"]},
+            )
+
+    async def _on_synced(self, msg: dict) -> None:
+        self._advance(msg.get("version", 0))
+        await self._became_synced()
+
+    async def _became_synced(self) -> None:
+        self._synced.set()
+        self._emit("synced", {"version": self.version})
+        for counter in sorted(self._pending):
+            await self._send_update(counter)
+
+    def _on_ack(self, msg: dict) -> None:
+        self._pending.pop(msg["counter"], None)
+        self._advance(msg["seq"])
+        if not self._pending:
+            self._acked.set()
+
+    async def _on_snapshot_request(self, msg: dict) -> None:
+        if self._cipher is None or self.session is None or self._above:
+            return  # only a client with a gap-free history may vouch for a version
+        seq = self.version
+        data = self._cipher.seal_snapshot(seq, self.doc.get_update())
+        await self._send(
+            {
+                "type": "snapshot",
+                "session_id": self.session["session_id"],
+                "seq": seq,
+                "data": _b64(data),
+            }
+        )
+
+    def _on_snapshot_ack(self, msg: dict) -> None:
+        self._emit("snapshot_ack", msg)
+
+    def _on_client_joined(self, msg: dict) -> None:
+        info = {
+            k: msg[k] for k in ("user_id", "client_id", "caret", "client_info", "role") if k in msg
+        }
+        self.clients[msg["client_id"]] = info
+        self._emit("client_joined", info)
+
+    def _on_client_left(self, msg: dict) -> None:
+        info = self.clients.pop(msg["client_id"], msg)
+        self._emit("client_left", info)
+
+    def _on_presence(self, msg: dict) -> None:
+        if self._cipher is None:
+            return
+        try:
+            state = json.loads(
+                self._cipher.open_presence(msg["client_id"], base64.b64decode(msg["data"]))
+            )
+        except (EncryptionError, ValueError):
+            return  # presence from another session or garbage: ignore, it is ephemeral
+        if msg["client_id"] in self.clients:
+            self.clients[msg["client_id"]]["presence"] = state
+        self._emit(
+            "presence", {"client_id": msg["client_id"], "user_id": msg["user_id"], "state": state}
+        )
+
+    def _on_token_accepted(self, msg: dict) -> None:
+        self._token_expires_at = msg.get("expires_at")
+        self.role = msg.get("role", self.role)
+
+    def _on_error(self, msg: dict) -> None:
+        code = msg.get("code", "error")
+        raise ClientError(
+            msg.get("message", "error"),
+            code="jwt" if code == "jwt" else code,
+            fatal=msg.get("close") in _FATAL_CLOSE,
+            detail=msg.get("detail"),
+        )

@@ -1,0 +1,228 @@
+"""Client messages parsed and validated into small immutable events; server messages encoded.
+
+Frames are JSON text frames holding one object with a ``type``. Binary fields
+(ciphertext, salt, wrapped key) are standard base64 with padding. Nothing here
+does I/O; every malformed input raises ``ProtocolError`` (code ``bad_frame``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tandem.protocol.errors import ProtocolError, bad_frame
+
+PROTOCOL_VERSION = 1
+MAX_DOCUMENT_ID = 512
+MAX_KEY_HINT = 256
+MAX_CLIENT_INFO_BYTES = 4096
+MAX_COUNTER = 2**53 - 1
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    protocol: int
+    api_key: str
+    document_id: str
+    token: str
+    client_id: str
+    client_info: dict
+    last_seq: int | None
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSession:
+    session_id: str
+    key_hint: str
+    salt: bytes
+    iterations: int
+    wrapped_key: bytes
+    snapshot: bytes
+    replaces: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    session_id: str
+    counter: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    session_id: str
+    seq: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRefresh:
+    token: str
+
+
+ClientMessage = Hello | CreateSession | Update | Snapshot | Presence | TokenRefresh
+
+
+# -- field readers ---------------------------------------------------------------------
+def _field(obj: dict, name: str, kind: str) -> Any:
+    if name not in obj:
+        raise bad_frame(f"{kind} message is missing the field '{name}'")
+    return obj[name]
+
+
+def _str(obj: dict, name: str, kind: str, *, max_len: int, min_len: int = 1) -> str:
+    value = _field(obj, name, kind)
+    if not isinstance(value, str):
+        raise bad_frame(f"'{name}' in {kind} must be a string")
+    if not min_len <= len(value) <= max_len:
+        raise bad_frame(f"'{name}' in {kind} must be {min_len} to {max_len} characters long")
+    return value
+
+
+def _int(obj: dict, name: str, kind: str, *, low: int = 0, high: int = MAX_COUNTER) -> int:
+    value = _field(obj, name, kind)
+    # bool is an int in Python; JSON true is not a number.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_frame(f"'{name}' in {kind} must be an integer")
+    if not low <= value <= high:
+        raise bad_frame(f"'{name}' in {kind} must be between {low} and {high}")
+    return value
+
+
+def _id(obj: dict, name: str, kind: str, pattern: re.Pattern[str]) -> str:
+    value = _field(obj, name, kind)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise bad_frame(f"'{name}' in {kind} must match {pattern.pattern}")
+    return value
+
+
+def _bytes(obj: dict, name: str, kind: str, *, max_len: int, min_len: int = 0) -> bytes:
+    value = _field(obj, name, kind)
+    if not isinstance(value, str):
+        raise bad_frame(f"'{name}' in {kind} must be a base64 string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_frame(f"'{name}' in {kind} is not valid base64") from None
+    if not min_len <= len(raw) <= max_len:
+        raise bad_frame(f"'{name}' in {kind} must hold {min_len} to {max_len} bytes")
+    return raw
+
+
+def _optional(obj: dict, name: str) -> bool:
+    return obj.get(name) is not None
+
+
+# -- parsing -----------------------------------------------------------------------------
+_SEALED_MIN = 12 + 16  # nonce + GCM tag: anything shorter cannot be a ciphertext
+
+
+def _reject_constants(token: str) -> float:
+    raise ValueError(f"{token} is not JSON")
+
+
+def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
+    """Parse one frame. ``max_bytes`` bounds every binary field."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_frame("frame is not valid UTF-8 JSON") from None
+    try:
+        obj = json.loads(raw, parse_constant=_reject_constants)
+    except (ValueError, RecursionError):
+        raise bad_frame("frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise bad_frame("frame must be a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise bad_frame("frame has no 'type'")
+    if kind == "hello":
+        return _parse_hello(obj)
+    if kind == "update":
+        return Update(
+            session_id=_id(obj, "session_id", kind, _SESSION_ID),
+            counter=_int(obj, "counter", kind, low=1),
+            data=_bytes(obj, "data", kind, min_len=_SEALED_MIN, max_len=max_bytes),
+        )
+    if kind == "presence":
+        return Presence(data=_bytes(obj, "data", kind, min_len=_SEALED_MIN, max_len=max_bytes))
+    if kind == "snapshot":
+        return Snapshot(
+            session_id=_id(obj, "session_id", kind, _SESSION_ID),
+            seq=_int(obj, "seq", kind),
+            data=_bytes(obj, "data", kind, min_len=_SEALED_MIN, max_len=max_bytes),
+        )
+    if kind == "create_session":
+        iterations = _int(obj, "iterations", kind, low=1, high=100_000_000)
+        return CreateSession(
+            session_id=_id(obj, "session_id", kind, _SESSION_ID),
+            key_hint=_str(obj, "key_hint", kind, max_len=MAX_KEY_HINT, min_len=0),
+            salt=_bytes(obj, "salt", kind, min_len=32, max_len=32),
+            iterations=iterations,
+            wrapped_key=_bytes(obj, "wrapped_key", kind, min_len=_SEALED_MIN, max_len=256),
+            snapshot=_bytes(obj, "snapshot", kind, min_len=_SEALED_MIN, max_len=max_bytes),
+            replaces=(
+                _id(obj, "replaces", kind, _SESSION_ID) if _optional(obj, "replaces") else None
+            ),
+        )
+    if kind == "token":
+        return TokenRefresh(token=_str(obj, "token", kind, max_len=64 * 1024))
+    raise bad_frame(f"unknown message type {kind[:40]!r}")
+
+
+def _parse_hello(obj: dict) -> Hello:
+    kind = "hello"
+    protocol = _field(obj, "protocol", kind)
+    if isinstance(protocol, bool) or not isinstance(protocol, int):
+        raise bad_frame("'protocol' in hello must be an integer")
+    if protocol != PROTOCOL_VERSION:
+        raise ProtocolError(
+            "client_update_required",
+            f"this server speaks protocol {PROTOCOL_VERSION}, the client speaks {protocol}; "
+            "update the client",
+        )
+    client_info = obj.get("client_info") or {}
+    if not isinstance(client_info, dict):
+        raise bad_frame("'client_info' in hello must be a JSON object")
+    if len(json.dumps(client_info)) > MAX_CLIENT_INFO_BYTES:
+        raise bad_frame(f"'client_info' in hello must be at most {MAX_CLIENT_INFO_BYTES} bytes")
+    return Hello(
+        protocol=protocol,
+        api_key=_str(obj, "api_key", kind, max_len=256),
+        document_id=_str(obj, "document_id", kind, max_len=MAX_DOCUMENT_ID),
+        token=_str(obj, "token", kind, max_len=64 * 1024),
+        client_id=_id(obj, "client_id", kind, _CLIENT_ID),
+        client_info=client_info,
+        last_seq=_int(obj, "last_seq", kind) if _optional(obj, "last_seq") else None,
+        session_id=(
+            _id(obj, "session_id", kind, _SESSION_ID) if _optional(obj, "session_id") else None
+        ),
+    )
+
+
+# -- encoding ----------------------------------------------------------------------------
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def encode(message: dict[str, Any]) -> str:
+    """Encode a server message (a dict with ``type``) as a compact JSON text frame."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,77 @@
+"""The ASGI application: the collaboration WebSocket, /healthz, /metrics, the plugin."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from tandem import PROTOCOL_VERSION, __version__
+from tandem.auth import KeyDirectory, TokenVerifier
+from tandem.server.connection import CollabConnection
+from tandem.server.hub import HubRegistry
+from tandem.server.state import ServerState
+from tandem.settings import Settings
+from tandem.storage import Store
+from tandem.storage.factory import make_store
+
+COLLAB_PATH = "/v1/collab"
+
+
+def create_app(settings: Settings, store: Store | None = None, *, extra_routes=()) -> Starlette:
+    """Build the app. The store is opened and closed with the app's lifespan."""
+    store = store if store is not None else make_store(settings)
+    keys = KeyDirectory(store)
+    state = ServerState(
+        settings=settings,
+        store=store,
+        verifier=TokenVerifier(keys, leeway=settings.leeway),
+        hubs=HubRegistry(store),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    async def collab(websocket: WebSocket) -> None:
+        await CollabConnection(websocket, state).run()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({
+            "status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION,
+            "connections": state.metrics.connections, "documents_open": len(state.hubs.hubs),
+        })
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(state.metrics.render(len(state.hubs.hubs)),
+                                 media_type="text/plain; version=0.0.4")
+
+    async def plugin(request: Request) -> Response:
+        path = resources.files("tandem") / "static" / "rtc" / "plugin.min.js"
+        if not path.is_file():
+            return PlainTextResponse("the rtc plugin is not built in this installation",
+                                     status_code=404)
+        return Response(path.read_bytes(), media_type="application/javascript",
+                        headers={"Access-Control-Allow-Origin": "*",
+                                 "Cache-Control": "public, max-age=300"})
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        Route("/plugins/rtc/plugin.min.js", plugin),
+        WebSocketRoute(COLLAB_PATH, collab),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.tandem = state
+    return app

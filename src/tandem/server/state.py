@@ -1,0 +1,20 @@
+"""What every connection of one server process shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tandem.auth import TokenVerifier
+from tandem.server.hub import HubRegistry
+from tandem.server.metrics import ServerMetrics
+from tandem.settings import Settings
+from tandem.storage import Store
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    store: Store
+    verifier: TokenVerifier
+    hubs: HubRegistry
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)

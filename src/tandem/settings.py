@@ -1,0 +1,94 @@
+"""One settings object, filled from defaults, an optional TOML file, ``TANDEM_*``
+environment variables and command-line flags (later sources win)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tandem.errors import TandemError
+
+
+class SettingsError(TandemError):
+    code = "settings"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: str = "./tandem-data"
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    # token verification
+    leeway: float = 30.0
+    # protocol limits (docs/protocol.md, "Limits")
+    max_frame_bytes: int = 4 * 1024 * 1024
+    max_connections_per_document: int = 250
+    messages_per_second: float = 100.0
+    message_burst: int = 200
+    presence_per_second: float = 20.0
+    send_queue_limit: int = 4096
+    hello_timeout: float = 10.0
+    snapshot_threshold: int = 500
+    retain_updates: int = 0
+    pbkdf2_min_iterations: int = 10_000
+    # demo-only: never set by ``tandem serve``
+    demo: bool = False
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.data_dir) / "tandem.sqlite3"
+
+
+_ENV_PREFIX = "TANDEM_"
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    field = next(f for f in fields(Settings) if f.name == name)
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("bool"):
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in {"1", "true", "yes", "on"}
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"invalid value for {name}: {raw!r}") from exc
+    return None if raw in (None, "") else str(raw)
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build settings: defaults < TOML file < environment < explicit overrides.
+
+    ``overrides`` whose value is None are ignored, so argparse namespaces can be
+    passed straight through.
+    """
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = config_file or os.environ.get("TANDEM_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+        for key, value in data.items():
+            key = key.replace("-", "_")
+            if key not in names:
+                raise SettingsError(f"unknown setting in {path}: {key}")
+            values[key] = _coerce(key, value)
+    for name in names:
+        env = os.environ.get(_ENV_PREFIX + name.upper())
+        if env is not None:
+            values[name] = _coerce(name, env)
+    for key, value in overrides.items():
+        if key in names and value is not None:
+            values[key] = _coerce(key, value)
+    return replace(Settings(), **values)

@@ -1,0 +1,35 @@
+"""Storage engines behind one narrow interface (``Store``)."""
+
+from tandem.storage.base import (
+    SnapshotRejected,
+    StaleSession,
+    StorageError,
+    StorageUnavailable,
+    Store,
+    UnknownApiKey,
+)
+from tandem.storage.records import (
+    ApiKeyRecord,
+    AppendResult,
+    CreateSessionResult,
+    DocumentInfo,
+    SessionRecord,
+    SnapshotRecord,
+    UpdateRecord,
+)
+
+__all__ = [
+    "ApiKeyRecord",
+    "AppendResult",
+    "CreateSessionResult",
+    "DocumentInfo",
+    "SessionRecord",
+    "SnapshotRecord",
+    "SnapshotRejected",
+    "StaleSession",
+    "StorageError",
+    "StorageUnavailable",
+    "Store",
+    "UnknownApiKey",
+    "UpdateRecord",
+]

@@ -1,0 +1,157 @@
+"""The narrow storage interface every engine (SQLite, PostgreSQL) implements.
+
+All methods are coroutines. An engine must make ``append_update`` durable before
+it returns (invariant 2), and ``create_session`` must have exactly one winner per
+document across every process that shares the database (invariant 3).
+"""
+
+from __future__ import annotations
+
+import abc
+
+from tandem.errors import TandemError
+from tandem.storage.records import (
+    ApiKeyRecord,
+    AppendResult,
+    CreateSessionResult,
+    DocumentInfo,
+    SessionRecord,
+    SnapshotRecord,
+    UpdateRecord,
+)
+
+
+class StorageError(TandemError):
+    code = "storage_error"
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached; nothing was stored."""
+
+    code = "storage_unavailable"
+
+
+class UnknownApiKey(StorageError):
+    code = "unknown_api_key"
+
+
+class StaleSession(StorageError):
+    """An update or snapshot names a session that is not the document's active one."""
+
+    code = "stale_session"
+
+
+class SnapshotRejected(StorageError):
+    code = "snapshot_rejected"
+
+
+class Store(abc.ABC):
+    """Storage for tenants (API keys + their public keys) and encrypted documents."""
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and run pending schema migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- API keys (tenants) ----------------------------------------------------------
+    @abc.abstractmethod
+    async def create_api_key(self, name: str, origins: tuple[str, ...] = ()) -> ApiKeyRecord: ...
+
+    @abc.abstractmethod
+    async def get_api_key(self, key: str) -> ApiKeyRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    @abc.abstractmethod
+    async def delete_api_key(self, key: str) -> bool:
+        """Delete the key, its public keys and its documents. False if it did not exist."""
+
+    @abc.abstractmethod
+    async def set_jwks_url(self, key: str, url: str | None) -> None: ...
+
+    # -- public keys (JWK dicts, public members only) ------------------------------
+    @abc.abstractmethod
+    async def add_public_keys(self, api_key: str, jwks: list[dict]) -> None:
+        """Insert or replace keys by their ``kid`` (every JWK given here has one)."""
+
+    @abc.abstractmethod
+    async def list_public_keys(self, api_key: str) -> list[dict]: ...
+
+    @abc.abstractmethod
+    async def remove_public_key(self, api_key: str, kid: str) -> bool: ...
+
+    # -- documents -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def active_session(self, api_key: str, document_id: str) -> SessionRecord | None: ...
+
+    @abc.abstractmethod
+    async def create_session(
+        self,
+        api_key: str,
+        document_id: str,
+        session: SessionRecord,
+        initial_snapshot: bytes,
+        *,
+        replaces: str | None = None,
+    ) -> CreateSessionResult:
+        """Create the document's session atomically.
+
+        With ``replaces=None`` this succeeds only if the document has no session;
+        with ``replaces=ID`` only if ``ID`` is the active session (key rotation).
+        On success the initial snapshot is stored at the document's current
+        version. Otherwise ``created`` is False and ``session`` is the winner's.
+        """
+
+    @abc.abstractmethod
+    async def append_update(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        counter: int,
+        user_id: str,
+        ciphertext: bytes,
+    ) -> AppendResult:
+        """Durably store an update with the next contiguous sequence number.
+
+        A (client_id, counter) seen before returns its original seq with
+        ``duplicate=True``. Raises StaleSession if ``session_id`` is not active.
+        """
+
+    @abc.abstractmethod
+    async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None: ...
+
+    @abc.abstractmethod
+    async def updates_after(
+        self, api_key: str, document_id: str, seq: int, limit: int | None = None
+    ) -> list[UpdateRecord]:
+        """Updates of the active session with sequence number > ``seq``, in order."""
+
+    @abc.abstractmethod
+    async def store_snapshot(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        seq: int,
+        ciphertext: bytes,
+        *,
+        retain_updates: int = 0,
+    ) -> None:
+        """Store a snapshot covering updates up to ``seq`` and compact what it covers,
+        keeping the last ``retain_updates`` covered updates. Older snapshots go."""
+
+    @abc.abstractmethod
+    async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None: ...

@@ -1,0 +1,564 @@
+"""SQLite engine: one file, WAL, and a single writer thread with group commit.
+
+Writes from every connection go through one queue; the writer thread runs all
+queued jobs in one transaction (each inside its own savepoint, so one failing
+job does not undo the others), commits with ``synchronous=FULL`` and only then
+resolves the callers' futures. An acknowledged update is therefore on disk
+(invariant 2), and many concurrent writers share one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tandem.storage.base import (
+    SnapshotRejected,
+    StaleSession,
+    StorageError,
+    StorageUnavailable,
+    Store,
+    UnknownApiKey,
+)
+from tandem.storage.records import (
+    ApiKeyRecord,
+    AppendResult,
+    CreateSessionResult,
+    DocumentInfo,
+    SessionRecord,
+    SnapshotRecord,
+    UpdateRecord,
+)
+from tandem.storage.sqlite_schema import MIGRATIONS
+
+T = TypeVar("T")
+_MAX_BATCH = 256
+_STOP = object()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    (level,) = conn.execute("PRAGMA user_version").fetchone()
+    if level > len(MIGRATIONS):
+        raise StorageError(
+            f"the database schema (version {level}) is newer than this Tandem "
+            f"(knows {len(MIGRATIONS)}); upgrade Tandem"
+        )
+    for number, script in enumerate(MIGRATIONS[level:], start=level + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+class _Writer(threading.Thread):
+    """Runs write jobs in batches, one transaction and one fsync per batch."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(name="tandem-sqlite-writer", daemon=True)
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._path = path
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            conn = _connect(self._path)
+            _migrate(conn)
+        except BaseException as exc:  # reported to open()
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            while True:
+                first = self.jobs.get()
+                if first is _STOP:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        job = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _loop, _fut in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, fn(conn)))
+                    conn.execute("RELEASE job")
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = StorageUnavailable(f"SQLite write failed: {exc}")
+            outcomes = [(False, failure)] * len(batch)
+        for (_fn, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, fut, ok, value)
+
+
+def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+def _session_from_row(row: tuple) -> SessionRecord:
+    return SessionRecord(
+        session_id=row[0],
+        key_hint=row[1],
+        salt=bytes(row[2]),
+        iterations=row[3],
+        wrapped_key=bytes(row[4]),
+        creator=row[5],
+        created_at=row[6],
+        start_seq=row[7],
+    )
+
+
+_S_COLUMNS = ", ".join("s." + c.strip() for c in (
+    "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
+).split(","))
+_PUT_SNAPSHOT = (
+    "INSERT OR REPLACE INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_SESSION_COLUMNS = (
+    "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
+)
+
+
+class SQLiteStore(Store):
+    """The default engine: a single SQLite file in WAL mode."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._writer: _Writer | None = None
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- plumbing ------------------------------------------------------------------
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = _Writer(str(self.path))
+        writer.start()
+        await asyncio.to_thread(writer.ready.wait)
+        if writer.error is not None:
+            raise StorageUnavailable(f"cannot open {self.path}: {writer.error}")
+        self._writer = writer
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.jobs.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+        self._readers = threading.local()
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StorageUnavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._writer.jobs.put((fn, loop, fut))
+        return await fut
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = _connect(str(self.path))
+            self._readers.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StorageUnavailable("the store is not open")
+
+        def run() -> T:
+            conn = self._reader()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return await asyncio.to_thread(run)
+
+    # -- API keys --------------------------------------------------------------------
+    async def create_api_key(self, name: str, origins: tuple[str, ...] = ()) -> ApiKeyRecord:
+        record = ApiKeyRecord(
+            key=secrets.token_urlsafe(30), name=name, origins=tuple(origins), created_at=time.time()
+        )
+
+        def insert(conn: sqlite3.Connection) -> ApiKeyRecord:
+            conn.execute(
+                "INSERT INTO api_keys (key, name, origins, jwks_url, created_at)"
+                " VALUES (?, ?, ?, NULL, ?)",
+                (record.key, record.name, json.dumps(list(record.origins)), record.created_at),
+            )
+            return record
+
+        return await self._write(insert)
+
+    @staticmethod
+    def _api_key_from_row(row: tuple) -> ApiKeyRecord:
+        return ApiKeyRecord(
+            key=row[0], name=row[1], origins=tuple(json.loads(row[2])), jwks_url=row[3],
+            created_at=row[4],
+        )
+
+    async def get_api_key(self, key: str) -> ApiKeyRecord | None:
+        def query(conn: sqlite3.Connection) -> ApiKeyRecord | None:
+            row = conn.execute(
+                "SELECT key, name, origins, jwks_url, created_at FROM api_keys WHERE key = ?",
+                (key,),
+            ).fetchone()
+            return None if row is None else self._api_key_from_row(row)
+
+        return await self._read(query)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        def query(conn: sqlite3.Connection) -> list[ApiKeyRecord]:
+            rows = conn.execute(
+                "SELECT key, name, origins, jwks_url, created_at FROM api_keys ORDER BY created_at"
+            ).fetchall()
+            return [self._api_key_from_row(r) for r in rows]
+
+        return await self._read(query)
+
+    async def delete_api_key(self, key: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM api_keys WHERE key = ?", (key,)).rowcount > 0
+
+        return await self._write(delete)
+
+    async def set_jwks_url(self, key: str, url: str | None) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            if conn.execute("UPDATE api_keys SET jwks_url = ? WHERE key = ?", (url, key)).rowcount:
+                return
+            raise UnknownApiKey("unknown API key")
+
+        await self._write(update)
+
+    # -- public keys -------------------------------------------------------------------
+    async def add_public_keys(self, api_key: str, jwks: list[dict]) -> None:
+        now = time.time()
+
+        def insert(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM api_keys WHERE key = ?", (api_key,)).fetchone() is None:
+                raise UnknownApiKey("unknown API key")
+            for jwk in jwks:
+                kid = jwk.get("kid")
+                if not isinstance(kid, str) or not kid:
+                    raise StorageError("every stored public key needs a kid")
+                conn.execute(
+                    "INSERT OR REPLACE INTO public_keys (api_key, kid, jwk, added_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (api_key, kid, json.dumps(jwk, sort_keys=True), now),
+                )
+
+        await self._write(insert)
+
+    async def list_public_keys(self, api_key: str) -> list[dict]:
+        def query(conn: sqlite3.Connection) -> list[dict]:
+            rows = conn.execute(
+                "SELECT jwk FROM public_keys WHERE api_key = ? ORDER BY added_at, kid", (api_key,)
+            ).fetchall()
+            return [json.loads(r[0]) for r in rows]
+
+        return await self._read(query)
+
+    async def remove_public_key(self, api_key: str, kid: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            return (
+                conn.execute(
+                    "DELETE FROM public_keys WHERE api_key = ? AND kid = ?", (api_key, kid)
+                ).rowcount
+                > 0
+            )
+
+        return await self._write(delete)
+
+    # -- documents ---------------------------------------------------------------------
+    @staticmethod
+    def _active(conn: sqlite3.Connection, api_key: str, document_id: str) -> SessionRecord | None:
+        row = conn.execute(
+            f"SELECT {_S_COLUMNS} FROM sessions s JOIN documents d"
+            " ON d.api_key = s.api_key AND d.document_id = s.document_id"
+            " AND d.active_session = s.session_id"
+            " WHERE s.api_key = ? AND s.document_id = ?",
+            (api_key, document_id),
+        ).fetchone()
+        return None if row is None else _session_from_row(row)
+
+    async def active_session(self, api_key: str, document_id: str) -> SessionRecord | None:
+        return await self._read(lambda conn: self._active(conn, api_key, document_id))
+
+    async def create_session(
+        self,
+        api_key: str,
+        document_id: str,
+        session: SessionRecord,
+        initial_snapshot: bytes,
+        *,
+        replaces: str | None = None,
+    ) -> CreateSessionResult:
+        def create(conn: sqlite3.Connection) -> CreateSessionResult:
+            doc = conn.execute(
+                "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).fetchone()
+            if doc is None:
+                known = conn.execute("SELECT 1 FROM api_keys WHERE key = ?", (api_key,))
+                if known.fetchone() is None:
+                    raise UnknownApiKey("unknown API key")
+                conn.execute(
+                    "INSERT INTO documents (api_key, document_id, head, active_session, created_at)"
+                    " VALUES (?, ?, 0, NULL, ?)",
+                    (api_key, document_id, time.time()),
+                )
+                head, active = 0, None
+            else:
+                head, active = doc
+            if active != replaces:
+                winner = self._active(conn, api_key, document_id)
+                assert winner is not None
+                return CreateSessionResult(created=False, session=winner, version=head)
+            record = SessionRecord(
+                session_id=session.session_id,
+                key_hint=session.key_hint,
+                salt=session.salt,
+                iterations=session.iterations,
+                wrapped_key=session.wrapped_key,
+                creator=session.creator,
+                created_at=time.time(),
+                start_seq=head,
+            )
+            try:
+                conn.execute(
+                    f"INSERT INTO sessions (api_key, document_id, {_SESSION_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (api_key, document_id, record.session_id, record.key_hint, record.salt,
+                     record.iterations, record.wrapped_key, record.creator, record.created_at,
+                     record.start_seq),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StorageError("a session with this id already exists") from exc
+            conn.execute(
+                "UPDATE documents SET active_session = ? WHERE api_key = ? AND document_id = ?",
+                (record.session_id, api_key, document_id),
+            )
+            # A new session starts from its own initial snapshot: the old log is covered.
+            conn.execute(
+                "DELETE FROM updates WHERE api_key = ? AND document_id = ?", (api_key, document_id)
+            )
+            conn.execute(
+                _PUT_SNAPSHOT,
+                (api_key, document_id, head, record.session_id, initial_snapshot),
+            )
+            return CreateSessionResult(created=True, session=record, version=head)
+
+        return await self._write(create)
+
+    async def append_update(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        counter: int,
+        user_id: str,
+        ciphertext: bytes,
+    ) -> AppendResult:
+        def append(conn: sqlite3.Connection) -> AppendResult:
+            doc = conn.execute(
+                "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).fetchone()
+            if doc is None or doc[1] != session_id:
+                raise StaleSession("this session is no longer the document's active session")
+            head = doc[0]
+            seen = conn.execute(
+                "SELECT max_counter, max_seq FROM client_counters WHERE api_key = ?"
+                " AND document_id = ? AND session_id = ? AND client_id = ?",
+                (api_key, document_id, session_id, client_id),
+            ).fetchone()
+            if seen is not None and counter <= seen[0]:
+                row = conn.execute(
+                    "SELECT seq FROM updates WHERE api_key = ? AND document_id = ?"
+                    " AND session_id = ? AND client_id = ? AND counter = ?",
+                    (api_key, document_id, session_id, client_id, counter),
+                ).fetchone() if counter != seen[0] else (seen[1],)
+                return AppendResult(seq=row[0] if row else seen[1], duplicate=True)
+            seq = head + 1
+            conn.execute(
+                "INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,"
+                " user_id, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext),
+            )
+            conn.execute(
+                "UPDATE documents SET head = ? WHERE api_key = ? AND document_id = ?",
+                (seq, api_key, document_id),
+            )
+            conn.execute(
+                "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
+                " max_counter, max_seq) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (api_key, document_id, session_id, client_id)"
+                " DO UPDATE SET max_counter = excluded.max_counter, max_seq = excluded.max_seq",
+                (api_key, document_id, session_id, client_id, counter, seq),
+            )
+            return AppendResult(seq=seq)
+
+        return await self._write(append)
+
+    async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
+        def query(conn: sqlite3.Connection) -> SnapshotRecord | None:
+            row = conn.execute(
+                "SELECT seq, session_id, ciphertext FROM snapshots"
+                " WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).fetchone()
+            return None if row is None else SnapshotRecord(row[0], row[1], bytes(row[2]))
+
+        return await self._read(query)
+
+    async def updates_after(
+        self, api_key: str, document_id: str, seq: int, limit: int | None = None
+    ) -> list[UpdateRecord]:
+        def query(conn: sqlite3.Connection) -> list[UpdateRecord]:
+            rows = conn.execute(
+                "SELECT u.seq, u.session_id, u.client_id, u.counter, u.user_id, u.ciphertext"
+                " FROM updates u JOIN documents d ON d.api_key = u.api_key"
+                " AND d.document_id = u.document_id AND d.active_session = u.session_id"
+                " WHERE u.api_key = ? AND u.document_id = ? AND u.seq > ? ORDER BY u.seq"
+                " LIMIT ?",
+                (api_key, document_id, seq, -1 if limit is None else limit),
+            ).fetchall()
+            return [UpdateRecord(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+        return await self._read(query)
+
+    async def store_snapshot(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        seq: int,
+        ciphertext: bytes,
+        *,
+        retain_updates: int = 0,
+    ) -> None:
+        def store(conn: sqlite3.Connection) -> None:
+            doc = conn.execute(
+                "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).fetchone()
+            if doc is None or doc[1] != session_id:
+                raise StaleSession("this session is no longer the document's active session")
+            if seq > doc[0]:
+                raise SnapshotRejected(
+                    f"snapshot claims version {seq} but the document is at {doc[0]}"
+                )
+            current = conn.execute(
+                "SELECT seq FROM snapshots WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).fetchone()
+            if current is not None and current[0] >= seq:
+                raise SnapshotRejected(
+                    f"a snapshot at version {current[0]} already covers version {seq}"
+                )
+            conn.execute(
+                _PUT_SNAPSHOT,
+                (api_key, document_id, seq, session_id, ciphertext),
+            )
+            conn.execute(
+                "DELETE FROM updates WHERE api_key = ? AND document_id = ? AND seq <= ?",
+                (api_key, document_id, seq - retain_updates),
+            )
+
+        await self._write(store)
+
+    async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None:
+        def query(conn: sqlite3.Connection) -> DocumentInfo | None:
+            doc = conn.execute(
+                "SELECT head FROM documents WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).fetchone()
+            if doc is None:
+                return None
+            key = (api_key, document_id)
+            (sessions,) = conn.execute(
+                "SELECT count(*) FROM sessions WHERE api_key = ? AND document_id = ?", key
+            ).fetchone()
+            count, size = conn.execute(
+                "SELECT count(*), coalesce(sum(length(ciphertext)), 0) FROM updates"
+                " WHERE api_key = ? AND document_id = ?",
+                key,
+            ).fetchone()
+            snap = conn.execute(
+                "SELECT seq, length(ciphertext) FROM snapshots"
+                " WHERE api_key = ? AND document_id = ?",
+                key,
+            ).fetchone()
+            return DocumentInfo(
+                api_key=api_key,
+                document_id=document_id,
+                version=doc[0],
+                session_count=sessions,
+                active_session=self._active(conn, api_key, document_id),
+                snapshot_seq=None if snap is None else snap[0],
+                stored_updates=count,
+                stored_bytes=size + (snap[1] if snap else 0),
+            )
+
+        return await self._read(query)

@@ -1,0 +1,80 @@
+"""Versioned SQLite schema migrations, applied in order; PRAGMA user_version records the level."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: tenants, keys, documents, sessions, the update log and snapshots
+    """
+    CREATE TABLE api_keys (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        origins TEXT NOT NULL,
+        jwks_url TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE public_keys (
+        api_key TEXT NOT NULL REFERENCES api_keys(key) ON DELETE CASCADE,
+        kid TEXT NOT NULL,
+        jwk TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (api_key, kid)
+    );
+    CREATE TABLE documents (
+        api_key TEXT NOT NULL REFERENCES api_keys(key) ON DELETE CASCADE,
+        document_id TEXT NOT NULL,
+        head INTEGER NOT NULL DEFAULT 0,
+        active_session TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (api_key, document_id)
+    );
+    CREATE TABLE sessions (
+        api_key TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        key_hint TEXT NOT NULL,
+        salt BLOB NOT NULL,
+        iterations INTEGER NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        creator TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        start_seq INTEGER NOT NULL,
+        PRIMARY KEY (api_key, document_id, session_id),
+        FOREIGN KEY (api_key, document_id)
+            REFERENCES documents(api_key, document_id) ON DELETE CASCADE
+    );
+    CREATE TABLE updates (
+        api_key TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (api_key, document_id, seq),
+        FOREIGN KEY (api_key, document_id)
+            REFERENCES documents(api_key, document_id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE TABLE client_counters (
+        api_key TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        max_counter INTEGER NOT NULL,
+        max_seq INTEGER NOT NULL,
+        PRIMARY KEY (api_key, document_id, session_id, client_id),
+        FOREIGN KEY (api_key, document_id)
+            REFERENCES documents(api_key, document_id) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+        api_key TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (api_key, document_id),
+        FOREIGN KEY (api_key, document_id)
+            REFERENCES documents(api_key, document_id) ON DELETE CASCADE
+    );
+    """,
+]

@@ -1,0 +1,111 @@
+"""A real Tandem server on a loopback port, in this test's event loop or as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from tandem.server.app import create_app
+from tandem.server.runner import uvicorn_config
+from tandem.settings import load_settings
+from tandem.storage.sqlite import SQLiteStore
+from tests.support.tokens import Signer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Tenant:
+    api_key: str
+    signer: Signer
+
+    def token(self, sub: str = "alice", **kw: object) -> str:
+        return self.signer.token(sub, **kw)
+
+
+async def make_tenant(db_path: Path, *, origins: tuple[str, ...] = ()) -> Tenant:
+    store = SQLiteStore(db_path)
+    await store.open()
+    try:
+        record = await store.create_api_key("test", origins)
+        signer = Signer(kid=f"k-{record.key[:6]}")
+        await store.add_public_keys(record.key, [signer.public_jwk])
+    finally:
+        await store.close()
+    return Tenant(record.key, signer)
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    tenant: Tenant
+    app: object = None
+    process: subprocess.Popen | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "tandem.sqlite3"
+
+
+@contextlib.asynccontextmanager
+async def serve_in_loop(data_dir: Path, **settings: object) -> AsyncIterator[RunningServer]:
+    """Run the app under uvicorn inside the current event loop."""
+    port = free_port()
+    tenant = await make_tenant(data_dir / "tandem.sqlite3", origins=settings.pop("origins", ()))
+    config = load_settings(data_dir=str(data_dir), port=port, **settings)
+    app = create_app(config)
+    server = uvicorn.Server(uvicorn_config(app, config, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield RunningServer(f"http://127.0.0.1:{port}", data_dir, tenant, app=app)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+
+
+def start_subprocess(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
+    """``tandem serve`` as a real process (for kill -9)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem", "--data-dir", str(data_dir), "serve", "--port",
+         str(port), "--log-level", "warning", *extra],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def kill_hard(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
