@@ -82,6 +82,7 @@ class DocumentClient:
         iterations: int = DEFAULT_ITERATIONS,
         reconnect: bool = True,
         max_backoff: float = 10.0,
+        create: bool = True,
     ) -> None:
         self.url = websocket_url(server_url)
         self.api_key = api_key
@@ -94,6 +95,7 @@ class DocumentClient:
         self.iterations = iterations
         self.reconnect = reconnect
         self.max_backoff = max_backoff
+        self.create = create
 
         self.doc = pycrdt.Doc()
         self.fragment = content_root(self.doc)
@@ -399,6 +401,9 @@ class DocumentClient:
                 session,
                 fresh=self.session is None or self.session["session_id"] != session["session_id"],
             )
+        elif not self.create:
+            raise ClientError(f"document {self.document_id!r} does not exist",
+                              code="unknown_document", fatal=True)
         elif self.role == "editor":
             await self._create_session(msg.get("version", 0))
 

@@ -13,7 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from tandem import PROTOCOL_VERSION, __version__
-from tandem.auth import KeyDirectory, TokenVerifier
+from tandem.auth import AuthError, KeyDirectory, TokenVerifier
 from tandem.server.connection import CollabConnection
 from tandem.server.hub import HubRegistry
 from tandem.server.state import ServerState
@@ -56,6 +56,35 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         return PlainTextResponse(state.metrics.render(len(state.hubs.hubs)),
                                  media_type="text/plain; version=0.0.4")
 
+    async def document_info(request: Request) -> Response:
+        """What the server knows about a document (no plaintext), for its token holders."""
+        document_id = request.query_params.get("document_id", "")
+        api_key = request.headers.get("tandem-api-key", "")
+        auth = request.headers.get("authorization", "")
+        if not document_id or not api_key or not auth.lower().startswith("bearer "):
+            return JSONResponse({"code": "bad_request", "message": "document_id, the "
+                                 "Tandem-Api-Key header and a Bearer token are required"},
+                                status_code=400)
+        try:
+            await state.verifier.verify(api_key, auth[7:].strip(), document_id=document_id)
+        except AuthError as exc:
+            return JSONResponse({"code": "jwt", "detail": exc.code, "message": exc.message},
+                                status_code=401)
+        info = await store.document_info(api_key, document_id)
+        if info is None:
+            return JSONResponse({"code": "unknown_document",
+                                 "message": f"document {document_id!r} does not exist"},
+                                status_code=404)
+        session = info.active_session
+        return JSONResponse({
+            "document_id": document_id, "version": info.version,
+            "session_count": info.session_count,
+            "session_id": session.session_id if session else None,
+            "key_hint": session.key_hint if session else None,
+            "snapshot_seq": info.snapshot_seq, "stored_updates": info.stored_updates,
+            "stored_bytes": info.stored_bytes,
+        })
+
     async def plugin(request: Request) -> Response:
         path = resources.files("tandem") / "static" / "rtc" / "plugin.min.js"
         if not path.is_file():
@@ -68,6 +97,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
     routes = [
         Route("/healthz", healthz),
         Route("/metrics", metrics),
+        Route("/v1/documents/info", document_info),
         Route("/plugins/rtc/plugin.min.js", plugin),
         WebSocketRoute(COLLAB_PATH, collab),
         *extra_routes,
