@@ -17,25 +17,41 @@ from tandem.errors import TandemError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tandem.cli import apikey, doc, keys, serve, token
+    from tandem.cli import apikey, demo, doc, keys, serve, token
 
     parser = argparse.ArgumentParser(
         prog="tandem",
         description="Self-hosted, end-to-end-encrypted real-time collaboration for TinyMCE.",
     )
     parser.add_argument("--version", action="version", version=f"tandem {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (or TANDEM_CONFIG)")
-    parser.add_argument(
-        "--data-dir", metavar="DIR", help="SQLite data directory (TANDEM_DATA_DIR; ./tandem-data)"
-    )
-    parser.add_argument(
-        "--database-url", metavar="URL", help="database URL instead of --data-dir"
-    )
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (serve, apikey, keys, token, doc):
+    for module in (serve, demo, apikey, keys, token, doc):
         module.register(sub)
+    for leaf in _leaf_parsers(parser):
+        _add_global_options(leaf, argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="TOML settings file (or TANDEM_CONFIG)")
+    parser.add_argument("--data-dir", metavar="DIR", default=default,
+                        help="SQLite data directory (TANDEM_DATA_DIR; ./tandem-data)")
+    parser.add_argument("--database-url", metavar="URL", default=default,
+                        help="database URL instead of --data-dir (TANDEM_DATABASE_URL)")
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """Every sub-command parser that runs something, so that global options may
+    also follow the sub-command (``tandem serve --data-dir DIR``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                if child.get_default("func") is not None:
+                    yield child
+                yield from _leaf_parsers(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

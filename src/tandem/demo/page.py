@@ -1,0 +1,102 @@
+"""The demo page: two TinyMCE editors, two users, one document."""
+
+from __future__ import annotations
+
+import html
+
+DEMO_KEY = "tandem-demo-key (demo only: real integrators keep keys in their back end)"
+DEMO_KEY_HINT = "demo-1"
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Tandem demo — collaborative TinyMCE</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  body {{ font-family: system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #222; }}
+  header {{ padding: 14px 24px; background: #1f2937; color: #fff; }}
+  header h1 {{ font-size: 18px; margin: 0; }}
+  header p {{ margin: 4px 0 0; font-size: 13px; color: #cbd5e1; }}
+  main {{ display: grid; grid-template-columns: 1fr 1fr; gap: 18px; padding: 18px 24px; }}
+  section {{ background: #fff; border-radius: 8px; padding: 12px;
+             box-shadow: 0 1px 3px rgba(0,0,0,.12); }}
+  section h2 {{ font-size: 15px; margin: 0 0 8px; }}
+  .status {{ font-size: 12px; color: #555; margin-top: 6px; font-family: monospace; }}
+</style>
+<script src="/demo/tinymce/tinymce.min.js"></script>
+</head>
+<body>
+<header>
+  <h1>Tandem — end-to-end-encrypted collaboration for TinyMCE</h1>
+  <p>Two users edit document <code>{document}</code> live. The server relays and stores
+     only ciphertext. Open this page in another window to add more collaborators.</p>
+</header>
+<main>
+  <section><h2>Alice</h2><textarea id="editor-alice"></textarea>
+    <div class="status" id="status-alice">connecting…</div></section>
+  <section><h2>Bob</h2><textarea id="editor-bob"></textarea>
+    <div class="status" id="status-bob">connecting…</div></section>
+</main>
+<script>
+const DOCUMENT_ID = {document_json};
+const API_KEY = {api_key_json};
+function startEditor(user, fullName) {{
+  return tinymce.init({{
+    selector: '#editor-' + user,
+    license_key: 'gpl',
+    height: 460,
+    menubar: false,
+    promotion: false,
+    plugins: 'lists link table image',
+    toolbar: 'undo redo | blocks | bold italic underline strikethrough | ' +
+             'bullist numlist | link table | blockquote',
+    external_plugins: {{ rtc: '/plugins/rtc/plugin.min.js' }},
+    rtc_document_id: DOCUMENT_ID,
+    rtc_api_key: API_KEY,
+    rtc_server_url: window.location.origin,
+    rtc_client_info: {{ demo: true }},
+    rtc_token_provider: async ({{ documentId }}) => {{
+      const url = '/demo/token?user=' + encodeURIComponent(user) +
+                  '&document=' + encodeURIComponent(documentId);
+      const response = await fetch(url);
+      if (!response.ok) throw new Error('token endpoint: ' + response.status);
+      return response.json();
+    }},
+    rtc_encryption_provider: ({{ keyHint }}) =>
+      ({{ key: {key_json}, keyHint: keyHint ?? {key_hint_json} }}),
+    rtc_initial_content_provider: () => ({{ content:
+      '<h2>Welcome to Tandem</h2><p>Type in either editor: the other follows live.</p>' }}),
+    rtc_user_details_provider: ({{ userId }}) =>
+      ({{ fullName: userId.charAt(0).toUpperCase() + userId.slice(1) }}),
+    setup: (editor) => {{
+      const status = document.getElementById('status-' + user);
+      setInterval(() => {{
+        const rtc = editor.plugins.rtc;
+        if (!rtc || !rtc.getState) return;
+        const s = rtc.getState();
+        status.textContent = (s.connected ? 'connected' : 'offline') +
+          (s.synced ? ', synced' : '') + ' · version ' + s.version +
+          ' · ' + Object.keys(s.clients || {{}}).length + ' other client(s)';
+      }}, 500);
+    }},
+  }});
+}}
+startEditor('alice');
+startEditor('bob');
+</script>
+</body>
+</html>
+"""
+
+
+def render_page(api_key: str, document_id: str) -> str:
+    import json
+
+    return PAGE.format(
+        document=html.escape(document_id),
+        document_json=json.dumps(document_id),
+        api_key_json=json.dumps(api_key),
+        key_json=json.dumps(DEMO_KEY),
+        key_hint_json=json.dumps(DEMO_KEY_HINT),
+    )
