@@ -207,7 +207,9 @@ class DocumentClient:
 
     # -- internals: local changes ----------------------------------------------------
     def _require_synced(self) -> None:
-        if not self.synced:
+        # Edits need a session: before the first sync the local Doc may still be
+        # replaced by a create-race winner's. Offline edits after that are kept and sent.
+        if self.session is None or self._creating is not None:
             raise ClientError("edit only after the document is synced (await wait_synced())")
 
     def _emit(self, kind: str, info: dict) -> None:
@@ -308,6 +310,10 @@ class DocumentClient:
                 if not self.reconnect:
                     self._fail(DisconnectedError(f"connection lost: {exc}"))
                     return
+            except Exception as exc:  # a bug must surface as an error, not a silent stop
+                log.exception("client connection failed")
+                self._fail(exc)
+                return
             finally:
                 self._ws = None
                 self._synced.clear()
@@ -355,12 +361,12 @@ class DocumentClient:
             self._raise_for_close(ws)
 
     def _raise_for_close(self, ws: ClientConnection) -> None:
-        rcvd = ws.close_rcvd
-        if rcvd is not None and rcvd.code not in (1000, 1001):
+        code = ws.close_code
+        if code is not None and code not in (1000, 1001):
             raise ClientError(
-                rcvd.reason or f"closed with code {rcvd.code}",
-                code=f"close_{rcvd.code}",
-                fatal=rcvd.code in _FATAL_CLOSE,
+                ws.close_reason or f"closed with code {code}",
+                code=f"close_{code}",
+                fatal=code in _FATAL_CLOSE,
             )
         raise DisconnectedError("the server closed the connection")
 

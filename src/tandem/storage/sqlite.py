@@ -160,16 +160,16 @@ def _session_from_row(row: tuple) -> SessionRecord:
     )
 
 
-_S_COLUMNS = ", ".join("s." + c.strip() for c in (
-    "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
-).split(","))
 _PUT_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
     " VALUES (?, ?, ?, ?, ?)"
 )
-_SESSION_COLUMNS = (
-    "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
+_SESSION_FIELDS = (
+    "session_id", "key_hint", "salt", "iterations", "wrapped_key", "creator", "created_at",
+    "start_seq",
 )
+_SESSION_COLUMNS = ", ".join(_SESSION_FIELDS)
+_S_COLUMNS = ", ".join(f"s.{name}" for name in _SESSION_FIELDS)
 
 
 class SQLiteStore(Store):
@@ -237,7 +237,9 @@ class SQLiteStore(Store):
     # -- API keys --------------------------------------------------------------------
     async def create_api_key(self, name: str, origins: tuple[str, ...] = ()) -> ApiKeyRecord:
         record = ApiKeyRecord(
-            key=secrets.token_urlsafe(30), name=name, origins=tuple(origins), created_at=time.time()
+            # The prefix keeps keys from starting with "-" (argparse would read an option).
+            key="tk_" + secrets.token_urlsafe(30), name=name, origins=tuple(origins),
+            created_at=time.time(),
         )
 
         def insert(conn: sqlite3.Connection) -> ApiKeyRecord:
