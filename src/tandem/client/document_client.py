@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import secrets
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -83,6 +84,7 @@ class DocumentClient:
         reconnect: bool = True,
         max_backoff: float = 10.0,
         create: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = websocket_url(server_url)
         self.api_key = api_key
@@ -96,6 +98,7 @@ class DocumentClient:
         self.reconnect = reconnect
         self.max_backoff = max_backoff
         self.create = create
+        self.ssl_context = ssl_context
 
         self.doc = pycrdt.Doc()
         self.fragment = content_root(self.doc)
@@ -333,8 +336,9 @@ class DocumentClient:
 
     async def _connect_once(self) -> None:
         token = await fetch_token(self.token_provider, self.document_id)
+        tls = {"ssl": self.ssl_context} if self.ssl_context is not None else {}
         async with websockets.connect(
-            self.url, max_size=None, open_timeout=10, ping_interval=20, ping_timeout=20
+            self.url, max_size=None, open_timeout=10, ping_interval=20, ping_timeout=20, **tls
         ) as ws:
             self._ws = ws
             await ws.send(
