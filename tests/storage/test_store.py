@@ -19,20 +19,32 @@ from tandem.storage import (
     Store,
     UnknownApiKey,
 )
+from tandem.storage.postgres import PostgresStore
 from tandem.storage.sqlite import SQLiteStore
+from tests.support.postgres import create_database, drop_database
 
-ENGINES = ["sqlite"]
+ENGINES = ["sqlite", "postgres"]
+_DATABASES: dict[str, str] = {}  # tmp_path -> the test's own PostgreSQL database
 
 
 def make_store(engine: str, tmp_path) -> Store:
     if engine == "sqlite":
         return SQLiteStore(tmp_path / "store" / "tandem.sqlite3")
+    if engine == "postgres":
+        return PostgresStore(_DATABASES[str(tmp_path)])
     raise AssertionError(f"unknown engine {engine}")
 
 
 @pytest.fixture(params=ENGINES)
-def engine(request) -> str:
-    return request.param
+async def engine(request, tmp_path):
+    if request.param == "postgres":
+        url = await create_database()
+        _DATABASES[str(tmp_path)] = url
+        yield request.param
+        del _DATABASES[str(tmp_path)]
+        await drop_database(url)
+    else:
+        yield request.param
 
 
 @pytest.fixture
@@ -286,5 +298,11 @@ async def test_schema_newer_than_code_is_refused(engine, tmp_path):
         conn = sqlite3.connect(s.path)
         conn.execute("PRAGMA user_version=999")
         conn.close()
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(_DATABASES[str(tmp_path)])
+        await conn.execute("INSERT INTO tandem_schema (version) VALUES (999)")
+        await conn.close()
     with pytest.raises(StorageError, match="newer"):
         await make_store(engine, tmp_path).open()

@@ -8,6 +8,7 @@ document across every process that shares the database (invariant 3).
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 
 from tandem.errors import TandemError
 from tandem.storage.records import (
@@ -47,6 +48,23 @@ class SnapshotRejected(StorageError):
 
 class Store(abc.ABC):
     """Storage for tenants (API keys + their public keys) and encrypted documents."""
+
+    #: True when other server processes share this store (their changes arrive as events).
+    shared: bool = False
+    #: This process's id in events it publishes (engines that are shared set it).
+    node_id: str = "local"
+
+    # -- events between server nodes (shared engines only) ---------------------------
+    async def listen(self, handler: Callable[[dict], None]) -> None:
+        """Deliver events from every node (committed updates, new sessions, snapshots,
+        and what ``notify`` sends) to ``handler``. A no-op for a single-process store.
+        After a lost connection is re-established, ``{"k": "resync"}`` is delivered so
+        the server can read what it may have missed."""
+        return None
+
+    async def notify(self, event: dict) -> None:
+        """Send an ephemeral event (presence, joins) to every node. Best effort."""
+        return None
 
     # -- lifecycle -----------------------------------------------------------------
     @abc.abstractmethod

@@ -11,10 +11,12 @@ def make_store(settings: Settings) -> Store:
     url = settings.database_url
     if url:
         if url.startswith(("postgres://", "postgresql://")):
-            raise SettingsError(
-                "PostgreSQL storage is not available in this build yet; "
-                "use --data-dir for SQLite"
-            )
+            try:
+                from tandem.storage.postgres import PostgresStore
+            except ImportError:  # asyncpg is the optional "postgres" extra
+                raise SettingsError(
+                    "PostgreSQL needs asyncpg: pip install 'tandem-rtc[postgres]'") from None
+            return PostgresStore(url)
         if url.startswith("sqlite:///"):
             from tandem.storage.sqlite import SQLiteStore
 

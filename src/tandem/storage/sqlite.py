@@ -430,18 +430,20 @@ class SQLiteStore(Store):
             if doc is None or doc[1] != session_id:
                 raise StaleSession("this session is no longer the document's active session")
             head = doc[0]
+            stored = conn.execute(
+                "SELECT seq FROM updates WHERE api_key = ? AND document_id = ?"
+                " AND session_id = ? AND client_id = ? AND counter = ?",
+                (api_key, document_id, session_id, client_id, counter),
+            ).fetchone()
+            if stored is not None:
+                return AppendResult(seq=stored[0], duplicate=True)
             seen = conn.execute(
-                "SELECT max_counter, max_seq FROM client_counters WHERE api_key = ?"
+                "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = ?"
                 " AND document_id = ? AND session_id = ? AND client_id = ?",
                 (api_key, document_id, session_id, client_id),
             ).fetchone()
             if seen is not None and counter <= seen[0]:
-                row = conn.execute(
-                    "SELECT seq FROM updates WHERE api_key = ? AND document_id = ?"
-                    " AND session_id = ? AND client_id = ? AND counter = ?",
-                    (api_key, document_id, session_id, client_id, counter),
-                ).fetchone() if counter != seen[0] else (seen[1],)
-                return AppendResult(seq=row[0] if row else seen[1], duplicate=True)
+                return AppendResult(seq=seen[1], duplicate=True)  # stored, then compacted
             seq = head + 1
             conn.execute(
                 "INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,"
@@ -456,7 +458,8 @@ class SQLiteStore(Store):
                 "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
                 " max_counter, max_seq) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (api_key, document_id, session_id, client_id)"
-                " DO UPDATE SET max_counter = excluded.max_counter, max_seq = excluded.max_seq",
+                " DO UPDATE SET max_counter = max(max_counter, excluded.max_counter),"
+                " max_seq = max(max_seq, excluded.max_seq)",
                 (api_key, document_id, session_id, client_id, counter, seq),
             )
             return AppendResult(seq=seq)
@@ -523,9 +526,20 @@ class SQLiteStore(Store):
                 _PUT_SNAPSHOT,
                 (api_key, document_id, seq, session_id, ciphertext),
             )
+            horizon = seq - retain_updates
+            conn.execute(
+                "UPDATE client_counters SET compacted_counter = max(compacted_counter, ("
+                " SELECT coalesce(max(u.counter), 0) FROM updates u"
+                " WHERE u.api_key = client_counters.api_key"
+                " AND u.document_id = client_counters.document_id"
+                " AND u.session_id = client_counters.session_id"
+                " AND u.client_id = client_counters.client_id AND u.seq <= ?))"
+                " WHERE api_key = ? AND document_id = ?",
+                (horizon, api_key, document_id),
+            )
             conn.execute(
                 "DELETE FROM updates WHERE api_key = ? AND document_id = ? AND seq <= ?",
-                (api_key, document_id, seq - retain_updates),
+                (api_key, document_id, horizon),
             )
 
         await self._write(store)

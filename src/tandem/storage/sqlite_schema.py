@@ -77,4 +77,11 @@ MIGRATIONS: list[str] = [
             REFERENCES documents(api_key, document_id) ON DELETE CASCADE
     );
     """,
+    # 2: exact de-duplication of re-sent updates: look the update up by its
+    # (client, counter); fall back to a per-client horizon only for compacted ones.
+    """
+    CREATE UNIQUE INDEX updates_by_client
+        ON updates (api_key, document_id, session_id, client_id, counter);
+    ALTER TABLE client_counters ADD COLUMN compacted_counter INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -1,0 +1,482 @@
+"""PostgreSQL engine: shared by any number of server nodes.
+
+Sequence numbers come from a row lock on the document (``SELECT … FOR UPDATE``),
+so they stay contiguous when nodes write concurrently; session creation is one
+transaction that only succeeds while the document has no (or the expected)
+active session. Committed changes are announced with ``pg_notify`` inside the
+same transaction, so other nodes hear of exactly what was committed, in commit
+order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from tandem.storage.base import (
+    SnapshotRejected,
+    StaleSession,
+    StorageError,
+    StorageUnavailable,
+    Store,
+    UnknownApiKey,
+)
+from tandem.storage.postgres_schema import MIGRATIONS
+from tandem.storage.records import (
+    ApiKeyRecord,
+    AppendResult,
+    CreateSessionResult,
+    DocumentInfo,
+    SessionRecord,
+    SnapshotRecord,
+    UpdateRecord,
+)
+
+log = logging.getLogger("tandem.storage.postgres")
+T = TypeVar("T")
+
+CHANNEL = "tandem"
+# NOTIFY payloads must stay under 8000 bytes; larger ciphertexts are read from the table.
+_INLINE_LIMIT = 6000
+_MIGRATION_LOCK = 0x7A4D3E  # pg_advisory_lock key: one node migrates at a time
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+_SESSION_COLUMNS = (
+    "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
+)
+
+
+def _session(row: asyncpg.Record) -> SessionRecord:
+    return SessionRecord(
+        session_id=row["session_id"], key_hint=row["key_hint"], salt=bytes(row["salt"]),
+        iterations=row["iterations"], wrapped_key=bytes(row["wrapped_key"]),
+        creator=row["creator"], created_at=row["created_at"], start_seq=row["start_seq"],
+    )
+
+
+def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
+    return ApiKeyRecord(key=row["key"], name=row["name"], origins=tuple(json.loads(row["origins"])),
+                        jwks_url=row["jwks_url"], created_at=row["created_at"])
+
+
+class PostgresStore(Store):
+    shared = True
+
+    def __init__(self, url: str, *, node_id: str | None = None, min_size: int = 2,
+                 max_size: int = 10, timeout: float = 10.0) -> None:
+        self.url = url
+        self.node_id = node_id or secrets.token_hex(6)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    # -- plumbing ------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self._min_size, max_size=self._max_size,
+                command_timeout=self._timeout, timeout=self._timeout,
+            )
+            async with self._pool.acquire() as conn:
+                await migrate(conn)
+        except _CONNECTION_ERRORS as exc:
+            await self.close()
+            raise StorageUnavailable(f"cannot reach PostgreSQL: {exc}") from None
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.close(), 5)
+
+    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *,
+                   transaction: bool = False) -> T:
+        if self._pool is None:
+            raise StorageUnavailable("the store is not open")
+        try:
+            async with self._pool.acquire(timeout=self._timeout) as conn:
+                if not transaction:
+                    return await fn(conn)
+                async with conn.transaction():
+                    return await fn(conn)
+        except StorageError:
+            raise
+        except _CONNECTION_ERRORS as exc:
+            raise StorageUnavailable(f"PostgreSQL is unavailable: {exc}") from None
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL error: {exc}") from None
+
+    async def _notify(self, conn: asyncpg.Connection, event: dict) -> None:
+        event["node"] = self.node_id
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL,
+                           json.dumps(event, separators=(",", ":")))
+
+    # -- events between nodes --------------------------------------------------------
+    async def listen(self, handler: Callable[[dict], None]) -> None:
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_forever(handler))
+
+    async def _listen_forever(self, handler: Callable[[dict], None]) -> None:
+        """Hold a LISTEN connection; reconnect with backoff when it drops."""
+        delay = 0.2
+        first = True
+        while True:
+            lost = asyncio.Event()
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.url, timeout=self._timeout)
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+
+                def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+                    try:
+                        event = json.loads(payload)
+                    except ValueError:
+                        return
+                    if isinstance(event, dict):
+                        handler(event)
+
+                await conn.add_listener(CHANNEL, on_notify)
+                if not first:
+                    handler({"k": "resync"})
+                first = False
+                delay = 0.2
+                while not lost.is_set():
+                    # A dead TCP peer is only noticed when we talk: probe now and then.
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(lost.wait(), 5)
+                    if not lost.is_set():
+                        await conn.execute("SELECT 1", timeout=5)
+            except asyncio.CancelledError:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+            if conn is not None:
+                conn.terminate()
+            first = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def notify(self, event: dict) -> None:
+        with contextlib.suppress(StorageError):
+            await self._run(lambda conn: self._notify(conn, event))
+
+    # -- API keys --------------------------------------------------------------------
+    async def create_api_key(self, name: str, origins: tuple[str, ...] = ()) -> ApiKeyRecord:
+        record = ApiKeyRecord(key="tk_" + secrets.token_urlsafe(30), name=name,
+                              origins=tuple(origins), created_at=time.time())
+
+        async def insert(conn: asyncpg.Connection) -> ApiKeyRecord:
+            await conn.execute(
+                "INSERT INTO api_keys (key, name, origins, jwks_url, created_at)"
+                " VALUES ($1, $2, $3, NULL, $4)",
+                record.key, record.name, json.dumps(list(record.origins)), record.created_at)
+            return record
+
+        return await self._run(insert)
+
+    async def get_api_key(self, key: str) -> ApiKeyRecord | None:
+        async def query(conn: asyncpg.Connection) -> ApiKeyRecord | None:
+            row = await conn.fetchrow("SELECT * FROM api_keys WHERE key = $1", key)
+            return None if row is None else _api_key(row)
+
+        return await self._run(query)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        async def query(conn: asyncpg.Connection) -> list[ApiKeyRecord]:
+            rows = await conn.fetch("SELECT * FROM api_keys ORDER BY created_at")
+            return [_api_key(r) for r in rows]
+
+        return await self._run(query)
+
+    async def delete_api_key(self, key: str) -> bool:
+        async def delete(conn: asyncpg.Connection) -> bool:
+            return await conn.execute("DELETE FROM api_keys WHERE key = $1", key) != "DELETE 0"
+
+        return await self._run(delete)
+
+    async def set_jwks_url(self, key: str, url: str | None) -> None:
+        async def update(conn: asyncpg.Connection) -> None:
+            status = await conn.execute("UPDATE api_keys SET jwks_url = $1 WHERE key = $2",
+                                        url, key)
+            if status == "UPDATE 0":
+                raise UnknownApiKey("unknown API key")
+
+        await self._run(update)
+
+    # -- public keys -------------------------------------------------------------------
+    async def add_public_keys(self, api_key: str, jwks: list[dict]) -> None:
+        now = time.time()
+
+        async def insert(conn: asyncpg.Connection) -> None:
+            if await conn.fetchval("SELECT 1 FROM api_keys WHERE key = $1", api_key) is None:
+                raise UnknownApiKey("unknown API key")
+            for jwk in jwks:
+                kid = jwk.get("kid")
+                if not isinstance(kid, str) or not kid:
+                    raise StorageError("every stored public key needs a kid")
+                await conn.execute(
+                    "INSERT INTO public_keys (api_key, kid, jwk, added_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (api_key, kid)"
+                    " DO UPDATE SET jwk = excluded.jwk, added_at = excluded.added_at",
+                    api_key, kid, json.dumps(jwk, sort_keys=True), now)
+
+        await self._run(insert, transaction=True)
+
+    async def list_public_keys(self, api_key: str) -> list[dict]:
+        async def query(conn: asyncpg.Connection) -> list[dict]:
+            rows = await conn.fetch(
+                "SELECT jwk FROM public_keys WHERE api_key = $1 ORDER BY added_at, kid", api_key)
+            return [json.loads(r["jwk"]) for r in rows]
+
+        return await self._run(query)
+
+    async def remove_public_key(self, api_key: str, kid: str) -> bool:
+        async def delete(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute(
+                "DELETE FROM public_keys WHERE api_key = $1 AND kid = $2", api_key, kid)
+            return status != "DELETE 0"
+
+        return await self._run(delete)
+
+    # -- documents -----------------------------------------------------------------------
+    @staticmethod
+    async def _active(conn: asyncpg.Connection, api_key: str,
+                      document_id: str) -> SessionRecord | None:
+        row = await conn.fetchrow(
+            "SELECT s.* FROM sessions s JOIN documents d ON d.api_key = s.api_key"
+            " AND d.document_id = s.document_id AND d.active_session = s.session_id"
+            " WHERE s.api_key = $1 AND s.document_id = $2", api_key, document_id)
+        return None if row is None else _session(row)
+
+    async def active_session(self, api_key: str, document_id: str) -> SessionRecord | None:
+        return await self._run(lambda conn: self._active(conn, api_key, document_id))
+
+    async def create_session(
+        self, api_key: str, document_id: str, session: SessionRecord, initial_snapshot: bytes,
+        *, replaces: str | None = None,
+    ) -> CreateSessionResult:
+        async def create(conn: asyncpg.Connection) -> CreateSessionResult:
+            try:
+                await conn.execute(
+                    "INSERT INTO documents (api_key, document_id, head, active_session,"
+                    " created_at) VALUES ($1, $2, 0, NULL, $3) ON CONFLICT DO NOTHING",
+                    api_key, document_id, time.time())
+            except asyncpg.ForeignKeyViolationError:
+                raise UnknownApiKey("unknown API key") from None
+            # The row lock makes concurrent creators (on any node) queue here.
+            doc = await conn.fetchrow(
+                "SELECT head, active_session FROM documents WHERE api_key = $1"
+                " AND document_id = $2 FOR UPDATE", api_key, document_id)
+            head, active = doc["head"], doc["active_session"]
+            if active != replaces:
+                winner = await self._active(conn, api_key, document_id)
+                assert winner is not None
+                return CreateSessionResult(created=False, session=winner, version=head)
+            record = SessionRecord(
+                session_id=session.session_id, key_hint=session.key_hint, salt=session.salt,
+                iterations=session.iterations, wrapped_key=session.wrapped_key,
+                creator=session.creator, created_at=time.time(), start_seq=head)
+            try:
+                async with conn.transaction():  # savepoint: a duplicate id is a clear error
+                    await conn.execute(
+                        f"INSERT INTO sessions (api_key, document_id, {_SESSION_COLUMNS})"
+                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        api_key, document_id, record.session_id, record.key_hint, record.salt,
+                        record.iterations, record.wrapped_key, record.creator,
+                        record.created_at, record.start_seq)
+            except asyncpg.UniqueViolationError:
+                raise StorageError("a session with this id already exists") from None
+            await conn.execute(
+                "UPDATE documents SET active_session = $1 WHERE api_key = $2"
+                " AND document_id = $3", record.session_id, api_key, document_id)
+            await conn.execute("DELETE FROM updates WHERE api_key = $1 AND document_id = $2",
+                               api_key, document_id)
+            await conn.execute(
+                "INSERT INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (api_key, document_id) DO UPDATE"
+                " SET seq = excluded.seq, session_id = excluded.session_id,"
+                " ciphertext = excluded.ciphertext",
+                api_key, document_id, head, record.session_id, initial_snapshot)
+            await self._notify(conn, {"k": "s", "a": api_key, "d": document_id,
+                                      "sid": record.session_id})
+            return CreateSessionResult(created=True, session=record, version=head)
+
+        return await self._run(create, transaction=True)
+
+    async def append_update(
+        self, api_key: str, document_id: str, session_id: str, client_id: str, counter: int,
+        user_id: str, ciphertext: bytes,
+    ) -> AppendResult:
+        async def append(conn: asyncpg.Connection) -> AppendResult:
+            doc = await conn.fetchrow(
+                "SELECT head, active_session FROM documents WHERE api_key = $1"
+                " AND document_id = $2 FOR UPDATE", api_key, document_id)
+            if doc is None or doc["active_session"] != session_id:
+                raise StaleSession("this session is no longer the document's active session")
+            stored = await conn.fetchval(
+                "SELECT seq FROM updates WHERE api_key = $1 AND document_id = $2"
+                " AND session_id = $3 AND client_id = $4 AND counter = $5",
+                api_key, document_id, session_id, client_id, counter)
+            if stored is not None:
+                return AppendResult(seq=stored, duplicate=True)
+            seen = await conn.fetchrow(
+                "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = $1"
+                " AND document_id = $2 AND session_id = $3 AND client_id = $4",
+                api_key, document_id, session_id, client_id)
+            if seen is not None and counter <= seen["compacted_counter"]:
+                return AppendResult(seq=seen["max_seq"], duplicate=True)  # compacted since
+            seq = doc["head"] + 1
+            await conn.execute(
+                "INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
+                " counter, user_id, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext)
+            await conn.execute(
+                "UPDATE documents SET head = $1 WHERE api_key = $2 AND document_id = $3",
+                seq, api_key, document_id)
+            await conn.execute(
+                "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
+                " max_counter, max_seq) VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (api_key, document_id, session_id, client_id)"
+                " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
+                " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
+                " excluded.max_seq)",
+                api_key, document_id, session_id, client_id, counter, seq)
+            event = {"k": "u", "a": api_key, "d": document_id, "s": seq, "sid": session_id,
+                     "c": client_id, "n": counter, "uid": user_id, "t": time.time()}
+            if len(ciphertext) * 4 // 3 + len(api_key) + len(document_id) < _INLINE_LIMIT:
+                event["data"] = base64.b64encode(ciphertext).decode("ascii")
+            await self._notify(conn, event)
+            return AppendResult(seq=seq)
+
+        return await self._run(append, transaction=True)
+
+    async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
+        async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:
+            row = await conn.fetchrow(
+                "SELECT seq, session_id, ciphertext FROM snapshots WHERE api_key = $1"
+                " AND document_id = $2", api_key, document_id)
+            return None if row is None else SnapshotRecord(
+                row["seq"], row["session_id"], bytes(row["ciphertext"]))
+
+        return await self._run(query)
+
+    async def updates_after(self, api_key: str, document_id: str, seq: int,
+                            limit: int | None = None) -> list[UpdateRecord]:
+        async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
+            rows = await conn.fetch(
+                "SELECT u.seq, u.session_id, u.client_id, u.counter, u.user_id, u.ciphertext"
+                " FROM updates u JOIN documents d ON d.api_key = u.api_key"
+                " AND d.document_id = u.document_id AND d.active_session = u.session_id"
+                " WHERE u.api_key = $1 AND u.document_id = $2 AND u.seq > $3"
+                " ORDER BY u.seq LIMIT $4", api_key, document_id, seq, limit)
+            return [UpdateRecord(r["seq"], r["session_id"], r["client_id"], r["counter"],
+                                 r["user_id"], bytes(r["ciphertext"])) for r in rows]
+
+        return await self._run(query)
+
+    async def store_snapshot(self, api_key: str, document_id: str, session_id: str, seq: int,
+                             ciphertext: bytes, *, retain_updates: int = 0) -> None:
+        async def store(conn: asyncpg.Connection) -> None:
+            doc = await conn.fetchrow(
+                "SELECT head, active_session FROM documents WHERE api_key = $1"
+                " AND document_id = $2 FOR UPDATE", api_key, document_id)
+            if doc is None or doc["active_session"] != session_id:
+                raise StaleSession("this session is no longer the document's active session")
+            if seq > doc["head"]:
+                raise SnapshotRejected(
+                    f"snapshot claims version {seq} but the document is at {doc['head']}")
+            current = await conn.fetchval(
+                "SELECT seq FROM snapshots WHERE api_key = $1 AND document_id = $2",
+                api_key, document_id)
+            if current is not None and current >= seq:
+                raise SnapshotRejected(
+                    f"a snapshot at version {current} already covers version {seq}")
+            await conn.execute(
+                "INSERT INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (api_key, document_id) DO UPDATE"
+                " SET seq = excluded.seq, session_id = excluded.session_id,"
+                " ciphertext = excluded.ciphertext",
+                api_key, document_id, seq, session_id, ciphertext)
+            horizon = seq - retain_updates
+            await conn.execute(
+                "UPDATE client_counters c SET compacted_counter = GREATEST(c.compacted_counter,"
+                " m.counter) FROM (SELECT session_id, client_id, max(counter) AS counter"
+                " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3"
+                " GROUP BY session_id, client_id) m WHERE c.api_key = $1"
+                " AND c.document_id = $2 AND c.session_id = m.session_id"
+                " AND c.client_id = m.client_id", api_key, document_id, horizon)
+            await conn.execute(
+                "DELETE FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3",
+                api_key, document_id, horizon)
+            await self._notify(conn, {"k": "p", "a": api_key, "d": document_id, "s": seq})
+
+        await self._run(store, transaction=True)
+
+    async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None:
+        async def query(conn: asyncpg.Connection) -> DocumentInfo | None:
+            head = await conn.fetchval(
+                "SELECT head FROM documents WHERE api_key = $1 AND document_id = $2",
+                api_key, document_id)
+            if head is None:
+                return None
+            sessions = await conn.fetchval(
+                "SELECT count(*) FROM sessions WHERE api_key = $1 AND document_id = $2",
+                api_key, document_id)
+            stats = await conn.fetchrow(
+                "SELECT count(*) AS n, coalesce(sum(length(ciphertext)), 0) AS size"
+                " FROM updates WHERE api_key = $1 AND document_id = $2", api_key, document_id)
+            snap = await conn.fetchrow(
+                "SELECT seq, length(ciphertext) AS size FROM snapshots WHERE api_key = $1"
+                " AND document_id = $2", api_key, document_id)
+            return DocumentInfo(
+                api_key=api_key, document_id=document_id, version=head, session_count=sessions,
+                active_session=await self._active(conn, api_key, document_id),
+                snapshot_seq=None if snap is None else snap["seq"],
+                stored_updates=stats["n"],
+                stored_bytes=stats["size"] + (snap["size"] if snap else 0))
+
+        return await self._run(query, transaction=True)
+
+
+async def migrate(conn: asyncpg.Connection) -> int:
+    """Apply pending migrations under an advisory lock; returns the schema version."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS tandem_schema (version INTEGER NOT NULL)")
+        level = await conn.fetchval("SELECT max(version) FROM tandem_schema") or 0
+        if level > len(MIGRATIONS):
+            raise StorageError(
+                f"the database schema (version {level}) is newer than this Tandem "
+                f"(knows {len(MIGRATIONS)}); upgrade Tandem")
+        for number, script in enumerate(MIGRATIONS[level:], start=level + 1):
+            async with conn.transaction():
+                await conn.execute(script)
+                await conn.execute("INSERT INTO tandem_schema (version) VALUES ($1)", number)
+        return len(MIGRATIONS)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
