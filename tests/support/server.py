@@ -39,8 +39,14 @@ class Tenant:
         return self.signer.token(sub, **kw)
 
 
-async def make_tenant(db_path: Path, *, origins: tuple[str, ...] = ()) -> Tenant:
-    store = SQLiteStore(db_path)
+async def make_tenant(db_path: Path | str, *, origins: tuple[str, ...] = ()) -> Tenant:
+    """A tenant (API key + ES256 signer) in a SQLite file or a PostgreSQL URL."""
+    if isinstance(db_path, str) and db_path.startswith("postgresql://"):
+        from tandem.storage.postgres import PostgresStore
+
+        store = PostgresStore(db_path)
+    else:
+        store = SQLiteStore(db_path)
     await store.open()
     try:
         record = await store.create_api_key("test", origins)
@@ -85,11 +91,14 @@ async def serve_in_loop(data_dir: Path, **settings: object) -> AsyncIterator[Run
         await asyncio.wait_for(task, 15)
 
 
-def start_subprocess(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
-    """``tandem serve`` as a real process (for kill -9)."""
+def start_subprocess(data_dir: Path | str, port: int, *extra: str) -> subprocess.Popen:
+    """``tandem serve`` as a real process (for kill -9); ``data_dir`` may be a
+    PostgreSQL URL."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    where = (["--database-url", str(data_dir)] if str(data_dir).startswith("postgresql://")
+             else ["--data-dir", str(data_dir)])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tandem", "--data-dir", str(data_dir), "serve", "--port",
+        [sys.executable, "-m", "tandem", *where, "serve", "--port",
          str(port), "--log-level", "warning", *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -17,7 +17,7 @@ from tandem.errors import TandemError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tandem.cli import apikey, demo, doc, keys, serve, token
+    from tandem.cli import apikey, db, demo, doc, keys, serve, token
 
     parser = argparse.ArgumentParser(
         prog="tandem",
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (serve, demo, apikey, keys, token, doc):
+    for module in (serve, demo, apikey, keys, token, doc, db):
         module.register(sub)
     for leaf in _leaf_parsers(parser):
         _add_global_options(leaf, argparse.SUPPRESS)

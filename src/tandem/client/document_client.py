@@ -128,6 +128,7 @@ class DocumentClient:
         self.error: BaseException | None = None
         self._failed = asyncio.Event()
         self._token_expires_at: float | None = None
+        self._outbox: asyncio.Queue[int] | None = None
 
     # -- public API ------------------------------------------------------------------
     async def __aenter__(self) -> DocumentClient:
@@ -235,8 +236,15 @@ class DocumentClient:
             self._send_soon(self._counter)
 
     def _send_soon(self, counter: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._send_update(counter))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        # One queue and one sender per connection: updates leave in counter order,
+        # which the server keeps as sequence order (Yjs wants a client's own updates
+        # in order).
+        if self._outbox is not None:
+            self._outbox.put_nowait(counter)
+
+    async def _drain_outbox(self, outbox: asyncio.Queue[int]) -> None:
+        while True:
+            await self._send_update(await outbox.get())
 
     async def _send_update(self, counter: int) -> None:
         update = self._pending.get(counter)
@@ -357,11 +365,15 @@ class DocumentClient:
                 )
             )
             refresher = asyncio.create_task(self._refresh_token_loop())
+            self._outbox = asyncio.Queue()
+            sender = asyncio.create_task(self._drain_outbox(self._outbox))
             try:
                 async for raw in ws:
                     await self._handle(json.loads(raw))
             finally:
                 refresher.cancel()
+                sender.cancel()
+                self._outbox = None
             self._raise_for_close(ws)
 
     def _raise_for_close(self, ws: ClientConnection) -> None:
@@ -535,7 +547,7 @@ class DocumentClient:
         self._synced.set()
         self._emit("synced", {"version": self.version})
         for counter in sorted(self._pending):
-            await self._send_update(counter)
+            self._send_soon(counter)
 
     def _on_ack(self, msg: dict) -> None:
         self._pending.pop(msg["counter"], None)

@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 
 from tandem import PROTOCOL_VERSION, __version__
 from tandem.auth import AuthError, KeyDirectory, TokenVerifier
+from tandem.server.cluster import ClusterRelay
 from tandem.server.connection import CollabConnection
 from tandem.server.hub import HubRegistry
 from tandem.server.state import ServerState
@@ -35,12 +36,16 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         hubs=HubRegistry(store),
     )
 
+    state.cluster = ClusterRelay(state)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await state.cluster.start()
         try:
             yield
         finally:
+            await state.cluster.stop()
             await store.close()
 
     async def collab(websocket: WebSocket) -> None:

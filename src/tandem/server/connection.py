@@ -43,6 +43,7 @@ log = logging.getLogger("tandem.server")
 
 _CLOSE = object()
 _SYNC_PAGE = 1000
+_PIPELINE = 64  # updates of one connection stored per transaction, at most
 
 
 def session_json(session: SessionRecord) -> dict[str, Any]:
@@ -75,6 +76,8 @@ class CollabConnection:
         self._closing = False
         self._sender: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._batch: list[Update] = []
+        self._flusher: asyncio.Task[None] | None = None
         settings = self.settings
         from tandem.server.rate_limit import TokenBucket
 
@@ -256,6 +259,7 @@ class CollabConnection:
         self.hub = hub
         self.caret = hub.caret_for_new_member()
         others = [m.member_json() for m in hub.members.values()]
+        others += [member for _node, member in hub.remote_members.values()]
         hub.members[hello.client_id] = self
         self.state.metrics.connections += 1
         assert self.identity is not None
@@ -277,6 +281,8 @@ class CollabConnection:
             },
         })
         hub.broadcast(encode({"type": "client_joined", **self.member_json()}), exclude=self)
+        if self.state.cluster is not None:
+            self.state.cluster.member_joined(hub, self.member_json())
         if hub.session is not None:
             self.announced = hub.session.session_id
             self._start_sync(hub.session, hello.last_seq if
@@ -300,6 +306,8 @@ class CollabConnection:
             del hub.members[self.hello.client_id]
             self.state.metrics.connections -= 1
             hub.broadcast(encode({"type": "client_left", **self.member_json()}))
+            if self.state.cluster is not None:
+                self.state.cluster.member_left(hub, self.member_json())
         self.state.hubs.release(hub)
 
     # -- sync --------------------------------------------------------------------------
@@ -363,6 +371,15 @@ class CollabConnection:
             "counter": counter, "user_id": user_id, "data": b64(data),
         })
 
+    def resync(self, session: SessionRecord) -> None:
+        """Updates this client needs were compacted before it got them: send the
+        snapshot and the log after it again (Yjs merges repeats harmlessly)."""
+        self.sync_generation += 1
+        self._held = []
+        self.syncing = False
+        self._last_sent_seq = 0  # send the whole retained log again, not just what is new
+        self._start_sync(session, None)
+
     def announce(self, session: SessionRecord) -> None:
         """Tell this client about the document's (new) active session, then sync it."""
         if self.announced == session.session_id:
@@ -401,6 +418,9 @@ class CollabConnection:
         return self.hub
 
     async def _on_update(self, message: Update) -> None:
+        """Validate now, store in the background: updates that arrive while a batch is
+        being stored form the next batch (one transaction, consecutive seqs in the
+        order received), so a fast typist does not wait a round-trip per keystroke."""
         self._require_editor("send updates")
         hub = self._hub()
         if hub.session is None or message.session_id != hub.session.session_id:
@@ -408,44 +428,78 @@ class CollabConnection:
                 "stale_session",
                 "the update names a session that is not the document's active session",
             )
+        self._batch.append(message)
+        if self._flusher is None or self._flusher.done():
+            hub.inflight += 1
+            self._flusher = asyncio.create_task(self._store_batches(hub))
+            self._flusher.add_done_callback(self._flusher_done)
+        elif len(self._batch) >= _PIPELINE:
+            await asyncio.wait({self._flusher})  # back-pressure: stop reading meanwhile
+
+    def _flusher_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, ProtocolError):
+            self.fail(exc)
+        elif exc is not None:
+            log.error("internal error storing updates", exc_info=exc)
+            self.fail(ProtocolError("internal_error", "internal server error"))
+
+    async def _store_batches(self, hub: DocumentHub) -> None:
         assert self.identity is not None and self.hello is not None
-        hub.inflight += 1
-        started = time.perf_counter()
+        client_id, user_id = self.hello.client_id, self.identity.user_id
         try:
-            result = await self.state.store.append_update(
-                hub.api_key, hub.document_id, message.session_id, self.hello.client_id,
-                message.counter, self.identity.user_id, message.data,
-            )
-        except StaleSession as exc:
-            raise ProtocolError("stale_session", exc.message) from None
-        except StorageError as exc:
-            raise ProtocolError("storage_unavailable",
-                                f"the update could not be stored: {exc.message}") from None
+            while self._batch:
+                session_id = self._batch[0].session_id
+                count = 0
+                while (count < len(self._batch) and count < _PIPELINE
+                       and self._batch[count].session_id == session_id):
+                    count += 1
+                batch, self._batch = self._batch[:count], self._batch[count:]
+                started = time.perf_counter()
+                try:
+                    results = await self.state.store.append_updates(
+                        hub.api_key, hub.document_id, session_id, client_id, user_id,
+                        [(m.counter, m.data) for m in batch])
+                except StaleSession as exc:
+                    raise ProtocolError("stale_session", exc.message) from None
+                except StorageError as exc:
+                    raise ProtocolError("storage_unavailable",
+                                        f"the update could not be stored: {exc.message}") from None
+                elapsed = time.perf_counter() - started
+                metrics = self.state.metrics
+                for message, result in zip(batch, results, strict=True):
+                    metrics.storage_latency(elapsed)
+                    metrics.updates_in += 1
+                    if not result.duplicate:
+                        hub.publish(result.seq, self._update_frame(
+                            result.seq, session_id, client_id, message.counter, user_id,
+                            message.data), self)
+                        metrics.updates_out += len(hub.members) - 1
+                    self.send_message({"type": "ack", "counter": message.counter,
+                                       "seq": result.seq, "duplicate": result.duplicate})
+                metrics.fanout(time.perf_counter() - started)
+                if self.hub is not None and hub.needs_snapshot(self.settings.snapshot_threshold):
+                    hub.snapshot_requested_at = time.monotonic()
+                    self.send_message({"type": "snapshot_request", "seq": hub.head})
         finally:
             hub.inflight -= 1
-        self.state.metrics.storage_latency(time.perf_counter() - started)
-        self.state.metrics.updates_in += 1
-        if not result.duplicate:
-            frame = self._update_frame(result.seq, message.session_id, self.hello.client_id,
-                                       message.counter, self.identity.user_id, message.data)
-            hub.publish(result.seq, frame, self)
-            self.state.metrics.updates_out += len(hub.members) - 1
-        self.send_message({"type": "ack", "counter": message.counter, "seq": result.seq,
-                           "duplicate": result.duplicate})
-        if self.hub is None:
-            self.state.hubs.release(hub)
-        elif hub.needs_snapshot(self.settings.snapshot_threshold):
-            hub.snapshot_requested_at = time.monotonic()
-            self.send_message({"type": "snapshot_request", "seq": hub.head})
+            if self.hub is None:
+                self.state.hubs.release(hub)
 
     def _on_presence(self, message: Presence) -> None:
         if not self.presence.take():
             return  # presence is ephemeral: excess is dropped, not an error
         assert self.identity is not None and self.hello is not None
-        self._hub().broadcast(encode({
+        hub = self._hub()
+        hub.broadcast(encode({
             "type": "presence", "client_id": self.hello.client_id,
             "user_id": self.identity.user_id, "data": b64(message.data),
         }), exclude=self)
+        if self.state.cluster is not None:
+            self.state.cluster.presence(hub, self.hello.client_id, self.identity.user_id,
+                                        message.data)
 
     async def _on_snapshot(self, message: Snapshot) -> None:
         self._require_editor("upload snapshots")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tandem.storage import SessionRecord, Store
@@ -32,6 +33,10 @@ class DocumentHub:
         self.load_error: BaseException | None = None
         self._next_seq = 1
         self._pending: dict[int, tuple[str, CollabConnection | None]] = {}
+        # Members connected to other nodes (shared storage only): client id -> (node, member)
+        self.remote_members: dict[str, tuple[str, dict]] = {}
+        # Called when an update is missing from the sequence (e.g. a lost notification).
+        self.on_gap: Callable[[DocumentHub], None] | None = None
 
     @property
     def api_key(self) -> str:
@@ -50,8 +55,24 @@ class DocumentHub:
         self._next_seq = self.head + 1
 
     # -- membership ------------------------------------------------------------------
+    @property
+    def next_seq(self) -> int:
+        return self._next_seq
+
+    @property
+    def waiting_for(self) -> int | None:
+        """The lowest seq held back behind a gap, if any."""
+        return min(self._pending) if self._pending else None
+
+    def skip_to(self, seq: int) -> None:
+        """Give up on updates before ``seq`` (compacted away); release what follows."""
+        self._next_seq = max(self._next_seq, seq)
+        self._pending = {s: p for s, p in self._pending.items() if s >= self._next_seq}
+        self._release()
+
     def caret_for_new_member(self) -> int:
         taken = {m.caret for m in self.members.values()}
+        taken |= {member.get("caret") for _node, member in self.remote_members.values()}
         for caret in range(1, 9):
             if caret not in taken:
                 return caret
@@ -69,6 +90,11 @@ class DocumentHub:
         if seq < self._next_seq:
             return  # already released (e.g. seen through another path)
         self._pending[seq] = (frame, sender)
+        self._release()
+        if self._pending and self.on_gap is not None:
+            self.on_gap(self)
+
+    def _release(self) -> None:
         while self._next_seq in self._pending:
             frame, sender = self._pending.pop(self._next_seq)
             self.head = max(self.head, self._next_seq)
@@ -97,11 +123,14 @@ class HubRegistry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.hubs: dict[DocKey, DocumentHub] = {}
+        self.on_gap: Callable[[DocumentHub], None] | None = None
+        self.on_open: Callable[[DocumentHub], None] | None = None
 
     async def open(self, key: DocKey) -> DocumentHub:
         hub = self.hubs.get(key)
         if hub is None:
             hub = DocumentHub(key)
+            hub.on_gap = self.on_gap
             self.hubs[key] = hub
             try:
                 await hub.load(self.store)
@@ -111,6 +140,8 @@ class HubRegistry:
                 raise
             finally:
                 hub.loaded.set()
+            if self.on_open is not None:
+                self.on_open(hub)
         else:
             await hub.loaded.wait()
             if hub.load_error is not None:

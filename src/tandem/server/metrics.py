@@ -37,12 +37,17 @@ class ServerMetrics:
         self.updates_out = 0
         self.errors: Counter[str] = Counter()
         self.storage = Histogram()
+        self.fanout_latency = Histogram()
 
     def error(self, code: str) -> None:
         self.errors[code] += 1
 
     def storage_latency(self, seconds: float) -> None:
         self.storage.observe(seconds)
+
+    def fanout(self, seconds: float) -> None:
+        """Time from an update's commit (on any node) to its release to members here."""
+        self.fanout_latency.observe(seconds)
 
     def render(self, documents_open: int) -> str:
         lines = [
@@ -56,4 +61,6 @@ class ServerMetrics:
         lines += [f'tandem_errors_total{{code="{c}"}} {n}' for c, n in sorted(self.errors.items())]
         lines.append("# TYPE tandem_storage_seconds histogram")
         lines += self.storage.render("tandem_storage_seconds")
+        lines.append("# TYPE tandem_fanout_seconds histogram")
+        lines += self.fanout_latency.render("tandem_fanout_seconds")
         return "\n".join(lines) + "\n"

@@ -148,6 +148,24 @@ class Store(abc.ABC):
         ``duplicate=True``. Raises StaleSession if ``session_id`` is not active.
         """
 
+    async def append_updates(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
+        items: list[tuple[int, bytes]],
+    ) -> list[AppendResult]:
+        """Append one client's updates ``(counter, ciphertext)`` in order, in one
+        transaction where the engine can: they get consecutive sequence numbers in
+        the order given (Yjs expects a client's own updates in order)."""
+        return [
+            await self.append_update(api_key, document_id, session_id, client_id, counter,
+                                     user_id, data)
+            for counter, data in items
+        ]
+
     @abc.abstractmethod
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None: ...
 

@@ -328,50 +328,64 @@ class PostgresStore(Store):
 
         return await self._run(create, transaction=True)
 
+    async def _append_one(
+        self, conn: asyncpg.Connection, api_key: str, document_id: str, session_id: str,
+        client_id: str, counter: int, user_id: str, ciphertext: bytes,
+    ) -> AppendResult:
+        doc = await conn.fetchrow(
+            "SELECT head, active_session FROM documents WHERE api_key = $1"
+            " AND document_id = $2 FOR UPDATE", api_key, document_id)
+        if doc is None or doc["active_session"] != session_id:
+            raise StaleSession("this session is no longer the document's active session")
+        stored = await conn.fetchval(
+            "SELECT seq FROM updates WHERE api_key = $1 AND document_id = $2"
+            " AND session_id = $3 AND client_id = $4 AND counter = $5",
+            api_key, document_id, session_id, client_id, counter)
+        if stored is not None:
+            return AppendResult(seq=stored, duplicate=True)
+        seen = await conn.fetchrow(
+            "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = $1"
+            " AND document_id = $2 AND session_id = $3 AND client_id = $4",
+            api_key, document_id, session_id, client_id)
+        if seen is not None and counter <= seen["compacted_counter"]:
+            return AppendResult(seq=seen["max_seq"], duplicate=True)  # compacted since
+        seq = doc["head"] + 1
+        await conn.execute(
+            "INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
+            " counter, user_id, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext)
+        await conn.execute(
+            "UPDATE documents SET head = $1 WHERE api_key = $2 AND document_id = $3",
+            seq, api_key, document_id)
+        await conn.execute(
+            "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
+            " max_counter, max_seq) VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (api_key, document_id, session_id, client_id)"
+            " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
+            " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
+            " excluded.max_seq)",
+            api_key, document_id, session_id, client_id, counter, seq)
+        event = {"k": "u", "a": api_key, "d": document_id, "s": seq, "sid": session_id,
+                 "c": client_id, "n": counter, "uid": user_id, "t": time.time()}
+        if len(ciphertext) * 4 // 3 + len(api_key) + len(document_id) < _INLINE_LIMIT:
+            event["data"] = base64.b64encode(ciphertext).decode("ascii")
+        await self._notify(conn, event)
+        return AppendResult(seq=seq)
+
     async def append_update(
         self, api_key: str, document_id: str, session_id: str, client_id: str, counter: int,
         user_id: str, ciphertext: bytes,
     ) -> AppendResult:
-        async def append(conn: asyncpg.Connection) -> AppendResult:
-            doc = await conn.fetchrow(
-                "SELECT head, active_session FROM documents WHERE api_key = $1"
-                " AND document_id = $2 FOR UPDATE", api_key, document_id)
-            if doc is None or doc["active_session"] != session_id:
-                raise StaleSession("this session is no longer the document's active session")
-            stored = await conn.fetchval(
-                "SELECT seq FROM updates WHERE api_key = $1 AND document_id = $2"
-                " AND session_id = $3 AND client_id = $4 AND counter = $5",
-                api_key, document_id, session_id, client_id, counter)
-            if stored is not None:
-                return AppendResult(seq=stored, duplicate=True)
-            seen = await conn.fetchrow(
-                "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = $1"
-                " AND document_id = $2 AND session_id = $3 AND client_id = $4",
-                api_key, document_id, session_id, client_id)
-            if seen is not None and counter <= seen["compacted_counter"]:
-                return AppendResult(seq=seen["max_seq"], duplicate=True)  # compacted since
-            seq = doc["head"] + 1
-            await conn.execute(
-                "INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
-                " counter, user_id, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext)
-            await conn.execute(
-                "UPDATE documents SET head = $1 WHERE api_key = $2 AND document_id = $3",
-                seq, api_key, document_id)
-            await conn.execute(
-                "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-                " max_counter, max_seq) VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (api_key, document_id, session_id, client_id)"
-                " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
-                " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
-                " excluded.max_seq)",
-                api_key, document_id, session_id, client_id, counter, seq)
-            event = {"k": "u", "a": api_key, "d": document_id, "s": seq, "sid": session_id,
-                     "c": client_id, "n": counter, "uid": user_id, "t": time.time()}
-            if len(ciphertext) * 4 // 3 + len(api_key) + len(document_id) < _INLINE_LIMIT:
-                event["data"] = base64.b64encode(ciphertext).decode("ascii")
-            await self._notify(conn, event)
-            return AppendResult(seq=seq)
+        return (await self.append_updates(api_key, document_id, session_id, client_id,
+                                          user_id, [(counter, ciphertext)]))[0]
+
+    async def append_updates(
+        self, api_key: str, document_id: str, session_id: str, client_id: str, user_id: str,
+        items: list[tuple[int, bytes]],
+    ) -> list[AppendResult]:
+        async def append(conn: asyncpg.Connection) -> list[AppendResult]:
+            return [await self._append_one(conn, api_key, document_id, session_id, client_id,
+                                           counter, user_id, data) for counter, data in items]
 
         return await self._run(append, transaction=True)
 

@@ -412,6 +412,52 @@ class SQLiteStore(Store):
 
         return await self._write(create)
 
+    @staticmethod
+    def _append_one(
+        conn: sqlite3.Connection, api_key: str, document_id: str, session_id: str,
+        client_id: str, counter: int, user_id: str, ciphertext: bytes,
+    ) -> AppendResult:
+        doc = conn.execute(
+            "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
+            (api_key, document_id),
+        ).fetchone()
+        if doc is None or doc[1] != session_id:
+            raise StaleSession("this session is no longer the document's active session")
+        head = doc[0]
+        stored = conn.execute(
+            "SELECT seq FROM updates WHERE api_key = ? AND document_id = ?"
+            " AND session_id = ? AND client_id = ? AND counter = ?",
+            (api_key, document_id, session_id, client_id, counter),
+        ).fetchone()
+        if stored is not None:
+            return AppendResult(seq=stored[0], duplicate=True)
+        seen = conn.execute(
+            "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = ?"
+            " AND document_id = ? AND session_id = ? AND client_id = ?",
+            (api_key, document_id, session_id, client_id),
+        ).fetchone()
+        if seen is not None and counter <= seen[0]:
+            return AppendResult(seq=seen[1], duplicate=True)  # stored, then compacted
+        seq = head + 1
+        conn.execute(
+            "INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,"
+            " user_id, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext),
+        )
+        conn.execute(
+            "UPDATE documents SET head = ? WHERE api_key = ? AND document_id = ?",
+            (seq, api_key, document_id),
+        )
+        conn.execute(
+            "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
+            " max_counter, max_seq) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (api_key, document_id, session_id, client_id)"
+            " DO UPDATE SET max_counter = max(max_counter, excluded.max_counter),"
+            " max_seq = max(max_seq, excluded.max_seq)",
+            (api_key, document_id, session_id, client_id, counter, seq),
+        )
+        return AppendResult(seq=seq)
+
     async def append_update(
         self,
         api_key: str,
@@ -422,47 +468,21 @@ class SQLiteStore(Store):
         user_id: str,
         ciphertext: bytes,
     ) -> AppendResult:
-        def append(conn: sqlite3.Connection) -> AppendResult:
-            doc = conn.execute(
-                "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
-                (api_key, document_id),
-            ).fetchone()
-            if doc is None or doc[1] != session_id:
-                raise StaleSession("this session is no longer the document's active session")
-            head = doc[0]
-            stored = conn.execute(
-                "SELECT seq FROM updates WHERE api_key = ? AND document_id = ?"
-                " AND session_id = ? AND client_id = ? AND counter = ?",
-                (api_key, document_id, session_id, client_id, counter),
-            ).fetchone()
-            if stored is not None:
-                return AppendResult(seq=stored[0], duplicate=True)
-            seen = conn.execute(
-                "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = ?"
-                " AND document_id = ? AND session_id = ? AND client_id = ?",
-                (api_key, document_id, session_id, client_id),
-            ).fetchone()
-            if seen is not None and counter <= seen[0]:
-                return AppendResult(seq=seen[1], duplicate=True)  # stored, then compacted
-            seq = head + 1
-            conn.execute(
-                "INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,"
-                " user_id, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext),
-            )
-            conn.execute(
-                "UPDATE documents SET head = ? WHERE api_key = ? AND document_id = ?",
-                (seq, api_key, document_id),
-            )
-            conn.execute(
-                "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-                " max_counter, max_seq) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (api_key, document_id, session_id, client_id)"
-                " DO UPDATE SET max_counter = max(max_counter, excluded.max_counter),"
-                " max_seq = max(max_seq, excluded.max_seq)",
-                (api_key, document_id, session_id, client_id, counter, seq),
-            )
-            return AppendResult(seq=seq)
+        return (await self.append_updates(api_key, document_id, session_id, client_id,
+                                          user_id, [(counter, ciphertext)]))[0]
+
+    async def append_updates(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
+        items: list[tuple[int, bytes]],
+    ) -> list[AppendResult]:
+        def append(conn: sqlite3.Connection) -> list[AppendResult]:
+            return [self._append_one(conn, api_key, document_id, session_id, client_id,
+                                     counter, user_id, data) for counter, data in items]
 
         return await self._write(append)
 

@@ -1,0 +1,237 @@
+"""ClusterRelay: makes the nodes that share one PostgreSQL database act as one server.
+
+Every node LISTENs to the store's events. An update committed on node A is
+announced inside its transaction; node B releases it to its own members in
+sequence order (reading the row when the notification did not carry it). New
+sessions, snapshots, presence and joins travel the same way. A lost listen
+connection is followed by a resync that reads what may have been missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from tandem.protocol.messages import b64, encode
+from tandem.server.hub import DocumentHub
+from tandem.server.state import ServerState
+from tandem.storage import StorageError
+
+log = logging.getLogger("tandem.cluster")
+
+HEARTBEAT_SECONDS = 10.0
+NODE_TIMEOUT_SECONDS = 30.0
+GAP_WAIT_SECONDS = 0.3
+
+
+class ClusterRelay:
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.store = state.store
+        self.node = state.store.node_id
+        self.nodes_seen: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._gap_checks: set[tuple[str, str]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.store.shared
+
+    async def start(self) -> None:
+        hubs = self.state.hubs
+        # Gaps are filled from storage on any engine (a single node can see one too,
+        # when an append's coroutine is cancelled after its commit).
+        hubs.on_gap = self._on_gap
+        if not self.enabled:
+            return
+        hubs.on_open = lambda hub: self._spawn(self.store.notify(
+            {"k": "who", "a": hub.api_key, "d": hub.document_id}))
+        await self.store.listen(self.handle)
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, StorageError):
+                log.error("cluster task failed", exc_info=exc)
+
+    # -- what this node tells the others -------------------------------------------
+    def member_joined(self, hub: DocumentHub, member: dict) -> None:
+        if self.enabled:
+            self._spawn(self.store.notify({"k": "j", "a": hub.api_key, "d": hub.document_id,
+                                           "m": member}))
+
+    def member_left(self, hub: DocumentHub, member: dict) -> None:
+        if self.enabled:
+            self._spawn(self.store.notify({"k": "l", "a": hub.api_key, "d": hub.document_id,
+                                           "m": member}))
+
+    def presence(self, hub: DocumentHub, client_id: str, user_id: str, data: bytes) -> None:
+        if self.enabled and len(data) < 5000:  # NOTIFY payloads are small by design
+            self._spawn(self.store.notify({"k": "pr", "a": hub.api_key, "d": hub.document_id,
+                                           "c": client_id, "uid": user_id, "data": b64(data)}))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            with contextlib.suppress(StorageError):
+                await self.store.notify({"k": "hb"})
+            self._forget_silent_nodes()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _forget_silent_nodes(self) -> None:
+        now = time.monotonic()
+        for hub in list(self.state.hubs.hubs.values()):
+            for client_id, (node, member) in list(hub.remote_members.items()):
+                if now - self.nodes_seen.get(node, now) > NODE_TIMEOUT_SECONDS:
+                    del hub.remote_members[client_id]
+                    hub.broadcast(encode({"type": "client_left", **member}))
+
+    # -- what the others tell this node -----------------------------------------------
+    def handle(self, event: dict) -> None:
+        kind = event.get("k")
+        node = event.get("node")
+        if isinstance(node, str):
+            self.nodes_seen[node] = time.monotonic()
+        if kind == "resync":
+            for hub in list(self.state.hubs.hubs.values()):
+                self._spawn(self._catch_up(hub))
+            return
+        if node == self.node or kind == "hb":
+            return
+        hub = self.state.hubs.hubs.get((event.get("a"), event.get("d")))
+        if hub is None or not hub.loaded.is_set():
+            return
+        try:
+            getattr(self, f"_on_{kind}", lambda _h, _e: None)(hub, event)
+        except (KeyError, TypeError, ValueError):
+            log.warning("ignoring a malformed cluster event of kind %r", kind)
+
+    def _on_u(self, hub: DocumentHub, event: dict) -> None:
+        seq = event["s"]
+        if hub.session is None or event["sid"] != hub.session.session_id:
+            self._spawn(self._catch_up(hub))
+            return
+        if "data" not in event:
+            self._spawn(self._fetch_and_publish(hub, seq))
+            return
+        frame = encode({"type": "update", "seq": seq, "session_id": event["sid"],
+                        "client_id": event["c"], "counter": event["n"],
+                        "user_id": event["uid"], "data": event["data"]})
+        hub.publish(seq, frame, None)
+        self.state.metrics.fanout(max(0.0, time.time() - float(event.get("t", time.time()))))
+        self.state.metrics.updates_out += len(hub.members)
+
+    def _on_s(self, hub: DocumentHub, event: dict) -> None:
+        self._spawn(self._adopt_session(hub))
+
+    def _on_p(self, hub: DocumentHub, event: dict) -> None:
+        hub.snapshot_seq = max(hub.snapshot_seq, int(event["s"]))
+
+    def _on_pr(self, hub: DocumentHub, event: dict) -> None:
+        hub.broadcast(encode({"type": "presence", "client_id": event["c"],
+                              "user_id": event["uid"], "data": event["data"]}))
+
+    def _on_j(self, hub: DocumentHub, event: dict) -> None:
+        member = event["m"]
+        client_id = member["client_id"]
+        known = client_id in hub.remote_members
+        hub.remote_members[client_id] = (event["node"], member)
+        if not known and client_id not in hub.members:
+            hub.broadcast(encode({"type": "client_joined", **member}))
+
+    def _on_l(self, hub: DocumentHub, event: dict) -> None:
+        member = event["m"]
+        entry = hub.remote_members.get(member["client_id"])
+        if entry is not None and entry[0] == event["node"]:
+            del hub.remote_members[member["client_id"]]
+            hub.broadcast(encode({"type": "client_left", **member}))
+
+    def _on_who(self, hub: DocumentHub, event: dict) -> None:
+        for member in list(hub.members.values()):
+            self.member_joined(hub, member.member_json())
+
+    # -- reading what notifications did not carry ------------------------------------
+    async def _fetch_and_publish(self, hub: DocumentHub, seq: int) -> None:
+        rows = await self.store.updates_after(hub.api_key, hub.document_id, seq - 1, limit=1)
+        self._publish_rows(hub, rows)
+
+    def _publish_rows(self, hub: DocumentHub, rows: list) -> None:
+        for row in rows:
+            hub.publish(row.seq, encode({
+                "type": "update", "seq": row.seq, "session_id": row.session_id,
+                "client_id": row.client_id, "counter": row.counter, "user_id": row.user_id,
+                "data": b64(row.ciphertext)}), None)
+
+    def _on_gap(self, hub: DocumentHub) -> None:
+        if hub.key not in self._gap_checks:
+            self._gap_checks.add(hub.key)
+            self._spawn(self._fill_gap(hub))
+
+    async def _fill_gap(self, hub: DocumentHub) -> None:
+        """An update is missing from the sequence: wait briefly (its notification may be
+        on the way), then read it; if it was compacted, resync the members."""
+        try:
+            await asyncio.sleep(GAP_WAIT_SECONDS)
+            waiting = hub.waiting_for
+            if waiting is None:
+                return
+            start = hub.next_seq - 1
+            rows = await self.store.updates_after(hub.api_key, hub.document_id, start,
+                                                  limit=waiting - start - 1)
+            self._publish_rows(hub, rows)
+            if hub.waiting_for is not None and hub.next_seq < hub.waiting_for:
+                hub.skip_to(hub.waiting_for)
+                self._resync_members(hub)
+        finally:
+            self._gap_checks.discard(hub.key)
+
+    async def _catch_up(self, hub: DocumentHub) -> None:
+        """After a lost listen connection: adopt a newer session, read missed updates."""
+        session = await self.store.active_session(hub.api_key, hub.document_id)
+        if session is None:
+            return
+        if hub.session is None or hub.session.session_id != session.session_id:
+            await self._adopt_session(hub)
+            return
+        start = hub.next_seq - 1
+        while True:
+            rows = await self.store.updates_after(hub.api_key, hub.document_id, start,
+                                                  limit=1000)
+            if not rows:
+                return
+            if rows[0].seq > start + 1:  # compacted meanwhile
+                hub.skip_to(rows[0].seq)
+                self._resync_members(hub)
+            self._publish_rows(hub, rows)
+            start = rows[-1].seq
+
+    async def _adopt_session(self, hub: DocumentHub) -> None:
+        session = await self.store.active_session(hub.api_key, hub.document_id)
+        if session is None or (hub.session is not None
+                               and hub.session.session_id == session.session_id):
+            return
+        hub.session_started(session)
+        for member in list(hub.members.values()):
+            member.announce(session)
+
+    def _resync_members(self, hub: DocumentHub) -> None:
+        if hub.session is None:
+            return
+        for member in list(hub.members.values()):
+            member.resync(hub.session)
