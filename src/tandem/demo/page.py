@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 
 DEMO_KEY = "tandem-demo-key (demo only: real integrators keep keys in their back end)"
 DEMO_KEY_HINT = "demo-1"
@@ -18,7 +19,8 @@ PAGE = """<!doctype html>
   header {{ padding: 14px 24px; background: #1f2937; color: #fff; }}
   header h1 {{ font-size: 18px; margin: 0; }}
   header p {{ margin: 4px 0 0; font-size: 13px; color: #cbd5e1; }}
-  main {{ display: grid; grid-template-columns: 1fr 1fr; gap: 18px; padding: 18px 24px; }}
+  main {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr));
+          gap: 18px; padding: 18px 24px; }}
   section {{ background: #fff; border-radius: 8px; padding: 12px;
              box-shadow: 0 1px 3px rgba(0,0,0,.12); }}
   section h2 {{ font-size: 15px; margin: 0 0 8px; }}
@@ -33,18 +35,18 @@ PAGE = """<!doctype html>
      only ciphertext. Open this page in another window to add more collaborators.</p>
 </header>
 <main>
-  <section><h2>Alice</h2><textarea id="editor-alice"></textarea>
-    <div class="status" id="status-alice">connecting…</div></section>
-  <section><h2>Bob</h2><textarea id="editor-bob"></textarea>
-    <div class="status" id="status-bob">connecting…</div></section>
+{sections}
 </main>
 <script>
 const DOCUMENT_ID = {document_json};
 const API_KEY = {api_key_json};
-function startEditor(user, fullName) {{
+const ROLE = {role_json};
+const TTL = {ttl_json};
+function startEditor(user) {{
   return tinymce.init({{
     selector: '#editor-' + user,
     license_key: 'gpl',
+    model: 'dom',
     height: 460,
     menubar: false,
     promotion: false,
@@ -58,7 +60,8 @@ function startEditor(user, fullName) {{
     rtc_client_info: {{ demo: true }},
     rtc_token_provider: async ({{ documentId }}) => {{
       const url = '/demo/token?user=' + encodeURIComponent(user) +
-                  '&document=' + encodeURIComponent(documentId);
+                  '&document=' + encodeURIComponent(documentId) +
+                  '&role=' + ROLE + '&ttl=' + TTL;
       const response = await fetch(url);
       if (!response.ok) throw new Error('token endpoint: ' + response.status);
       return response.json();
@@ -82,21 +85,31 @@ function startEditor(user, fullName) {{
     }},
   }});
 }}
-startEditor('alice');
-startEditor('bob');
+{starts}
 </script>
 </body>
 </html>
 """
 
 
-def render_page(api_key: str, document_id: str) -> str:
-    import json
+SECTION = """  <section><h2>{name}</h2><textarea id="editor-{user}"></textarea>
+    <div class="status" id="status-{user}">connecting…</div></section>"""
 
+
+def render_page(api_key: str, document_id: str, users: list[str], *, role: str = "editor",
+                ttl: int = 600) -> str:
+    """One editor per user (``users`` are already validated identifiers)."""
+    sections = "\n".join(SECTION.format(name=html.escape(u.capitalize()), user=u)
+                         for u in users)
+    starts = "\n".join(f"startEditor({json.dumps(u)});" for u in users)
     return PAGE.format(
         document=html.escape(document_id),
         document_json=json.dumps(document_id),
         api_key_json=json.dumps(api_key),
+        role_json=json.dumps(role),
+        ttl_json=json.dumps(ttl),
         key_json=json.dumps(DEMO_KEY),
         key_hint_json=json.dumps(DEMO_KEY_HINT),
+        sections=sections,
+        starts=starts,
     )

@@ -20,8 +20,18 @@ def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path) -> list:
     """``tenant_ref['tenant']`` is filled at start-up, once the store is open."""
 
     async def page(request: Request) -> Response:
-        document_id = request.query_params.get("doc", "demo-document")[:200]
-        return HTMLResponse(render_page(tenant_ref["tenant"].api_key, document_id))
+        """``/`` shows Alice and Bob; ``/?user=carol&role=viewer&ttl=60&doc=x`` one editor."""
+        query = request.query_params
+        document_id = query.get("doc", "demo-document")[:200]
+        user = query.get("user")
+        role = query.get("role", "editor")
+        ttl = query.get("ttl", "600")
+        if (user is not None and not _USER.fullmatch(user)) or role not in (
+                "editor", "viewer") or not ttl.isdigit():
+            return JSONResponse({"message": "invalid user, role or ttl"}, status_code=400)
+        users = [user] if user else ["alice", "bob"]
+        return HTMLResponse(render_page(tenant_ref["tenant"].api_key, document_id, users,
+                                        role=role, ttl=max(1, min(int(ttl), 3600))))
 
     async def token(request: Request) -> Response:
         # Demo only: anyone who can reach this endpoint gets a token for any user.

@@ -1,0 +1,714 @@
+// The Tandem protocol (docs/protocol.md) over a WebSocket: the JavaScript twin of the Python
+// DocumentClient (src/tandem/client/document_client.py). It holds the document as a Y.Doc,
+// seals every local update before it leaves, opens what arrives, reconnects with backoff and
+// resumes from the last contiguous seq, re-sending unacknowledged updates in counter order.
+//
+// Events (client.on(name, fn)):
+//   doc {doc, fragment}          the Y.Doc was replaced (new session / lost create race)
+//   session {sessionId, keyHint, created}
+//   synced {version}             history delivered, live from here
+//   remote {seq?, snapshot?}     remote content was applied
+//   acked {counter, seq}  ·  idle (every local update acknowledged)
+//   client-joined / client-left (member object)  ·  presence {clientId, userId, state}
+//   connected  ·  disconnected {code, reason, message, closeCode, fatal}
+//   welcome (the welcome message)
+
+import * as Y from 'yjs';
+import {
+  DEFAULT_ITERATIONS,
+  EncryptionError,
+  SessionCipher,
+  fromBase64,
+  newSessionSecrets,
+  toBase64,
+  unwrapContentKey,
+} from './crypto.js';
+
+export const PROTOCOL_VERSION = 1;
+export const COLLAB_PATH = '/v1/collab';
+/** Close codes after which reconnecting cannot help. */
+export const FATAL_CLOSE = new Set([4003, 4009, 4010]);
+/** Marks transactions that apply server content (never sent back). */
+export const REMOTE_ORIGIN = Symbol('tandem-remote');
+
+/** Map a close code (and the error frame's code, if any) to an rtc_server_disconnected reason. */
+export function closeReason(closeCode, errorCode) {
+  if (errorCode === 'encryption') return 'encryption';
+  if (errorCode === 'content') return 'content';
+  if (errorCode === 'jwt' || errorCode === 'forbidden_document') return 'jwt';
+  if (errorCode === 'client_update_required') return 'client_update_required';
+  if (closeCode === 4001) return 'jwt';
+  if (closeCode === 4010) return 'client_update_required';
+  return 'general';
+}
+
+/** https://host/base -> wss://host/base/v1/collab */
+export function websocketUrl(serverUrl) {
+  let u;
+  try {
+    u = new URL(serverUrl);
+  } catch {
+    throw new Error(`invalid server URL ${JSON.stringify(serverUrl)}: expected http(s)://host[:port]`);
+  }
+  const scheme = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' }[u.protocol];
+  if (!scheme || !u.host) throw new Error(`invalid server URL ${JSON.stringify(serverUrl)}: expected http(s)://host[:port]`);
+  return `${scheme}//${u.host}${u.pathname.replace(/\/+$/, '')}${COLLAB_PATH}`;
+}
+
+export function randomId(bytes = 18) {
+  const b = new Uint8Array(bytes);
+  globalThis.crypto.getRandomValues(b);
+  return toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export class ClientError extends Error {
+  constructor(message, { code = 'general', fatal = false, closeCode = null, detail = null } = {}) {
+    super(message);
+    this.name = 'ClientError';
+    this.code = code;
+    this.fatal = fatal;
+    this.closeCode = closeCode;
+    this.detail = detail;
+  }
+}
+
+async function callProvider(provider, arg) {
+  return await provider(arg);
+}
+
+export async function fetchToken(provider, documentId) {
+  const result = await callProvider(provider, { documentId });
+  const token = result && typeof result === 'object' ? result.token : undefined;
+  if (typeof token !== 'string' || !token) {
+    throw new ClientError("the token provider must return { token: '<JWT>' }", { code: 'jwt' });
+  }
+  return token;
+}
+
+/** Returns [key, keyHint]. For a new session the provider may choose the hint. */
+export async function fetchKey(provider, documentId, keyHint) {
+  const result = await callProvider(provider, { documentId, keyHint });
+  const key = result && typeof result === 'object' ? result.key : undefined;
+  if (typeof key !== 'string' || !key) {
+    throw new EncryptionError("the encryption provider must return { key: '<secret>', ... }");
+  }
+  let hint = result.keyHint;
+  if (keyHint !== null && keyHint !== undefined) hint = keyHint;
+  if (hint === null || hint === undefined) hint = '';
+  if (typeof hint !== 'string' || hint.length > 256) {
+    throw new EncryptionError('the key hint must be a string of at most 256 characters');
+  }
+  return [key, hint];
+}
+
+export class TandemClient {
+  /**
+   * @param {object} o
+   * @param {string} o.url ws(s)://…/v1/collab (or give o.serverUrl, http(s)://…)
+   * @param {string} o.documentId
+   * @param {Function} o.tokenProvider ({documentId}) -> {token}
+   * @param {Function} o.encryptionProvider ({documentId, keyHint}) -> {key, keyHint?}
+   * @param {(fragment: Y.XmlFragment) => (void|Promise<void>)} [o.initialContent] fills a new document
+   */
+  constructor(o) {
+    this.url = o.url || websocketUrl(o.serverUrl);
+    this.apiKey = o.apiKey ?? '';
+    this.documentId = o.documentId;
+    this.tokenProvider = o.tokenProvider;
+    this.encryptionProvider = o.encryptionProvider;
+    this.initialContent = o.initialContent || null;
+    this.clientInfo = o.clientInfo || {};
+    this.clientId = o.clientId || randomId(12);
+    this.iterations = o.iterations || DEFAULT_ITERATIONS;
+    this.reconnect = o.reconnect !== false;
+    this.maxBackoff = o.maxBackoff ?? 10000;
+    this.minBackoff = o.minBackoff ?? 250;
+    this.WebSocket = o.WebSocket || globalThis.WebSocket;
+    this.now = o.now || (() => Date.now());
+    this.create = o.create !== false;
+    this.beforeRemote = o.beforeRemote || null; // called before applying remote content
+
+    this.listeners = new Map();
+    this.userId = null;
+    this.role = null;
+    this.caret = null;
+    this.version = 0;
+    this.session = null;
+    this.keyHint = null;
+    this.clients = new Map();
+    this.connected = false;
+    this.synced = false;
+    this.error = null;
+    this.tokenExpiresAt = null;
+
+    this._cipher = null;
+    this._counter = 0;
+    this._pending = new Map(); // counter -> plaintext update, until acked
+    this._above = new Set();
+    this._ws = null;
+    this._generation = 0;
+    this._queue = Promise.resolve();
+    this._sendChain = Promise.resolve();
+    this._creating = null;
+    this._pendingSession = null;
+    this._stopped = false;
+    this._attempt = 0;
+    this._jwtFailures = 0;
+    this._retryTimer = null;
+    this._tokenTimer = null;
+    this._lastError = null;
+    this._waiters = { synced: [], idle: [] };
+    this._newDoc();
+  }
+
+  // -- public API ----------------------------------------------------------------------
+
+  on(name, fn) {
+    if (!this.listeners.has(name)) this.listeners.set(name, new Set());
+    this.listeners.get(name).add(fn);
+    return () => this.listeners.get(name).delete(fn);
+  }
+
+  start() {
+    this._stopped = false;
+    if (!this._ws && !this._retryTimer) this._connect();
+  }
+
+  close() {
+    this._stopped = true;
+    clearTimeout(this._retryTimer);
+    clearTimeout(this._tokenTimer);
+    this._retryTimer = null;
+    const ws = this._ws;
+    this._ws = null;
+    this._generation++;
+    if (ws) {
+      try {
+        ws.close(1000);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.connected = false;
+    this.synced = false;
+  }
+
+  whenSynced() {
+    if (this.synced) return Promise.resolve();
+    if (this.error) return Promise.reject(this.error);
+    return new Promise((resolve, reject) => this._waiters.synced.push({ resolve, reject }));
+  }
+
+  flush() {
+    if (!this._pending.size) return Promise.resolve();
+    if (this.error) return Promise.reject(this.error);
+    return new Promise((resolve, reject) => this._waiters.idle.push({ resolve, reject }));
+  }
+
+  get unacknowledged() {
+    return this._pending.size;
+  }
+
+  getState() {
+    return {
+      connected: this.connected,
+      synced: this.synced,
+      version: this.version,
+      sessionId: this.session ? this.session.session_id : null,
+      keyHint: this.keyHint,
+      clients: [...this.clients.values()].map((c) => ({ ...c })),
+      unacknowledged: this._pending.size,
+      clientId: this.clientId,
+      userId: this.userId,
+      role: this.role,
+      caret: this.caret,
+    };
+  }
+
+  /** Send an encrypted ephemeral presence state (caret, selection...). */
+  async setPresence(state) {
+    const ws = this._ws;
+    const cipher = this._cipher;
+    if (!ws || !cipher || !this.synced) return;
+    const data = await cipher.sealPresence(this.clientId, new TextEncoder().encode(JSON.stringify(state)));
+    if (ws === this._ws && cipher === this._cipher) this._sendRaw({ type: 'presence', data: toBase64(data) });
+  }
+
+  // -- internals: events ---------------------------------------------------------------------
+
+  _emit(name, info) {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(info);
+      } catch (err) {
+        // a listener's bug must not break the connection
+        if (globalThis.console) console.error('[rtc] listener failed', err);
+      }
+    }
+  }
+
+  _resolve(kind) {
+    const list = this._waiters[kind];
+    this._waiters[kind] = [];
+    list.forEach((w) => w.resolve());
+  }
+
+  // -- internals: the document ----------------------------------------------------------------
+
+  _newDoc() {
+    if (this.doc) this.doc.off('update', this._onDocUpdate);
+    this.doc = new Y.Doc();
+    this.fragment = this.doc.getXmlFragment('content');
+    this._onDocUpdate = (update, origin) => this._onLocalUpdate(update, origin);
+    this.doc.on('update', this._onDocUpdate);
+  }
+
+  _resetDocument() {
+    this._newDoc();
+    this.version = 0;
+    this._above.clear();
+    this._pending.clear();
+    this._resolve('idle');
+    this._emit('doc', { doc: this.doc, fragment: this.fragment });
+  }
+
+  _onLocalUpdate(update, origin) {
+    if (origin === REMOTE_ORIGIN || this._suppressLocal) return;
+    if (!update || (update.length === 2 && update[0] === 0 && update[1] === 0)) return;
+    this._counter += 1;
+    this._pending.set(this._counter, update);
+    if (this._ws && this._cipher && this.synced) this._sendUpdate(this._counter);
+  }
+
+  _applyRemote(update) {
+    Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
+  }
+
+  _advance(seq) {
+    if (seq <= this.version) return;
+    this._above.add(seq);
+    while (this._above.has(this.version + 1)) {
+      this.version += 1;
+      this._above.delete(this.version);
+    }
+  }
+
+  // -- internals: sending -------------------------------------------------------------------------
+
+  _sendRaw(message) {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== 1) return false;
+    try {
+      ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  _sendUpdate(counter) {
+    const generation = this._generation;
+    this._sendChain = this._sendChain
+      .then(async () => {
+        const update = this._pending.get(counter);
+        const cipher = this._cipher;
+        const session = this.session;
+        if (!update || !cipher || !session || generation !== this._generation) return;
+        const data = await cipher.sealUpdate(this.clientId, counter, update);
+        if (generation !== this._generation || !this._pending.has(counter)) return;
+        this._sendRaw({ type: 'update', session_id: session.session_id, counter, data: toBase64(data) });
+      })
+      .catch((err) => this._fail(err));
+  }
+
+  // -- internals: connection ------------------------------------------------------------------------
+
+  async _connect() {
+    this._retryTimer = null;
+    if (this._stopped) return;
+    const generation = ++this._generation;
+    this._lastError = null;
+    let token;
+    try {
+      token = await fetchToken(this.tokenProvider, this.documentId);
+    } catch (err) {
+      if (generation !== this._generation) return;
+      this._afterClose(err instanceof ClientError ? err : new ClientError(String(err && err.message), { code: 'jwt' }), generation);
+      return;
+    }
+    if (generation !== this._generation || this._stopped) return;
+    let ws;
+    try {
+      ws = new this.WebSocket(this.url);
+    } catch (err) {
+      this._afterClose(new ClientError(`cannot open ${this.url}: ${err && err.message}`, { code: 'network' }), generation);
+      return;
+    }
+    this._ws = ws;
+    ws.onopen = () => {
+      if (generation !== this._generation) return;
+      this.connected = true;
+      this._emit('connected', {});
+      this._sendRaw({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        api_key: this.apiKey,
+        document_id: this.documentId,
+        token,
+        client_id: this.clientId,
+        client_info: this.clientInfo,
+        last_seq: this.session ? this.version : null,
+        session_id: this.session ? this.session.session_id : null,
+      });
+    };
+    ws.onmessage = (event) => {
+      if (generation !== this._generation) return;
+      let msg;
+      try {
+        const raw = typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data);
+        msg = JSON.parse(raw);
+      } catch {
+        return;
+      }
+      this._queue = this._queue.then(() => {
+        if (generation !== this._generation) return undefined;
+        return this._handle(msg);
+      }).catch((err) => {
+        if (generation !== this._generation) return;
+        this._fail(err);
+      });
+    };
+    ws.onclose = (event) => {
+      if (generation !== this._generation) return;
+      // let queued messages (e.g. the error frame) be handled first
+      this._queue = this._queue.then(() => {
+        if (generation !== this._generation) return;
+        const code = event && event.code;
+        const err = this._lastError
+          ? this._lastError
+          : new ClientError((event && event.reason) || `closed with code ${code}`, {
+              code: code === 4001 ? 'jwt' : code === 4010 ? 'client_update_required' : 'network',
+              closeCode: code,
+              fatal: FATAL_CLOSE.has(code),
+            });
+        if (err.closeCode === null || err.closeCode === undefined) err.closeCode = code;
+        if (FATAL_CLOSE.has(code)) err.fatal = true;
+        this._afterClose(err, generation);
+      });
+    };
+    ws.onerror = () => {
+      /* onclose follows */
+    };
+  }
+
+  _afterClose(err, generation) {
+    if (generation !== this._generation) return;
+    this._ws = null;
+    this._generation++;
+    this.connected = false;
+    this.synced = false;
+    clearTimeout(this._tokenTimer);
+    if (err.code === 'jwt') this._jwtFailures++;
+    const fatal =
+      err.fatal ||
+      err instanceof EncryptionError ||
+      err.code === 'encryption' ||
+      err.code === 'client_update_required' ||
+      err.code === 'content' ||
+      this._jwtFailures > 1 ||
+      !this.reconnect;
+    const info = {
+      code: err.code,
+      reason: closeReason(err.closeCode, err instanceof EncryptionError ? 'encryption' : err.code),
+      message: err.message,
+      closeCode: err.closeCode ?? null,
+      fatal,
+    };
+    this._emit('disconnected', info);
+    if (this._stopped) return;
+    if (fatal) {
+      this.error = err;
+      this._stopped = true;
+      const synced = this._waiters.synced;
+      const idle = this._waiters.idle;
+      this._waiters = { synced: [], idle: [] };
+      [...synced, ...idle].forEach((w) => w.reject(err));
+      return;
+    }
+    this._attempt += 1;
+    const delay = Math.min(this.maxBackoff, this.minBackoff * 2 ** Math.min(this._attempt - 1, 8)) * (0.5 + Math.random());
+    this._retryTimer = setTimeout(() => this._connect(), delay);
+  }
+
+  /** A failure while handling a message: close the socket and treat it as the close reason. */
+  _fail(err) {
+    if (!(err instanceof ClientError) && !(err instanceof EncryptionError)) {
+      err = new ClientError(`could not apply the document content: ${err && err.message}`, { code: 'content' });
+    }
+    this._lastError = err;
+    const ws = this._ws;
+    const generation = this._generation;
+    if (ws) {
+      try {
+        ws.close(1000);
+      } catch {
+        /* ignore */
+      }
+    }
+    this._afterClose(err, generation);
+  }
+
+  _scheduleTokenRefresh() {
+    clearTimeout(this._tokenTimer);
+    const expires = this.tokenExpiresAt;
+    if (typeof expires !== 'number') return;
+    const left = expires - this.now() / 1000;
+    const delay = left > 90 ? left - 60 : Math.max(0.5, left / 2);
+    const generation = this._generation;
+    this._tokenTimer = setTimeout(async () => {
+      if (generation !== this._generation) return;
+      try {
+        const token = await fetchToken(this.tokenProvider, this.documentId);
+        if (generation !== this._generation) return;
+        this.tokenExpiresAt = null;
+        this._sendRaw({ type: 'token', token });
+      } catch (err) {
+        this._fail(err);
+      }
+    }, Math.min(delay * 1000, 2 ** 31 - 1));
+  }
+
+  // -- internals: server messages ------------------------------------------------------------------
+
+  async _handle(msg) {
+    const handler = {
+      welcome: this._onWelcome,
+      session_created: this._onSessionCreated,
+      session_rejected: this._onSessionRejected,
+      new_session: this._onNewSession,
+      snapshot: this._onSnapshot,
+      update: this._onUpdate,
+      synced: this._onSynced,
+      ack: this._onAck,
+      snapshot_request: this._onSnapshotRequest,
+      snapshot_ack: (m) => this._emit('snapshot-ack', m),
+      client_joined: this._onClientJoined,
+      client_left: this._onClientLeft,
+      presence: this._onPresence,
+      token_accepted: this._onTokenAccepted,
+      error: this._onError,
+    }[msg && msg.type];
+    if (handler) await handler.call(this, msg);
+  }
+
+  async _onWelcome(msg) {
+    this.userId = msg.user_id;
+    this.role = msg.role;
+    this.caret = msg.caret;
+    this.tokenExpiresAt = typeof msg.token_expires_at === 'number' ? msg.token_expires_at : null;
+    this._scheduleTokenRefresh();
+    const fresh = new Map((msg.clients || []).map((c) => [c.client_id, c]));
+    for (const [id, c] of this.clients) if (!fresh.has(id)) this._emit('client-left', c);
+    const previous = this.clients;
+    this.clients = fresh;
+    for (const [id, c] of fresh) if (!previous.has(id)) this._emit('client-joined', c);
+    this._emit('welcome', msg);
+    const session = msg.session;
+    if (session) {
+      await this._adoptSession(session, !this.session || this.session.session_id !== session.session_id);
+    } else if (!this.create) {
+      throw new ClientError(`document ${JSON.stringify(this.documentId)} does not exist`, { code: 'general', fatal: true });
+    } else if (this.role === 'editor') {
+      await this._createSession(msg.version || 0);
+    }
+  }
+
+  async _createSession(version, replaces = null) {
+    const [key, hint] = await fetchKey(this.encryptionProvider, this.documentId, null);
+    const sessionId = randomId(18);
+    const secrets = await newSessionSecrets(key, this.documentId, sessionId, { iterations: this.iterations });
+    this._resetDocument();
+    if (this.initialContent) {
+      // the initial state travels as the snapshot, not as updates
+      this._suppressLocal = true;
+      try {
+        await this.initialContent(this.fragment, this.doc);
+      } finally {
+        this._suppressLocal = false;
+      }
+    }
+    const cipher = new SessionCipher(secrets.contentKey, this.documentId, sessionId);
+    const snapshot = await cipher.sealSnapshot(version, Y.encodeStateAsUpdate(this.doc));
+    const session = {
+      session_id: sessionId,
+      key_hint: hint,
+      salt: toBase64(secrets.salt),
+      iterations: secrets.iterations,
+      wrapped_key: toBase64(secrets.wrappedKey),
+      start_seq: version,
+    };
+    this._creating = sessionId;
+    this._pendingSession = { cipher, session };
+    this._sendRaw({
+      type: 'create_session',
+      session_id: sessionId,
+      key_hint: hint,
+      salt: session.salt,
+      iterations: session.iterations,
+      wrapped_key: session.wrapped_key,
+      snapshot: toBase64(snapshot),
+      replaces,
+    });
+  }
+
+  async _onSessionCreated(msg) {
+    if (msg.session_id !== this._creating || !this._pendingSession) return;
+    const { cipher, session } = this._pendingSession;
+    this._cipher = cipher;
+    this.session = session;
+    this.keyHint = session.key_hint;
+    this.version = msg.version || 0;
+    this._creating = null;
+    this._pendingSession = null;
+    this._emit('session', { sessionId: session.session_id, keyHint: session.key_hint, created: true });
+    this._becameSynced();
+  }
+
+  _onSessionRejected(msg) {
+    // the winner's session arrives as new_session; wait for it
+    if (msg.session_id === this._creating) {
+      this._creating = null;
+      this._pendingSession = null;
+    }
+  }
+
+  async _onNewSession(msg) {
+    this._creating = null;
+    this._pendingSession = null;
+    await this._adoptSession(msg.session, true);
+  }
+
+  async _adoptSession(session, fresh) {
+    const [key] = await fetchKey(this.encryptionProvider, this.documentId, session.key_hint);
+    const contentKey = await unwrapContentKey(
+      key,
+      fromBase64(session.salt),
+      session.iterations,
+      fromBase64(session.wrapped_key),
+      this.documentId,
+      session.session_id,
+    );
+    if (fresh) {
+      // whatever this Doc holds (our losing initial content, an old session's state) is not
+      // part of this session: start from its snapshot
+      this.synced = false;
+      this._resetDocument();
+    }
+    this.session = session;
+    this.keyHint = session.key_hint;
+    this._cipher = new SessionCipher(contentKey, this.documentId, session.session_id);
+    this._emit('session', { sessionId: session.session_id, keyHint: session.key_hint, created: false });
+  }
+
+  async _onSnapshot(msg) {
+    if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
+    const state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
+    if (this.beforeRemote) this.beforeRemote();
+    this._applyRemote(state);
+    if (msg.seq > this.version) {
+      this.version = msg.seq;
+      for (const s of [...this._above]) if (s <= this.version) this._above.delete(s);
+      this._advance(this.version);
+    }
+    this._emit('remote', { seq: msg.seq, snapshot: true });
+  }
+
+  async _onUpdate(msg) {
+    if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
+    const seq = msg.seq;
+    if (seq > this.version && !this._above.has(seq)) {
+      const update = await this._cipher.openUpdate(msg.client_id, msg.counter, fromBase64(msg.data));
+      if (this.beforeRemote) this.beforeRemote();
+      this._applyRemote(update);
+      this._advance(seq);
+      this._emit('remote', { seq, userId: msg.user_id, clientId: msg.client_id });
+    }
+  }
+
+  _onSynced(msg) {
+    this._advance(msg.version || 0);
+    this._becameSynced();
+  }
+
+  _becameSynced() {
+    this.synced = true;
+    this._attempt = 0;
+    this._jwtFailures = 0;
+    this._emit('synced', { version: this.version });
+    this._resolve('synced');
+    for (const counter of [...this._pending.keys()].sort((a, b) => a - b)) this._sendUpdate(counter);
+  }
+
+  _onAck(msg) {
+    this._pending.delete(msg.counter);
+    this._advance(msg.seq);
+    this._emit('acked', { counter: msg.counter, seq: msg.seq, duplicate: !!msg.duplicate });
+    if (!this._pending.size) {
+      this._resolve('idle');
+      this._emit('idle', { version: this.version });
+    }
+  }
+
+  async _onSnapshotRequest() {
+    if (!this._cipher || !this.session || this._above.size) return;
+    const seq = this.version;
+    const data = await this._cipher.sealSnapshot(seq, Y.encodeStateAsUpdate(this.doc));
+    this._sendRaw({ type: 'snapshot', session_id: this.session.session_id, seq, data: toBase64(data) });
+  }
+
+  _onClientJoined(msg) {
+    const info = {};
+    for (const k of ['user_id', 'client_id', 'caret', 'client_info', 'role']) if (k in msg) info[k] = msg[k];
+    this.clients.set(msg.client_id, info);
+    this._emit('client-joined', info);
+  }
+
+  _onClientLeft(msg) {
+    const info = this.clients.get(msg.client_id) || msg;
+    this.clients.delete(msg.client_id);
+    this._emit('client-left', info);
+  }
+
+  async _onPresence(msg) {
+    if (!this._cipher) return;
+    let state;
+    try {
+      const plain = await this._cipher.openPresence(msg.client_id, fromBase64(msg.data));
+      state = JSON.parse(new TextDecoder().decode(plain));
+    } catch {
+      return; // presence from another session or garbage: ignore, it is ephemeral
+    }
+    const c = this.clients.get(msg.client_id);
+    if (c) c.presence = state;
+    this._emit('presence', { clientId: msg.client_id, userId: msg.user_id, state });
+  }
+
+  _onTokenAccepted(msg) {
+    this.tokenExpiresAt = typeof msg.expires_at === 'number' ? msg.expires_at : null;
+    if (msg.role) this.role = msg.role;
+    this._scheduleTokenRefresh();
+  }
+
+  _onError(msg) {
+    const code = msg.code || 'general';
+    const closeCode = typeof msg.close === 'number' ? msg.close : null;
+    this._lastError = new ClientError(msg.message || 'error', {
+      code,
+      fatal: FATAL_CLOSE.has(closeCode),
+      closeCode,
+      detail: msg.detail || null,
+    });
+  }
+}
