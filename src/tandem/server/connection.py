@@ -27,6 +27,7 @@ from tandem.protocol.messages import (
     encode,
     parse_client_message,
 )
+from tandem.server.rate_limit import TokenBucket
 from tandem.storage import (
     SessionRecord,
     SnapshotRejected,
@@ -79,8 +80,6 @@ class CollabConnection:
         self._batch: list[Update] = []
         self._flusher: asyncio.Task[None] | None = None
         settings = self.settings
-        from tandem.server.rate_limit import TokenBucket
-
         self.messages = TokenBucket(settings.messages_per_second, settings.message_burst)
         self.presence = TokenBucket(settings.presence_per_second, settings.presence_per_second * 2)
 
