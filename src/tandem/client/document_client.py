@@ -129,6 +129,7 @@ class DocumentClient:
         self._failed = asyncio.Event()
         self._token_expires_at: float | None = None
         self._outbox: asyncio.Queue[int] | None = None
+        self._rotation_behind = False
 
     # -- public API ------------------------------------------------------------------
     async def __aenter__(self) -> DocumentClient:
@@ -435,13 +436,15 @@ class DocumentClient:
         session_secrets = await asyncio.to_thread(
             new_session_secrets, key, self.document_id, session_id, iterations=self.iterations
         )
-        self._reset_document()
-        if self.initial_content:
-            self._applying_remote = True  # the initial state travels as the snapshot
-            try:
-                html_to_fragment(self.initial_content, self.fragment)
-            finally:
-                self._applying_remote = False
+        if replaces is None:
+            self._reset_document()
+            if self.initial_content:
+                self._applying_remote = True  # the initial state travels as the snapshot
+                try:
+                    html_to_fragment(self.initial_content, self.fragment)
+                finally:
+                    self._applying_remote = False
+        # (A rotation keeps the document: its full state becomes the new snapshot.)
         cipher = SessionCipher(session_secrets.content_key, self.document_id, session_id)
         snapshot = cipher.seal_snapshot(version, self.doc.get_update())
         self._creating = session_id
@@ -466,8 +469,40 @@ class DocumentClient:
                 "wrapped_key": _b64(session_secrets.wrapped_key),
                 "snapshot": _b64(snapshot),
                 "replaces": replaces,
+                "seq": version,
             }
         )
+
+    async def rotate_key(self, timeout: float = 30.0) -> str:
+        """Move the document to a new session with a new key from the encryption
+        provider (called with ``keyHint: None``). Old key hints stay usable for old
+        sessions. Returns the new key hint."""
+        self._require_synced()
+        if self.role != "editor":
+            raise ClientError("a viewer cannot rotate keys", code="read_only")
+        assert self.session is not None
+        old = self.session["session_id"]
+        for _attempt in range(5):
+            self._rotation_behind = False
+            await self._create_session(self.version, replaces=old)
+            await self._wait_for(lambda: self._rotation_behind or (
+                self.session is not None and self.session["session_id"] != old
+                and self.synced), timeout, "rotated")
+            if not self._rotation_behind:
+                assert self.session is not None
+                return self.session["key_hint"]
+            await asyncio.sleep(0.05)  # others' updates landed first: seal again, newer
+        raise ClientError("could not rotate the key: the document kept changing",
+                          code="session_conflict")
+
+    async def _wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            if self.error is not None:
+                raise self.error
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the document was not {what} within {timeout} s")
+            await asyncio.sleep(0.02)
 
     async def _on_session_created(self, msg: dict) -> None:
         if msg.get("session_id") != self._creating:
@@ -482,9 +517,11 @@ class DocumentClient:
         await self._became_synced()
 
     def _on_session_rejected(self, msg: dict) -> None:
-        # The winner's session arrives as new_session; wait for it.
+        # The winner's session arrives as new_session; wait for it. A rotation sealed
+        # for an older version than the document's ("behind") is simply retried.
         if msg.get("session_id") == self._creating:
             self._creating = None
+            self._rotation_behind = msg.get("reason") == "behind"
 
     async def _on_new_session(self, msg: dict) -> None:
         self._creating = None
@@ -504,10 +541,13 @@ class DocumentClient:
             session["session_id"],
         )
         if fresh:
-            # Whatever this Doc holds (our own losing initial content, an old
-            # session's state) is not part of this session: start from its snapshot.
             self._synced.clear()
-            self._reset_document()
+            if self.session is None:
+                # We had no session: what this Doc holds is our own losing initial
+                # content, not part of the winner's document. Start from its snapshot.
+                self._reset_document()
+            # A rotated session continues the same document (its snapshot is a full
+            # state of it): keep the Doc and re-send unacknowledged edits under it.
         self.session = session
         self.key_hint = session["key_hint"]
         self._cipher = SessionCipher(content_key, self.document_id, session["session_id"])

@@ -47,6 +47,7 @@ class CreateSession:
     wrapped_key: bytes
     snapshot: bytes
     replaces: str | None
+    seq: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,7 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
             replaces=(
                 _id(obj, "replaces", kind, _SESSION_ID) if _optional(obj, "replaces") else None
             ),
+            seq=_int(obj, "seq", kind) if _optional(obj, "seq") else None,
         )
     if kind == "token":
         return TokenRefresh(token=_str(obj, "token", kind, max_len=64 * 1024))

@@ -531,7 +531,8 @@ class CollabConnection:
             )
         active = hub.session.session_id if hub.session else None
         if active != message.replaces:
-            self.send_message({"type": "session_rejected", "session_id": message.session_id})
+            self.send_message({"type": "session_rejected", "session_id": message.session_id,
+                               "reason": "exists"})
             if hub.session is not None:
                 self.announce(hub.session)
             return
@@ -544,7 +545,7 @@ class CollabConnection:
         try:
             result = await self.state.store.create_session(
                 hub.api_key, hub.document_id, proposed, message.snapshot,
-                replaces=message.replaces,
+                replaces=message.replaces, at_seq=message.seq,
             )
         except StorageUnavailable as exc:
             raise ProtocolError("storage_unavailable", exc.message) from None
@@ -564,7 +565,9 @@ class CollabConnection:
         else:
             if hub.session is None or hub.session.session_id != result.session.session_id:
                 hub.session_started(result.session)
-            self.send_message({"type": "session_rejected", "session_id": message.session_id})
+            behind = result.session.session_id == message.replaces
+            self.send_message({"type": "session_rejected", "session_id": message.session_id,
+                               "reason": "behind" if behind else "exists"})
             self.announce(result.session)
         if self.hub is None:
             self.state.hubs.release(hub)

@@ -122,11 +122,14 @@ class Store(abc.ABC):
         initial_snapshot: bytes,
         *,
         replaces: str | None = None,
+        at_seq: int | None = None,
     ) -> CreateSessionResult:
         """Create the document's session atomically.
 
         With ``replaces=None`` this succeeds only if the document has no session;
-        with ``replaces=ID`` only if ``ID`` is the active session (key rotation).
+        with ``replaces=ID`` only if ``ID`` is the active session (key rotation)
+        and, when ``at_seq`` is given, the document is still at that version (the
+        snapshot was sealed for it).
         On success the initial snapshot is stored at the document's current
         version. Otherwise ``created`` is False and ``session`` is the winner's.
         """

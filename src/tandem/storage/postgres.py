@@ -278,7 +278,7 @@ class PostgresStore(Store):
 
     async def create_session(
         self, api_key: str, document_id: str, session: SessionRecord, initial_snapshot: bytes,
-        *, replaces: str | None = None,
+        *, replaces: str | None = None, at_seq: int | None = None,
     ) -> CreateSessionResult:
         async def create(conn: asyncpg.Connection) -> CreateSessionResult:
             try:
@@ -293,7 +293,7 @@ class PostgresStore(Store):
                 "SELECT head, active_session FROM documents WHERE api_key = $1"
                 " AND document_id = $2 FOR UPDATE", api_key, document_id)
             head, active = doc["head"], doc["active_session"]
-            if active != replaces:
+            if active != replaces or (at_seq is not None and head != at_seq):
                 winner = await self._active(conn, api_key, document_id)
                 assert winner is not None
                 return CreateSessionResult(created=False, session=winner, version=head)

@@ -354,6 +354,7 @@ class SQLiteStore(Store):
         initial_snapshot: bytes,
         *,
         replaces: str | None = None,
+        at_seq: int | None = None,
     ) -> CreateSessionResult:
         def create(conn: sqlite3.Connection) -> CreateSessionResult:
             doc = conn.execute(
@@ -372,7 +373,7 @@ class SQLiteStore(Store):
                 head, active = 0, None
             else:
                 head, active = doc
-            if active != replaces:
+            if active != replaces or (at_seq is not None and head != at_seq):
                 winner = self._active(conn, api_key, document_id)
                 assert winner is not None
                 return CreateSessionResult(created=False, session=winner, version=head)
