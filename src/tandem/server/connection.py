@@ -326,32 +326,30 @@ class CollabConnection:
         store = self.state.store
         key = hub.key
         try:
-            snapshot = await store.latest_snapshot(*key)
-            if generation != self.sync_generation:
-                return
-            if snapshot is None or snapshot.session_id != session.session_id:
-                return  # a newer session was announced; its own sync follows
-            if last_seq is not None and snapshot.seq <= last_seq <= hub.head:
-                start = last_seq
-            else:
-                start = snapshot.seq
-                self._enqueue(encode({
-                    "type": "snapshot", "session_id": session.session_id,
-                    "seq": snapshot.seq, "data": b64(snapshot.ciphertext),
-                }), None)
-            self._last_sent_seq = max(self._last_sent_seq, start)
-            while True:
-                page = await store.updates_after(*key, start, limit=_SYNC_PAGE)
+            # A snapshot stored while we read may compact updates we have not sent
+            # yet; then the log has a hole after ``start`` and we begin again from the
+            # newer snapshot (sending a state twice is harmless: Yjs merges it).
+            for _attempt in range(5):
+                snapshot = await store.latest_snapshot(*key)
                 if generation != self.sync_generation:
                     return
-                for update in page:
-                    self._enqueue(self._update_frame(update.seq, update.session_id,
-                                                     update.client_id, update.counter,
-                                                     update.user_id, update.ciphertext),
-                                  update.seq)
-                if len(page) < _SYNC_PAGE:
+                if snapshot is None or snapshot.session_id != session.session_id:
+                    return  # a newer session was announced; its own sync follows
+                if last_seq is not None and snapshot.seq <= last_seq <= hub.head:
+                    start = last_seq
+                else:
+                    start = snapshot.seq
+                    self._enqueue(encode({
+                        "type": "snapshot", "session_id": session.session_id,
+                        "seq": snapshot.seq, "data": b64(snapshot.ciphertext),
+                    }), None)
+                self._last_sent_seq = max(self._last_sent_seq, start)
+                if await self._send_log_after(key, start, generation):
                     break
-                start = page[-1].seq
+                last_seq = None
+            if generation != self.sync_generation:
+                return
+            start = self._last_sent_seq
         except StorageError as exc:
             self.fail(ProtocolError("storage_unavailable", exc.message))
             return
@@ -361,6 +359,22 @@ class CollabConnection:
             self._enqueue(frame, seq)
         self._enqueue(encode({"type": "synced", "session_id": session.session_id,
                               "version": max(self._last_sent_seq, start)}), None)
+
+    async def _send_log_after(self, key: tuple[str, str], start: int, generation: int) -> bool:
+        """Send the stored updates after ``start``; False if some were compacted away."""
+        while True:
+            page = await self.state.store.updates_after(*key, start, limit=_SYNC_PAGE)
+            if generation != self.sync_generation:
+                return True
+            if page and page[0].seq != start + 1:
+                return False
+            for update in page:
+                self._enqueue(self._update_frame(update.seq, update.session_id,
+                                                 update.client_id, update.counter,
+                                                 update.user_id, update.ciphertext), update.seq)
+            if len(page) < _SYNC_PAGE:
+                return True
+            start = page[-1].seq
 
     @staticmethod
     def _update_frame(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
