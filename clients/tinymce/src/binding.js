@@ -392,6 +392,9 @@ export class Binding {
   /** Yjs -> DOM: re-render only the top-level blocks that differ. */
   patchDom() {
     const selection = this._saved !== undefined ? this._saved : this.saveSelection();
+    const domSelection = this.getSelection();
+    const selAnchor = domSelection ? domSelection.anchorNode : null;
+    const selFocus = domSelection ? domSelection.focusNode : null;
     const { groups } = scanBody(this.body);
     const flat = []; // {g, sig}
     groups.forEach((g, gi) => g.blocks.forEach((b) => flat.push({ gi, sig: mSig(b) })));
@@ -430,7 +433,10 @@ export class Binding {
       this.rendering = false;
     }
     this.stats.remotePatches++;
-    if (selection) this.restoreSelection(selection);
+    // Restore the selection only if its nodes were re-rendered: touching an intact
+    // selection would move the caret out of TinyMCE's pending-format caret container.
+    const intact = selAnchor && selFocus && this.body.contains(selAnchor) && this.body.contains(selFocus);
+    if (selection && !intact) this.restoreSelection(selection);
     this.onRemoteRender();
   }
 

@@ -269,7 +269,8 @@ function setupPlugin(editor) {
     state.undo = new Y.UndoManager(fragment, { trackedOrigins: new Set([LOCAL]), captureTimeout: 500 });
     state.undo.on('stack-item-added', () => editor.dispatch('TypingUndo'));
     state.undo.on('stack-item-popped', () => editor.dispatch('TypingUndo'));
-    if (state.carets) state.carets.resolve = (rel) => state.binding.relToDom(decodeRel(rel));
+    // Presence positions arrive decoded already (see the 'presence' handler).
+    if (state.carets) state.carets.resolve = (rel) => state.binding.relToDom(rel);
   }
 
   // -- snapshots (rtc_snapshot) ------------------------------------------------------------------------
@@ -394,6 +395,7 @@ function setupPlugin(editor) {
       state.carets.set(clientId, sel && typeof sel.anchor === 'string' && typeof sel.head === 'string' ? { anchor: decodeRel(sel.anchor), head: decodeRel(sel.head) } : { anchor: null, head: null });
     });
     client.on('disconnected', (info) => {
+      syncNow(); // keep what was typed in the last instant: it stays pending and is re-sent
       setEditable(false);
       if (info.fatal) {
         editor.setProgressState(false);

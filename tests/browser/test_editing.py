@@ -1,0 +1,174 @@
+"""Edits between users: a Python SDK client, collaborative undo, remote carets, formatting."""
+
+from __future__ import annotations
+
+import pytest
+
+from tandem.client.richtext import normalize_html
+from tests.support.browser import (
+    canonical,
+    converge,
+    editor_html,
+    focus_end,
+    open_editor,
+    rtc_state,
+    sdk_client,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def two_users(contexts, demo, doc: str):
+    alice = await open_editor(await contexts(), demo, "alice", doc)
+    bob = await open_editor(await contexts(), demo, "bob", doc)
+    return alice, bob
+
+
+async def test_python_sdk_append_appears_in_open_editor(demo, contexts):
+    doc = "sdk-append"
+    page = await open_editor(await contexts(), demo, "alice", doc)
+    await page.evaluate("window.__loadedOnce = true")
+    loads = []
+    page.on("load", lambda _page: loads.append(1))
+
+    client = sdk_client(demo, doc)
+    await client.start()
+    try:
+        await client.wait_synced()
+        assert "Welcome to Tandem" in client.to_html()  # the browser's initial content
+        client.append_paragraph("Appended by the Python SDK")
+        await client.flush()
+        await page.wait_for_function(
+            """() => tinymce.get('editor-alice').getContent()
+                       .includes('<p>Appended by the Python SDK</p>')""", timeout=10_000)
+        assert await page.evaluate("window.__loadedOnce === true") and not loads  # no reload
+        assert await canonical(page, "alice") == client.to_html()
+        assert normalize_html(await editor_html(page, "alice")) == client.to_html()
+    finally:
+        await client.close()
+
+
+async def test_undo_removes_only_own_typing(demo, contexts):
+    doc = "undo"
+    alice, bob = await two_users(contexts, demo, doc)
+    pages = [(alice, "alice"), (bob, "bob")]
+    before = await converge(pages)
+
+    await focus_end(alice, "alice")
+    await alice.keyboard.press("Enter")
+    await alice.keyboard.type("Alice wrote this")
+    await converge(pages)
+    await focus_end(bob, "bob")
+    await bob.keyboard.press("Enter")
+    await bob.keyboard.type("Bob wrote that")
+    both = await converge(pages)
+    assert "Alice wrote this" in both and "Bob wrote that" in both
+
+    # Ctrl+Z in Alice's iframe
+    await alice.frame_locator("#editor-alice_ifr").locator("body").press("Control+z")
+    await alice.wait_for_function(
+        "() => !tinymce.get('editor-alice').plugins.rtc.getCanonicalContent()"
+        ".includes('Alice wrote this')", timeout=10_000)
+    after = await converge(pages)
+    assert "Alice wrote this" not in after
+    assert "Bob wrote that" in after
+    assert after == before + "\n<p>Bob wrote that</p>", after
+    for page, user in pages:
+        shown = await editor_html(page, user)
+        assert "Alice wrote this" not in shown and "Bob wrote that" in shown, (user, shown)
+
+    # Bob's undo stack is his own: his undo removes his line and leaves Alice's undone state
+    await bob.evaluate("tinymce.get('editor-bob').execCommand('Undo')")
+    await bob.wait_for_function(
+        "() => !tinymce.get('editor-bob').plugins.rtc.getCanonicalContent()"
+        ".includes('Bob wrote that')", timeout=10_000)
+    assert await converge(pages) == before
+
+    # redo brings Alice's typing back
+    await alice.evaluate("tinymce.get('editor-alice').execCommand('Redo')")
+    redone = await converge(pages)
+    assert "Alice wrote this" in redone and "Bob wrote that" not in redone
+
+
+CARET = """([clientId]) => {
+  const doc = tinymce.get('editor-alice').getDoc();
+  const caret = doc.querySelector('[data-rtc-overlay] [data-rtc-caret="' + clientId + '"]');
+  if (!caret) return null;
+  const r = caret.getBoundingClientRect();
+  return {name: caret.textContent, top: r.top, left: r.left, height: r.height,
+          inBody: tinymce.get('editor-alice').getBody().contains(caret)};
+}"""
+
+PARAGRAPH_RECT = """([text]) => {
+  const p = [...tinymce.get('editor-alice').getBody().children]
+    .find((el) => el.textContent.includes(text));
+  const range = p.ownerDocument.createRange();
+  range.selectNodeContents(p);  // the text's box, not the block's
+  const r = range.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, right: r.right, left: r.left};
+}"""
+
+
+async def test_remote_caret_shows_other_users_name_and_place(demo, contexts):
+    doc = "carets"
+    alice, bob = await two_users(contexts, demo, doc)
+    bob_id = (await rtc_state(bob, "bob"))["clientId"]
+    await alice.wait_for_function(
+        "(id) => tinymce.get('editor-alice').plugins.rtc.getState().clients"
+        ".some((c) => c.client_id === id && c.user_id === 'bob')", arg=bob_id)
+
+    # Bob puts his caret at the end of the heading
+    heading = await alice.evaluate(PARAGRAPH_RECT, ["Welcome to Tandem"])
+    await bob.evaluate("""() => { const ed = tinymce.get('editor-bob'); ed.focus();
+        ed.selection.select(ed.getBody().querySelector('h2'), true);
+        ed.selection.collapse(false); ed.nodeChanged(); }""")
+    # (his first presence, sent on sync, may show him at the start of the document)
+    await alice.wait_for_function(
+        f"([a, right]) => {{ const c = ({CARET})(a); "
+        "return c && Math.abs(c.left - right) <= 3; }",
+        arg=[[bob_id], heading["right"]], timeout=5_000)
+    caret = await alice.evaluate(CARET, [bob_id])
+    assert caret["name"] == "Bob"  # rtc_user_details_provider's fullName
+    assert not caret["inBody"]  # the overlay is never part of the content
+    assert heading["top"] - 2 <= caret["top"] <= heading["bottom"]
+
+    # Bob moves to the start of the second paragraph: Alice's view of his caret follows
+    await bob.evaluate("""() => { const ed = tinymce.get('editor-bob'); ed.focus();
+        ed.selection.setCursorLocation(ed.getBody().querySelector('p').firstChild, 0);
+        ed.nodeChanged(); }""")
+    para = await alice.evaluate(PARAGRAPH_RECT, ["Type in either editor"])
+    await alice.wait_for_function(
+        f"([a, top]) => {{ const c = ({CARET})(a); return c && c.top >= top - 2; }}",
+        arg=[[bob_id], para["top"]], timeout=10_000)
+    caret = await alice.evaluate(CARET, [bob_id])
+    assert para["top"] - 2 <= caret["top"] <= para["bottom"]
+    assert abs(caret["left"] - para["left"]) <= 3
+    assert "data-rtc" not in await canonical(alice, "alice")
+
+    # Bob leaves: his caret goes away
+    await bob.close()
+    await alice.wait_for_function(f"(a) => ({CARET})(a) === null", arg=[bob_id],
+                                  timeout=10_000)
+
+
+async def test_pending_bold_survives_a_remote_edit_elsewhere(demo, contexts):
+    doc = "pending-format"
+    alice, bob = await two_users(contexts, demo, doc)
+    pages = [(alice, "alice"), (bob, "bob")]
+
+    await focus_end(alice, "alice")
+    await alice.keyboard.press("Enter")
+    await alice.keyboard.type("plain ")
+    await alice.keyboard.press("Control+b")  # bold on, caret collapsed: nothing typed yet
+    await converge(pages)
+
+    # meanwhile Bob types in another paragraph
+    await focus_end(bob, "bob")
+    await bob.keyboard.press("Enter")
+    await bob.keyboard.type("Bob elsewhere")
+    await alice.wait_for_function(
+        "() => tinymce.get('editor-alice').getContent().includes('Bob elsewhere')")
+
+    await alice.keyboard.type("bold")
+    final = await converge(pages)
+    assert "<p>plain <strong>bold</strong></p>" in final, final
