@@ -46,8 +46,12 @@ def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path) -> list:
                                            ttl=max(1, min(int(ttl), 3600)))
         return JSONResponse({"token": signed}, headers={"Cache-Control": "no-store"})
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
     return [
         Route("/", page),
+        Route("/favicon.ico", favicon),
         Route("/demo/token", token),
         Mount("/demo/tinymce", app=StaticFiles(directory=str(tinymce_dir), check_dir=False)),
     ]
