@@ -172,3 +172,43 @@ async def test_pending_bold_survives_a_remote_edit_elsewhere(demo, contexts):
     await alice.keyboard.type("bold")
     final = await converge(pages)
     assert "<p>plain <strong>bold</strong></p>" in final, final
+
+
+async def test_key_rotation_by_the_sdk_is_followed_by_the_editor(demo, contexts):
+    """The SDK moves the document to a new session (new key hint); the open editor asks
+    its encryption provider for the new hint, keeps its content, and keeps editing."""
+    from tandem.demo.page import DEMO_KEY
+
+    doc = "rotation"
+    page = await open_editor(await contexts(), demo, "alice", doc)
+    before = await canonical(page, "alice")
+    old_session = (await rtc_state(page, "alice"))["sessionId"]
+
+    client = sdk_client(demo, doc, encryption_provider=lambda arg: {
+        "key": DEMO_KEY, "keyHint": arg["keyHint"] or "demo-2"})
+    await client.start()
+    try:
+        await client.wait_synced()
+        assert await client.rotate_key() == "demo-2"
+        await page.wait_for_function(
+            """() => { const s = tinymce.get('editor-alice').plugins.rtc.getState();
+                       return s.keyHint === 'demo-2' && s.synced; }""", timeout=15_000)
+        state = await rtc_state(page, "alice")
+        assert state["sessionId"] != old_session
+        assert await canonical(page, "alice") == before
+        await focus_end(page, "alice")
+        await page.keyboard.type(" after rotation")
+        client.append_paragraph("bot after rotation")
+        await client.flush()
+        await page.wait_for_function(
+            """() => tinymce.get('editor-alice').getContent().includes('bot after rotation')""",
+            timeout=10_000)
+        html = await canonical(page, "alice")
+        assert "after rotation" in html and "bot after rotation" in html
+        for _ in range(100):
+            if client.to_html() == html:
+                break
+            await page.wait_for_timeout(50)
+        assert client.to_html() == html
+    finally:
+        await client.close()

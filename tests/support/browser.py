@@ -167,10 +167,11 @@ def sdk_client(server: DemoServer, doc: str, user: str = "py-bot", **kw: Any) ->
     """A Python SDK DocumentClient on the demo tenant (demo key, default iterations)."""
     from tandem.client import DocumentClient
 
+    kw.setdefault("encryption_provider", demo_encryption)
     return DocumentClient(
         server.direct_url, api_key=server.tenant.api_key, document_id=doc,
         token_provider=lambda _arg: {"token": server.sign(user, document=doc)},
-        encryption_provider=demo_encryption, max_backoff=1.0, **kw)
+        max_backoff=1.0, **kw)
 
 
 async def doc_cat(server: DemoServer, doc: str, tmp_dir: Path) -> str:

@@ -601,10 +601,11 @@ export class TandemClient {
       session.session_id,
     );
     if (fresh) {
-      // whatever this Doc holds (our losing initial content, an old session's state) is not
-      // part of this session: start from its snapshot
       this.synced = false;
-      this._resetDocument();
+      // With no session yet, this Doc holds our own losing initial content, which is not
+      // part of the winner's document: start from its snapshot. A rotated session
+      // continues the same Yjs document: keep it, and re-send unacknowledged edits.
+      if (!this.session) this._resetDocument();
     }
     this.session = session;
     this.keyHint = session.key_hint;
