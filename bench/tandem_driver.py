@@ -309,7 +309,8 @@ class TandemClient:
         await self.ws.send(json.dumps({
             "type": "hello", "protocol": PROTOCOL_VERSION, "api_key": self.api_key,
             "document_id": self.document_id, "token": self.token, "client_id": self.client_id,
-            "client_info": {"bench": True}, "last_seq": None, "session_id": None}))
+            "client_info": {"bench": True}, "last_seq": None, "session_id": None,
+            "batch": True}))
         self.reader = asyncio.create_task(self._read())
         waiter = asyncio.create_task(self.synced.wait())
         await asyncio.wait({waiter, self.reader}, timeout=timeout,
@@ -350,36 +351,38 @@ class TandemClient:
                 t = now_ns()
                 self.frames_in += 1
                 self.bytes_in += len(raw)
-                msg = json.loads(raw)
-                kind = msg["type"]
-                if kind == "update":
-                    if self.buffered is not None and not self.synced.is_set():
-                        self.buffered.append(msg)
-                        continue
-                    self._on_update(msg)
-                    if self.on_update is not None:
-                        self.on_update((msg["client_id"], msg["counter"]), t)
-                elif kind == "ack":
-                    self._advance(msg["seq"])
-                    if self.on_ack is not None:
-                        self.on_ack((self.client_id, msg["counter"]), t)
-                elif kind == "snapshot":
-                    if self.buffered is not None and not self.synced.is_set():
-                        self.buffered.append(msg)
-                    else:
-                        self._on_snapshot(msg)
-                elif kind == "synced":
-                    self.t_synced = t
-                    self._advance(msg["version"])
-                    self.synced.set()
-                elif kind == "welcome":
-                    self.t_welcome = t
-                    self._on_welcome(msg)
-                elif kind == "snapshot_request":
-                    if self.answer_snapshots and not self._above and self.apply_remote:
-                        await self._send_snapshot()
-                elif kind == "error":
-                    self.error = f"{msg.get('code')}: {msg.get('message')}"
+                frame = json.loads(raw)
+                messages = frame["messages"] if frame["type"] == "batch" else [frame]
+                for msg in messages:
+                    kind = msg["type"]
+                    if kind == "update":
+                        if self.buffered is not None and not self.synced.is_set():
+                            self.buffered.append(msg)
+                            continue
+                        self._on_update(msg)
+                        if self.on_update is not None:
+                            self.on_update((msg["client_id"], msg["counter"]), t)
+                    elif kind == "ack":
+                        self._advance(msg["seq"])
+                        if self.on_ack is not None:
+                            self.on_ack((self.client_id, msg["counter"]), t)
+                    elif kind == "snapshot":
+                        if self.buffered is not None and not self.synced.is_set():
+                            self.buffered.append(msg)
+                        else:
+                            self._on_snapshot(msg)
+                    elif kind == "synced":
+                        self.t_synced = t
+                        self._advance(msg["version"])
+                        self.synced.set()
+                    elif kind == "welcome":
+                        self.t_welcome = t
+                        self._on_welcome(msg)
+                    elif kind == "snapshot_request":
+                        if self.answer_snapshots and not self._above and self.apply_remote:
+                            await self._send_snapshot()
+                    elif kind == "error":
+                        self.error = f"{msg.get('code')}: {msg.get('message')}"
         except websockets.ConnectionClosed as exc:
             if self.error is None and exc.rcvd is not None and exc.rcvd.code != 1000:
                 self.error = f"closed {exc.rcvd.code} {exc.rcvd.reason}"

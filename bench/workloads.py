@@ -69,6 +69,31 @@ def fanout_worker(conn, cfg: dict) -> None:
         raise
 
 
+def make_client(cfg: dict, client_id: str, token: str, document_id: str, *,
+                apply_remote: bool = True):
+    """A TandemClient or a y-websocket YClient, by ``cfg["driver"]``."""
+    driver = cfg.get("driver", "tandem")
+    if driver == "tandem":
+        return TandemClient(cfg["url"], cfg["api_key"], document_id, token,
+                            client_id=client_id, apply_remote=apply_remote)
+    import ypeers
+
+    return ypeers.YClient(driver, cfg["url"], document_id, apply_remote=apply_remote)
+
+
+def make_sink(client) -> None:
+    import ypeers
+
+    client.is_sink = True
+    ypeers.sink(client.ws)
+
+
+async def close_client(client) -> None:
+    if getattr(client, "is_sink", False) and client.ws is not None:
+        client.ws.transport.abort()
+    await client.close()
+
+
 async def _fanout_worker(conn, cfg: dict) -> None:
     sends: dict = {}
     acks: dict = {}
@@ -85,30 +110,45 @@ async def _fanout_worker(conn, cfg: dict) -> None:
         if recording:
             acks[key] = t
 
-    clients: list[TandemClient] = []
-    for client_id, token in cfg["clients"]:
-        client = TandemClient(cfg["url"], cfg["api_key"], cfg["document_id"], token,
-                              client_id=client_id, on_ack=on_ack)
-        client.on_update = receipt_cb(client_id)
+    clients: list = []
+    typing: list[bool] = []
+    observer: list[bool] = []
+    apply_remote = cfg.get("apply_remote", True)
+    node_of: dict = {}
+    for spec in cfg["clients"]:
+        if not isinstance(spec, dict):
+            spec = {"id": spec[0], "token": spec[1]}
+        client = make_client(dict(cfg, url=spec.get("url", cfg["url"])), spec["id"],
+                             spec["token"], spec.get("doc", cfg.get("document_id")),
+                             apply_remote=apply_remote)
+        client.on_ack = on_ack
+        client.on_update = receipt_cb(getattr(client, "key_id", spec["id"]))
         clients.append(client)
-    sem = asyncio.Semaphore(10)
+        typing.append(spec.get("typing", True))
+        observer.append(spec.get("observer", True))
+        node_of[getattr(client, "key_id", spec["id"])] = spec.get("node", 0)
+    sem = asyncio.Semaphore(cfg.get("connect_concurrency", 10))
 
-    async def connect(client: TandemClient) -> None:
+    async def connect(client) -> None:
         async with sem:
             await client.connect()
 
     await asyncio.gather(*(connect(c) for c in clients))
-    # Warm-up: each client creates its own paragraph (not measured).
+    # Warm-up: each typing client creates its own paragraph (not measured).
     typists = []
     for i, client in enumerate(clients):
         typist = Typist(client.fragment, seed=1000 + i)
-        typist.new_paragraph("hello from " + client.client_id[:6] + " ")
+        if typing[i]:
+            typist.new_paragraph("hello from " + client.client_id[:6] + " ")
+            for update in client.take_local_updates():
+                await client.send_update(update)
         typists.append(typist)
-        for update in client.take_local_updates():
-            await client.send_update(update)
     conn.send(("ready", len(clients)))
     command, start_ns, duration_s = await asyncio.to_thread(conn.recv)
     assert command == "start"
+    for client, obs in zip(clients, observer, strict=True):
+        if not obs:  # the many-client fan-out: drain without parsing (see ypeers.sink)
+            make_sink(client)
     recording = True
     end_ns = start_ns + int(duration_s * 1e9)
     period_ns = int(1e9 / cfg["rate_per_client"])
@@ -117,7 +157,7 @@ async def _fanout_worker(conn, cfg: dict) -> None:
     cipher_sizes: list[int] = []
     rng = random.Random(os.getpid())
 
-    async def type_loop(client: TandemClient, typist: Typist) -> None:
+    async def type_loop(client, typist: Typist) -> None:
         phase = rng.randrange(period_ns)
         k = 0
         while True:
@@ -141,7 +181,8 @@ async def _fanout_worker(conn, cfg: dict) -> None:
     while now_ns() < start_ns:
         await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
     cpu0 = os.times()
-    await asyncio.gather(*(type_loop(c, t) for c, t in zip(clients, typists, strict=True)))
+    await asyncio.gather(*(type_loop(c, t) for c, t, on in zip(clients, typists, typing,
+                                                                strict=True) if on))
     cpu1 = os.times()
     typing_wall = (now_ns() - start_ns) / 1e9
     # Grace: wait for our acks and for receipts to stop arriving (bounded).
@@ -151,7 +192,8 @@ async def _fanout_worker(conn, cfg: dict) -> None:
         count = len(receipts) + len(acks)
         if count != last_count:
             last_count, quiet_since = count, now_ns()
-        if len(acks) >= len(sends) and now_ns() - quiet_since > 1.0e9:
+        if (len(acks) >= len(sends) or not cfg.get("acks", True)) and \
+                now_ns() - quiet_since > 1.0e9:
             break
         await asyncio.sleep(0.1)
     result = {
@@ -162,9 +204,14 @@ async def _fanout_worker(conn, cfg: dict) -> None:
         "errors": [c.error for c in clients if c.error],
         "snapshots_sent": sum(c.snapshots_sent for c in clients),
         "pid": os.getpid(),
+        "observers": [getattr(c, "key_id", c.client_id) for c, o in zip(clients, observer,
+                                                                        strict=True) if o],
+        "typists": [getattr(c, "key_id", c.client_id) for c, t in zip(clients, typing,
+                                                                     strict=True) if t],
+        "doc_of": {getattr(c, "key_id", c.client_id): c.document_id for c in clients},
+        "node_of": node_of,
     }
-    for client in clients:
-        await client.close()
+    await asyncio.gather(*(close_client(c) for c in clients))
     conn.send(("result", result))
 
 
@@ -191,6 +238,18 @@ class FanoutResult:
     storage_ms: float = 0.0
     errors: list = field(default_factory=list)
     snapshots: int = 0
+    same_node_ms: dict = field(default_factory=dict)
+    other_node_ms: dict = field(default_factory=dict)
+    per_server_cpu: list = field(default_factory=list)
+    observers: int = 0
+    typists: int = 0
+    machine_busy: float = 0.0  # cores busy on the whole machine while typing
+
+    @property
+    def foreign_cpu(self) -> float:
+        """Cores busy with processes other than the server(s) and the generators."""
+        return max(0.0, self.machine_busy - sum(self.per_server_cpu or [self.server_cpu])
+                   - sum(self.generator_cpu))
 
     @property
     def drops(self) -> int:
@@ -198,70 +257,146 @@ class FanoutResult:
 
     @property
     def offered_rate(self) -> float:
-        return self.clients * self.rate_per_client
+        return (self.typists or self.clients) * self.rate_per_client
 
     @property
     def acked_rate(self) -> float:
         return self.acked / self.duration
 
 
-def run_fanout(server: TandemServer, document_id: str, *, clients: int, rate_per_client: float,
-               duration: float, workers: int) -> FanoutResult:
-    """N clients on one document, each typing at ``rate_per_client`` updates/s."""
-    asyncio.run(create_document(server, document_id))
-    ctx = mp.get_context("spawn")
+async def prepare_documents(server, document_ids: list[str], concurrency: int = 8) -> None:
+    """Create each document's session (Tandem) or nothing (peers create on first use)."""
+    if not isinstance(server, TandemServer):
+        for document_id in document_ids:
+            await server.prepare_document(document_id)
+        return
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(document_id: str) -> None:
+        async with sem:
+            await create_document(server, document_id)
+
+    await asyncio.gather(*(one(d) for d in document_ids))
+
+
+def run_fanout(server, document_id: str, *, clients: int, rate_per_client: float,
+               duration: float, workers: int, observers: int | None = None,
+               apply_remote: bool = True, nodes: list | None = None) -> FanoutResult:
+    """N clients on one document, each typing at ``rate_per_client`` updates/s.
+
+    ``observers``: only that many clients parse what they receive (latency is measured
+    there); the others drain their socket without parsing (``ypeers.sink``).
+    ``nodes``: several servers sharing one database; clients go round-robin over them."""
+    servers = nodes or [server]
+    asyncio.run(prepare_documents(servers[0], [document_id]))
     ids = [f"bench-{document_id[-6:]}-{i:03d}" for i in range(clients)]
-    groups = [ids[w::workers] for w in range(workers)]
+    n_obs = clients if observers is None else observers
+    specs = [{"id": cid, "token": servers[0].token(f"user-{cid[-3:]}"), "doc": document_id,
+              "typing": True, "observer": i < n_obs, "node": i % len(servers),
+              "url": servers[i % len(servers)].ws_url} for i, cid in enumerate(ids)]
+    return run_clients(servers, specs, workers=workers, rate_per_client=rate_per_client,
+                       duration=duration, apply_remote=apply_remote)
+
+
+def run_clients(servers: list, specs: list[dict], *, workers: int, rate_per_client: float,
+                duration: float, apply_remote: bool = True, group_by_doc: bool = False,
+                ready_timeout: float = 300) -> FanoutResult:
+    server = servers[0]
+    ctx = mp.get_context("spawn")
+    if group_by_doc:  # keep a document's clients in one process (one key derivation)
+        docs = sorted({s["doc"] for s in specs})
+        slot = {d: i % workers for i, d in enumerate(docs)}
+        groups = [[s for s in specs if slot[s["doc"]] == w] for w in range(workers)]
+    else:
+        groups = [specs[w::workers] for w in range(workers)]
     procs, pipes = [], []
-    base = server.client_config(document_id)
+    base = server.client_config(specs[0]["doc"])
+    is_tandem = isinstance(server, TandemServer)
     for group in groups:
         parent, child = ctx.Pipe()
-        cfg = dict(base, rate_per_client=rate_per_client,
-                   clients=[(cid, server.token(f"user-{cid[-3:]}")) for cid in group])
+        cfg = dict(base, rate_per_client=rate_per_client, clients=group,
+                   apply_remote=apply_remote, acks=is_tandem or base.get("driver") ==
+                   "hocuspocus")
         proc = ctx.Process(target=fanout_worker, args=(child, cfg), daemon=True)
         proc.start()
         procs.append(proc)
         pipes.append(parent)
-    for pipe in pipes:
-        if not pipe.poll(120):
-            raise RuntimeError("a load generator did not get ready in 120 s")
-        kind, info = pipe.recv()
-        if kind != "ready":
-            raise RuntimeError(f"load generator failed: {info}")
-    time.sleep(1.0)  # let warm-up paragraphs settle
-    metrics0 = server.metrics()
-    start_ns = now_ns() + int(0.5e9)
-    for pipe in pipes:
-        pipe.send(("start", start_ns, duration))
-    time.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
-    cpu0 = server.cpu_seconds()
-    time.sleep(duration)
-    cpu1 = server.cpu_seconds()
-    memory = server.memory_kib()
-    results = []
-    for pipe in pipes:
-        if not pipe.poll(duration + GRACE_S + 60):
-            raise RuntimeError("a load generator did not report")
-        kind, info = pipe.recv()
-        if kind != "result":
-            raise RuntimeError(f"load generator failed: {info}")
-        results.append(info)
-    for proc in procs:
-        proc.join(10)
-    metrics1 = server.metrics()
-    return _merge(results, clients=clients, workers=workers, rate_per_client=rate_per_client,
-                  duration=duration, server_cpu=(cpu1 - cpu0) / duration, memory=memory,
-                  metrics=(metrics0, metrics1))
+    try:
+        for pipe in pipes:
+            if not pipe.poll(ready_timeout):
+                raise RuntimeError(f"a load generator did not get ready in {ready_timeout} s")
+            kind, info = pipe.recv()
+            if kind != "ready":
+                raise RuntimeError(f"load generator failed: {info}")
+        time.sleep(1.0)  # let warm-up paragraphs settle
+        metrics0 = [s.metrics() for s in servers]
+        start_ns = now_ns() + int(0.5e9)
+        for pipe in pipes:
+            pipe.send(("start", start_ns, duration))
+        time.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
+        cpu0 = [s.cpu_seconds() for s in servers]
+        busy0 = machine_busy_seconds()
+        time.sleep(duration)
+        cpu1 = [s.cpu_seconds() for s in servers]
+        busy1 = machine_busy_seconds()
+        memory = [s.memory_kib() for s in servers]
+        results = []
+        for pipe in pipes:
+            if not pipe.poll(duration + GRACE_S + 120):
+                raise RuntimeError("a load generator did not report")
+            kind, info = pipe.recv()
+            if kind != "result":
+                raise RuntimeError(f"load generator failed: {info}")
+            results.append(info)
+    finally:
+        for proc in procs:
+            proc.join(15)
+            if proc.is_alive():
+                proc.kill()
+    metrics1 = [s.metrics() for s in servers]
+    mem = {k: sum(m.get(k, 0) for m in memory) for k in ("VmRSS", "VmHWM")}
+    m0 = {k: sum(m.get(k, 0) for m in metrics0) for m in metrics0 for k in m}
+    m1 = {k: sum(m.get(k, 0) for m in metrics1) for m in metrics1 for k in m}
+    out = _merge(results, clients=len(specs), workers=workers, rate_per_client=rate_per_client,
+                 duration=duration, server_cpu=sum(b - a for a, b in zip(cpu0, cpu1,
+                                                                        strict=True)) / duration,
+                 memory=mem, metrics=(m0, m1))
+    out.per_server_cpu = [(b - a) / duration for a, b in zip(cpu0, cpu1, strict=True)]
+    out.typists = sum(1 for s in specs if s.get("typing", True))
+    out.machine_busy = (busy1 - busy0) / duration
+    return out
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores; /proc/stat), to show how
+    much of it went to processes that are not this benchmark (other users' jobs)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _merge(results: list[dict], *, clients: int, workers: int, rate_per_client: float,
            duration: float, server_cpu: float, memory: dict, metrics) -> FanoutResult:
     sends: dict = {}
     acks: dict = {}
+    doc_of: dict = {}
+    node_of: dict = {}
+    observers: list = []
     for r in results:
         sends.update(r["sends"])
         acks.update(r["acks"])
-    latencies = []
+        doc_of.update(r["doc_of"])
+        node_of.update(r["node_of"])
+        observers += r["observers"]
+    obs_per_doc: dict = {}
+    for o in observers:
+        obs_per_doc[doc_of[o]] = obs_per_doc.get(doc_of[o], 0) + 1
+    expected = 0
+    for key in sends:
+        sender = key[0]
+        expected += obs_per_doc.get(doc_of.get(sender), 0) - (1 if sender in observers else 0)
+    latencies, same_node, other_node = [], [], []
     seen = set()
     for r in results:
         for receiver, key, t in r["receipts"]:
@@ -269,7 +404,9 @@ def _merge(results: list[dict], *, clients: int, workers: int, rate_per_client: 
             if sent is None or receiver == key[0] or (receiver, key) in seen:
                 continue
             seen.add((receiver, key))
-            latencies.append((t - sent) / 1e6)
+            ms = (t - sent) / 1e6
+            latencies.append(ms)
+            (same_node if node_of.get(receiver) == node_of.get(key[0]) else other_node).append(ms)
     ack_lat = [(acks[k] - sends[k]) / 1e6 for k in acks if k in sends]
     lags = [x / 1e6 for r in results for x in r["lags"]]
     plain = [x for r in results for x in r["plain_sizes"]]
@@ -280,10 +417,10 @@ def _merge(results: list[dict], *, clients: int, workers: int, rate_per_client: 
     s_storage = m1.get(total, 0) - m0.get(total, 0)
     server_errors = {k: v - m0.get(k, 0) for k, v in m1.items()
                      if k.startswith("tandem_errors_total") and v - m0.get(k, 0)}
-    return FanoutResult(
+    out = FanoutResult(
         clients=clients, workers=workers, rate_per_client=rate_per_client, duration=duration,
         sends=len(sends), acked=sum(1 for k in acks if k in sends),
-        expected=len(sends) * (clients - 1), received=len(latencies),
+        expected=expected, received=len(latencies),
         latency_ms=report.summary(latencies), ack_ms=report.summary(ack_lat),
         send_lag_ms=report.summary(lags),
         plain_bytes=sum(plain) / len(plain) if plain else 0,
@@ -296,6 +433,10 @@ def _merge(results: list[dict], *, clients: int, workers: int, rate_per_client: 
             f"server {k}: {int(v)}" for k, v in server_errors.items()],
         snapshots=sum(r["snapshots_sent"] for r in results),
     )
+    out.same_node_ms = report.summary(same_node)
+    out.other_node_ms = report.summary(other_node)
+    out.observers = len(observers)
+    return out
 
 
 # --- join -------------------------------------------------------------------------------------
@@ -403,3 +544,141 @@ async def run_join(server: TandemServer, sizes: list[int], reps: int) -> list[Jo
     finally:
         await writer.close()
     return out
+
+
+# --- join on a y-websocket peer -------------------------------------------------------------
+async def run_join_y(server, sizes: list[int], reps: int) -> list[JoinResult]:
+    """The same history (one update per keystroke, 2 % new paragraphs) written by one
+    y-websocket client, then ``reps`` fresh clients join: hello = the first frame sent
+    after the WebSocket opened; synced = sync step 2 received; apply = applying it."""
+    import ypeers
+
+    document_id = "join-doc"
+    writer = ypeers.YClient(server.driver, server.ws_url, document_id)
+    await writer.connect()
+    # a watcher paces the writer: each batch of 500 must have come back through the
+    # server before the next is sent (else a flood of 100k updates is all in flight)
+    watcher = ypeers.YClient(server.driver, server.ws_url, document_id, apply_remote=False)
+    await watcher.connect()
+    typist = Typist(writer.fragment, seed=7)
+    typist.new_paragraph()
+    written = 1
+    out = []
+    try:
+        for size in sizes:
+            started = time.perf_counter()
+            while written < size:
+                batch = min(500, size - written)
+                for _ in range(batch):
+                    if typist.rng.random() < 0.02:
+                        typist.new_paragraph()
+                    else:
+                        typist.keystroke()
+                last = None
+                for update in writer.take_local_updates():
+                    last, _ = await writer.send_update(update)
+                written += batch
+                deadline = time.monotonic() + 120
+                while last is not None and watcher.seen.get(last[0], 0) < last[1]:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the server did not relay the history in 120 s")
+                    await asyncio.sleep(0.005)
+            # the server has it all when a fresh client sees the writer's content
+            expected = str(writer.fragment)
+            deadline = time.monotonic() + 300
+            while True:
+                probe = ypeers.YClient(server.driver, server.ws_url, document_id)
+                await probe.connect(timeout=300)
+                ok = str(probe.fragment) == expected
+                await probe.close()
+                if ok or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            rate = (size - (out[-1].history if out else 1)) / (time.perf_counter() - started)
+            rows = []
+            for _ in range(reps):
+                joiner = ypeers.YClient(server.driver, server.ws_url, document_id)
+                await joiner.connect(timeout=300)
+                rows.append({
+                    "synced": (joiner.t_synced - joiner.t_hello) / 1e6,
+                    "apply": (joiner.t_applied - joiner.t_synced) / 1e6,
+                    "total": (joiner.t_applied - joiner.t_hello) / 1e6,
+                    "bytes": joiner.bytes_in, "converged": str(joiner.fragment) == expected,
+                })
+                await joiner.close()
+            out.append(JoinResult(
+                history=size, snapshot_seq=0, tail_updates=0, bytes_in=rows[0]["bytes"],
+                doc_chars=len(expected), welcome_ms=report.summary([]),
+                synced_ms=report.summary([r["synced"] for r in rows]),
+                apply_ms=report.summary([r["apply"] for r in rows]),
+                total_ms=report.summary([r["total"] for r in rows]),
+                sdk_ms=float("nan"), write_rate=rate,
+                converged=ok and all(r["converged"] for r in rows)))
+    finally:
+        await watcher.close()
+        await writer.close()
+    return out
+
+
+# --- idle connections -------------------------------------------------------------------------
+def idle_worker(conn, cfg: dict) -> None:
+    try:
+        asyncio.run(_idle_worker(conn, cfg))
+    except BaseException as exc:
+        conn.send(("error", repr(exc)))
+        raise
+
+
+async def _idle_worker(conn, cfg: dict) -> None:
+    """Open ``cfg["specs"]`` idle connections as lean as a client can be: Tandem: hello,
+    then wait for ``synced`` (no key derivation, nothing decrypted); y-websocket: sync
+    step 1, wait for step 2. The sockets are then drained by ``ypeers.sink`` (which
+    answers pings) until the coordinator says stop."""
+    import json as _json
+
+    import websockets
+    import ypeers
+
+    driver = cfg["driver"]
+    sem = asyncio.Semaphore(cfg.get("concurrency", 50))
+    conns: list = []
+    failures: list[str] = []
+
+    async def one(spec: dict) -> None:
+        async with sem:
+            try:
+                if driver == "tandem":
+                    ws = await websockets.connect(cfg["url"], max_size=None, open_timeout=30,
+                                                  ping_interval=None, compression=None)
+                    await ws.send(_json.dumps({
+                        "type": "hello", "protocol": 1, "api_key": cfg["api_key"],
+                        "document_id": spec["doc"], "token": spec["token"],
+                        "client_id": spec["id"], "client_info": {}, "last_seq": None,
+                        "session_id": None}))
+                    while True:
+                        msg = _json.loads(await asyncio.wait_for(ws.recv(), 60))
+                        if msg["type"] == "synced":
+                            break
+                        if msg["type"] == "error":
+                            raise RuntimeError(msg["code"])
+                else:
+                    client = ypeers.YClient(driver, cfg["url"], spec["doc"])
+                    await client.connect(timeout=60)
+                    client.reader.cancel()
+                    ws = client.ws
+                conns.append(ws)
+            except Exception as exc:
+                failures.append(repr(exc)[:120])
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one(s) for s in cfg["specs"]))
+    setup_s = time.monotonic() - t0
+    await asyncio.sleep(0.5)
+    for ws in conns:
+        ypeers.sink(ws)
+    conn.send(("ready", {"open": len(conns), "failures": failures[:5],
+                         "failed": len(failures), "setup_s": setup_s}))
+    await asyncio.to_thread(conn.recv)  # "stop"
+    for ws in conns:
+        ws.transport.abort()
+    conn.send(("done", None))

@@ -361,6 +361,7 @@ export class TandemClient {
         client_info: this.clientInfo,
         last_seq: this.session ? this.version : null,
         session_id: this.session ? this.session.session_id : null,
+        batch: true,
       });
     };
     ws.onmessage = (event) => {
@@ -483,6 +484,11 @@ export class TandemClient {
   // -- internals: server messages ------------------------------------------------------------------
 
   async _handle(msg) {
+    if (msg && msg.type === 'batch' && Array.isArray(msg.messages)) {
+      // several server messages in one frame, in order
+      for (const inner of msg.messages) await this._handle(inner);
+      return undefined;
+    }
     const handler = {
       welcome: this._onWelcome,
       session_created: this._onSessionCreated,

@@ -360,6 +360,7 @@ class DocumentClient:
                         "token": token,
                         "client_id": self.client_id,
                         "client_info": self.client_info,
+                        "batch": True,
                         "last_seq": self.version if self.session else None,
                         "session_id": self.session["session_id"] if self.session else None,
                     }
@@ -404,6 +405,10 @@ class DocumentClient:
     # -- internals: server messages ------------------------------------------------------
     async def _handle(self, msg: dict) -> None:
         kind = msg.get("type")
+        if kind == "batch":  # several server messages in one frame, in order
+            for inner in msg.get("messages", []):
+                await self._handle(inner)
+            return
         handler = getattr(self, f"_on_{kind}", None)
         if handler is None:
             log.debug("ignoring unknown message type %r", kind)

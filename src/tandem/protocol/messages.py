@@ -36,6 +36,7 @@ class Hello:
     client_info: dict
     last_seq: int | None
     session_id: str | None
+    batch: bool = False  # the client accepts several messages in one ``batch`` frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,7 @@ def _parse_hello(obj: dict) -> Hello:
         session_id=(
             _id(obj, "session_id", kind, _SESSION_ID) if _optional(obj, "session_id") else None
         ),
+        batch=obj.get("batch") is True,
     )
 
 
@@ -224,6 +226,11 @@ def b64(data: bytes) -> str:
 def encode(message: dict[str, Any]) -> str:
     """Encode a server message (a dict with ``type``) as a compact JSON text frame."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def batch_frame(frames: list[str]) -> str:
+    """Several encoded server messages as one ``batch`` frame (no re-encoding)."""
+    return '{"type":"batch","messages":[' + ",".join(frames) + "]}"
 
 
 def finite(value: float) -> float | None:

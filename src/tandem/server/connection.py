@@ -24,6 +24,7 @@ from tandem.protocol.messages import (
     TokenRefresh,
     Update,
     b64,
+    batch_frame,
     encode,
     parse_client_message,
 )
@@ -44,6 +45,7 @@ log = logging.getLogger("tandem.server")
 
 _CLOSE = object()
 _SYNC_PAGE = 1000
+_MAX_BATCH_FRAMES = 256
 _PIPELINE = 64  # updates of one connection stored per transaction, at most
 
 
@@ -70,6 +72,7 @@ class CollabConnection:
         self.hello: Hello | None = None
         self.caret = 0
         self.announced: str | None = None  # session id this client was told about
+        self.batching = False  # set from hello: the client accepts ``batch`` frames
         self.sync_generation = 0
         self.syncing = False
         self._held: list[tuple[str, int | None]] = []
@@ -122,14 +125,26 @@ class CollabConnection:
         self.state.metrics.error(error.code)
 
     async def _send_loop(self) -> None:
+        """Drain the outbound queue. When frames pile up and the client accepts it,
+        send them as one ``batch`` frame: per-frame overhead is what limits fan-out to
+        many clients, not bytes."""
+        queue = self.queue
         try:
             while True:
-                item = await self.queue.get()
-                if isinstance(item, tuple):
+                frames = [await queue.get()]
+                if self.batching:
+                    while not queue.empty() and len(frames) < _MAX_BATCH_FRAMES:
+                        frames.append(queue.get_nowait())
+                closing = next((f for f in frames if isinstance(f, tuple)), None)
+                texts = [f for f in frames if not isinstance(f, tuple)]
+                if len(texts) == 1:
+                    await self.ws.send_text(texts[0])
+                elif texts:
+                    await self.ws.send_text(batch_frame(texts))
+                if closing is not None:
                     with contextlib.suppress(Exception):
-                        await self.ws.close(item[1])
+                        await self.ws.close(closing[1])
                     return
-                await self.ws.send_text(item)
         except Exception:  # the peer went away; the receive loop will notice
             self._closing = True
 
@@ -237,6 +252,7 @@ class CollabConnection:
                 f"origin {origin} is not allowed for this API key",
             )
         self.hello = hello
+        self.batching = hello.batch
 
     async def _join(self, hello: Hello) -> None:
         registry = self.state.hubs
