@@ -46,6 +46,9 @@ log = logging.getLogger("tandem.server")
 _CLOSE = object()
 _SYNC_PAGE = 1000
 _MAX_BATCH_FRAMES = 256
+# The pause grows with the document's audience: fan-out work grows with its square.
+_BATCH_INTERVAL = 0.010  # seconds, at most
+_BATCH_INTERVAL_PER_MEMBER = 0.00005
 _PIPELINE = 64  # updates of one connection stored per transaction, at most
 
 
@@ -129,12 +132,24 @@ class CollabConnection:
         send them as one ``batch`` frame: per-frame overhead is what limits fan-out to
         many clients, not bytes."""
         queue = self.queue
+        loop = asyncio.get_running_loop()
+        last_send = 0.0
         try:
             while True:
                 frames = [await queue.get()]
                 if self.batching:
+                    # Under a stream of frames, send at most every _BATCH_INTERVAL: a
+                    # busy document costs a few sends per client, not one per update.
+                    # An occasional frame still leaves at once.
+                    hub = self.hub
+                    interval = min(_BATCH_INTERVAL, _BATCH_INTERVAL_PER_MEMBER *
+                                   (len(hub.members) if hub is not None else 0))
+                    wait = last_send + interval - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                     while not queue.empty() and len(frames) < _MAX_BATCH_FRAMES:
                         frames.append(queue.get_nowait())
+                    last_send = loop.time()
                 closing = next((f for f in frames if isinstance(f, tuple)), None)
                 texts = [f for f in frames if not isinstance(f, tuple)]
                 if len(texts) == 1:
