@@ -103,8 +103,45 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServerProcess:
+    """What every benchmarked server process shares: pid, CPU, memory, log, stop.
+    Subclasses set ``process``, ``data_dir`` and ``_log`` when they start."""
+
+    process: subprocess.Popen | None
+    data_dir: Path
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def memory_kib(self) -> dict[str, int]:
+        return proc_memory_kib(self.pid)
+
+    def log_tail(self, n: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return (self.data_dir / "server.log").read_text(errors="replace")[-n:]
+        return ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+        self._log.close()
+
+
 @dataclass
-class TandemServer:
+class TandemServer(ServerProcess):
     """``tandem --data-dir DIR serve`` as a separate process, with a provisioned tenant."""
 
     data_dir: Path
@@ -163,17 +200,6 @@ class TandemServer:
         assert self.signer is not None
         return self.signer.token(sub)
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.pid)
-
-    def memory_kib(self) -> dict[str, int]:
-        return proc_memory_kib(self.pid)
-
     def metrics(self) -> dict[str, float]:
         """The numeric lines of /metrics (storage latency histogram sum/count, errors)."""
         import httpx
@@ -186,24 +212,6 @@ class TandemServer:
                     with contextlib.suppress(ValueError):
                         out[name] = float(value)
         return out
-
-    def log_tail(self, n: int = 3000) -> str:
-        with contextlib.suppress(OSError):
-            return (self.data_dir / "server.log").read_text(errors="replace")[-n:]
-        return ""
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.process = None
-        self._log.close()
 
     def client_config(self, document_id: str) -> dict:
         """What a load-generator process needs to connect clients (picklable)."""

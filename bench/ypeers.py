@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import pycrdt
 import websockets
-from tandem_driver import free_port, now_ns, proc_cpu_seconds, proc_memory_kib
+from tandem_driver import ServerProcess, free_port, now_ns
 
 BENCH = Path(__file__).resolve().parent
 PEERS_VENV = BENCH / ".venv-peers"
@@ -208,7 +207,7 @@ def sink(ws) -> None:
 
 # --- servers -----------------------------------------------------------------------------------
 @dataclass
-class PeerServer:
+class PeerServer(ServerProcess):
     """A peer server as a separate process on a loopback port."""
 
     data_dir: Path
@@ -249,37 +248,8 @@ class PeerServer:
     async def prepare_document(self, document_id: str) -> None:
         return None  # y-websocket servers create a document on first use
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def cpu_seconds(self) -> float:
-        return proc_cpu_seconds(self.pid)
-
-    def memory_kib(self) -> dict[str, int]:
-        return proc_memory_kib(self.pid)
-
     def metrics(self) -> dict:
         return {}
-
-    def log_tail(self, n: int = 3000) -> str:
-        with contextlib.suppress(OSError):
-            return (self.data_dir / "server.log").read_text(errors="replace")[-n:]
-        return ""
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.process = None
-        self._log.close()
 
     def client_config(self, document_id: str) -> dict:
         return {"driver": self.driver, "url": self.ws_url, "api_key": "",
