@@ -212,3 +212,28 @@ async def test_key_rotation_by_the_sdk_is_followed_by_the_editor(demo, contexts)
         assert client.to_html() == html
     finally:
         await client.close()
+
+
+async def test_presence_callbacks_user_details_and_snapshot_hook(demo, contexts):
+    """rtc_client_connected/disconnected get the user details from
+    rtc_user_details_provider; rtc_snapshot gets the version and lazy HTML."""
+    doc = "callbacks"
+    alice, bob = await two_users(contexts, demo, doc)
+    await alice.wait_for_function(
+        "() => document.getElementById('here-alice').textContent.includes('Bob (caret')",
+        timeout=10_000)
+    await bob.wait_for_function(
+        "() => document.getElementById('here-bob').textContent.includes('Alice (caret')",
+        timeout=10_000)
+    await focus_end(alice, "alice")
+    await alice.keyboard.type(" saved by the integrator")
+    await alice.wait_for_function(
+        "() => /rtc_snapshot: version [1-9]\\d*, \\d+ characters/.test("
+        "document.getElementById('saved-alice').textContent)", timeout=15_000)
+    version = int((await alice.evaluate(
+        "() => document.getElementById('saved-alice').textContent")).split()[2].rstrip(","))
+    assert version >= 1
+    await bob.close()
+    await alice.wait_for_function(
+        "() => document.getElementById('here-alice').textContent === 'also here: nobody'",
+        timeout=10_000)

@@ -42,7 +42,14 @@ const DOCUMENT_ID = {document_json};
 const API_KEY = {api_key_json};
 const ROLE = {role_json};
 const TTL = {ttl_json};
+const here = {{}};
+function showHere(user) {{
+  const names = [...here[user].values()];
+  document.getElementById('here-' + user).textContent =
+    'also here: ' + (names.length ? names.join(', ') : 'nobody');
+}}
 function startEditor(user) {{
+  here[user] = new Map();
   return tinymce.init({{
     selector: '#editor-' + user,
     license_key: 'gpl',
@@ -72,6 +79,21 @@ function startEditor(user) {{
       '<h2>Welcome to Tandem</h2><p>Type in either editor: the other follows live.</p>' }}),
     rtc_user_details_provider: ({{ userId }}) =>
       ({{ fullName: userId.charAt(0).toUpperCase() + userId.slice(1) }}),
+    // Who is here: the plugin reports each collaborator with their user details.
+    rtc_client_connected: ({{ clientId, userDetails, caretNumber }}) => {{
+      here[user].set(clientId, userDetails.fullName + ' (caret ' + caretNumber + ')');
+      showHere(user);
+    }},
+    rtc_client_disconnected: ({{ clientId }}) => {{
+      here[user].delete(clientId);
+      showHere(user);
+    }},
+    // Where an integrator would save HTML: the server cannot read the document.
+    rtc_snapshot: ({{ version, getContent }}) => {{
+      const html = getContent();
+      document.getElementById('saved-' + user).textContent =
+        'rtc_snapshot: version ' + version + ', ' + html.length + ' characters of HTML';
+    }},
     setup: (editor) => {{
       const status = document.getElementById('status-' + user);
       setInterval(() => {{
@@ -93,7 +115,9 @@ function startEditor(user) {{
 
 
 SECTION = """  <section><h2>{name}</h2><textarea id="editor-{user}"></textarea>
-    <div class="status" id="status-{user}">connecting…</div></section>"""
+    <div class="status" id="status-{user}">connecting…</div>
+    <div class="status" id="here-{user}">also here: nobody</div>
+    <div class="status" id="saved-{user}"></div></section>"""
 
 
 def render_page(api_key: str, document_id: str, users: list[str], *, role: str = "editor",
