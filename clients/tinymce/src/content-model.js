@@ -565,23 +565,7 @@ export class Converter {
 
   container(el, marks) {
     const tag = el.nodeName.toLowerCase();
-    const attrs = this.blockAttrs(el, tag);
-    const flow = new Flow();
-    this.walk(elementChildren(el), marks, flow, false);
-    const children = [];
-    for (const item of flow.finish()) {
-      if (!Array.isArray(item)) children.push(item);
-      else {
-        const segs = cleanRun(item, false, this.track);
-        if (segs.length) children.push(run(segs));
-      }
-    }
-    const isRun = children.map((c) => !!c.run).concat([false]);
-    for (let i = 0; i < children.length; i++) {
-      const afterRun = i > 0 && isRun[i - 1];
-      if (isRun[i] && (afterRun || isRun[i + 1])) children[i] = mk('p', {}, [children[i]]);
-    }
-    return mk(tag, attrs, children.length ? children : [run([])], el);
+    return this.containerOf(tag, this.blockAttrs(el, tag), elementChildren(el), marks, el);
   }
 
   listBlock(el, marks) {
@@ -597,10 +581,7 @@ export class Converter {
       else items.push({ el: null, extra: [child] });
     }
     const lis = items.map((item) => {
-      if (!item.el) {
-        const b = this.containerOf('li', {}, item.extra, marks);
-        return b;
-      }
+      if (!item.el) return this.containerOf('li', {}, item.extra, marks);
       if (!item.extra.length) return this.container(item.el, marks);
       const attrs2 = this.blockAttrs(item.el, 'li');
       return this.containerOf('li', attrs2, [...elementChildren(item.el), ...item.extra], marks, item.el);
