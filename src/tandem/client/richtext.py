@@ -378,38 +378,31 @@ class _Converter:
         if not _SILENT_ATTR.match(name):
             self.note(f"dropped attribute '{name}' on <{tag}>")
 
-    def link_value(self, node: Node) -> dict[str, str] | None:
+    def checked_attrs(self, node: Node, tag: str, allowed: dict) -> dict[str, str]:
+        """The node's attributes that ``allowed`` knows and accepts; notes the rest."""
         value: dict[str, str] = {}
         for name, raw in node.attrs:
-            check = LINK_ATTRS.get(name)
+            check = allowed.get(name)
             if check is None:
-                self.drop_attr(name, "a")
+                self.drop_attr(name, tag)
                 continue
             clean = check(raw)
             if clean is None:
-                self.note(f'dropped unsafe or invalid {name}="{raw}" on <a>')
+                self.note(f'dropped unsafe or invalid {name}="{raw}" on <{tag}>')
             else:
                 value[name] = clean
-        if "href" not in value:
-            return None
-        return {key: value[key] for key in LINK_ATTRS if key in value}
+        return {key: value[key] for key in allowed if key in value}
+
+    def link_value(self, node: Node) -> dict[str, str] | None:
+        value = self.checked_attrs(node, "a", LINK_ATTRS)
+        return value if "href" in value else None
 
     def image_value(self, node: Node) -> dict[str, Any] | None:
-        value: dict[str, str] = {}
-        for name, raw in node.attrs:
-            check = IMG_ATTRS.get(name)
-            if check is None:
-                self.drop_attr(name, "img")
-                continue
-            clean = check(raw)
-            if clean is None:
-                self.note(f'dropped unsafe or invalid {name}="{raw}" on <img>')
-            else:
-                value[name] = clean
+        value = self.checked_attrs(node, "img", IMG_ATTRS)
         if "src" not in value:
             self.note("dropped <img> without a usable src")
             return None
-        return {"img": {key: value[key] for key in IMG_ATTRS if key in value}}
+        return {"img": value}
 
     def span_marks(self, node: Node, marks: Marks) -> Marks:
         marks = dict(marks)
