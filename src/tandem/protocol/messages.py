@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -231,7 +230,3 @@ def encode(message: dict[str, Any]) -> str:
 def batch_frame(frames: list[str]) -> str:
     """Several encoded server messages as one ``batch`` frame (no re-encoding)."""
     return '{"type":"batch","messages":[' + ",".join(frames) + "]}"
-
-
-def finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None

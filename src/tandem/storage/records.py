@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +68,3 @@ class CreateSessionResult:
     created: bool
     session: SessionRecord
     version: int = 0
-    extra: dict = field(default_factory=dict)
