@@ -140,6 +140,26 @@ class ServerProcess:
         self._log.close()
 
 
+class LocalEdits:
+    """Captures a client's own pycrdt updates (not the ones it applies from others).
+    Subclasses set ``doc``, ``_local = []`` and ``_applying = False``."""
+
+    def _on_local(self, event) -> None:
+        if not self._applying:
+            self._local.append(event.update)
+
+    def take_local_updates(self) -> list[bytes]:
+        out, self._local = self._local, []
+        return out
+
+    def _apply(self, update: bytes) -> None:
+        self._applying = True
+        try:
+            self.doc.apply_update(update)
+        finally:
+            self._applying = False
+
+
 @dataclass
 class TandemServer(ServerProcess):
     """``tandem --data-dir DIR serve`` as a separate process, with a provisioned tenant."""
@@ -243,7 +263,7 @@ class TandemError(Exception):
     pass
 
 
-class TandemClient:
+class TandemClient(LocalEdits):
     """One simulated collaborator on one document (see the module docstring)."""
 
     def __init__(self, url: str, api_key: str, document_id: str, token: str, *,
@@ -282,21 +302,6 @@ class TandemClient:
         self.t_hello = self.t_welcome = self.t_synced = 0
         self.buffered: list[dict] | None = None
 
-    # local edits ---------------------------------------------------------------------------
-    def _on_local(self, event) -> None:
-        if not self._applying:
-            self._local.append(event.update)
-
-    def take_local_updates(self) -> list[bytes]:
-        out, self._local = self._local, []
-        return out
-
-    def _apply(self, update: bytes) -> None:
-        self._applying = True
-        try:
-            self.doc.apply_update(update)
-        finally:
-            self._applying = False
 
     def _advance(self, seq: int) -> None:
         if seq <= self.version:

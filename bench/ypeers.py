@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pycrdt
 import websockets
-from tandem_driver import ServerProcess, free_port, now_ns
+from tandem_driver import LocalEdits, ServerProcess, free_port, now_ns
 
 BENCH = Path(__file__).resolve().parent
 PEERS_VENV = BENCH / ".venv-peers"
@@ -310,7 +310,7 @@ class YError(Exception):
     pass
 
 
-class YClient:
+class YClient(LocalEdits):
     """One simulated collaborator on a Hocuspocus or pycrdt-websocket document."""
 
     def __init__(self, flavor: str, url: str, document_id: str, *, on_update=None, on_ack=None,
@@ -342,20 +342,6 @@ class YClient:
         self.t_hello = self.t_synced = self.t_applied = 0
         self.is_sink = False
 
-    def _on_local(self, event) -> None:
-        if not self._applying:
-            self._local.append(event.update)
-
-    def take_local_updates(self) -> list[bytes]:
-        out, self._local = self._local, []
-        return out
-
-    def _apply(self, update: bytes) -> None:
-        self._applying = True
-        try:
-            self.doc.apply_update(update)
-        finally:
-            self._applying = False
 
     async def connect(self, *, timeout: float = 60) -> None:
         self.ws = await websockets.connect(self.url, max_size=None, open_timeout=10,

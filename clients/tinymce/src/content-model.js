@@ -346,43 +346,36 @@ export class Converter {
     return result;
   }
 
-  linkValue(el) {
+  /** The element's attributes that `allowed` knows and accepts, in its order; notes the rest. */
+  checkedAttrs(el, tag, allowed) {
     const value = {};
     for (const [name, raw] of attrsOf(el)) {
-      const check = LINK_ATTRS[name];
+      const check = allowed[name];
       if (!check) {
-        this.dropAttr(name, 'a');
+        this.dropAttr(name, tag);
         continue;
       }
       const clean = check(raw);
-      if (clean === null) this.note(`dropped unsafe or invalid ${name}="${raw}" on <a>`);
+      if (clean === null) this.note(`dropped unsafe or invalid ${name}="${raw}" on <${tag}>`);
       else value[name] = clean;
     }
-    if (!('href' in value)) return null;
     const out = {};
-    for (const key of Object.keys(LINK_ATTRS)) if (key in value) out[key] = value[key];
+    for (const key of Object.keys(allowed)) if (key in value) out[key] = value[key];
     return out;
   }
 
+  linkValue(el) {
+    const value = this.checkedAttrs(el, 'a', LINK_ATTRS);
+    return 'href' in value ? value : null;
+  }
+
   imageValue(el) {
-    const value = {};
-    for (const [name, raw] of attrsOf(el)) {
-      const check = IMG_ATTRS[name];
-      if (!check) {
-        this.dropAttr(name, 'img');
-        continue;
-      }
-      const clean = check(raw);
-      if (clean === null) this.note(`dropped unsafe or invalid ${name}="${raw}" on <img>`);
-      else value[name] = clean;
-    }
+    const value = this.checkedAttrs(el, 'img', IMG_ATTRS);
     if (!('src' in value)) {
       this.note('dropped <img> without a usable src');
       return null;
     }
-    const img = {};
-    for (const key of Object.keys(IMG_ATTRS)) if (key in value) img[key] = value[key];
-    return { img };
+    return { img: value };
   }
 
   spanMarks(el, marks) {
