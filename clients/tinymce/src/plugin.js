@@ -4,9 +4,11 @@
 //   whenSynced() -> Promise · flush() -> Promise (every local change acknowledged)
 
 import * as Y from 'yjs';
-import { TandemClient, websocketUrl, REMOTE_ORIGIN } from './protocol-client.js';
+import { ClientError, TandemClient, websocketUrl, REMOTE_ORIGIN } from './protocol-client.js';
 import { Binding } from './binding.js';
-import { fragmentToHtml, htmlToModel, insertBlocks, normalizeHtml } from './content-model.js';
+import { editorIo, sharedContent } from './editor-io.js';
+import { modelToHtml } from './content/html.js';
+import { insertItems, readFragment } from './content/ydoc.js';
 import { CaretOverlay } from './carets.js';
 import { registerOptions, readOptions } from './options.js';
 import { toBase64, fromBase64 } from './crypto.js';
@@ -15,9 +17,8 @@ export const SECURE_CONTEXT_MESSAGE = 'RTC services require a secure context';
 const OFFLINE_NOTICE_MS = 30000;
 const PRESENCE_INTERVAL_MS = 100; // at most 10 presence messages per second
 const SNAPSHOT_DEBOUNCE_MS = 1500;
-const UNSUPPORTED_COMMANDS = new Set(
-  ['forecolor', 'hilitecolor', 'fontname', 'fontsize', 'lineheight', 'mceapplytextcolor', 'mceinsertmedia', 'mcemedia'],
-);
+const COMPOSITION_HOLD_MS = 10000; // a composition that never ends does not hold collaborators back
+const INCIDENTS_BEFORE_LOCK = 3; // sync-loop incidents in a minute before editing stops
 
 // The origin of this script (the Tandem server serves it): the default rtc_server_url.
 const SCRIPT_SRC = (() => {
@@ -28,16 +29,6 @@ const SCRIPT_SRC = (() => {
     return '';
   }
 })();
-
-// Notes about markup TinyMCE itself adds (column widths, colgroups) are dropped without
-// locking the editor: they are layout hints, not content.
-function isBenignNote(note) {
-  return (
-    /^dropped style '(width|height|min-width|min-height)[^']*' on <(td|th|tr|table|col|colgroup|tbody|thead|tfoot|img)>$/.test(note) ||
-    /^dropped <(colgroup|col)> \(column widths\)$/.test(note) ||
-    /^dropped attribute '(class|data-[^']*|width|height|cellpadding|cellspacing)' on <(td|th|tr|table|tbody|thead|tfoot|col|colgroup)>$/.test(note)
-  );
-}
 
 function encodeRel(rel) {
   return toBase64(Y.encodeRelativePosition(rel));
@@ -56,12 +47,14 @@ function setupPlugin(editor) {
     undo: null,
     carets: null,
     editable: false,
-    lockedUnsupported: false,
+    locked: null,
+    composing: false,
+    composeWaiters: [],
+    incidents: [],
+    syncQueued: false,
     failed: null,
     offlineTimer: null,
     offlineNotice: null,
-    dirty: false,
-    syncTimer: null,
     presenceTimer: null,
     lastPresence: 0,
     lastPresenceKey: null,
@@ -69,7 +62,7 @@ function setupPlugin(editor) {
     editedSinceSnapshot: false,
     userDetails: new Map(),
     originalReadonly: false,
-    mutationObserver: null,
+    io: null,
     destroyed: false,
   };
   let options = null;
@@ -93,7 +86,11 @@ function setupPlugin(editor) {
     },
     /** Canonical HTML of the shared document (what other clients and the Python SDK see). */
     getCanonicalContent() {
-      return state.client ? fragmentToHtml(state.client.fragment) : '';
+      return state.client ? modelToHtml(readFragment(state.client.fragment)) : '';
+    },
+    /** Binding counters (syncs, writes, renders, incidents…), for diagnostics and tests. */
+    getStats() {
+      return state.binding ? { ...state.binding.stats } : null;
     },
     /** The Y.Doc (read it; write through the editor). */
     getDoc() {
@@ -109,7 +106,7 @@ function setupPlugin(editor) {
   // -- read-only / progress -------------------------------------------------------------------
 
   function setEditable(on) {
-    const want = on && !state.lockedUnsupported && !state.originalReadonly && state.client && state.client.role !== 'viewer';
+    const want = on && !state.locked && !state.originalReadonly && state.client && state.client.role !== 'viewer';
     state.editable = !!want;
     try {
       editor.mode.set(want ? 'design' : 'readonly');
@@ -126,35 +123,64 @@ function setupPlugin(editor) {
     }
   }
 
-  function reportUnsupported(notes) {
-    const locking = notes.filter((n) => !isBenignNote(n));
-    if (!locking.length) return;
-    state.lockedUnsupported = true;
+  // What a sync could not keep (an event handler, a disallowed iframe host…): it was removed
+  // from the shared document and from this editor, so everybody sees the same content.
+  let lastNotes = '';
+  function reportNotes(notes) {
+    const key = notes.join('|');
+    console.info('[rtc] not kept in the shared document:', notes);
+    editor.dispatch('RtcContentRemoved', { notes });
+    if (key === lastNotes || !options.unsupportedNotification) return;
+    lastNotes = key;
+    notify('Some content cannot be shared and was removed: ' + notes.slice(0, 3).join('; '), 'info', 6000);
+  }
+
+  // The binding's loop guard tripped: the view was reloaded from the shared document.
+  function onIncident(info) {
+    const now = Date.now();
+    state.incidents = state.incidents.filter((t) => now - t < 60000);
+    state.incidents.push(now);
+    editor.dispatch('RtcIncident', info);
+    if (state.incidents.length >= INCIDENTS_BEFORE_LOCK) {
+      lock('sync-loop', 'Real-time collaboration stopped this editor to protect the shared document: it kept changing content by itself. Reload the page.');
+    }
+  }
+
+  /** Stop editing for good (with the reason in a notice and in getState().error). */
+  function lock(reason, message) {
+    if (state.locked) return;
+    state.locked = { reason, message };
+    if (state.binding) state.binding.paused = true;
     setEditable(false);
-    const text = 'This document contains content that real-time collaboration does not support; the editor is read-only. ' + locking.slice(0, 5).join('; ');
-    if (options.unsupportedNotification) notify(text, 'error');
-    console.error('[rtc] unsupported content:', locking);
+    notify(message, 'error');
+    console.error('[rtc] ' + message);
   }
 
   // -- local changes -----------------------------------------------------------------------------
 
   function syncNow() {
-    clearTimeout(state.syncTimer);
-    state.syncTimer = null;
-    if (state.mutationObserver) {
-      if (state.mutationObserver.takeRecords().length) state.dirty = true;
-    }
-    if (!state.dirty || !state.binding || !state.editable) {
-      state.dirty = false;
-      return;
-    }
-    state.dirty = false;
-    state.binding.syncFromDom();
+    state.syncQueued = false;
+    if (!state.binding || state.composing || !state.editable) return;
+    state.binding.sync();
   }
 
   function scheduleSync() {
-    state.dirty = true;
-    if (state.syncTimer === null) state.syncTimer = setTimeout(syncNow, 0);
+    if (state.syncQueued) return;
+    state.syncQueued = true;
+    Promise.resolve().then(syncNow);
+  }
+
+  function holdRemote() {
+    if (!state.composing) return null;
+    return new Promise((resolve) => {
+      state.composeWaiters.push(resolve);
+      setTimeout(resolve, COMPOSITION_HOLD_MS);
+    });
+  }
+
+  function releaseRemote() {
+    const waiters = state.composeWaiters.splice(0);
+    waiters.forEach((w) => w());
   }
 
   // -- presence ------------------------------------------------------------------------------------
@@ -257,12 +283,15 @@ function setupPlugin(editor) {
   function bind(fragment) {
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
+    if (!state.io) state.io = editorIo(editor, window.tinymce || globalThis.tinymce);
     state.binding = new Binding(editor.getBody(), fragment, {
       origin: LOCAL,
-      onUnsupported: reportUnsupported,
+      io: state.io,
+      onNotes: reportNotes,
+      onIncident,
+      onDirty: scheduleSync,
       getSelection: () => editor.getWin().getSelection(),
       onRemoteRender: () => {
-        if (state.mutationObserver) state.mutationObserver.takeRecords();
         if (state.carets) state.carets.schedule();
       },
     });
@@ -271,6 +300,14 @@ function setupPlugin(editor) {
     state.undo.on('stack-item-popped', () => editor.dispatch('TypingUndo'));
     // Presence positions arrive decoded already (see the 'presence' handler).
     if (state.carets) state.carets.resolve = (rel) => state.binding.relToDom(rel);
+    if (state.client && state.client.synced) show();
+  }
+
+  /** Show the shared document in the editor and start reading the user's changes. */
+  function show() {
+    state.binding.renderAll();
+    state.binding.observe();
+    if (state.undo) state.undo.clear();
   }
 
   // -- snapshots (rtc_snapshot) ------------------------------------------------------------------------
@@ -286,7 +323,7 @@ function setupPlugin(editor) {
         options.snapshot({
           documentId: options.documentId,
           version: state.client.version,
-          getContent: () => fragmentToHtml(fragment),
+          getContent: () => modelToHtml(readFragment(fragment)),
         });
       } catch (err) {
         console.error('[rtc] rtc_snapshot failed', err);
@@ -349,15 +386,22 @@ function setupPlugin(editor) {
       encryptionProvider: options.encryptionProvider,
       clientInfo: options.clientInfo,
       beforeRemote: () => syncNow(),
+      holdRemote,
       initialContent: async (fragment, doc) => {
         let html = startContent;
         if (options.initialContentProvider) {
           const r = await options.initialContentProvider({ documentId: options.documentId });
-          html = r && typeof r.content === 'string' ? r.content : '';
+          if (!r || typeof r !== 'object' || typeof r.content !== 'string') {
+            throw new ClientError('rtc_initial_content_provider must resolve to {content: string}', { code: 'content' });
+          }
+          html = r.content;
         }
-        const { blocks, notes } = htmlToModel(html, editor.getDoc());
-        doc.transact(() => insertBlocks(fragment, 0, blocks), INITIAL);
-        if (notes.length) setTimeout(() => reportUnsupported(notes), 0);
+        // as setContent would show it and getContent would give it back
+        const holder = state.io ? null : (state.io = editorIo(editor, window.tinymce || globalThis.tinymce));
+        void holder;
+        const { blocks, notes } = state.io.contentToModel(html);
+        doc.transact(() => insertItems(fragment, 0, blocks), INITIAL);
+        if (notes.length) setTimeout(() => reportNotes(notes), 0);
       },
     });
     state.client = client;
@@ -366,8 +410,7 @@ function setupPlugin(editor) {
 
     client.on('doc', ({ fragment }) => bind(fragment));
     client.on('synced', () => {
-      if (state.binding) state.binding.patchDom();
-      if (state.mutationObserver) state.mutationObserver.takeRecords();
+      if (state.binding && !state.binding.active) show();
       editor.setProgressState(false);
       setEditable(true);
       clearTimeout(state.offlineTimer);
@@ -401,8 +444,9 @@ function setupPlugin(editor) {
         editor.setProgressState(false);
         state.failed = info;
         const text = `Real-time collaboration disconnected (${info.reason}): ${info.message}`;
-        notify(text, 'error');
         console.error('[rtc]', text);
+        // Tiny's rule: an integrator's rtc_server_disconnected replaces the default notice
+        if (!options.serverDisconnected) notify(text, 'error');
         if (options.serverDisconnected) {
           try {
             options.serverDisconnected({ reason: info.reason, message: info.message });
@@ -427,28 +471,21 @@ function setupPlugin(editor) {
     client.on('doc', ({ doc }) => doc.on('update', markEdited));
     client.doc.on('update', markEdited);
 
-    // local change detection
-    const win = editor.getWin();
-    if (win && win.MutationObserver) {
-      state.mutationObserver = new win.MutationObserver((records) => {
-        if (state.binding && state.binding.rendering) return;
-        if (records.some((r) => !(r.target && r.target.nodeType === 1 && r.target.hasAttribute && r.target.hasAttribute('data-rtc-overlay')))) scheduleSync();
-      });
-      state.mutationObserver.observe(body, { childList: true, subtree: true, characterData: true, attributes: true });
-    }
     client.start();
   }
 
   // -- TinyMCE hooks --------------------------------------------------------------------------------
 
   // TinyMCE core switches features off for a plugin named "rtc" that it expects to be Tiny's
-  // own (its format listeners, triple-click, initial load...). Hide the instance until the
-  // editor core is set up, then expose it again as editor.plugins.rtc.
+  // own (format listeners, initial load, blob URL replacement after an image upload…): it asks
+  // hasOwnProperty(editor.plugins, 'rtc'). Expose the API from the prototype of
+  // editor.plugins instead, so editor.plugins.rtc works and TinyMCE behaves as usual.
   Promise.resolve().then(() => {
-    if (editor.plugins && editor.plugins.rtc === api) delete editor.plugins.rtc;
-  });
-  editor.on('PreInit', () => {
-    editor.plugins.rtc = api;
+    if (!editor.plugins) return;
+    if (editor.plugins.rtc === api) delete editor.plugins.rtc;
+    const proto = Object.create(Object.getPrototypeOf(editor.plugins));
+    Object.defineProperty(proto, 'rtc', { value: api, enumerable: false, configurable: true });
+    Object.setPrototypeOf(editor.plugins, proto);
   });
 
   editor.on('BeforeAddUndo', (e) => e.preventDefault());
@@ -464,23 +501,31 @@ function setupPlugin(editor) {
       editor.nodeChanged();
       return;
     }
-    if (UNSUPPORTED_COMMANDS.has(cmd)) {
-      e.preventDefault();
-      notify('This formatting is not supported in real-time collaboration.', 'info', 4000);
-    }
   });
-  editor.on('PastePreProcess', (e) => {
-    if (typeof e.content !== 'string') return;
-    const { notes } = htmlToModel(e.content, editor.getDoc());
-    if (notes.length) {
-      e.content = normalizeHtml(e.content, editor.getDoc());
-      if (options && options.unsupportedNotification && notes.some((n) => !isBenignNote(n))) {
-        notify('Some pasted formatting is not supported in real-time collaboration and was removed.', 'info', 5000);
-      }
-    }
+  // What the user (or the integrator's code) does: the next change written is theirs.
+  editor.on('keydown beforeinput input paste cut drop mousedown BeforeExecCommand BeforeSetContent ObjectResizeStart', (e) => {
+    if (e && e.rtc) return;
+    if (state.binding) state.binding.noteInput();
   });
-  editor.on('input NodeChange SetContent ExecCommand keyup paste cut drop', () => {
-    scheduleSync();
+  // Text being composed (IME) is not content yet: nothing is read, and collaborators' changes
+  // wait, until the composition ends.
+  editor.on('compositionstart', () => {
+    state.composing = true;
+  });
+  editor.on('compositionend', () => {
+    state.composing = false;
+    if (state.binding) state.binding.noteInput();
+    syncNow();
+    releaseRemote();
+  });
+  // getContent() gives the shared document (what every collaborator has), not the local DOM.
+  editor.on('GetContent', (e) => {
+    if (e.selection || (e.format && e.format !== 'html') || !state.client || !state.binding || !state.binding.active) return;
+    try {
+      e.content = sharedContent(editor, state.io, readFragment(state.client.fragment));
+    } catch (err) {
+      console.error('[rtc] could not serialize the shared document', err);
+    }
   });
   editor.on('NodeChange keyup mouseup', () => sendPresence());
   editor.on('ResizeEditor ResizeContent', () => state.carets && state.carets.schedule());
@@ -499,11 +544,9 @@ function setupPlugin(editor) {
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
     if (state.carets) state.carets.destroy();
-    if (state.mutationObserver) state.mutationObserver.disconnect();
     clearTimeout(state.offlineTimer);
     clearTimeout(state.snapshotTimer);
     clearTimeout(state.presenceTimer);
-    clearTimeout(state.syncTimer);
   });
 
   return api;

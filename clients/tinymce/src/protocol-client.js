@@ -127,6 +127,8 @@ export class TandemClient {
     this.now = o.now || (() => Date.now());
     this.create = o.create !== false;
     this.beforeRemote = o.beforeRemote || null; // called before applying remote content
+    // returns a promise to wait for before applying remote content (an IME composition), or null
+    this.holdRemote = o.holdRemote || null;
 
     this.listeners = new Map();
     this.userId = null;
@@ -280,6 +282,12 @@ export class TandemClient {
     this._counter += 1;
     this._pending.set(this._counter, update);
     if (this._ws && this._cipher && this.synced) this._sendUpdate(this._counter);
+  }
+
+  /** Wait while the editor asks to (messages stay in order: they are handled one by one). */
+  async _hold() {
+    const wait = this.holdRemote ? this.holdRemote() : null;
+    if (wait) await wait;
   }
 
   _applyRemote(update) {
@@ -622,6 +630,7 @@ export class TandemClient {
   async _onSnapshot(msg) {
     if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
     const state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
+    await this._hold();
     if (this.beforeRemote) this.beforeRemote();
     this._applyRemote(state);
     if (msg.seq > this.version) {
@@ -637,6 +646,7 @@ export class TandemClient {
     const seq = msg.seq;
     if (seq > this.version && !this._above.has(seq)) {
       const update = await this._cipher.openUpdate(msg.client_id, msg.counter, fromBase64(msg.data));
+      await this._hold();
       if (this.beforeRemote) this.beforeRemote();
       this._applyRemote(update);
       this._advance(seq);

@@ -1,0 +1,373 @@
+// HTML (a DOM tree) -> the content model (docs/content-model.md §3). Never fails: what the
+// model cannot keep, or must not keep, is dropped and described in `notes`. The Python twin is
+// tandem.client.content.parse; tests/vectors/content.json holds cases both must agree on.
+
+import {
+  DROP_WITH_CONTENT,
+  MEDIA_CHILDREN,
+  MEDIA_EMBEDS,
+  NONEDITABLE_CLASSES,
+  SCHEMA,
+  STRUCTURAL,
+  STRUCTURAL_CHILDREN,
+  VOID_EMBEDS,
+  isBlockTag,
+  isFlowBlock,
+  isMarkTag,
+  isStructural,
+  isVoidBlock,
+} from './schema.js';
+import { cleanAttributes, iframeAllowed } from './sanitize.js';
+import { block, marksKey, run } from './model.js';
+import { collapseSource, modelText } from './whitespace.js';
+
+const ELEMENT = 1;
+const TEXT = 3;
+const CDATA = 4;
+const COMMENT = 8;
+const ZWNBSP = /\ufeff/g;
+// eslint-disable-next-line no-control-regex
+const TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000e-\u001f\u007f]/g;
+const COMMENT_OK = /^[^<>]*$/;
+
+const tagOf = (el) => el.nodeName.toLowerCase();
+const attrsOf = (el) => Array.from(el.attributes || [], (a) => [a.name, a.value]);
+
+/** Merge a mark into marks: nested elements of one tag combine (inner values win, classes add up). */
+export function addMark(marks, tag, value) {
+  const out = { ...marks };
+  const prev = out[tag];
+  if (prev === undefined || prev === true) out[tag] = value;
+  else if (value === true) out[tag] = prev;
+  else {
+    const merged = { ...prev, ...value };
+    if (prev.class && value.class && prev.class !== value.class) {
+      merged.class = [...new Set([...prev.class.split(' '), ...value.class.split(' ')])].join(' ');
+    }
+    out[tag] = merged;
+  }
+  return out;
+}
+
+function hasClass(el, classes) {
+  const cls = (el.getAttribute && el.getAttribute('class')) || '';
+  return classes.some((c) => cls.split(/\s+/).includes(c));
+}
+
+export class Parser {
+  /**
+   * @param {object} [o]
+   * @param {boolean} [o.editor] also understand TinyMCE's editing DOM (bogus nodes, carets)
+   */
+  constructor({ editor = false } = {}) {
+    this.notes = [];
+    this.editor = editor;
+  }
+
+  note(text) {
+    if (!this.notes.includes(text)) this.notes.push(text);
+  }
+
+  attrs(tag, el) {
+    const { attrs, dropped } = cleanAttributes(tag, attrsOf(el));
+    for (const name of dropped) {
+      if (name.startsWith('on')) this.note(`removed event handler '${name}' on <${tag}>`);
+      else if (name.startsWith('style ')) this.note(`removed style '${name.slice(6)}' on <${tag}>`);
+      else this.note(`removed attribute '${name}' on <${tag}>`);
+    }
+    return attrs;
+  }
+
+  /** TinyMCE internals: 'skip' (not content), 'unwrap' (only its children count) or null. */
+  internal(el) {
+    if (!this.editor) return null;
+    const bogus = el.getAttribute('data-mce-bogus');
+    if (bogus === 'all' || el.getAttribute('data-mce-type') === 'bookmark' || el.hasAttribute('data-rtc-overlay')) return 'skip';
+    if (bogus !== null) return tagOf(el) === 'br' ? 'skip' : 'unwrap';
+    if (el.getAttribute('data-mce-caret') !== null || el.id === '_mce_caret') return 'unwrap';
+    return null;
+  }
+
+  /** Blocks of the document's top-level nodes (inline content is wrapped in <p>). */
+  document(nodes) {
+    const items = this.flow(nodes, {}, false);
+    const blocks = [];
+    for (const item of items) {
+      if (item.run) {
+        if (item.run.length) blocks.push(block('p', {}, [item]));
+      } else blocks.push(item);
+    }
+    return blocks;
+  }
+
+  /** Children of a flow context: runs (cleaned) and blocks. */
+  flow(nodes, marks, pre) {
+    const items = [];
+    let raw = [];
+    const flush = () => {
+      if (raw.length) {
+        const r = cleanRun(raw, pre);
+        if (r.run.length) items.push(r);
+        raw = [];
+      }
+    };
+    const walk = (list, m) => {
+      for (const node of list) {
+        const type = node.nodeType;
+        if (type === TEXT || type === CDATA) {
+          let text = node.data.replace(ZWNBSP, '').replace(TEXT_CONTROLS, '');
+          if (!pre) text = text.replace(/[\t\n\f\r]/g, ' ');
+          if (text) raw.push({ text, marks: m });
+          continue;
+        }
+        if (type === COMMENT) {
+          const data = node.data;
+          if (COMMENT_OK.test(data) && !data.includes('--') && data.length <= 1000) raw.push({ embed: { comment: data }, marks: m });
+          continue;
+        }
+        if (type !== ELEMENT) continue;
+        const tag = tagOf(node);
+        const kind = this.internal(node);
+        if (kind === 'skip') continue;
+        if (kind === 'unwrap') {
+          walk(node.childNodes, m);
+          continue;
+        }
+        if (DROP_WITH_CONTENT.has(tag)) {
+          this.note(`removed <${tag}>`);
+          continue;
+        }
+        if (tag === 'br') {
+          raw.push({ text: '\n', marks: m });
+          continue;
+        }
+        if (isBlockTag(tag)) {
+          flush();
+          items.push(this.block(node, tag, m, pre));
+          continue;
+        }
+        const embed = this.embedOf(node, tag);
+        if (embed !== undefined) {
+          if (embed) raw.push({ embed, marks: m });
+          continue;
+        }
+        if (isMarkTag(tag)) {
+          const attrs = this.attrs(tag, node);
+          if ((tag === 'span' || tag === 'font') && !Object.keys(attrs).length) walk(node.childNodes, m);
+          else walk(node.childNodes, addMark(m, tag, Object.keys(attrs).length ? attrs : true));
+          continue;
+        }
+        this.note(`unwrapped <${tag}>`);
+        walk(node.childNodes, m);
+      }
+    };
+    walk(nodes, marks);
+    flush();
+    return items;
+  }
+
+  /**
+   * An inline element that is one unit of content: undefined when it is not an embed, null
+   * when it is one that must be dropped, else the embed.
+   */
+  embedOf(el, tag) {
+    const atomic =
+      VOID_EMBEDS.has(tag) ||
+      MEDIA_EMBEDS.has(tag) ||
+      (el.getAttribute('contenteditable') || '').toLowerCase() === 'false' ||
+      hasClass(el, NONEDITABLE_CLASSES) ||
+      (isMarkTag(tag) && !hasContent(el));
+    if (!atomic) return undefined;
+    return this.element(el, tag, 0);
+  }
+
+  /** An element as embed JSON {tag, attrs, children?}; null when it must be dropped. */
+  element(el, tag, depth) {
+    const attrs = this.attrs(tag, el);
+    if (tag === 'img' && !attrs.src) {
+      this.note('removed <img> without a usable src');
+      return null;
+    }
+    if (tag === 'iframe' && !iframeAllowed(attrs)) {
+      this.note('removed <iframe> whose src is not an allowed embed host');
+      return null;
+    }
+    if (VOID_EMBEDS.has(tag)) return { tag, attrs };
+    const children = [];
+    if (tag !== 'iframe') {
+      for (const child of el.childNodes) {
+        if (child.nodeType === TEXT || child.nodeType === CDATA) {
+          const text = collapseSource(child.data.replace(ZWNBSP, '').replace(TEXT_CONTROLS, ''));
+          if (text && !(text === ' ' && MEDIA_EMBEDS.has(tag))) appendText(children, text);
+          continue;
+        }
+        if (child.nodeType !== ELEMENT) continue;
+        const ctag = tagOf(child);
+        const kind = this.internal(child);
+        if (kind === 'skip') continue;
+        if (DROP_WITH_CONTENT.has(ctag)) {
+          this.note(`removed <${ctag}>`);
+          continue;
+        }
+        if (MEDIA_EMBEDS.has(tag) && !MEDIA_CHILDREN.has(ctag)) continue; // fallback content
+        if (ctag === 'br') {
+          children.push({ tag: 'br', attrs: {} });
+          continue;
+        }
+        const known = MEDIA_CHILDREN.has(ctag) || isMarkTag(ctag) || VOID_EMBEDS.has(ctag) || MEDIA_EMBEDS.has(ctag) || isBlockTag(ctag);
+        if (kind === 'unwrap' || !known || depth >= SCHEMA.embed_max_depth) {
+          const text = collapseSource(child.textContent.replace(ZWNBSP, ''));
+          if (text) appendText(children, text);
+          continue;
+        }
+        const sub = this.element(child, ctag, depth + 1);
+        if (sub) children.push(sub);
+      }
+    }
+    const out = { tag, attrs };
+    if (children.length) out.children = children;
+    return out;
+  }
+
+  /** A block element (flow, structural or void) with its content. */
+  block(el, tag, marks, pre) {
+    const attrs = this.attrs(tag, el);
+    if (isVoidBlock(tag)) return block(tag, attrs, []);
+    if (isStructural(tag)) return block(tag, attrs, this.structural(tag, Array.from(el.childNodes), marks, pre));
+    const innerPre = pre || tag === 'pre';
+    return block(tag, attrs, finishFlow(this.flow(el.childNodes, marks, innerPre)));
+  }
+
+  /** Children of a structural element: allowed children, the rest wrapped in the default child. */
+  structural(tag, nodes, marks, pre) {
+    const allowed = STRUCTURAL_CHILDREN[tag];
+    const out = [];
+    let stray = [];
+    const wrap = () => {
+      const meaningful = stray.some((n) => n.nodeType === ELEMENT || (n.nodeType === TEXT && n.data.replace(ZWNBSP, '').trim()));
+      if (meaningful) {
+        const def = STRUCTURAL[tag];
+        if (tag === 'colgroup') this.note('removed content inside <colgroup>');
+        else if (isStructural(def)) out.push(block(def, {}, this.structural(def, stray, marks, pre)));
+        else out.push(block(def, {}, finishFlow(this.flow(stray, marks, pre))));
+      }
+      stray = [];
+    };
+    for (const node of nodes) {
+      if (node.nodeType === ELEMENT) {
+        const ctag = tagOf(node);
+        const kind = this.internal(node);
+        if (kind === 'skip') continue;
+        if (allowed.has(ctag)) {
+          wrap();
+          out.push(this.block(node, ctag, marks, pre));
+          continue;
+        }
+        if (DROP_WITH_CONTENT.has(ctag)) {
+          this.note(`removed <${ctag}>`);
+          continue;
+        }
+      } else if (node.nodeType === COMMENT) continue;
+      stray.push(node);
+    }
+    wrap();
+    return out;
+  }
+}
+
+function appendText(children, text) {
+  const last = children[children.length - 1];
+  if (typeof last === 'string') children[children.length - 1] = last + text;
+  else children.push(text);
+}
+
+/** Does an element hold text or an embed (so that it can be a mark)? */
+function hasContent(el) {
+  for (const c of el.childNodes) {
+    if ((c.nodeType === TEXT || c.nodeType === CDATA) && c.data.replace(ZWNBSP, '') !== '') return true;
+    if (c.nodeType === COMMENT) return true;
+    if (c.nodeType === ELEMENT) {
+      const tag = tagOf(c);
+      if (DROP_WITH_CONTENT.has(tag)) continue;
+      if (tag === 'br' || VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag) || isBlockTag(tag)) return true;
+      if (hasContent(c)) return true;
+    }
+  }
+  return false;
+}
+
+/** A flow block's children: an empty block holds one empty run; TinyMCE's lone &nbsp; is empty. */
+export function finishFlow(items) {
+  if (!items.length) return [run([])];
+  if (items.length === 1 && items[0].run && items[0].run.length === 1) {
+    const s = items[0].run[0];
+    if (s.text === ' ') return [run([])];
+  }
+  return items;
+}
+
+/**
+ * Raw segments -> a clean run: outside <pre>, the whitespace rule of whitespace.js (spaces that
+ * would collapse are dropped, U+00A0 where a space would collapse reads as a space); equal
+ * neighbours merge.
+ */
+export function cleanRun(raw, pre) {
+  let units = [];
+  for (const s of raw) {
+    if (s.embed !== undefined) units.push({ c: null, e: s.embed, m: s.marks });
+    else for (const ch of s.text) for (let i = 0; i < ch.length; i++) units.push({ c: ch[i], m: s.marks });
+  }
+  if (!pre) {
+    const kept = [];
+    for (let i = 0; i < units.length; i++) {
+      const u = units[i];
+      if (u.c === ' ') {
+        const prev = kept.length ? kept[kept.length - 1].c : null;
+        if (!kept.length || prev === ' ' || prev === '\n') continue;
+      } else if (u.c === '\n') {
+        while (kept.length && kept[kept.length - 1].c === ' ') kept.pop();
+      }
+      kept.push(u);
+    }
+    while (kept.length && kept[kept.length - 1].c === ' ') kept.pop();
+    const flat = kept.map((u) => (u.c === null ? '\ufffc' : u.c)).join('');
+    const read = modelText(flat);
+    units = kept.map((u, i) => (u.c === null ? u : { ...u, c: read[i] }));
+  }
+  const segs = [];
+  for (const u of units) {
+    const last = segs[segs.length - 1];
+    const k = marksKey(u.m);
+    if (u.c === null) segs.push({ embed: u.e, marks: u.m });
+    else if (last && last.text !== undefined && marksKey(last.marks) === k) last.text += u.c;
+    else segs.push({ text: u.c, marks: u.m });
+  }
+  return run(segs);
+}
+
+/** Parse HTML with the given document's DOMParser (or a template element). */
+export function parseHtmlDom(html, doc) {
+  html = String(html ?? '').replace(/\r\n?/g, '\n').replace(/\0/g, '');
+  const win = doc.defaultView;
+  if (win && win.DOMParser) {
+    return new win.DOMParser().parseFromString(`<!DOCTYPE html><html><body>${html}</body></html>`, 'text/html').body;
+  }
+  const tpl = doc.createElement('template');
+  tpl.innerHTML = html;
+  return tpl.content;
+}
+
+/** HTML -> {blocks, notes}. */
+export function htmlToModel(html, doc) {
+  const root = parseHtmlDom(html, doc);
+  const parser = new Parser();
+  const blocks = parser.document(Array.from(root.childNodes));
+  return { blocks, notes: parser.notes };
+}
+
+/** DOM nodes -> {blocks, notes} (editor: also skip TinyMCE's internal nodes). */
+export function domToModel(nodes, { editor = false } = {}) {
+  const parser = new Parser({ editor });
+  const blocks = parser.document(Array.from(nodes));
+  return { blocks, notes: parser.notes };
+}

@@ -1,0 +1,315 @@
+// The content model <-> the Yjs XmlFragment "content" (docs/content-model.md §1).
+//   Block -> Y.XmlElement(tag) whose attributes are the model's (HTML names, `style:PROP`)
+//   Run   -> Y.XmlText: characters, "\n" for <br>, embeds, marks as formatting attributes
+// Reading is defensive: a Yjs document comes from collaborators, any of whom may write any
+// structure. readFragment() returns a clean model whatever the document holds; text keeps its
+// length (one character for one character) so positions stay valid.
+
+import * as Y from 'yjs';
+import {
+  DROP_WITH_CONTENT,
+  LEGACY,
+  MEDIA_CHILDREN,
+  MEDIA_EMBEDS,
+  SCHEMA,
+  STRUCTURAL,
+  STRUCTURAL_CHILDREN,
+  VOID_EMBEDS,
+  isBlockTag,
+  isFlowBlock,
+  isMarkTag,
+  isStructural,
+  isVoidBlock,
+} from './schema.js';
+import { STYLE_PREFIX, checkAttrs, iframeAllowed } from './sanitize.js';
+import { block, isRun, marksKey, run } from './model.js';
+import { finishFlow } from './parse.js';
+
+// eslint-disable-next-line no-control-regex
+const BAD_TEXT = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\ufeff]/g;
+const LEGACY_BLOCK_STYLES = new Set(LEGACY.block_styles);
+const COMMENT_OK = /^[^<>]*$/;
+
+// -- writing ------------------------------------------------------------------------------------
+
+/** Formatting attributes for inserting a segment: exactly its marks. */
+export const markAttrs = (marks) => ({ ...(marks || {}) });
+
+export function writeRun(text, segs, at = 0) {
+  let index = at;
+  for (const s of segs) {
+    if (s.embed !== undefined) {
+      text.insertEmbed(index, s.embed, markAttrs(s.marks));
+      index += 1;
+    } else if (s.text) {
+      text.insert(index, s.text, markAttrs(s.marks));
+      index += s.text.length;
+    }
+  }
+  return index;
+}
+
+function makeType(item, pending) {
+  if (isRun(item)) {
+    const t = new Y.XmlText();
+    pending.push([t, item.run]);
+    return t;
+  }
+  const el = new Y.XmlElement(item.tag);
+  for (const key of Object.keys(item.attrs).sort()) el.setAttribute(key, item.attrs[key]);
+  const kids = item.children.map((c) => makeType(c, pending));
+  if (kids.length) el.insert(0, kids);
+  return el;
+}
+
+/** Insert model items (blocks or runs) into a Yjs parent at `index` (inside a transaction). */
+export function insertItems(parent, index, items) {
+  const pending = [];
+  const types = items.map((item) => makeType(item, pending));
+  parent.insert(index, types);
+  // Formatting attributes need an integrated type: fill the texts after insertion.
+  for (const [t, segs] of pending) writeRun(t, segs);
+  return types;
+}
+
+// -- reading ------------------------------------------------------------------------------------
+
+function legacyMark(name, value) {
+  if (name === LEGACY.link_mark) {
+    const v = typeof value === 'string' ? { href: value } : value;
+    return ['a', v];
+  }
+  const def = LEGACY.marks[name];
+  if (!def) return null;
+  return [def[0], def[1] === null ? true : def[1]];
+}
+
+/** Clean marks from Yjs formatting attributes (legacy names mapped, unknown ignored). */
+export function readMarks(attributes) {
+  const marks = {};
+  if (!attributes) return marks;
+  for (const name of Object.keys(attributes)) {
+    let tag = name;
+    let value = attributes[name];
+    if (value === null || value === undefined || value === false) continue;
+    if (!isMarkTag(tag)) {
+      const legacy = legacyMark(name, value);
+      if (!legacy) continue;
+      [tag, value] = legacy;
+    }
+    if (value === true) {
+      if (tag !== 'span' && tag !== 'font') marks[tag] = marks[tag] === undefined ? true : marks[tag];
+      continue;
+    }
+    if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
+    const clean = checkAttrs(tag, value);
+    if (!Object.keys(clean).length) {
+      if (tag !== 'span' && tag !== 'font' && marks[tag] === undefined) marks[tag] = true;
+      continue;
+    }
+    marks[tag] = marks[tag] && marks[tag] !== true ? { ...marks[tag], ...clean } : clean;
+  }
+  return marks;
+}
+
+/** A clean embed from a Yjs embed value, or null. */
+export function readEmbed(value, depth = 0) {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+  if (typeof value.comment === 'string') {
+    const c = value.comment;
+    return COMMENT_OK.test(c) && !c.includes('--') && c.length <= 1000 ? { comment: c } : null;
+  }
+  if (value.img && typeof value.img === 'object' && value.tag === undefined) return readEmbed({ tag: LEGACY.image_embed, attrs: value.img }, depth);
+  const tag = typeof value.tag === 'string' ? value.tag.toLowerCase() : '';
+  const allowed = VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag) || isMarkTag(tag) || (depth > 0 && (MEDIA_CHILDREN.has(tag) || isBlockTag(tag) || tag === 'br'));
+  if (!allowed || DROP_WITH_CONTENT.has(tag) || depth > SCHEMA.embed_max_depth) return null;
+  const attrs = checkAttrs(tag, value.attrs);
+  if (tag === 'img' && !attrs.src) return null;
+  if (tag === 'iframe' && !iframeAllowed(attrs)) return null;
+  const out = { tag, attrs };
+  if (VOID_EMBEDS.has(tag) || tag === 'br' || tag === 'iframe' || MEDIA_CHILDREN.has(tag)) return out;
+  const children = [];
+  if (Array.isArray(value.children)) {
+    for (const c of value.children) {
+      if (typeof c === 'string') {
+        const text = c.replace(BAD_TEXT, '');
+        if (!text) continue;
+        if (typeof children[children.length - 1] === 'string') children[children.length - 1] += text;
+        else children.push(text);
+      } else {
+        if (MEDIA_EMBEDS.has(tag) && !(c && typeof c.tag === 'string' && MEDIA_CHILDREN.has(c.tag.toLowerCase()))) continue;
+        const sub = readEmbed(c, depth + 1);
+        if (sub && sub.comment === undefined) children.push(sub);
+      }
+    }
+  }
+  if (children.length) out.children = children;
+  return out;
+}
+
+/** The segments of a Y.XmlText (text one character for one character). */
+export function readText(ytext, pre) {
+  const segs = [];
+  for (const d of ytext.toDelta()) {
+    const marks = readMarks(d.attributes);
+    if (typeof d.insert === 'string') {
+      let text = d.insert.replace(BAD_TEXT, '\ufffd');
+      if (!pre) text = text.replace(/[\t\r\f]/g, ' ');
+      if (!text) continue;
+      const last = segs[segs.length - 1];
+      if (last && last.text !== undefined && marksKey(last.marks) === marksKey(marks)) last.text += text;
+      else segs.push({ text, marks });
+    } else {
+      // An embed we cannot show still takes its place (one unit), as a replacement character.
+      const embed = d.insert instanceof Y.AbstractType ? null : readEmbed(d.insert);
+      if (embed) segs.push({ embed, marks });
+      else {
+        const last = segs[segs.length - 1];
+        if (last && last.text !== undefined && marksKey(last.marks) === marksKey(marks)) last.text += '\ufffd';
+        else segs.push({ text: '\ufffd', marks });
+      }
+    }
+  }
+  return run(segs);
+}
+
+function blockAttrs(el, tag) {
+  const raw = el.getAttributes();
+  const obj = {};
+  for (const [k, v] of Object.entries(raw)) {
+    let key = k;
+    let value = v;
+    if (typeof value === 'number' && Number.isFinite(value)) value = String(Math.trunc(value));
+    if (typeof value !== 'string') continue;
+    if (LEGACY_BLOCK_STYLES.has(k)) key = STYLE_PREFIX + k;
+    else if (k === 'width' && tag === 'table' && LEGACY.table_width_style && raw[STYLE_PREFIX + 'width'] === undefined && /[a-z%]$/i.test(value)) key = STYLE_PREFIX + 'width';
+    if (key !== k && raw[key] !== undefined) continue; // the new name wins over the legacy one
+    obj[key] = value;
+  }
+  return checkAttrs(tag, obj);
+}
+
+/** Children of a Yjs parent as model items, in a flow context. */
+function readFlowChildren(parent, pre) {
+  const items = [];
+  for (const child of parent.toArray()) {
+    if (child instanceof Y.XmlText) {
+      const r = readText(child, pre);
+      items.push(r);
+    } else if (child instanceof Y.XmlElement) {
+      for (const b of readElement(child, pre)) items.push(b);
+    }
+  }
+  return items;
+}
+
+/** A Yjs element as model blocks (usually one; unknown wrappers give their children). */
+export function readElement(el, pre = false) {
+  const tag = String(el.nodeName || '').toLowerCase();
+  if (DROP_WITH_CONTENT.has(tag)) return [];
+  if (!isBlockTag(tag)) {
+    // Not a block: keep what it holds (as the parser unwraps unknown elements).
+    return readFlowChildren(el, pre).filter((x) => !isRun(x) || x.run.length);
+  }
+  const attrs = blockAttrs(el, tag);
+  if (isVoidBlock(tag)) return [block(tag, attrs, [])];
+  if (isStructural(tag)) {
+    const allowed = STRUCTURAL_CHILDREN[tag];
+    const kids = [];
+    let stray = [];
+    const wrap = () => {
+      const meaningful = stray.filter((x) => !isRun(x) || x.run.length);
+      if (meaningful.length && tag !== 'colgroup') {
+        const def = STRUCTURAL[tag];
+        kids.push(isStructural(def) ? block(def, {}, wrapStructural(def, meaningful)) : block(def, {}, finishFlow(mergeRuns(meaningful))));
+      }
+      stray = [];
+    };
+    for (const item of readFlowChildren(el, pre)) {
+      if (!isRun(item) && allowed.has(item.tag)) {
+        wrap();
+        kids.push(item);
+      } else stray.push(item);
+    }
+    wrap();
+    return [block(tag, attrs, kids)];
+  }
+  const innerPre = pre || tag === 'pre';
+  return [block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre))))];
+}
+
+function wrapStructural(tag, items) {
+  const allowed = STRUCTURAL_CHILDREN[tag];
+  const out = [];
+  let stray = [];
+  const wrap = () => {
+    if (stray.length) {
+      const def = STRUCTURAL[tag];
+      out.push(isStructural(def) ? block(def, {}, wrapStructural(def, stray)) : block(def, {}, finishFlow(mergeRuns(stray))));
+    }
+    stray = [];
+  };
+  for (const item of items) {
+    if (!isRun(item) && allowed.has(item.tag)) {
+      wrap();
+      out.push(item);
+    } else stray.push(item);
+  }
+  wrap();
+  return out;
+}
+
+/** Adjacent runs merge; empty runs next to blocks go. */
+function mergeRuns(items) {
+  const out = [];
+  for (const item of items) {
+    const last = out[out.length - 1];
+    if (isRun(item) && last && isRun(last)) {
+      const segs = [...last.run];
+      for (const s of item.run) {
+        const l = segs[segs.length - 1];
+        if (s.text !== undefined && l && l.text !== undefined && marksKey(l.marks) === marksKey(s.marks)) segs[segs.length - 1] = { text: l.text + s.text, marks: l.marks };
+        else segs.push(s);
+      }
+      out[out.length - 1] = run(segs);
+    } else out.push(item);
+  }
+  if (out.length > 1) return out.filter((x) => !isRun(x) || x.run.length);
+  return out;
+}
+
+/** One top-level Yjs node as model blocks (a bare top-level text is a paragraph). */
+export function readTopNode(node) {
+  if (node instanceof Y.XmlText) {
+    const r = readText(node, false);
+    return [block('p', {}, finishFlow(r.run.length ? [r] : []))];
+  }
+  if (node instanceof Y.XmlElement) {
+    const items = readElement(node, false);
+    const out = [];
+    for (const item of items) {
+      if (isRun(item)) {
+        if (item.run.length) out.push(block('p', {}, [item]));
+      } else out.push(item);
+    }
+    return out;
+  }
+  return [];
+}
+
+/** The whole fragment as clean model blocks. */
+export function readFragment(fragment) {
+  const out = [];
+  for (const node of fragment.toArray()) for (const b of readTopNode(node)) out.push(b);
+  return out;
+}
+
+/** Replace the fragment's content with blocks (one transaction). */
+export function writeFragment(fragment, blocks, origin = null) {
+  const apply = () => {
+    if (fragment.length) fragment.delete(0, fragment.length);
+    insertItems(fragment, 0, blocks);
+  };
+  if (fragment.doc) fragment.doc.transact(apply, origin);
+  else apply();
+}
