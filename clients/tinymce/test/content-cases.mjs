@@ -1,0 +1,118 @@
+// The cases of tests/vectors/content.json: HTML in, model and canonical HTML out; Yjs
+// structures (as written by any client, hostile ones included) in, canonical HTML out.
+// make-content-vectors.mjs turns them into the vectors file both test suites read.
+
+export const HTML_CASES = [
+  // plain structure
+  ['paragraph', '<p>Hello world</p>'],
+  ['empty paragraph', '<p></p>'],
+  ['tinymce padded paragraph', '<p>&nbsp;</p>'],
+  ['headings', '<h1>One</h1><h2>Two</h2><h3>3</h3><h4>4</h4><h5>5</h5><h6>6</h6>'],
+  ['top-level text is wrapped', 'loose text <b>bold</b>'],
+  ['text around a list in a div', '<div>a<ul><li>b</li></ul>c</div>'],
+  ['nested lists', '<ul><li>one<ul><li>nested<ol><li>deep</li></ol></li></ul></li><li>two</li></ul>'],
+  ['list attributes', '<ol start="3" reversed type="a" style="list-style-type: lower-alpha;"><li value="5">c</li></ol>'],
+  ['paragraphs in li', '<ul><li><p>para in li</p><p>second</p></li></ul>'],
+  ['stray list content', '<ul>text<li>x</li><p>p</p></ul>'],
+  ['blockquote', '<blockquote cite="https://e.org/q"><p>quoted</p><p>twice</p></blockquote>'],
+  ['inline in blockquote', '<blockquote>inline in quote</blockquote>'],
+  ['definition list', '<dl><dt>term</dt><dd>definition</dd></dl>'],
+  ['sections', '<section><p>s</p></section><article><h2>a</h2></article><aside>x</aside><address>addr</address>'],
+  ['hr', '<p>a</p><hr><p>b</p>'],
+  ['marks around blocks', '<strong><p>x</p></strong>'],
+  // inline formatting
+  ['basic marks', '<p><strong>b</strong> <em>i</em> <u>u</u> <s>s</s> <code>c</code> H<sub>2</sub>O x<sup>2</sup></p>'],
+  ['b and i stay b and i', '<p><b>b</b><i>i</i></p>'],
+  ['nested marks', '<p><strong>bold <em>bold italic</em></strong><em> italic</em></p>'],
+  ['mark order is canonical', '<p><em><strong>x</strong></em></p>'],
+  ['link', '<p><a href="https://example.com/?a=1&amp;b=2" title="T" target="_blank" rel="noopener"><strong>link</strong> text</a></p>'],
+  ['links side by side', '<p><a href="/x"><em>a</em></a><a href="/y">b</a></p>'],
+  ['text colour, highlight, font, size', '<p><span style="color: #e03e2d; background-color: #00ff00; font-family: arial; font-size: 18pt;">abc</span></p>'],
+  ['nested spans merge', '<p><span style="color: red;">a<span style="font-size: 2em;">b</span></span></p>'],
+  ['span classes add up', '<p><span class="a">x<span class="b">y</span></span></p>'],
+  ['bare span is no mark', '<p><span>plain</span></p>'],
+  ['semantic inline elements', '<p><mark>m</mark> <small>s</small> <abbr title="t">a</abbr> <kbd>k</kbd> <q cite="https://e.org">q</q> <cite>c</cite> <dfn>d</dfn> <time datetime="2020-01-01">x</time></p>'],
+  ['line breaks', '<p>line one<br>line two<br><strong>bold<br>break</strong></p>'],
+  ['unknown element is unwrapped', '<p>a<my-widget data-x="1">b</my-widget>c</p>'],
+  // attributes
+  ['direction, language, id, data', '<p dir="rtl" lang="ar" id="intro" data-id="7" class="lead big" style="line-height: 1.5; padding-right: 40px;">x</p>'],
+  ['alignment and indent', '<h2 style="text-align: center;">Plan</h2><p style="padding-left: 40px;">in</p><p style="margin-left: 80px;">m</p>'],
+  ['contenteditable false block', '<div contenteditable="false" class="mceNonEditable">locked <b>x</b></div>'],
+  ['noneditable inline span', '<p>a <span class="mceNonEditable">locked <b>x</b></span> b</p>'],
+  ['style properties not allowed', '<p style="position: absolute; top: 0; color: red;">x</p>'],
+  // tables
+  ['table', '<table border="1" style="width: 100%; border-collapse: collapse;"><thead><tr><th>h</th><th style="text-align: center;">h2</th></tr></thead><tbody><tr><td colspan="2" rowspan="3">a</td></tr><tr><td><p>x</p><p>y</p></td><td></td></tr></tbody></table>'],
+  ['table with colgroup and cell styles', '<table style="border-collapse: collapse; width: 100%;" border="1"><colgroup><col style="width: 50%;"><col style="width: 50%;"></colgroup><tbody><tr><td style="background-color: red; vertical-align: top;">a</td><td>b</td></tr></tbody></table>'],
+  ['table caption', '<table><caption>Cap</caption><tbody><tr><td>a</td></tr></tbody></table>'],
+  ['rows without a section', '<table><tr><td>a</td></tr></table>'],
+  // embeds
+  ['image', '<p><img src="a.png" alt="A" width="10" height="20" style="float: left; border: 1px solid;"> caption</p>'],
+  ['linked image', '<p><a href="/big"><img src="a.png"></a></p>'],
+  ['figure with caption', '<figure class="image"><img src="y.png" alt="c"><figcaption>Cap</figcaption></figure>'],
+  ['image without src', '<p><img alt="x">y</p>'],
+  ['data image', '<p><img src="data:image/png;base64,iVBORw0KGgo=" alt="x"></p>'],
+  ['anchor', '<p>a<a id="anc"></a>b</p>'],
+  ['page break', '<p><!-- pagebreak --></p>'],
+  ['comment with markup is dropped', '<p>a<!-- <script>x</script> -->b</p>'],
+  ['nonbreaking space wrapper', '<p>a<span class="mce-nbsp-wrap" contenteditable="false">&nbsp;</span>b</p>'],
+  ['youtube iframe', '<p><iframe src="https://www.youtube.com/embed/x" width="560" height="314" allowfullscreen="allowfullscreen"></iframe></p>'],
+  ['video with sources', '<p><video controls="controls" width="300" poster="p.png"><source src="a.mp4" type="video/mp4">fallback</video></p>'],
+  ['audio', '<p><audio controls="controls"><source src="a.mp3" type="audio/mpeg"></audio></p>'],
+  ['code sample', '<pre class="language-javascript"><code>var a = 1;\n  if (a) {}</code></pre>'],
+  ['accordion', '<details class="mce-accordion" open="open"><summary>Title</summary><p>Body</p></details>'],
+  // whitespace
+  ['collapsed whitespace', '<p>  a   b \n c  </p>'],
+  ['nbsp runs', '<p>a&nbsp; b&nbsp;&nbsp;c&nbsp;</p>'],
+  ['nbsp between words stays', '<p>10&nbsp;km</p>'],
+  ['spaces around br', '<p>a <br> b</p>'],
+  ['space across marks', '<p><b>a </b> b</p>'],
+  ['pre keeps whitespace', '<pre>  def f():\n      return 1\n</pre>'],
+  ['pre leading newline', '<pre>\n\nx</pre>'],
+  ['pre with br', '<pre>a<br>b</pre>'],
+  // hostile HTML
+  ['script', '<p>a<script>alert(1)</script>b</p>'],
+  ['event handlers', '<p onclick="alert(1)"><img src="x.png" onerror="alert(1)"><a href="/x" onmouseover="alert(1)">x</a></p>'],
+  ['javascript urls', '<p><a href="javascript:alert(1)">a</a><a href="JaVaScRiPt:alert(1)">b</a><a href="java\tscript:alert(1)">c</a><a href=" javascript:alert(1)">d</a><a href="vbscript:x">e</a></p>'],
+  ['data urls outside images', '<p><a href="data:text/html,<script>alert(1)</script>">a</a><img src="data:image/svg+xml,<svg onload=alert(1)>"><img src="data:text/html;base64,PHNjcmlwdD4="></p>'],
+  ['blob urls', '<p><img src="blob:https://e.org/1234"></p>'],
+  ['iframe from another host', '<p><iframe src="https://evil.example/x"></iframe><iframe src="javascript:alert(1)"></iframe><iframe srcdoc="<script>alert(1)</script>"></iframe></p>'],
+  ['iframe with credentials in host', '<p><iframe src="https://www.youtube.com@evil.example/x"></iframe></p>'],
+  ['object, embed, form', '<p><object data="x.swf"></object><embed src="x.swf"><form action="/x"><input value="a"><button>b</button></form>c</p>'],
+  ['style and meta', '<style>p{color:red}</style><meta http-equiv="refresh" content="0"><base href="https://evil.example/"><p>x</p>'],
+  ['svg and math', '<p><svg><script>alert(1)</script></svg><math><mi>x</mi></math>y</p>'],
+  ['css attacks', '<p style="background: url(javascript:alert(1)); color: expression(alert(1)); width: 10px; behavior: url(x.htc); font-family: \\61 rial;">x</p>'],
+  ['dom clobbering names', '<p id="location"><a name="cookie" href="/">x</a><span id="tinymce" class="c">y</span></p>'],
+  ['formaction and srcdoc', '<p><a href="/x" formaction="javascript:alert(1)" xlink:href="javascript:alert(1)">x</a></p>'],
+  ['template and noscript', '<template><p>t</p></template><noscript><p>n</p></noscript><p>x</p>'],
+  ['mutation xss', '<p><noscript><p title="</noscript><img src=x onerror=alert(1)>">x</p></noscript></p>'],
+];
+
+// Yjs structures: {el: tag, attrs, children} | {text: [[insert, attrs?], ...]} (insert: a
+// string or an embed object). Each is the fragment's content as some client wrote it.
+export const YJS_CASES = [
+  ['plain', [{ el: 'p', children: [{ text: [['Hello']] }] }]],
+  ['version 1 marks', [{ el: 'p', children: [{ text: [['b', { bold: true }], ['i', { italic: true }], ['u', { underline: true }], ['s', { strikethrough: true }], ['2', { subscript: true }], ['c', { code: true }], ['L', { link: { href: 'https://e.org', target: '_blank' } }], ['S', { link: 'https://s.org' }]] }] }]],
+  ['version 1 image', [{ el: 'p', children: [{ text: [[{ img: { src: 'a.png', alt: 'A', width: '10' } }]] }] }]],
+  ['version 1 block styles', [{ el: 'p', attrs: { 'text-align': 'center', 'padding-left': '40px' }, children: [{ text: [['x']] }] }, { el: 'table', attrs: { width: '100%', 'border-collapse': 'collapse', border: '1' }, children: [{ el: 'tbody', children: [{ el: 'tr', children: [{ el: 'td', children: [{ text: [['a']] }] }] }] }] }]],
+  ['new name wins over version 1', [{ el: 'p', attrs: { 'text-align': 'center', 'style:text-align': 'right' }, children: [{ text: [['x']] }] }]],
+  ['top-level text', [{ text: [['loose']] }]],
+  ['two runs side by side', [{ el: 'p', children: [{ text: [['a']] }, { text: [['b']] }] }]],
+  ['script element', [{ el: 'script', children: [{ text: [['alert(1)']] }] }, { el: 'p', children: [{ text: [['x']] }] }]],
+  ['unknown block unwrapped', [{ el: 'my-widget', children: [{ el: 'p', children: [{ text: [['in']] }] }] }]],
+  ['inline element as block', [{ el: 'strong', children: [{ text: [['bold?']] }] }]],
+  ['event handler attributes', [{ el: 'p', attrs: { onclick: 'alert(1)', 'style:color': 'red', 'style:background': 'url(javascript:alert(1))' }, children: [{ text: [['x', { a: { href: 'javascript:alert(1)', onclick: 'x' } }]] }] }]],
+  ['hostile embeds', [{ el: 'p', children: [{ text: [[{ tag: 'script', attrs: {}, children: ['alert(1)'] }], [{ tag: 'iframe', attrs: { src: 'https://evil.example/' } }], [{ tag: 'iframe', attrs: { src: 'https://www.youtube.com/embed/x', srcdoc: '<script>' } }], [{ tag: 'img', attrs: { src: 'javascript:alert(1)' } }], [{ comment: '--><script>alert(1)</script><!--' }], ['ok']] }] }]],
+  ['hostile marks', [{ el: 'p', children: [{ text: [['a', { script: true }], ['b', { span: { style: 'color: red' } }], ['c', { span: { 'style:color': 'red', onmouseover: 'x' } }], ['d', { unknownmark: { x: 1 } }]] }] }]],
+  ['list with a paragraph child', [{ el: 'ul', children: [{ el: 'p', children: [{ text: [['x']] }] }, { el: 'li', children: [{ text: [['y']] }] }] }]],
+  ['row outside a section', [{ el: 'table', children: [{ el: 'tr', children: [{ el: 'td', children: [{ text: [['a']] }] }] }] }]],
+  ['empty flow blocks', [{ el: 'p' }, { el: 'li' }, { el: 'td' }]],
+  ['control characters', [{ el: 'p', children: [{ text: [['a\u0000b\u0007c\td\re']] }] }, { el: 'pre', children: [{ text: [['x\ty']] }] }]],
+  ['collapsible spaces shown', [{ el: 'p', children: [{ text: [[' a  b ']] }] }]],
+  ['nested blocks deep', [{ el: 'blockquote', children: [{ el: 'div', children: [{ el: 'section', children: [{ el: 'p', children: [{ text: [['deep']] }] }] }] }] }]],
+  ['non-string attributes', [{ el: 'p', attrs: { class: 7, 'data-x': 'ok' }, children: [{ text: [['x']] }] }]],
+];
+
+// Whitespace: model text -> displayed text, and displayed text -> model text.
+export const WHITESPACE_CASES = [
+  ' a', 'a ', 'a  b', 'a   b', 'a\u00a0 b', 'a \u00a0b', '\u00a0\u00a0\u00a0', 'a\n b', 'a \nb', '10\u00a0km', 'a\u00a0\u00a0b', ' ', '', '\ufffc \ufffc',
+];
