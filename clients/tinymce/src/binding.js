@@ -494,7 +494,7 @@ export class Binding {
 
   _incident() {
     this.stats.incidents++;
-    this._suspicious = [];
+    // the window keeps its entries: a loop that goes on trips again at once
     const info = {
       reason: 'sync-loop',
       message: 'The editor kept producing changes nobody made; it was reloaded from the shared document.',

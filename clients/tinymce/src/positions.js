@@ -38,7 +38,7 @@ function hasText(el) {
   for (let c = el.firstChild; c; c = c.nextSibling) {
     if (c.nodeType === TEXT && c.data.replace(/\ufeff/g, '') !== '') return true;
     if (c.nodeType === COMMENT) return true;
-    if (c.nodeType === ELEMENT && (tagOf(c) === 'br' || VOID_EMBEDS.has(tagOf(c)) || hasText(c))) return true;
+    if (c.nodeType === ELEMENT && editorNodeKind(c) !== 'skip') return true;
   }
   return false;
 }

@@ -51,7 +51,7 @@ function openMark(tag, value) {
 }
 
 /** HTML of a run's content (not wrapped). */
-export function runHtml(r, pre) {
+export function runHtml(r, pre, first = false) {
   const flat = r.run.map((s) => (s.embed !== undefined ? '\ufffc' : s.text)).join('');
   const shown = pre ? flat : displayText(flat);
   const out = [];
@@ -71,7 +71,10 @@ export function runHtml(r, pre) {
     if (s.embed !== undefined) out.push(embedHtml(s.embed));
     else {
       const text = shown.slice(pos, pos + size);
-      if (pre) out.push(escapeText(text));
+      // a newline that opens a <pre> is dropped by HTML parsers (and by some serializers):
+      // it is written as <br>, which reads back as the same "\n"
+      if (pre && first && pos === 0 && text.startsWith('\n')) out.push('<br>' + escapeText(text.slice(1)));
+      else if (pre) out.push(escapeText(text));
       else out.push(text.split('\n').map(escapeText).join('<br>'));
     }
     pos += size;
@@ -85,9 +88,7 @@ export function blockHtml(b, pre = false) {
   const open = `<${b.tag}${attrsHtml(b.attrs)}>`;
   if (VOID_BLOCKS.has(b.tag)) return open;
   const innerPre = pre || b.tag === 'pre';
-  let inner = b.children.map((c) => (isRun(c) ? runHtml(c, innerPre) : blockHtml(c, innerPre))).join('');
-  // An HTML parser drops one newline right after <pre>: keep a leading one by doubling it.
-  if (b.tag === 'pre' && inner.startsWith('\n')) inner = '\n' + inner;
+  const inner = b.children.map((c, i) => (isRun(c) ? runHtml(c, innerPre, b.tag === 'pre' && i === 0) : blockHtml(c, innerPre))).join('');
   return `${open}${inner}</${b.tag}>`;
 }
 

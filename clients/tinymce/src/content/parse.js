@@ -281,17 +281,12 @@ function appendText(children, text) {
   else children.push(text);
 }
 
-/** Does an element hold text or an embed (so that it can be a mark)? */
+/** Does an element hold anything (text, a comment, an element) — so that it can be a mark? */
 function hasContent(el) {
   for (const c of el.childNodes) {
     if ((c.nodeType === TEXT || c.nodeType === CDATA) && c.data.replace(ZWNBSP, '') !== '') return true;
     if (c.nodeType === COMMENT) return true;
-    if (c.nodeType === ELEMENT) {
-      const tag = tagOf(c);
-      if (DROP_WITH_CONTENT.has(tag)) continue;
-      if (tag === 'br' || VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag) || isBlockTag(tag)) return true;
-      if (hasContent(c)) return true;
-    }
+    if (c.nodeType === ELEMENT && !DROP_WITH_CONTENT.has(tagOf(c))) return true;
   }
   return false;
 }

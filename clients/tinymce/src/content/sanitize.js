@@ -25,6 +25,8 @@ const CLOBBER = set(SCHEMA.clobber_names);
 const IFRAME_HOSTS = set(SCHEMA.iframe.hosts);
 export const IFRAME_SANDBOX = SCHEMA.iframe.sandbox;
 const LANG_RE = /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8}){0,4}$/;
+// values that could end a comment or a raw-text element if markup were ever re-parsed (mXSS)
+const VALUE_BREAKOUT = new RegExp(SCHEMA.attribute_value_forbidden, 'i');
 const CLASS_RE = /^[^\s"'<>`=]{1,100}$/;
 // Characters browsers ignore inside a URL scheme ("jav\tascript:"): tabs, newlines, controls.
 // eslint-disable-next-line no-control-regex
@@ -138,7 +140,7 @@ function isAllowedName(tag, name) {
 export function cleanAttribute(tag, name, value) {
   if (typeof value !== 'string') return null;
   if (!isAllowedName(tag, name) || name === 'style') return null;
-  if (value.length > SCHEMA.attribute_value_max || value.includes('\u0000')) return null;
+  if (value.length > SCHEMA.attribute_value_max || value.includes('\u0000') || VALUE_BREAKOUT.test(value)) return null;
   if (URL_ATTRS.has(name)) return cleanUrl(tag, name, value);
   if (URL_LIST_ATTRS.has(name)) return cleanSrcset(tag, name, value);
   if (BOOLEANS.has(name)) return '';

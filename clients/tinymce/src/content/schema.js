@@ -15,6 +15,8 @@ export const STRUCTURAL_CHILDREN = Object.fromEntries(
   Object.entries(SCHEMA.structural_children).map(([k, v]) => [k, set(v)]),
 );
 export const VOID_BLOCKS = set(SCHEMA.void_blocks);
+// table parts: only inside these parents (elsewhere HTML parsers drop the tag, keep the content)
+export const CONTAINED = Object.fromEntries(Object.entries(SCHEMA.contained_blocks).map(([k, v]) => [k, set(v)]));
 export const BLOCKS = new Set([...FLOW_BLOCKS, ...Object.keys(STRUCTURAL), ...VOID_BLOCKS]);
 export const MARKS = SCHEMA.marks; // nesting order, outermost first
 export const MARK_RANK = new Map(MARKS.map((m, i) => [m, i]));

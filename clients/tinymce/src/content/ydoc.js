@@ -7,6 +7,7 @@
 
 import * as Y from 'yjs';
 import {
+  CONTAINED,
   DROP_WITH_CONTENT,
   LEGACY,
   MEDIA_CHILDREN,
@@ -189,27 +190,38 @@ function blockAttrs(el, tag) {
   return checkAttrs(tag, obj);
 }
 
+/** Can `tag` sit in `parentTag` once wrapped in its default children (a tr in a table)? */
+function accepts(parentTag, tag, depth = 0) {
+  if (!parentTag || !isStructural(parentTag) || depth > 3) return false;
+  if (STRUCTURAL_CHILDREN[parentTag].has(tag)) return true;
+  return accepts(STRUCTURAL[parentTag], tag, depth + 1);
+}
+
 /** Children of a Yjs parent as model items, in a flow context. */
-function readFlowChildren(parent, pre) {
+function readFlowChildren(parent, pre, parentTag) {
   const items = [];
   for (const child of parent.toArray()) {
     if (child instanceof Y.XmlText) {
       const r = readText(child, pre);
       items.push(r);
     } else if (child instanceof Y.XmlElement) {
-      for (const b of readElement(child, pre)) items.push(b);
+      for (const b of readElement(child, pre, parentTag)) items.push(b);
     }
   }
   return items;
 }
 
-/** A Yjs element as model blocks (usually one; unknown wrappers give their children). */
-export function readElement(el, pre = false) {
+/**
+ * A Yjs element as model blocks (usually one; unknown wrappers, and table parts outside a
+ * table, give their children — as an HTML parser would).
+ */
+export function readElement(el, pre = false, parentTag = null) {
   const tag = String(el.nodeName || '').toLowerCase();
   if (DROP_WITH_CONTENT.has(tag)) return [];
-  if (!isBlockTag(tag)) {
-    // Not a block: keep what it holds (as the parser unwraps unknown elements).
-    return readFlowChildren(el, pre).filter((x) => !isRun(x) || x.run.length);
+  const misplaced = CONTAINED[tag] && !CONTAINED[tag].has(parentTag) && !accepts(parentTag, tag);
+  if (!isBlockTag(tag) || misplaced) {
+    // Not a block here: keep what it holds (as the parser unwraps unknown elements).
+    return readFlowChildren(el, pre, parentTag).filter((x) => !isRun(x) || x.run.length);
   }
   const attrs = blockAttrs(el, tag);
   if (isVoidBlock(tag)) return [block(tag, attrs, [])];
@@ -225,7 +237,7 @@ export function readElement(el, pre = false) {
       }
       stray = [];
     };
-    for (const item of readFlowChildren(el, pre)) {
+    for (const item of readFlowChildren(el, pre, tag)) {
       if (!isRun(item) && allowed.has(item.tag)) {
         wrap();
         kids.push(item);
@@ -235,7 +247,7 @@ export function readElement(el, pre = false) {
     return [block(tag, attrs, kids)];
   }
   const innerPre = pre || tag === 'pre';
-  return [block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre))))];
+  return [block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag))))];
 }
 
 function wrapStructural(tag, items) {
