@@ -205,6 +205,11 @@ export class Binding {
     for (const e of this.entries) for (const n of e.nodes) this.nodeEntry.set(n, e);
   }
 
+  /** The model of the whole DOM as it is now (read, not written). */
+  readDom() {
+    return this._groups().flatMap((g) => this.io.read(g.nodes).blocks);
+  }
+
   // -- render: the shared document -> the DOM ------------------------------------------------
 
   _renderTop(y) {
@@ -368,7 +373,11 @@ export class Binding {
     this._structural = false;
     const readings = newMid.map((g) => this.io.read(g.nodes));
     const notes = [];
-    for (const r of readings) for (const n of r.notes) if (!notes.includes(n)) notes.push(n);
+    const stripped = new Set(); // groups that showed something the document does not keep
+    readings.forEach((r, gi) => {
+      if (r.notes.length || r.altered) stripped.add(newMid[gi].nodes[0]);
+      for (const n of r.notes) if (!notes.includes(n)) notes.push(n);
+    });
     let yStart = 0;
     for (let k = 0; k < a; k++) yStart += old[k].ys.length;
     if (!this._consistent(old)) return this._resync(groups, readings, a, s, notes);
@@ -417,8 +426,34 @@ export class Binding {
       this.stats.writes++;
       this._afterWrite();
     }
+    if (stripped.size) this._refresh(newEntries.filter((e) => stripped.has(e.nodes[0])));
     if (notes.length) this.onNotes(notes);
     return wrote;
+  }
+
+  /**
+   * Show `entries` as the shared document has them: what the user's DOM held that the
+   * document does not keep (an event handler, an iframe from another host…) goes, so this
+   * editor shows what every collaborator sees.
+   */
+  _refresh(entries) {
+    const saved = this.saveSelection(true);
+    this._withMutex(() => {
+      for (const e of entries) {
+        const blocks = e.ys.flatMap((y) => readTopNode(y));
+        const fresh = blocks.length ? this.io.render(blocks) : [];
+        if (e.nodes.length) e.nodes = morphNodes(this.body, e.nodes, fresh);
+        else {
+          for (const n of fresh) this.body.appendChild(n);
+          e.nodes = fresh;
+        }
+      }
+      this._index();
+      this._place();
+      this.io.afterRender();
+      this._settle(entries);
+      this._restore(saved);
+    });
   }
 
   /** Do the entries' Yjs types sit in the fragment in entry order? */

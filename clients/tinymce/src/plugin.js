@@ -88,6 +88,10 @@ function setupPlugin(editor) {
     getCanonicalContent() {
       return state.client ? modelToHtml(readFragment(state.client.fragment)) : '';
     },
+    /** What this editor's DOM holds now, as canonical HTML of the content model. */
+    readLocal() {
+      return state.binding ? modelToHtml(state.binding.readDom()) : '';
+    },
     /** Binding counters (syncs, writes, renders, incidents…), for diagnostics and tests. */
     getStats() {
       return state.binding ? { ...state.binding.stats } : null;

@@ -160,6 +160,9 @@ describe('local edits', () => {
     A.binding.sync();
     assert.equal(shared(A.fragment), '<p>a<img src="x.png"></p>');
     assert.deepEqual(notes, ["removed event handler 'onerror' on <img>", "removed attribute 'src' on <iframe>", 'removed <iframe> whose src is not an allowed embed host']);
+    // and this editor now shows what every collaborator sees
+    assert.equal(A.body.innerHTML, '<p>a<img src="x.png"></p>');
+    assert.equal(A.binding.sync({ full: true }), false);
   });
 });
 

@@ -62,6 +62,8 @@ export class Parser {
   constructor({ editor = false } = {}) {
     this.notes = [];
     this.editor = editor;
+    // something was kept differently from how the DOM had it (an iframe got its sandbox)
+    this.altered = false;
   }
 
   note(text) {
@@ -70,6 +72,7 @@ export class Parser {
 
   attrs(tag, el) {
     const { attrs, dropped } = cleanAttributes(tag, attrsOf(el));
+    if (tag === 'iframe' && el.getAttribute('sandbox') !== attrs.sandbox) this.altered = true;
     for (const name of dropped) {
       if (name.startsWith('on')) this.note(`removed event handler '${name}' on <${tag}>`);
       else if (name.startsWith('style ')) this.note(`removed style '${name.slice(6)}' on <${tag}>`);
@@ -357,12 +360,12 @@ export function htmlToModel(html, doc) {
   const root = parseHtmlDom(html, doc);
   const parser = new Parser();
   const blocks = parser.document(Array.from(root.childNodes));
-  return { blocks, notes: parser.notes };
+  return { blocks, notes: parser.notes, altered: parser.altered };
 }
 
 /** DOM nodes -> {blocks, notes} (editor: also skip TinyMCE's internal nodes). */
 export function domToModel(nodes, { editor = false } = {}) {
   const parser = new Parser({ editor });
   const blocks = parser.document(Array.from(nodes));
-  return { blocks, notes: parser.notes };
+  return { blocks, notes: parser.notes, altered: parser.altered };
 }
