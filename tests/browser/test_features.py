@@ -42,13 +42,16 @@ def plugin_errors(page) -> list[str]:
 async def test_feature_collaborates(demo, contexts, feature):
     doc = "feature-" + feature.replace(" ", "-").replace(",", "")
     alice = await open_editor(await contexts(), demo, "alice", doc)
-    await alice.evaluate(f"() => tinymce.get('editor-alice').setContent({json.dumps(FEATURE_START)})")
+    start = json.dumps(FEATURE_START)
+    await alice.evaluate(f"() => tinymce.get('editor-alice').setContent({start})")
     bob = await open_editor(await contexts(), demo, "bob", doc)
     _, script = FEATURES[feature]
-    await alice.evaluate(f"() => {{ const ed = tinymce.get('editor-alice'); {PRELUDE}\n{script}\n}}")
+    await alice.evaluate(
+        f"() => {{ const ed = tinymce.get('editor-alice'); {PRELUDE}\n{script}\n}}")
     # bob has everything alice did once her changes are acknowledged and his view settled
     await alice.evaluate("() => tinymce.get('editor-alice').plugins.rtc.flush()")
-    version = await alice.evaluate("() => tinymce.get('editor-alice').plugins.rtc.getState().version")
+    version = await alice.evaluate(
+        "() => tinymce.get('editor-alice').plugins.rtc.getState().version")
     await bob.wait_for_function(
         "([v]) => tinymce.get('editor-bob').plugins.rtc.getState().version >= v", arg=[version])
     carol = await open_editor(await contexts(), demo, "carol", doc)
