@@ -31,6 +31,7 @@ const ELEMENT = 1;
 const TEXT = 3;
 const SUSPICIOUS_WRITES = 3; // consecutive writes with no user input before the guard trips
 const SUSPICIOUS_WINDOW_MS = 5000;
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** The default I/O: our own parser on the editing DOM, DOMParser for rendering (tests). */
 export function plainIo(doc) {
@@ -91,7 +92,7 @@ export class Binding {
     this.busy = false; // the mutex
     this.active = false; // showing the document (after renderAll)
     this.paused = false;
-    this.stats = { syncs: 0, writes: 0, renders: 0, incidents: 0, unaligned: 0, lateLocal: 0 };
+    this.stats = { syncs: 0, writes: 0, renders: 0, incidents: 0, unaligned: 0, lateLocal: 0, syncMs: 0, renderMs: 0, maxSyncMs: 0, maxRenderMs: 0 };
     this._dirty = new Set();
     this._structural = false;
     this._input = true;
@@ -222,12 +223,20 @@ export class Binding {
     this.active = true;
     this._withMutex(() => {
       while (this.body.firstChild) this.body.removeChild(this.body.firstChild);
+      const ys = this.fragment.toArray();
+      const perY = ys.map((y) => readTopNode(y));
+      const flat = perY.flat();
+      // one render for the whole document when it maps block for node (the usual case)
+      const all = flat.length ? this.io.render(flat) : [];
+      const oneToOne = all.length === flat.length && all.every((n) => n.nodeType === ELEMENT);
       this.entries = [];
-      for (const y of this.fragment.toArray()) {
-        const { nodes } = this._renderTop(y);
+      let k = 0;
+      ys.forEach((y, i) => {
+        const nodes = oneToOne ? all.slice(k, k + perY[i].length) : perY[i].length ? this.io.render(perY[i]) : [];
+        k += perY[i].length;
         for (const n of nodes) this.body.appendChild(n);
         this.entries.push({ nodes, ys: [y], base: null, aligned: false });
-      }
+      });
       if (!this.entries.length) this._placeholder();
       this.io.afterRender();
       this._settle(this.entries, { all: true });
@@ -271,6 +280,17 @@ export class Binding {
   }
 
   _render(events) {
+    const started = now();
+    try {
+      this._renderChanges(events);
+    } finally {
+      const ms = now() - started;
+      this.stats.renderMs += ms;
+      if (ms > this.stats.maxRenderMs) this.stats.maxRenderMs = ms;
+    }
+  }
+
+  _renderChanges(events) {
     const changed = new Set();
     for (const ev of events) {
       let t = ev.target;
@@ -354,8 +374,19 @@ export class Binding {
    * Write the user's changes (the groups the MutationObserver named) to the shared document.
    * Returns true when something was written.
    */
-  sync({ full = false } = {}) {
+  sync(options = {}) {
     if (this.busy || this.paused || !this.active) return false;
+    const started = now();
+    try {
+      return this._sync(options);
+    } finally {
+      const ms = now() - started;
+      this.stats.syncMs += ms;
+      if (ms > this.stats.maxSyncMs) this.stats.maxSyncMs = ms;
+    }
+  }
+
+  _sync({ full = false } = {}) {
     if (this.observer) this._collect(this.observer.takeRecords());
     if (!full && !this._dirty.size && !this._structural) return false;
     this.stats.syncs++;

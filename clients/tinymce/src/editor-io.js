@@ -8,12 +8,37 @@
 //   render: model -> canonical HTML -> DOMPurify -> TinyMCE's parser (its node filters)
 //           -> editing HTML -> DOM nodes
 
-import { htmlToModel } from './content/parse.js';
+import { domToModel, htmlToModel } from './content/parse.js';
 import { modelToHtml } from './content/html.js';
 import { makePurifier } from './content/purify.js';
 import { SCHEMA } from './content/schema.js';
 
 const BLOB_SRC = /(\ssrc=")(blob:[^"]+)(")/g;
+// Attributes TinyMCE uses on ordinary content; any other data-mce-* marks a plugin's own
+// representation (media previews, accordions…) that only its serializer filters undo.
+const PLAIN_MCE = new Set(['data-mce-style', 'data-mce-href', 'data-mce-src', 'data-mce-selected', 'data-mce-bogus', 'data-mce-caret', 'data-mce-type', 'data-mce-placeholder']);
+const SPECIAL_TAGS = new Set(['IFRAME', 'VIDEO', 'AUDIO', 'OBJECT', 'EMBED', 'DETAILS', 'FIGURE', 'SVG', 'MATH']);
+
+/** Does reading these nodes need TinyMCE's serializer (plugins' filters), or is it plain? */
+function needsSerializer(nodes) {
+  const check = (el) => {
+    if (SPECIAL_TAGS.has(el.nodeName)) return true;
+    for (const a of el.attributes) {
+      const n = a.name;
+      if (n === 'contenteditable' || (n.startsWith('data-mce-') && !PLAIN_MCE.has(n))) return true;
+      if (n === 'class' && /(^|\s)(mce-|language-)/.test(a.value) && !/^mce-(item-table|content-body)$/.test(a.value)) return true;
+      if ((n === 'src' || n === 'data-mce-src') && a.value.startsWith('blob:')) return true;
+    }
+    if (el.nodeName === 'A' && !el.hasAttribute('href')) return true;
+    return false;
+  };
+  for (const node of nodes) {
+    if (node.nodeType !== 1) continue;
+    if (check(node)) return true;
+    for (const el of node.getElementsByTagName('*')) if (check(el)) return true;
+  }
+  return false;
+}
 
 /** Blob URLs of images not uploaded yet: their data: URL (what other browsers can load). */
 function blobToData(editor, html, notes) {
@@ -39,6 +64,9 @@ export function editorIo(editor, tiny) {
   let needsSetContent = false;
   return {
     read(nodes) {
+      // ordinary content (text, formatting, lists, tables, links, images) is read directly;
+      // what a plugin shows in its own way goes through TinyMCE's serializer
+      if (!needsSerializer(nodes)) return domToModel(nodes, { editor: true });
       const wrap = doc.createElement('div');
       for (const n of nodes) wrap.appendChild(n.cloneNode(true));
       const notes = [];

@@ -31,6 +31,7 @@ const TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000e-\u001f\u007f]/g;
 const COMMENT_OK = /^[^<>]*$/;
 
 const tagOf = (el) => el.nodeName.toLowerCase();
+const SHADOWED = new Set(['data-mce-style', 'data-mce-href', 'data-mce-src']);
 const attrsOf = (el) => Array.from(el.attributes || [], (a) => [a.name, a.value]);
 
 /** Merge a mark into marks: nested elements of one tag combine (inner values win, classes add up). */
@@ -71,7 +72,14 @@ export class Parser {
   }
 
   attrs(tag, el) {
-    const { attrs, dropped } = cleanAttributes(tag, attrsOf(el));
+    let raw = attrsOf(el);
+    if (this.editor) {
+      // TinyMCE keeps what it serializes in data-mce-style/href/src (the style as written,
+      // the URL as converted); the live attribute may differ (rgb() colours)
+      const shadow = new Map(raw.filter(([n]) => SHADOWED.has(n.toLowerCase())).map(([n, v]) => [n.toLowerCase().slice(9), v]));
+      if (shadow.size) raw = raw.map(([n, v]) => (shadow.has(n.toLowerCase()) ? [n, shadow.get(n.toLowerCase())] : [n, v]));
+    }
+    const { attrs, dropped } = cleanAttributes(tag, raw);
     if (tag === 'iframe' && el.getAttribute('sandbox') !== attrs.sandbox) this.altered = true;
     for (const name of dropped) {
       if (name.startsWith('on')) this.note(`removed event handler '${name}' on <${tag}>`);
