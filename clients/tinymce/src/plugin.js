@@ -10,11 +10,14 @@ import { editorIo, sharedContent } from './editor-io.js';
 import { modelToHtml } from './content/html.js';
 import { insertItems, readFragment } from './content/ydoc.js';
 import { CaretOverlay } from './carets.js';
+import { LocalStore } from './local-store.js';
 import { registerOptions, readOptions } from './options.js';
 import { toBase64, fromBase64 } from './crypto.js';
 
 export const SECURE_CONTEXT_MESSAGE = 'RTC services require a secure context';
-const OFFLINE_NOTICE_MS = 30000;
+const OFFLINE_NOTICE_MS = 3000; // short blips do not nag
+const SAVE_DEBOUNCE_MS = 150;
+const OFFLINE_NOTICE = 'You are offline. Your changes are kept on this device and will be sent when the connection is back.';
 const PRESENCE_INTERVAL_MS = 100; // at most 10 presence messages per second
 const SNAPSHOT_DEBOUNCE_MS = 1500;
 const COMPOSITION_HOLD_MS = 10000; // a composition that never ends does not hold collaborators back
@@ -41,6 +44,7 @@ function setupPlugin(editor) {
   registerOptions(editor, SCRIPT_SRC);
   const LOCAL = { rtc: 'local' };
   const INITIAL = { rtc: 'initial' };
+  const LOCAL_COPY = { rtc: 'local-copy' }; // edits from this device's copy, sent as local
   const state = {
     client: null,
     binding: null,
@@ -64,6 +68,13 @@ function setupPlugin(editor) {
     originalReadonly: false,
     io: null,
     destroyed: false,
+    store: null, // the local copy (IndexedDB)
+    storeKey: null,
+    stored: null, // the record loaded at start
+    offlineDoc: null, // the local copy shown until the server is reached
+    offlineEdited: false,
+    boundDoc: null,
+    saveTimer: null,
   };
   let options = null;
   const pendingSynced = [];
@@ -73,7 +84,12 @@ function setupPlugin(editor) {
       const s = state.client
         ? state.client.getState()
         : { connected: false, synced: false, version: 0, sessionId: null, keyHint: null, clients: [], unacknowledged: 0 };
-      return { ...s, editable: state.editable, error: state.failed ? { reason: state.failed.reason, message: state.failed.message } : null };
+      return {
+        ...s,
+        editable: state.editable,
+        offline: !!state.offlineDoc || (!!state.client && !state.client.connected && !!state.binding && state.binding.active),
+        error: state.failed ? { reason: state.failed.reason, message: state.failed.message } : null,
+      };
     },
     whenSynced() {
       if (state.client) return state.client.whenSynced();
@@ -86,7 +102,7 @@ function setupPlugin(editor) {
     },
     /** Canonical HTML of the shared document (what other clients and the Python SDK see). */
     getCanonicalContent() {
-      return state.client ? modelToHtml(readFragment(state.client.fragment)) : '';
+      return state.binding ? modelToHtml(readFragment(state.binding.fragment)) : '';
     },
     /** What this editor's DOM holds now, as canonical HTML of the content model. */
     readLocal() {
@@ -100,6 +116,10 @@ function setupPlugin(editor) {
     getDoc() {
       return state.client ? state.client.doc : null;
     },
+    /** Erase this document's copy on this device (IndexedDB). */
+    forgetLocal() {
+      return state.store && state.storeKey ? state.store.delete(state.storeKey) : Promise.resolve();
+    },
     /** Close the connection (the editor stays read-only). */
     disconnect() {
       if (state.client) state.client.close();
@@ -109,8 +129,13 @@ function setupPlugin(editor) {
 
   // -- read-only / progress -------------------------------------------------------------------
 
+  function role() {
+    if (state.client && state.client.role) return state.client.role;
+    return state.stored ? state.stored.role : null;
+  }
+
   function setEditable(on) {
-    const want = on && !state.locked && !state.originalReadonly && state.client && state.client.role !== 'viewer';
+    const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer';
     state.editable = !!want;
     try {
       editor.mode.set(want ? 'design' : 'readonly');
@@ -285,6 +310,9 @@ function setupPlugin(editor) {
   // -- binding / undo (per Y.Doc) -------------------------------------------------------------------
 
   function bind(fragment) {
+    if (state.boundDoc) state.boundDoc.off('update', onBoundUpdate);
+    state.boundDoc = fragment.doc;
+    state.boundDoc.on('update', onBoundUpdate);
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
     if (!state.io) state.io = editorIo(editor, window.tinymce || globalThis.tinymce);
@@ -304,7 +332,94 @@ function setupPlugin(editor) {
     state.undo.on('stack-item-popped', () => editor.dispatch('TypingUndo'));
     // Presence positions arrive decoded already (see the 'presence' handler).
     if (state.carets) state.carets.resolve = (rel) => state.binding.relToDom(rel);
-    if (state.client && state.client.synced) show();
+    if ((state.client && state.client.synced) || fragment.doc === state.offlineDoc) show();
+  }
+
+  // -- the copy on this device -------------------------------------------------------------------
+
+  function onBoundUpdate(_update, origin) {
+    if (state.offlineDoc && state.boundDoc === state.offlineDoc && origin === LOCAL) state.offlineEdited = true;
+    scheduleSave();
+  }
+
+  function scheduleSave() {
+    if (!state.store || state.saveTimer) return;
+    state.saveTimer = setTimeout(save, SAVE_DEBOUNCE_MS);
+  }
+
+  /** Save the shown document and whether it holds edits the server has not acknowledged. */
+  function save() {
+    clearTimeout(state.saveTimer);
+    state.saveTimer = null;
+    if (!state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
+    const client = state.client;
+    const offline = state.boundDoc === state.offlineDoc;
+    const pending = offline ? state.offlineEdited || !!(state.stored && state.stored.pending) : client.unacknowledged > 0;
+    const record = {
+      sessionId: offline ? state.stored.sessionId : client.session && client.session.session_id,
+      keyHint: offline ? state.stored.keyHint : client.keyHint,
+      userId: offline ? state.stored.userId : client.userId,
+      role: role(),
+      pending,
+      savedAt: Date.now(),
+      update: Y.encodeStateAsUpdate(state.boundDoc),
+    };
+    if (!record.sessionId) return Promise.resolve();
+    return state.store.put(state.storeKey, record);
+  }
+
+  /** Show the saved copy while the server cannot be reached (a reload, a browser restart). */
+  async function openLocalCopy() {
+    const record = await state.store.get(state.storeKey);
+    state.stored = record;
+    if (!record || !record.update || state.destroyed || !state.client || state.client.synced) return;
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, record.update, INITIAL);
+    state.offlineDoc = doc;
+    state.offlineEdited = false;
+    bind(doc.getXmlFragment('content'));
+    editor.setProgressState(false);
+    setEditable(true);
+    editor.dispatch('RtcOfflineCopy', { savedAt: record.savedAt, pending: record.pending });
+    offlineNoticeSoon();
+  }
+
+  /**
+   * The server's document is here: fold in what was edited on this device (the saved copy of
+   * a previous visit, or the copy shown until now) as local edits, which are sent.
+   */
+  function mergeLocalCopy() {
+    const client = state.client;
+    const local = state.offlineDoc;
+    const record = state.stored;
+    if (local) syncNow();
+    const edited = local ? state.offlineEdited || (record && record.pending) : record && record.pending;
+    if (edited && record) {
+      const same = client.session && record.sessionId === client.session.session_id && (!record.userId || record.userId === client.userId);
+      if (same) {
+        Y.applyUpdate(client.doc, local ? Y.encodeStateAsUpdate(local) : record.update, LOCAL_COPY);
+      } else {
+        // the document was replaced (or another user signed in): keep the copy aside
+        state.store.put(`${state.storeKey}|unmerged|${record.savedAt}`, { ...record, update: local ? Y.encodeStateAsUpdate(local) : record.update });
+        notify('Changes made offline could not be merged: the document was replaced on the server. They are kept on this device.', 'warning');
+        editor.dispatch('RtcOfflineUnmerged', { savedAt: record.savedAt });
+      }
+    }
+    state.stored = null;
+    if (local) {
+      state.offlineDoc = null;
+      state.offlineEdited = false;
+      bind(client.fragment);
+    }
+  }
+
+  function offlineNoticeSoon() {
+    if (state.offlineTimer !== null || state.offlineNotice) return;
+    state.offlineTimer = setTimeout(() => {
+      state.offlineTimer = null;
+      if (state.client && state.client.synced) return;
+      state.offlineNotice = notify(OFFLINE_NOTICE, 'warning');
+    }, OFFLINE_NOTICE_MS);
   }
 
   /** Show the shared document in the editor and start reading the user's changes. */
@@ -411,12 +526,23 @@ function setupPlugin(editor) {
     state.client = client;
     pendingSynced.splice(0).forEach((w) => client.whenSynced().then(w.resolve, w.reject));
     bind(client.fragment);
+    if (options.offline && typeof window !== 'undefined' && window.indexedDB) {
+      state.store = new LocalStore(window.indexedDB);
+      state.storeKey = `${url}|${options.apiKey}|${options.documentId}`;
+      openLocalCopy().catch((err) => console.warn('[rtc] could not open the local copy', err));
+      window.addEventListener('pagehide', () => save());
+    }
 
-    client.on('doc', ({ fragment }) => bind(fragment));
+    client.on('doc', ({ fragment }) => {
+      if (!state.offlineDoc) bind(fragment);
+    });
     client.on('synced', () => {
+      if (state.offlineDoc || (state.stored && state.stored.pending)) mergeLocalCopy();
+      state.stored = null;
       if (state.binding && !state.binding.active) show();
       editor.setProgressState(false);
       setEditable(true);
+      scheduleSave();
       clearTimeout(state.offlineTimer);
       state.offlineTimer = null;
       if (state.offlineNotice) {
@@ -433,7 +559,10 @@ function setupPlugin(editor) {
     client.on('remote', () => {
       if (state.carets) state.carets.schedule();
     });
-    client.on('idle', () => scheduleSnapshotCallback());
+    client.on('idle', () => {
+      scheduleSnapshotCallback();
+      scheduleSave(); // nothing pending any more
+    });
     client.on('client-joined', (m) => onJoined(m));
     client.on('client-left', (m) => onLeft(m));
     client.on('presence', ({ clientId, state: p }) => {
@@ -443,8 +572,8 @@ function setupPlugin(editor) {
     });
     client.on('disconnected', (info) => {
       syncNow(); // keep what was typed in the last instant: it stays pending and is re-sent
-      setEditable(false);
       if (info.fatal) {
+        setEditable(false);
         editor.setProgressState(false);
         state.failed = info;
         const text = `Real-time collaboration disconnected (${info.reason}): ${info.message}`;
@@ -461,12 +590,10 @@ function setupPlugin(editor) {
         editor.dispatch('RtcServerDisconnected', { reason: info.reason, message: info.message });
         return;
       }
-      editor.setProgressState(true, 500);
-      if (state.offlineTimer === null) {
-        state.offlineTimer = setTimeout(() => {
-          state.offlineNotice = notify('The connection to the collaboration server was lost. Reconnecting… Changes cannot be made until it is restored.', 'warning');
-        }, OFFLINE_NOTICE_MS);
-      }
+      // offline: editing goes on; the edits stay pending (and saved on this device) and are
+      // sent once the connection is back
+      save();
+      offlineNoticeSoon();
     });
     // any local update since the last rtc_snapshot call
     const markEdited = (_u, origin) => {
@@ -549,6 +676,8 @@ function setupPlugin(editor) {
     if (state.undo) state.undo.destroy();
     if (state.carets) state.carets.destroy();
     clearTimeout(state.offlineTimer);
+    clearTimeout(state.saveTimer);
+    if (state.store) save();
     clearTimeout(state.snapshotTimer);
     clearTimeout(state.presenceTimer);
   });
