@@ -1,0 +1,100 @@
+"""HTML text -> a small DOM, built by an HTML5 tree builder (html5lib).
+
+The TinyMCE plugin parses with the browser's ``DOMParser``; for the model to come out
+the same, Python must build the same trees, including for broken or hostile markup
+(mutation XSS relies on exactly where a parser closes elements). html5lib implements
+the WHATWG tree-construction algorithm; like ``DOMParser`` it runs with scripting
+disabled, so ``<noscript>`` content is parsed as elements.
+
+The tree is reduced to what the parser of :mod:`tandem.client.content.parse` reads:
+elements (lower-case name, attributes in source order, children), text and comments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from xml.etree import ElementTree
+
+import html5lib
+
+__all__ = ["Node", "parse_body"]
+
+# Attribute namespaces of foreign content, as the DOM's Attr.name spells them.
+_ATTR_PREFIX = {
+    "http://www.w3.org/1999/xlink": "xlink:",
+    "http://www.w3.org/XML/1998/namespace": "xml:",
+    "http://www.w3.org/2000/xmlns/": "xmlns:",
+}
+
+
+@dataclass(eq=False)
+class Node:
+    """A DOM node: an element, a text or a comment."""
+
+    kind: Literal["element", "text", "comment"]
+    tag: str = ""
+    attrs: list[tuple[str, str]] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+    data: str = ""
+
+    def get(self, name: str) -> str | None:
+        """``getAttribute(name)``."""
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return None
+
+    def text_content(self) -> str:
+        """``textContent``: the text of every descendant text node."""
+        if self.kind == "text":
+            return self.data
+        if self.kind == "comment":
+            return ""
+        return "".join(child.text_content() for child in self.children)
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1] if name.startswith("{") else name
+
+
+def _attr_name(name: str) -> str:
+    if name.startswith("{"):
+        ns, local = name[1:].split("}", 1)
+        return _ATTR_PREFIX.get(ns, "") + local
+    return name
+
+
+def _text(data: str | None) -> list[Node]:
+    return [Node("text", data=data)] if data else []
+
+
+def _convert(el: ElementTree.Element) -> Node:
+    if el.tag is ElementTree.Comment:
+        return Node("comment", data=el.text or "")
+    tag = _local(str(el.tag)).lower()
+    node = Node("element", tag, [(_attr_name(k), v) for k, v in el.attrib.items()])
+    # A <template>'s content is a separate document fragment in the DOM, not its children.
+    if tag != "template":
+        node.children.extend(_text(el.text))
+        for child in el:
+            if child.tag is ElementTree.Comment or isinstance(child.tag, str):
+                node.children.append(_convert(child))
+            node.children.extend(_text(child.tail))
+    return node
+
+
+def parse_body(html: str) -> list[Node]:
+    """The child nodes of ``<body>`` for ``html``, as ``DOMParser`` builds them.
+
+    Like the plugin, the HTML is placed in ``<!DOCTYPE html><html><body>…</body></html>``
+    after normalising newlines and removing NUL characters.
+    """
+    html = html.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    root = html5lib.parse(
+        f"<!DOCTYPE html><html><body>{html}</body></html>",
+        treebuilder="etree",
+        namespaceHTMLElements=False,
+    )
+    body = root.find("body")
+    return _convert(body).children if body is not None else []
