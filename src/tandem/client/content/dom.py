@@ -13,10 +13,11 @@ elements (lower-case name, attributes in source order, children), text and comme
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from xml.etree import ElementTree
 
-import html5lib
+from html5lib import HTMLParser, getTreeBuilder
+from html5lib.html5parser import getPhases
 
 __all__ = ["Node", "parse_body"]
 
@@ -84,6 +85,32 @@ def _convert(el: ElementTree.Element) -> Node:
     return node
 
 
+def _in_body_whitespace(phase: type) -> type:
+    """``phase`` processing whitespace by the rules of "in body", as the standard says."""
+
+    def processSpaceCharacters(self: Any, token: Any) -> Any:
+        # looked up at each call: "in body" swaps its handler right after <pre>
+        return self.parser.phases["inBody"].processSpaceCharacters(token)
+
+    return type(phase.__name__, (phase,), {"processSpaceCharacters": processSpaceCharacters})
+
+
+# In table cells and captions the standard processes whitespace "using the rules for the
+# in body insertion mode"; html5lib 1.1 inserts it directly, so the newline that HTML drops
+# right after <pre> is kept there (``<td><pre>\nx`` would read as "\nx" where browsers read
+# "x") and formatting elements are not reopened before it.
+_PHASES = getPhases(False)
+_FIXED_PHASES = {name: _in_body_whitespace(_PHASES[name]) for name in ("inCell", "inCaption")}
+
+
+def _parser() -> HTMLParser:
+    """An html5lib parser, corrected where html5lib 1.1 departs from the standard."""
+    parser = HTMLParser(tree=getTreeBuilder("etree"), namespaceHTMLElements=False)
+    for name, phase in _FIXED_PHASES.items():
+        parser.phases[name] = phase(parser, parser.tree)
+    return parser
+
+
 def parse_body(html: str) -> list[Node]:
     """The child nodes of ``<body>`` for ``html``, as ``DOMParser`` builds them.
 
@@ -91,10 +118,6 @@ def parse_body(html: str) -> list[Node]:
     after normalising newlines and removing NUL characters.
     """
     html = html.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    root = html5lib.parse(
-        f"<!DOCTYPE html><html><body>{html}</body></html>",
-        treebuilder="etree",
-        namespaceHTMLElements=False,
-    )
+    root = _parser().parse(f"<!DOCTYPE html><html><body>{html}</body></html>")
     body = root.find("body")
     return _convert(body).children if body is not None else []
