@@ -394,6 +394,18 @@ def test_plain_text() -> None:
     assert plain_text(fragment) == "Title\na\nb\nx\ny\nc1\nc2"
 
 
+def test_lone_surrogates_are_stored_as_replacement_characters() -> None:
+    """A Python string may hold a lone surrogate; Yjs (like JavaScript's encoder) cannot."""
+    assert normalize_html('a\ud800b<p title="\udc00">\ud83d\ude00</p>') == (
+        '<p>a\ufffdb</p>\n<p title="\ufffd">\U0001f600</p>'
+    )
+    doc = pycrdt.Doc()
+    fragment = content_root(doc)
+    append_paragraph(fragment, "x\ud800")
+    insert_text(fragment, 0, 0, "\udfff", {"a": {"href": "/\ud800"}})
+    assert fragment_to_html(fragment) == '<p><a href="/\ufffd">\ufffd</a>x\ufffd</p>'
+
+
 def test_empty_input() -> None:
     _, fragment, notes = _doc_with("")
     assert fragment_to_html(fragment) == ""

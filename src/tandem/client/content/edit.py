@@ -15,7 +15,7 @@ from pycrdt import XmlElement, XmlFragment, XmlText
 from tandem.client.content.model import runs_of
 from tandem.client.content.sanitize import check_attrs
 from tandem.client.content.schema import LEGACY, is_mark_tag
-from tandem.client.content.ydoc import read_fragment, utf8_units
+from tandem.client.content.ydoc import read_fragment, utf8_units, well_formed
 
 # tag -> the version-1 names that read as it (so that removing a mark removes them too)
 _ALIASES: dict[str, list[str]] = {}
@@ -110,7 +110,7 @@ def append_paragraph(fragment: XmlFragment, text: str) -> None:
     """Append ``<p>text</p>`` (``"\\n"`` in ``text`` is a line break)."""
     with fragment.doc.transaction():
         paragraph = fragment.children.append(XmlElement("p"))
-        paragraph.children.append(XmlText()).insert(0, text, {})
+        paragraph.children.append(XmlText()).insert(0, well_formed(text), {})
 
 
 def insert_text(
@@ -129,7 +129,7 @@ def insert_text(
         target = block_text(fragment, block_index)
         marks = {k: v for k, v in write_marks(attrs).items() if v is not None}
         # pycrdt ends every format of the left neighbour that the mapping does not name.
-        target.insert(to_units(target, offset), text, marks)
+        target.insert(to_units(target, offset), well_formed(text), well_formed(marks))
 
 
 def format_text(
@@ -143,7 +143,7 @@ def format_text(
         target = block_text(fragment, block_index)
         first = to_units(target, start)
         last = to_units(target, end)
-        target.format(first, last, write_marks(attrs))
+        target.format(first, last, well_formed(write_marks(attrs)))
 
 
 def plain_text(fragment: XmlFragment) -> str:

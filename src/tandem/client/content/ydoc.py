@@ -42,6 +42,7 @@ from tandem.client.content.schema import (
 
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufeff]")
 _PRE_SPACES = re.compile("[\t\r\f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNIT_SUFFIX = re.compile(r"[a-z%]\Z", re.IGNORECASE | re.ASCII)
 _LEGACY_BLOCK_STYLES = frozenset(LEGACY["block_styles"])
 _LEGACY_MARKS: dict[str, list[Any]] = LEGACY["marks"]
@@ -58,6 +59,23 @@ def utf8_units(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
+def well_formed(value: Any) -> Any:
+    """``value`` with lone surrogates as U+FFFD, as JavaScript's encoder stores them.
+
+    A JavaScript string may hold a lone surrogate and Yjs writes it as U+FFFD; a Python
+    string may hold one too (from JSON, say), and pycrdt refuses it.
+    """
+    if isinstance(value, str):
+        if not _SURROGATE.search(value):
+            return value
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {well_formed(k): well_formed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [well_formed(v) for v in value]
+    return value
+
+
 def mark_attrs(marks: Marks | None) -> dict[str, Any]:
     """Formatting attributes for inserting a segment: exactly its marks.
 
@@ -70,12 +88,14 @@ def write_run(text: XmlText, segs: list[Seg], at: int = 0) -> int:
     """Insert segments into ``text`` at pycrdt index ``at``; returns the index after them."""
     index = at
     for s in segs:
+        marks = well_formed(mark_attrs(s["marks"]))
         if "embed" in s:
-            text.insert_embed(index, s["embed"], mark_attrs(s["marks"]))
+            text.insert_embed(index, well_formed(s["embed"]), marks)
             index += 1
         elif s["text"]:
-            text.insert(index, s["text"], mark_attrs(s["marks"]))
-            index += utf8_units(s["text"])
+            chars = well_formed(s["text"])
+            text.insert(index, chars, marks)
+            index += utf8_units(chars)
     return index
 
 
@@ -91,6 +111,7 @@ def insert_items(parent: Parent, index: int, items: list[Item]) -> None:
             write_run(text, item["run"])
         else:
             attrs = {k: item["attrs"][k] for k in sorted(item["attrs"])}
+            attrs = well_formed(attrs)
             el = parent.children.insert(index + offset, XmlElement(item["tag"], attrs))
             insert_items(el, 0, item["children"])
 
