@@ -519,3 +519,26 @@ def test_the_checker_rejects_unsafe_markup(unsafe: str) -> None:
 def test_the_nh3_oracle_sees_what_it_would_remove(removed: str) -> None:
     with pytest.raises(AssertionError):
         assert_nothing_nh3_removes(removed)
+
+
+def test_deep_nesting_cannot_exhaust_the_stack() -> None:
+    """A document nested thousands of levels deep (Yjs or HTML) reads without a crash.
+
+    Past ``MAX_DEPTH`` the structure is flattened; text stays, what is dropped with its
+    content stays dropped.
+    """
+    doc = pycrdt.Doc()
+    fragment = content_root(doc)
+    with doc.transaction():
+        el = fragment.children.append(XmlElement("div"))
+        for i in range(3000):
+            el = el.children.append(XmlElement("script" if i == 2000 else "blockquote"))
+            if i == 1000:
+                el.children.append(XmlText()).insert(0, "middle", {"strong": True})
+        el.children.append(XmlText()).insert(0, "alert(1)")
+    html = fragment_to_html(fragment)
+    assert "middle" in html and "alert(1)" not in html
+    assert_safe(html)
+    html = normalize_html("<blockquote>" * 5000 + "deep<script>alert(1)</script>" + "<b>" * 5000)
+    assert "deep" in html and "alert(1)" not in html
+    assert_safe(html)

@@ -19,6 +19,8 @@ from xml.etree import ElementTree
 from html5lib import HTMLParser, getTreeBuilder
 from html5lib.html5parser import getPhases
 
+from tandem.client.content.schema import DROP_WITH_CONTENT, MAX_DEPTH, VOID_BLOCKS, VOID_EMBEDS
+
 __all__ = ["Node", "parse_body"]
 
 # Attribute namespaces of foreign content, as the DOM's Attr.name spells them.
@@ -70,18 +72,63 @@ def _text(data: str | None) -> list[Node]:
     return [Node("text", data=data)] if data else []
 
 
-def _convert(el: ElementTree.Element) -> Node:
+_KEPT_FLAT = VOID_EMBEDS | VOID_BLOCKS | {"br"}
+
+
+def _shallow(el: ElementTree.Element) -> Node:
     if el.tag is ElementTree.Comment:
         return Node("comment", data=el.text or "")
     tag = _local(str(el.tag)).lower()
-    node = Node("element", tag, [(_attr_name(k), v) for k, v in el.attrib.items()])
-    # A <template>'s content is a separate document fragment in the DOM, not its children.
-    if tag != "template":
-        node.children.extend(_text(el.text))
-        for child in el:
-            if child.tag is ElementTree.Comment or isinstance(child.tag, str):
-                node.children.append(_convert(child))
-            node.children.extend(_text(child.tail))
+    return Node("element", tag, [(_attr_name(k), v) for k, v in el.attrib.items()])
+
+
+def _content(el: ElementTree.Element) -> list[tuple[ElementTree.Element | None, str | None]]:
+    """The children of ``el`` as (element, None) and (None, text), in document order."""
+    if _local(str(el.tag)).lower() == "template":
+        return []  # a <template>'s content is a separate fragment in the DOM
+    out: list[tuple[ElementTree.Element | None, str | None]] = []
+    if el.text:
+        out.append((None, el.text))
+    for child in el:
+        if child.tag is ElementTree.Comment or isinstance(child.tag, str):
+            out.append((child, None))
+        if child.tail:
+            out.append((None, child.tail))
+    return out
+
+
+def _flatten(el: ElementTree.Element) -> list[Node]:
+    """The content under ``el`` as a flat list, without recursion.
+
+    Used past ``MAX_DEPTH``: wrappers go (their content stays, in order), void elements
+    stay, and what is dropped with its content stays childless for the parser to note.
+    """
+    out: list[Node] = []
+    stack = list(reversed(_content(el)))
+    while stack:
+        child, text = stack.pop()
+        if child is None:
+            out.extend(_text(text))
+            continue
+        node = _shallow(child)
+        if node.kind == "comment" or node.tag in _KEPT_FLAT:
+            out.append(node)  # void or dropped with its content: as it is, childless
+        elif node.tag not in DROP_WITH_CONTENT:
+            stack.extend(reversed(_content(child)))  # a wrapper: its content stays
+        else:
+            out.append(node)
+    return out
+
+
+def _convert(el: ElementTree.Element, depth: int) -> Node:
+    node = _shallow(el)
+    if node.kind != "element":
+        return node
+    if depth >= MAX_DEPTH:
+        node.children = _flatten(el)
+        return node
+    for child, text in _content(el):
+        node.children.extend(_text(text) if child is None else [_convert(child, depth + 1)])
     return node
 
 
@@ -120,4 +167,4 @@ def parse_body(html: str) -> list[Node]:
     html = html.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     root = _parser().parse(f"<!DOCTYPE html><html><body>{html}</body></html>")
     body = root.find("body")
-    return _convert(body).children if body is not None else []
+    return _convert(body, 0).children if body is not None else []

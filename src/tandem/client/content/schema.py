@@ -36,6 +36,10 @@ NONEDITABLE_CLASSES: tuple[str, ...] = tuple(SCHEMA["noneditable_classes"])
 DROP_WITH_CONTENT = frozenset(SCHEMA["drop_with_content"])
 LEGACY: dict[str, Any] = SCHEMA["legacy"]
 EMBED_MAX_DEPTH: int = SCHEMA["embed_max_depth"]
+#: Elements nested deeper than this are flattened (their content kept, in order), so that
+#: no document — a hostile one included — can exhaust Python's recursion limit. Content
+#: from TinyMCE never comes near it. The plugin has no such limit yet (reported).
+MAX_DEPTH = 100
 
 
 def is_block_tag(tag: str) -> bool:

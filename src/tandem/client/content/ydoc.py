@@ -29,6 +29,7 @@ from tandem.client.content.schema import (
     DROP_WITH_CONTENT,
     EMBED_MAX_DEPTH,
     LEGACY,
+    MAX_DEPTH,
     MEDIA_CHILDREN,
     MEDIA_EMBEDS,
     STRUCTURAL,
@@ -278,28 +279,46 @@ def _block_attrs(el: XmlElement, tag: str) -> dict[str, str]:
     return check_attrs(tag, obj)
 
 
-def _read_flow_children(parent: Parent, pre: bool) -> list[Item]:
+def _read_flow_children(parent: Parent, pre: bool, depth: int) -> list[Item]:
     items: list[Item] = []
     for child in parent.children:
         if isinstance(child, XmlText):
             items.append(read_text(child, pre))
         elif isinstance(child, XmlElement):
-            items.extend(read_element(child, pre))
+            items.extend(read_element(child, pre, depth + 1))
     return items
+
+
+def _read_flat(el: XmlElement, pre: bool) -> list[Item]:
+    """The texts under ``el`` in document order, without recursion (past ``MAX_DEPTH``)."""
+    items: list[Item] = []
+    stack: list[Any] = [el]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, XmlText):
+            items.append(read_text(node, pre))
+        elif isinstance(node, XmlElement) and (node.tag or "").lower() not in DROP_WITH_CONTENT:
+            stack.extend(reversed(list(node.children)))
+    return [x for x in items if _nonempty(x)]
 
 
 def _nonempty(item: Item) -> bool:
     return not is_run(item) or bool(item["run"])
 
 
-def read_element(el: XmlElement, pre: bool = False) -> list[Item]:
-    """A Yjs element as model items (usually one block; unknown wrappers give children)."""
+def read_element(el: XmlElement, pre: bool = False, depth: int = 1) -> list[Item]:
+    """A Yjs element as model items (usually one block; unknown wrappers give children).
+
+    ``depth`` is the element's nesting level (1 at the top).
+    """
     tag = (el.tag or "").lower()
     if tag in DROP_WITH_CONTENT:
         return []
+    if depth > MAX_DEPTH:
+        return _read_flat(el, pre)
     if not is_block_tag(tag):
         # Not a block: keep what it holds (as the parser unwraps unknown elements).
-        return [x for x in _read_flow_children(el, pre) if _nonempty(x)]
+        return [x for x in _read_flow_children(el, pre, depth) if _nonempty(x)]
     attrs = _block_attrs(el, tag)
     if is_void_block(tag):
         return [block(tag, attrs, [])]
@@ -318,7 +337,7 @@ def read_element(el: XmlElement, pre: bool = False) -> list[Item]:
                     kids.append(block(default, {}, finish_flow(_merge_runs(meaningful))))
             stray.clear()
 
-        for item in _read_flow_children(el, pre):
+        for item in _read_flow_children(el, pre, depth):
             if not is_run(item) and item["tag"] in allowed:
                 wrap()
                 kids.append(item)
@@ -327,7 +346,8 @@ def read_element(el: XmlElement, pre: bool = False) -> list[Item]:
         wrap()
         return [block(tag, attrs, kids)]
     inner_pre = pre or tag == "pre"
-    return [block(tag, attrs, finish_flow(_merge_runs(_read_flow_children(el, inner_pre))))]
+    items = _read_flow_children(el, inner_pre, depth)
+    return [block(tag, attrs, finish_flow(_merge_runs(items)))]
 
 
 def _wrap_structural(tag: str, items: list[Item]) -> list[Item]:
