@@ -85,6 +85,19 @@ export const HTML_CASES = [
   ['formaction and srcdoc', '<p><a href="/x" formaction="javascript:alert(1)" xlink:href="javascript:alert(1)">x</a></p>'],
   ['template and noscript', '<template><p>t</p></template><noscript><p>n</p></noscript><p>x</p>'],
   ['mutation xss', '<p><noscript><p title="</noscript><img src=x onerror=alert(1)>">x</p></noscript></p>'],
+  // shapes an HTML parser would restructure: the model never holds them
+  ['custom element marked non-editable', '<p>a<x-widget class="mceNonEditable">w</x-widget>b</p>'],
+  ['block inside a non-editable span', '<p><span contenteditable="false">in <div>blocky</div> line</span></p>'],
+  ['anchor inside a link around a table', '<a href="/l"><table><tbody><tr><td><a id="x"></a>t</td></tr></tbody></table></a>'],
+  ['mark around an empty anchor', '<p><strong><a id="x"></a></strong>b</p>'],
+  ['top-level lone space', '&nbsp;<p>x</p><a>&nbsp;</a>'],
+  ['heading inside a heading through a link', '<h1><a href="/x"><h2>t</h2></a></h1>'],
+  ['list item inside a list item', '<ul><strong><li>x</li></strong></ul>'],
+  ['list item outside a list', '<li>loose</li><dd>def</dd>'],
+  ['lone space in pre and in bold', '<pre> </pre><p><b>&nbsp;</b></p>'],
+  ['processing instruction', '<p>a<?php echo 1 ?>b</p>'],
+  ['bare link', '<p><a>plain</a> and <a title="t">titled</a></p>'],
+  ['deep nesting', '<div>'.repeat(150) + 'deep <b>text</b>' + '</div>'.repeat(150)],
 ];
 
 // Yjs structures: {el: tag, attrs, children} | {text: [[insert, attrs?], ...]} (insert: a
@@ -111,6 +124,13 @@ export const YJS_CASES = [
   ['collapsible spaces shown', [{ el: 'p', children: [{ text: [[' a  b ']] }] }]],
   ['nested blocks deep', [{ el: 'blockquote', children: [{ el: 'div', children: [{ el: 'section', children: [{ el: 'p', children: [{ text: [['deep']] }] }] }] }] }]],
   ['non-string attributes', [{ el: 'p', attrs: { class: 7, 'data-x': 'ok' }, children: [{ text: [['x']] }] }]],
+  ['list item at the top', [{ el: 'li', children: [{ text: [['loose']] }] }]],
+  ['version 1 and current link on one text', [{ el: 'p', children: [{ text: [['x', { a: { href: '/new' }, link: { href: '/old' } }], ['y', { link: { href: '/old' }, a: { href: '/new' } }]] }] }]],
+  ['paragraph in a paragraph', [{ el: 'p', children: [{ text: [['a']] }, { el: 'p', children: [{ text: [['b']] }] }, { text: [['c']] }] }]],
+  ['heading in a heading', [{ el: 'h1', children: [{ el: 'h2', children: [{ text: [['t']] }] }] }]],
+  ['block inside an embed', [{ el: 'p', children: [{ text: [[{ tag: 'span', attrs: { contenteditable: 'false' }, children: ['a', { tag: 'div', attrs: {}, children: ['b'] }] }]] }] }]],
+  ['anchor embed with a link mark', [{ el: 'p', children: [{ text: [[{ tag: 'a', attrs: { id: 'x' } }, { a: { href: '/l' } }], ['t', { a: { href: '/l' } }]] }] }]],
+  ['deep nesting', [JSON.parse('{"el":"div","children":[' + '{"el":"div","children":['.repeat(120) + '{"el":"p","children":[{"text":[["deep"]]}]}' + ']}'.repeat(120) + ']}')]],
 ];
 
 // Whitespace: model text -> displayed text, and displayed text -> model text.

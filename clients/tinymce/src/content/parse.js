@@ -4,18 +4,22 @@
 
 import {
   DROP_WITH_CONTENT,
+  MAX_DEPTH,
   MEDIA_CHILDREN,
   MEDIA_EMBEDS,
   NONEDITABLE_CLASSES,
   SCHEMA,
   STRUCTURAL,
   STRUCTURAL_CHILDREN,
+  VOID_BLOCKS,
   VOID_EMBEDS,
+  contained,
   isBlockTag,
   isFlowBlock,
   isMarkTag,
   isStructural,
   isVoidBlock,
+  nests,
 } from './schema.js';
 import { cleanAttributes, iframeAllowed } from './sanitize.js';
 import { block, marksKey, run } from './model.js';
@@ -29,6 +33,25 @@ const ZWNBSP = /\ufeff/g;
 // eslint-disable-next-line no-control-regex
 const TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000e-\u001f\u007f]/g;
 const COMMENT_OK = /^[^<>]*$/;
+// a comment is kept if it cannot end early and is not a processing instruction browsers
+// used to turn into one (<?xml …?>)
+export const commentOk = (data) => COMMENT_OK.test(data) && !data.includes('--') && !data.startsWith('?') && data.length <= 1000;
+const BARE_MARKS = new Set(['span', 'font', 'a']); // no mark without attributes
+// a list item or a definition out of its list gets one (as TinyMCE does); other table and
+// list parts out of place are dropped by HTML parsers, their content kept
+export const LIST_WRAPPERS = { li: 'ul', dt: 'dl', dd: 'dl' };
+
+/** Put block `b` in `items`, wrapping a stray list item in a list (shared with neighbours). */
+export function pushWrapped(items, b, wrappers) {
+  const wrap = LIST_WRAPPERS[b.tag];
+  const last = items[items.length - 1];
+  if (last && wrappers.has(last) && last.tag === wrap) last.children.push(b);
+  else {
+    const w = block(wrap, {}, [b]);
+    wrappers.add(w);
+    items.push(w);
+  }
+}
 
 const tagOf = (el) => el.nodeName.toLowerCase();
 const SHADOWED = new Set(['data-mce-style', 'data-mce-href', 'data-mce-src']);
@@ -101,19 +124,20 @@ export class Parser {
 
   /** Blocks of the document's top-level nodes (inline content is wrapped in <p>). */
   document(nodes) {
-    const items = this.flow(nodes, {}, false);
+    const items = this.flow(nodes, {}, false, null);
     const blocks = [];
     for (const item of items) {
       if (item.run) {
-        if (item.run.length) blocks.push(block('p', {}, [item]));
+        if (item.run.length) blocks.push(block('p', {}, finishFlow([item], false)));
       } else blocks.push(item);
     }
     return blocks;
   }
 
-  /** Children of a flow context: runs (cleaned) and blocks. */
-  flow(nodes, marks, pre) {
+  /** Children of a flow context (inside block `parentTag`): runs (cleaned) and blocks. */
+  flow(nodes, marks, pre, parentTag) {
     const items = [];
+    const wrappers = new WeakSet();
     let raw = [];
     const flush = () => {
       if (raw.length) {
@@ -132,8 +156,7 @@ export class Parser {
           continue;
         }
         if (type === COMMENT) {
-          const data = node.data;
-          if (COMMENT_OK.test(data) && !data.includes('--') && data.length <= 1000) raw.push({ embed: { comment: data }, marks: m });
+          if (commentOk(node.data)) raw.push({ embed: { comment: node.data }, marks: m });
           continue;
         }
         if (type !== ELEMENT) continue;
@@ -153,18 +176,27 @@ export class Parser {
           continue;
         }
         if (isBlockTag(tag)) {
+          const stray = !contained(parentTag, tag);
+          if (stray && !LIST_WRAPPERS[tag]) {
+            // a table part out of place: HTML parsers keep only its content
+            walk(node.childNodes, m);
+            continue;
+          }
           flush();
-          items.push(this.block(node, tag, m, pre));
+          for (const b of hoist(this.block(node, tag, m, pre))) {
+            if (stray && b.tag === tag) pushWrapped(items, b, wrappers);
+            else items.push(b);
+          }
           continue;
         }
         const embed = this.embedOf(node, tag);
         if (embed !== undefined) {
-          if (embed) raw.push({ embed, marks: m });
+          if (embed) raw.push({ embed, marks: withoutOwnMark(m, embed) });
           continue;
         }
         if (isMarkTag(tag)) {
           const attrs = this.attrs(tag, node);
-          if ((tag === 'span' || tag === 'font') && !Object.keys(attrs).length) walk(node.childNodes, m);
+          if (BARE_MARKS.has(tag) && !Object.keys(attrs).length) walk(node.childNodes, m);
           else walk(node.childNodes, addMark(m, tag, Object.keys(attrs).length ? attrs : true));
           continue;
         }
@@ -182,13 +214,11 @@ export class Parser {
    * when it is one that must be dropped, else the embed.
    */
   embedOf(el, tag) {
-    const atomic =
-      VOID_EMBEDS.has(tag) ||
-      MEDIA_EMBEDS.has(tag) ||
-      (el.getAttribute('contenteditable') || '').toLowerCase() === 'false' ||
-      hasClass(el, NONEDITABLE_CLASSES) ||
-      (isMarkTag(tag) && !hasContent(el));
-    if (!atomic) return undefined;
+    if (VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag)) return this.element(el, tag, 0);
+    if (!isMarkTag(tag)) return undefined; // elements outside the schema are never embeds
+    const empty = !hasContent(el);
+    if (!empty && (el.getAttribute('contenteditable') || '').toLowerCase() !== 'false' && !hasClass(el, NONEDITABLE_CLASSES)) return undefined;
+    if (empty && BARE_MARKS.has(tag) && !el.attributes.length) return null; // <span></span>: nothing
     return this.element(el, tag, 0);
   }
 
@@ -225,7 +255,8 @@ export class Parser {
           children.push({ tag: 'br', attrs: {} });
           continue;
         }
-        const known = MEDIA_CHILDREN.has(ctag) || isMarkTag(ctag) || VOID_EMBEDS.has(ctag) || MEDIA_EMBEDS.has(ctag) || isBlockTag(ctag);
+        // blocks do not go inside an inline embed (a parser would move them out): text only
+        const known = MEDIA_CHILDREN.has(ctag) || isMarkTag(ctag) || VOID_EMBEDS.has(ctag) || MEDIA_EMBEDS.has(ctag);
         if (kind === 'unwrap' || !known || depth >= SCHEMA.embed_max_depth) {
           const text = collapseSource(child.textContent.replace(ZWNBSP, ''));
           if (text) appendText(children, text);
@@ -246,7 +277,7 @@ export class Parser {
     if (isVoidBlock(tag)) return block(tag, attrs, []);
     if (isStructural(tag)) return block(tag, attrs, this.structural(tag, Array.from(el.childNodes), marks, pre));
     const innerPre = pre || tag === 'pre';
-    return block(tag, attrs, finishFlow(this.flow(el.childNodes, marks, innerPre)));
+    return block(tag, attrs, finishFlow(this.flow(el.childNodes, marks, innerPre, tag), innerPre));
   }
 
   /** Children of a structural element: allowed children, the rest wrapped in the default child. */
@@ -260,7 +291,7 @@ export class Parser {
         const def = STRUCTURAL[tag];
         if (tag === 'colgroup') this.note('removed content inside <colgroup>');
         else if (isStructural(def)) out.push(block(def, {}, this.structural(def, stray, marks, pre)));
-        else out.push(block(def, {}, finishFlow(this.flow(stray, marks, pre))));
+        else out.push(block(def, {}, finishFlow(this.flow(stray, marks, pre, def), pre)));
       }
       stray = [];
     };
@@ -302,14 +333,79 @@ function hasContent(el) {
   return false;
 }
 
-/** A flow block's children: an empty block holds one empty run; TinyMCE's lone &nbsp; is empty. */
-export function finishFlow(items) {
+/**
+ * A flow block's children: an empty block holds one empty run; TinyMCE's padding (a lone
+ * &nbsp;, unformatted, outside <pre>) is empty.
+ */
+export function finishFlow(items, pre = false) {
   if (!items.length) return [run([])];
-  if (items.length === 1 && items[0].run && items[0].run.length === 1) {
+  if (!pre && items.length === 1 && items[0].run && items[0].run.length === 1) {
     const s = items[0].run[0];
-    if (s.text === ' ') return [run([])];
+    if (s.text === ' ' && !Object.keys(s.marks || {}).length) return [run([])];
   }
   return items;
+}
+
+/** An embed does not carry a mark of its own tag (<a id> inside a link would split it). */
+export function withoutOwnMark(marks, embed) {
+  if (!embed.tag || !marks || marks[embed.tag] === undefined) return marks;
+  const out = { ...marks };
+  delete out[embed.tag];
+  return out;
+}
+
+/**
+ * A block that HTML would not let hold some of its block children (a block in a <p>, a
+ * heading in a heading) gives them up: they follow it, and its runs around them stay in
+ * pieces of the same block.
+ */
+export function hoist(b) {
+  if (!b.children.some((c) => !c.run && !nests(b.tag, c.tag))) return [b];
+  const out = [];
+  let piece = [];
+  const close = () => {
+    const kept = piece.filter((c) => !c.run || c.run.length);
+    if (kept.length) out.push(block(b.tag, { ...b.attrs }, kept));
+    piece = [];
+  };
+  for (const c of b.children) {
+    if (!c.run && !nests(b.tag, c.tag)) {
+      close();
+      for (const h of hoist(c)) out.push(h);
+    } else piece.push(c);
+  }
+  close();
+  return out.length ? out : [block(b.tag, { ...b.attrs }, [run([])])];
+}
+
+/** Past MAX_DEPTH levels, an element's content is kept flat: text, void elements, comments. */
+function flattenDeep(root) {
+  const visit = (el, depth) => {
+    for (const child of Array.from(el.childNodes)) {
+      if (child.nodeType !== ELEMENT) continue;
+      if (depth + 1 >= MAX_DEPTH) flatten(child);
+      else visit(child, depth + 1);
+    }
+  };
+  const flatten = (el) => {
+    const out = [];
+    const stack = Array.from(el.childNodes).reverse();
+    while (stack.length) {
+      const n = stack.pop();
+      if (n.nodeType !== ELEMENT) {
+        if (n.nodeType === TEXT || n.nodeType === COMMENT || n.nodeType === CDATA) out.push(n);
+        continue;
+      }
+      const tag = tagOf(n);
+      if (VOID_EMBEDS.has(tag) || VOID_BLOCKS.has(tag) || tag === 'br' || DROP_WITH_CONTENT.has(tag)) {
+        while (n.firstChild) n.removeChild(n.firstChild);
+        out.push(n);
+      } else stack.push(...Array.from(n.childNodes).reverse());
+    }
+    while (el.firstChild) el.removeChild(el.firstChild);
+    for (const n of out) el.appendChild(n);
+  };
+  visit(root, 0);
 }
 
 /**
@@ -366,6 +462,7 @@ export function parseHtmlDom(html, doc) {
 /** HTML -> {blocks, notes}. */
 export function htmlToModel(html, doc) {
   const root = parseHtmlDom(html, doc);
+  flattenDeep(root);
   const parser = new Parser();
   const blocks = parser.document(Array.from(root.childNodes));
   return { blocks, notes: parser.notes, altered: parser.altered };

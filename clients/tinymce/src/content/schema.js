@@ -26,6 +26,30 @@ export const MEDIA_CHILDREN = set(SCHEMA.media_children);
 export const NONEDITABLE_CLASSES = SCHEMA.noneditable_classes;
 export const DROP_WITH_CONTENT = set(SCHEMA.drop_with_content);
 export const LEGACY = SCHEMA.legacy;
+export const MAX_DEPTH = SCHEMA.max_depth; // deeper content is kept flat (its text stays)
+// blocks that hold only inline content in HTML: a block inside one would be split out by
+// any HTML parser, so the model never nests one there (headings: no heading inside)
+export const PHRASING_BLOCKS = set(SCHEMA.phrasing_blocks);
+const HEADINGS = set(['h1', 'h2', 'h3', 'h4', 'h5', 'h6']);
+
+/** May block `child` sit in block `parent` without an HTML parser moving it out? */
+export function nests(parent, child) {
+  if (!PHRASING_BLOCKS.has(parent)) return true;
+  return parent !== 'p' && !HEADINGS.has(child) && !(child === 'p');
+}
+
+/** Can `tag` sit in `parentTag`, directly or once wrapped in its default children? */
+export function contained(parentTag, tag, depth = 0) {
+  const parents = CONTAINED[tag];
+  if (!parents || parents.has(parentTag)) return true;
+  return accepts(parentTag, tag, depth);
+}
+
+function accepts(parentTag, tag, depth) {
+  if (!parentTag || !isStructural(parentTag) || depth > 3) return false;
+  if (STRUCTURAL_CHILDREN[parentTag].has(tag)) return true;
+  return accepts(STRUCTURAL[parentTag], tag, depth + 1);
+}
 
 /** A block element of the model (not an inline element, mark or embed). */
 export const isBlockTag = (tag) => BLOCKS.has(tag);

@@ -7,15 +7,16 @@
 
 import * as Y from 'yjs';
 import {
-  CONTAINED,
   DROP_WITH_CONTENT,
   LEGACY,
+  MAX_DEPTH,
   MEDIA_CHILDREN,
   MEDIA_EMBEDS,
   SCHEMA,
   STRUCTURAL,
   STRUCTURAL_CHILDREN,
   VOID_EMBEDS,
+  contained,
   isBlockTag,
   isFlowBlock,
   isMarkTag,
@@ -24,12 +25,12 @@ import {
 } from './schema.js';
 import { STYLE_PREFIX, checkAttrs, iframeAllowed } from './sanitize.js';
 import { block, isRun, marksKey, run } from './model.js';
-import { finishFlow } from './parse.js';
+import { LIST_WRAPPERS, commentOk, finishFlow, hoist, pushWrapped, withoutOwnMark } from './parse.js';
 
 // eslint-disable-next-line no-control-regex
 const BAD_TEXT = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\ufeff]/g;
 const LEGACY_BLOCK_STYLES = new Set(LEGACY.block_styles);
-const COMMENT_OK = /^[^<>]*$/;
+const BARE_MARKS = new Set(['span', 'font', 'a']); // no mark without attributes
 
 // -- writing ------------------------------------------------------------------------------------
 
@@ -89,7 +90,10 @@ function legacyMark(name, value) {
 export function readMarks(attributes) {
   const marks = {};
   if (!attributes) return marks;
-  for (const name of Object.keys(attributes)) {
+  // names of the first model version first, so that a current name on the same text wins
+  // (key order in Yjs depends on who wrote what, and differs between implementations)
+  const names = Object.keys(attributes).sort((a, b) => Number(isMarkTag(a)) - Number(isMarkTag(b)) || (a < b ? -1 : a > b ? 1 : 0));
+  for (const name of names) {
     let tag = name;
     let value = attributes[name];
     if (value === null || value === undefined || value === false) continue;
@@ -99,13 +103,13 @@ export function readMarks(attributes) {
       [tag, value] = legacy;
     }
     if (value === true) {
-      if (tag !== 'span' && tag !== 'font') marks[tag] = marks[tag] === undefined ? true : marks[tag];
+      if (!BARE_MARKS.has(tag)) marks[tag] = marks[tag] === undefined ? true : marks[tag];
       continue;
     }
     if (!value || typeof value !== 'object' || Array.isArray(value)) continue;
     const clean = checkAttrs(tag, value);
     if (!Object.keys(clean).length) {
-      if (tag !== 'span' && tag !== 'font' && marks[tag] === undefined) marks[tag] = true;
+      if (!BARE_MARKS.has(tag) && marks[tag] === undefined) marks[tag] = true;
       continue;
     }
     marks[tag] = marks[tag] && marks[tag] !== true ? { ...marks[tag], ...clean } : clean;
@@ -116,13 +120,10 @@ export function readMarks(attributes) {
 /** A clean embed from a Yjs embed value, or null. */
 export function readEmbed(value, depth = 0) {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
-  if (typeof value.comment === 'string') {
-    const c = value.comment;
-    return COMMENT_OK.test(c) && !c.includes('--') && c.length <= 1000 ? { comment: c } : null;
-  }
+  if (typeof value.comment === 'string') return commentOk(value.comment) ? { comment: value.comment } : null;
   if (value.img && typeof value.img === 'object' && value.tag === undefined) return readEmbed({ tag: LEGACY.image_embed, attrs: value.img }, depth);
   const tag = typeof value.tag === 'string' ? value.tag.toLowerCase() : '';
-  const allowed = VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag) || isMarkTag(tag) || (depth > 0 && (MEDIA_CHILDREN.has(tag) || isBlockTag(tag) || tag === 'br'));
+  const allowed = VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag) || isMarkTag(tag) || (depth > 0 && (MEDIA_CHILDREN.has(tag) || tag === 'br'));
   if (!allowed || DROP_WITH_CONTENT.has(tag) || depth > SCHEMA.embed_max_depth) return null;
   const attrs = checkAttrs(tag, value.attrs);
   if (tag === 'img' && !attrs.src) return null;
@@ -163,7 +164,7 @@ export function readText(ytext, pre) {
     } else {
       // An embed we cannot show still takes its place (one unit), as a replacement character.
       const embed = d.insert instanceof Y.AbstractType ? null : readEmbed(d.insert);
-      if (embed) segs.push({ embed, marks });
+      if (embed) segs.push({ embed, marks: withoutOwnMark(marks, embed) });
       else {
         const last = segs[segs.length - 1];
         if (last && last.text !== undefined && marksKey(last.marks) === marksKey(marks)) last.text += '\ufffd';
@@ -190,38 +191,51 @@ function blockAttrs(el, tag) {
   return checkAttrs(tag, obj);
 }
 
-/** Can `tag` sit in `parentTag` once wrapped in its default children (a tr in a table)? */
-function accepts(parentTag, tag, depth = 0) {
-  if (!parentTag || !isStructural(parentTag) || depth > 3) return false;
-  if (STRUCTURAL_CHILDREN[parentTag].has(tag)) return true;
-  return accepts(STRUCTURAL[parentTag], tag, depth + 1);
-}
-
 /** Children of a Yjs parent as model items, in a flow context. */
-function readFlowChildren(parent, pre, parentTag) {
+function readFlowChildren(parent, pre, parentTag, depth) {
   const items = [];
+  const wrappers = new WeakSet();
   for (const child of parent.toArray()) {
     if (child instanceof Y.XmlText) {
       const r = readText(child, pre);
       items.push(r);
     } else if (child instanceof Y.XmlElement) {
-      for (const b of readElement(child, pre, parentTag)) items.push(b);
+      const tag = String(child.nodeName || '').toLowerCase();
+      const stray = LIST_WRAPPERS[tag] && !contained(parentTag, tag) && depth + 1 <= MAX_DEPTH;
+      for (const b of readElement(child, pre, parentTag, depth + 1)) {
+        if (stray && b.tag === tag) pushWrapped(items, b, wrappers);
+        else items.push(b);
+      }
     }
   }
   return items;
+}
+
+/** The texts under `el` in document order, without recursion (past MAX_DEPTH). */
+function readFlat(el, pre) {
+  const items = [];
+  const stack = [el];
+  while (stack.length) {
+    const node = stack.pop();
+    if (node instanceof Y.XmlText) items.push(readText(node, pre));
+    else if (node instanceof Y.XmlElement && !DROP_WITH_CONTENT.has(String(node.nodeName || '').toLowerCase())) {
+      stack.push(...node.toArray().reverse());
+    }
+  }
+  return items.filter((x) => !isRun(x) || x.run.length);
 }
 
 /**
  * A Yjs element as model blocks (usually one; unknown wrappers, and table parts outside a
  * table, give their children — as an HTML parser would).
  */
-export function readElement(el, pre = false, parentTag = null) {
+export function readElement(el, pre = false, parentTag = null, depth = 1) {
   const tag = String(el.nodeName || '').toLowerCase();
   if (DROP_WITH_CONTENT.has(tag)) return [];
-  const misplaced = CONTAINED[tag] && !CONTAINED[tag].has(parentTag) && !accepts(parentTag, tag);
-  if (!isBlockTag(tag) || misplaced) {
+  if (depth > MAX_DEPTH) return readFlat(el, pre);
+  if (!isBlockTag(tag) || (!contained(parentTag, tag) && !LIST_WRAPPERS[tag])) {
     // Not a block here: keep what it holds (as the parser unwraps unknown elements).
-    return readFlowChildren(el, pre, parentTag).filter((x) => !isRun(x) || x.run.length);
+    return readFlowChildren(el, pre, parentTag, depth).filter((x) => !isRun(x) || x.run.length);
   }
   const attrs = blockAttrs(el, tag);
   if (isVoidBlock(tag)) return [block(tag, attrs, [])];
@@ -233,11 +247,11 @@ export function readElement(el, pre = false, parentTag = null) {
       const meaningful = stray.filter((x) => !isRun(x) || x.run.length);
       if (meaningful.length && tag !== 'colgroup') {
         const def = STRUCTURAL[tag];
-        kids.push(isStructural(def) ? block(def, {}, wrapStructural(def, meaningful)) : block(def, {}, finishFlow(mergeRuns(meaningful))));
+        kids.push(isStructural(def) ? block(def, {}, wrapStructural(def, meaningful)) : block(def, {}, finishFlow(mergeRuns(meaningful), pre)));
       }
       stray = [];
     };
-    for (const item of readFlowChildren(el, pre, tag)) {
+    for (const item of readFlowChildren(el, pre, tag, depth)) {
       if (!isRun(item) && allowed.has(item.tag)) {
         wrap();
         kids.push(item);
@@ -247,7 +261,7 @@ export function readElement(el, pre = false, parentTag = null) {
     return [block(tag, attrs, kids)];
   }
   const innerPre = pre || tag === 'pre';
-  return [block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag))))];
+  return hoist(block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag, depth)), innerPre)));
 }
 
 function wrapStructural(tag, items) {
@@ -257,7 +271,7 @@ function wrapStructural(tag, items) {
   const wrap = () => {
     if (stray.length) {
       const def = STRUCTURAL[tag];
-      out.push(isStructural(def) ? block(def, {}, wrapStructural(def, stray)) : block(def, {}, finishFlow(mergeRuns(stray))));
+      out.push(isStructural(def) ? block(def, {}, wrapStructural(def, stray)) : block(def, {}, finishFlow(mergeRuns(stray), false)));
     }
     stray = [];
   };
@@ -294,15 +308,18 @@ function mergeRuns(items) {
 export function readTopNode(node) {
   if (node instanceof Y.XmlText) {
     const r = readText(node, false);
-    return [block('p', {}, finishFlow(r.run.length ? [r] : []))];
+    return [block('p', {}, finishFlow(r.run.length ? [r] : [], false))];
   }
   if (node instanceof Y.XmlElement) {
+    const tag = String(node.nodeName || '').toLowerCase();
     const items = readElement(node, false);
     const out = [];
+    const wrappers = new WeakSet();
     for (const item of items) {
       if (isRun(item)) {
-        if (item.run.length) out.push(block('p', {}, [item]));
-      } else out.push(item);
+        if (item.run.length) out.push(block('p', {}, finishFlow([item], false)));
+      } else if (LIST_WRAPPERS[item.tag] && item.tag === tag) pushWrapped(out, item, wrappers);
+      else out.push(item);
     }
     return out;
   }
