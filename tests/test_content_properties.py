@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 import pycrdt
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.client.content.model import sorted_json
@@ -109,86 +109,10 @@ _html = st.recursive(
 _documents = st.lists(_html, max_size=4).map("".join)
 
 
-def reference_issue(model: Any) -> bool:
-    """Models on which the JavaScript reference (which Python follows) is not stable.
-
-    Reported to the lead; remove this filter when the reference is fixed:
-    * an embed of an element that is no mark or embed of the schema (``<x-widget
-      class="mceNonEditable">``): the parser keeps it, the Yjs reader refuses it;
-    * an embed holding a block (``<span contenteditable="false"><hr></span>``): printed
-      inside ``<p>``, the block closes the paragraph when the HTML is parsed again;
-    * an ``<a>`` embed (or one holding an ``<a>``) under an ``a`` mark, which marks around
-      a table give (``<a><table><tr><td><a id=x></a>``): printed, the inner ``<a>``
-      closes the outer one;
-    * a mark around nothing but an empty inline element (``<strong><a id=x></a></strong>``,
-      or where the canonical nesting of marks closes the mark right after it): printed,
-      the parser reads the mark and the element as one embed;
-    * a heading right inside a heading, which a mark between them allows in the source
-      (``<h1><a><h2>x</h2></a></h1>``): printed, the inner heading closes the outer one;
-      so does an ``li`` in an ``li``, which wrapping stray list content gives
-      (``<ul><strong><li>``), and a ``dt``/``dd`` in a ``dt``/``dd``;
-    * top-level text that is one space (``&nbsp;``): the parser wraps it in a ``<p>``
-      holding that space, the Yjs reader (``finishFlow``) reads that ``<p>`` as empty.
-    """
-    kept = set(SCHEMA["marks"]) | set(SCHEMA["void_embeds"]) | set(SCHEMA["media_embeds"])
-    inline = kept | set(SCHEMA["media_children"]) | {"br"}
-
-    def embed_issue(embed: Any, top: bool) -> bool:
-        if not isinstance(embed, dict) or "comment" in embed:
-            return False
-        if embed["tag"] not in (kept if top else inline):
-            return True
-        return any(embed_issue(c, False) for c in embed.get("children", []))
-
-    def holds_a(embed: Any) -> bool:
-        return isinstance(embed, dict) and (
-            embed.get("tag") == "a" or any(holds_a(c) for c in embed.get("children", []))
-        )
-
-    def seg_issue(seg: Any) -> bool:
-        if "embed" not in seg:
-            return False
-        embed = seg["embed"]
-        return (
-            embed_issue(embed, True)
-            or ("a" in seg["marks"] and holds_a(embed))
-            or (bool(seg["marks"]) and embed.get("tag") in SCHEMA["marks"])
-        )
-
-    def item_issue(item: Any) -> bool:
-        if "run" in item:
-            return any(seg_issue(s) for s in item["run"])
-        return any(item_issue(c) for c in item["children"])
-
-    def lone_space(block: Any) -> bool:
-        kids = block["children"]
-        segs = kids[0].get("run") if len(kids) == 1 else None
-        return block["tag"] == "p" and bool(segs) and [s.get("text") for s in segs] == [" "]
-
-    headings = {"h1", "h2", "h3", "h4", "h5", "h6"}
-    closers = {
-        **{h: headings for h in headings},
-        "li": {"li"},
-        "dt": {"dt", "dd"},
-        "dd": {"dt", "dd"},
-    }
-
-    def nested_closer(item: Any) -> bool:
-        if "run" in item:
-            return False
-        inner = [c for c in item["children"] if "tag" in c]
-        if any(c["tag"] in closers.get(item["tag"], ()) for c in inner):
-            return True
-        return any(nested_closer(c) for c in inner)
-
-    return any(item_issue(b) or lone_space(b) or nested_closer(b) for b in model)
-
-
 @SETTINGS
 @given(_documents)
 def test_parse_render_parse_is_the_identity_on_parsed_models(html: str) -> None:
     model, _ = html_to_model(html)
-    assume(not reference_issue(model))
     canonical = model_to_html(model)
     again, notes = html_to_model(canonical)
     assert sorted_json(again) == sorted_json(model)
@@ -220,7 +144,6 @@ def test_rendering_is_deterministic(html: str, seed: int) -> None:
 @given(_documents)
 def test_yjs_write_read_is_the_identity_on_parsed_models(html: str) -> None:
     model, _ = html_to_model(html)
-    assume(not reference_issue(model))
     doc = pycrdt.Doc()
     fragment = content_root(doc)
     write_fragment(fragment, model)
@@ -238,7 +161,6 @@ def test_rewriting_a_fragment_replaces_it(html: str) -> None:
     fragment = content_root(doc)
     write_fragment(fragment, html_to_model("<p>old</p><ul><li>x</li></ul>")[0])
     model, _ = html_to_model(html)
-    assume(not reference_issue(model))
     write_fragment(fragment, model)
     assert sorted_json(read_fragment(fragment)) == sorted_json(model)
 

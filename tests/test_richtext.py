@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pycrdt
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import XmlElement, XmlText
 
-from tandem.client.content.parse import html_to_model
 from tandem.client.richtext import (
     MARKS,
     ROOT_NAME,
@@ -21,7 +20,6 @@ from tandem.client.richtext import (
     normalize_html,
     plain_text,
 )
-from tests.test_content_properties import reference_issue
 
 
 def _doc_with(html: str) -> tuple[pycrdt.Doc, pycrdt.XmlFragment, list[str]]:
@@ -180,7 +178,7 @@ def test_an_empty_block_holds_one_empty_text() -> None:
          "<table><tbody><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></tbody></table>"),
         ("<pre>\nx</pre>", "<pre>x</pre>"),
         ("<pre>a<br>b</pre>", "<pre>a\nb</pre>"),
-        ("<pre>\n\nx</pre>", "<pre>\n\nx</pre>"),
+        ("<pre>\n\nx</pre>", "<pre><br>x</pre>"),
         ("<p>&#60;&lt;&amp;&quot;'&gt;</p>", "<p>&lt;&lt;&amp;\"'&gt;</p>"),
         ('<p data-mce-style="x" data-mce-selected="1" id="y">a</p>', '<p id="y">a</p>'),
         ("<h1>a<h2>b</h2></h1>", "<h1>a</h1>\n<h2>b</h2>"),
@@ -261,7 +259,7 @@ def test_unsupported_elements_and_attributes_are_reported() -> None:
     )
     assert fragment_to_html(fragment) == (
         '<p class="x">a<font color="red">b</font><span style="color: red;">c</span>d</p>\n'
-        "<section>e</section>\n<p><a>f</a></p>"
+        "<section>e</section>\n<p>f</p>"
     )
     assert notes == [
         "removed event handler 'onclick' on <p>",
@@ -291,7 +289,7 @@ def test_unsafe_model_content_from_a_peer_is_not_rendered() -> None:
         script = fragment.children.append(XmlElement("script"))
         script.children.append(XmlText()).insert(0, "c")
     assert fragment_to_html(fragment) == (
-        '<p style="text-align: center;"><a>a</a><a href="/plain-string-link">b</a>\ufffd</p>'
+        '<p style="text-align: center;">a<a href="/plain-string-link">b</a>\ufffd</p>'
     )
 
 
@@ -546,7 +544,6 @@ _htmlish = st.lists(_html_piece, max_size=30).map("".join)
 @given(_htmlish)
 def test_random_htmlish_never_crashes_and_normalize_is_idempotent(html: str) -> None:
     once = normalize_html(html)
-    assume(not reference_issue(html_to_model(once)[0]))  # known issues of the reference
     assert normalize_html(once) == once
     _, _, notes = _doc_with(once)
     assert notes == []  # canonical output holds nothing unsupported

@@ -97,6 +97,7 @@ export const HTML_CASES = [
   ['lone space in pre and in bold', '<pre> </pre><p><b>&nbsp;</b></p>'],
   ['processing instruction', '<p>a<?php echo 1 ?>b</p>'],
   ['bare link', '<p><a>plain</a> and <a title="t">titled</a></p>'],
+  ['anchor with a refused id', '<p>a<a id="top"></a>b</p>'],
   ['deep nesting', '<div>'.repeat(150) + 'deep <b>text</b>' + '</div>'.repeat(150)],
 ];
 

@@ -266,6 +266,8 @@ export class Parser {
         if (sub) children.push(sub);
       }
     }
+    // an empty span, font or a without attributes means nothing (an id="top" refused, say)
+    if (!children.length && BARE_MARKS.has(tag) && !Object.keys(attrs).length) return null;
     const out = { tag, attrs };
     if (children.length) out.children = children;
     return out;

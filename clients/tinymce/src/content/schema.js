@@ -35,7 +35,7 @@ const HEADINGS = set(['h1', 'h2', 'h3', 'h4', 'h5', 'h6']);
 /** May block `child` sit in block `parent` without an HTML parser moving it out? */
 export function nests(parent, child) {
   if (!PHRASING_BLOCKS.has(parent)) return true;
-  return parent !== 'p' && !HEADINGS.has(child) && !(child === 'p');
+  return parent !== 'p' && !HEADINGS.has(child);
 }
 
 /** Can `tag` sit in `parentTag`, directly or once wrapped in its default children? */

@@ -27,10 +27,12 @@ from tandem.client.content.schema import (
     STRUCTURAL,
     STRUCTURAL_CHILDREN,
     VOID_EMBEDS,
+    contained,
     is_block_tag,
     is_mark_tag,
     is_structural,
     is_void_block,
+    nests,
 )
 from tandem.client.content.whitespace import collapse_source, model_text
 
@@ -38,8 +40,64 @@ _ZWNBSP = re.compile("\ufeff")
 _TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _TEXT_SPACES = re.compile("[\t\n\f\r]")
 _COMMENT_OK = re.compile("[^<>]*")
+#: No mark without attributes for these.
+BARE_MARKS = frozenset({"span", "font", "a"})
+#: A list item or a definition out of its list gets one (as TinyMCE does); other table and
+#: list parts out of place are dropped by HTML parsers, their content kept.
+LIST_WRAPPERS = {"li": "ul", "dt": "dl", "dd": "dl"}
 
 Embed = dict[str, Any]
+
+
+def push_wrapped(items: list[Item], b: Block, wrappers: set[int]) -> None:
+    """Put ``b`` in ``items``, wrapping a stray list item in a list (shared with neighbours)."""
+    wrap = LIST_WRAPPERS[b["tag"]]
+    last = items[-1] if items else None
+    if last is not None and id(last) in wrappers and last.get("tag") == wrap:
+        last["children"].append(b)
+    else:
+        w = block(wrap, {}, [b])
+        wrappers.add(id(w))
+        items.append(w)
+
+
+def without_own_mark(marks: Marks, embed: Embed) -> Marks:
+    """An embed does not carry a mark of its own tag (<a id> in a link would split it)."""
+    tag = embed.get("tag")
+    if not tag or tag not in marks:
+        return marks
+    out = dict(marks)
+    del out[tag]
+    return out
+
+
+def hoist(b: Block) -> list[Block]:
+    """A block HTML would not let hold some of its block children gives them up.
+
+    They follow it; its runs around them stay in pieces of the same block.
+    """
+    def bad(c: Item) -> bool:
+        return "run" not in c and not nests(b["tag"], c["tag"])
+
+    if not any(bad(c) for c in b["children"]):
+        return [b]
+    out: list[Block] = []
+    piece: list[Item] = []
+
+    def close() -> None:
+        kept = [c for c in piece if "run" not in c or c["run"]]
+        if kept:
+            out.append(block(b["tag"], dict(b["attrs"]), kept))
+        piece.clear()
+
+    for c in b["children"]:
+        if bad(c):
+            close()
+            out.extend(hoist(c))
+        else:
+            piece.append(c)
+    close()
+    return out or [block(b["tag"], dict(b["attrs"]), [run([])])]
 
 
 def add_mark(marks: Marks, tag: str, value: Any) -> Marks:
@@ -68,8 +126,10 @@ def _has_class(el: Node, classes: Iterable[str]) -> bool:
 
 
 def comment_ok(data: str) -> bool:
-    """A comment that can be written back as ``<!--data-->`` without escaping it."""
-    return bool(_COMMENT_OK.fullmatch(data)) and "--" not in data and u16len(data) <= 1000
+    """A comment that can be written back as ``<!--data-->`` without escaping it, and not a
+    processing instruction browsers used to turn into one (``<?xml …?>``)."""
+    return (bool(_COMMENT_OK.fullmatch(data)) and "--" not in data
+            and not data.startswith("?") and u16len(data) <= 1000)
 
 
 class Parser:
@@ -96,17 +156,19 @@ class Parser:
     def document(self, nodes: list[Node]) -> list[Block]:
         """Blocks of the document's top-level nodes (inline content is wrapped in <p>)."""
         blocks: list[Block] = []
-        for item in self.flow(nodes, {}, False):
+        for item in self.flow(nodes, {}, False, None):
             if "run" in item:
                 if item["run"]:
-                    blocks.append(block("p", {}, [item]))
+                    blocks.append(block("p", {}, finish_flow([item], False)))
             else:
                 blocks.append(item)
         return blocks
 
-    def flow(self, nodes: list[Node], marks: Marks, pre: bool) -> list[Item]:
-        """Children of a flow context: runs (cleaned) and blocks."""
+    def flow(self, nodes: list[Node], marks: Marks, pre: bool,
+             parent_tag: str | None) -> list[Item]:
+        """Children of a flow context (inside block ``parent_tag``): runs and blocks."""
         items: list[Item] = []
+        wrappers: set[int] = set()
         raw: list[Seg] = []
 
         def flush() -> None:
@@ -137,17 +199,26 @@ class Parser:
                     raw.append({"text": "\n", "marks": m})
                     continue
                 if is_block_tag(tag):
+                    stray = not contained(parent_tag, tag)
+                    if stray and tag not in LIST_WRAPPERS:
+                        # a table part out of place: HTML parsers keep only its content
+                        walk(node.children, m)
+                        continue
                     flush()
-                    items.append(self.block(node, tag, m, pre))
+                    for b in hoist(self.block(node, tag, m, pre)):
+                        if stray and b["tag"] == tag:
+                            push_wrapped(items, b, wrappers)
+                        else:
+                            items.append(b)
                     continue
                 embed = self.embed_of(node, tag)
                 if embed is not _NOT_EMBED:
                     if embed:
-                        raw.append({"embed": embed, "marks": m})
+                        raw.append({"embed": embed, "marks": without_own_mark(m, embed)})
                     continue
                 if is_mark_tag(tag):
                     attrs = self.attrs(tag, node)
-                    if tag in ("span", "font") and not attrs:
+                    if tag in BARE_MARKS and not attrs:
                         walk(node.children, m)
                     else:
                         walk(node.children, add_mark(m, tag, attrs or True))
@@ -165,15 +236,16 @@ class Parser:
         ``_NOT_EMBED`` when it is not an embed, None when it is one that must be dropped,
         else the embed.
         """
-        atomic = (
-            tag in VOID_EMBEDS
-            or tag in MEDIA_EMBEDS
-            or (el.get("contenteditable") or "").lower() == "false"
-            or _has_class(el, NONEDITABLE_CLASSES)
-            or (is_mark_tag(tag) and not _has_content(el))
-        )
-        if not atomic:
+        if tag in VOID_EMBEDS or tag in MEDIA_EMBEDS:
+            return self.element(el, tag, 0)
+        if not is_mark_tag(tag):
+            return _NOT_EMBED  # elements outside the schema are never embeds
+        empty = not _has_content(el)
+        if not empty and (el.get("contenteditable") or "").lower() != "false" and not _has_class(
+                el, NONEDITABLE_CLASSES):
             return _NOT_EMBED
+        if empty and tag in BARE_MARKS and not el.attrs:
+            return None  # <span></span>: nothing
         return self.element(el, tag, 0)
 
     def element(self, el: Node, tag: str, depth: int) -> Embed | None:
@@ -206,12 +278,12 @@ class Parser:
                 if ctag == "br":
                     children.append({"tag": "br", "attrs": {}})
                     continue
+                # blocks do not go inside an inline embed (a parser would move them out)
                 known = (
                     ctag in MEDIA_CHILDREN
                     or is_mark_tag(ctag)
                     or ctag in VOID_EMBEDS
                     or ctag in MEDIA_EMBEDS
-                    or is_block_tag(ctag)
                 )
                 if not known or depth >= EMBED_MAX_DEPTH:
                     text = collapse_source(_ZWNBSP.sub("", child.text_content()))
@@ -221,6 +293,9 @@ class Parser:
                 sub = self.element(child, ctag, depth + 1)
                 if sub:
                     children.append(sub)
+        # an empty span, font or a without attributes means nothing (an id="top" refused)
+        if not children and tag in BARE_MARKS and not attrs:
+            return None
         out: Embed = {"tag": tag, "attrs": attrs}
         if children:
             out["children"] = children
@@ -234,7 +309,8 @@ class Parser:
         if is_structural(tag):
             return block(tag, attrs, self.structural(tag, el.children, marks, pre))
         inner_pre = pre or tag == "pre"
-        return block(tag, attrs, finish_flow(self.flow(el.children, marks, inner_pre)))
+        return block(tag, attrs,
+                     finish_flow(self.flow(el.children, marks, inner_pre, tag), inner_pre))
 
     def structural(self, tag: str, nodes: list[Node], marks: Marks, pre: bool) -> list[Item]:
         """Children of a structural element: allowed ones; the rest wrapped in the default."""
@@ -254,7 +330,8 @@ class Parser:
                 elif is_structural(default):
                     out.append(block(default, {}, self.structural(default, stray, marks, pre)))
                 else:
-                    out.append(block(default, {}, finish_flow(self.flow(stray, marks, pre))))
+                    out.append(block(default, {},
+                                     finish_flow(self.flow(stray, marks, pre, default), pre)))
             stray.clear()
 
         for node in nodes:
@@ -285,35 +362,28 @@ def _append_text(children: list[Any], text: str) -> None:
 
 
 def _has_content(el: Node) -> bool:
-    """Does an element hold text or an embed (so that it can be a mark)?"""
+    """Does an element hold anything (text, a comment, an element) — so it can be a mark?"""
     for c in el.children:
         if c.kind == "text" and _ZWNBSP.sub("", c.data) != "":
             return True
         if c.kind == "comment":
             return True
-        if c.kind == "element":
-            if c.tag in DROP_WITH_CONTENT:
-                continue
-            if (
-                c.tag == "br"
-                or c.tag in VOID_EMBEDS
-                or c.tag in MEDIA_EMBEDS
-                or is_block_tag(c.tag)
-                or _has_content(c)
-            ):
-                return True
+        if c.kind == "element" and c.tag not in DROP_WITH_CONTENT:
+            return True
     return False
 
 
-def finish_flow(items: list[Item]) -> list[Item]:
+def finish_flow(items: list[Item], pre: bool = False) -> list[Item]:
     """A flow block's children: an empty block holds one empty run.
 
-    TinyMCE pads an empty block with ``&nbsp;``: a block holding just one space is empty.
+    TinyMCE pads an empty block with ``&nbsp;``: outside ``<pre>``, a block holding just one
+    unformatted space is empty.
     """
     if not items:
         return [run([])]
     only = items[0] if len(items) == 1 else None
-    if only and "run" in only and len(only["run"]) == 1 and only["run"][0].get("text") == " ":
+    if (not pre and only and "run" in only and len(only["run"]) == 1
+            and only["run"][0].get("text") == " " and not only["run"][0].get("marks")):
         return [run([])]
     return items
 
@@ -371,11 +441,16 @@ def html_to_model(html: str) -> tuple[list[Block], list[str]]:
 
 
 __all__ = [
+    "BARE_MARKS",
+    "LIST_WRAPPERS",
     "Parser",
     "add_mark",
     "clean_run",
     "comment_ok",
     "dom_to_model",
     "finish_flow",
+    "hoist",
     "html_to_model",
+    "push_wrapped",
+    "without_own_mark",
 ]

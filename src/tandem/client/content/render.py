@@ -71,8 +71,8 @@ def _open_mark(tag: str, value: Any) -> str:
     return f"<{tag}>" if value is True else f"<{tag}{attrs_html(value)}>"
 
 
-def run_html(r: Run, pre: bool) -> str:
-    """HTML of a run's content (not wrapped)."""
+def run_html(r: Run, pre: bool, first: bool = False) -> str:
+    """HTML of a run's content (not wrapped); ``first``: the first child of a ``<pre>``."""
     flat = "".join("\ufffc" if is_embed(s) else s["text"] for s in r["run"])
     shown = flat if pre else display_text(flat)
     out: list[str] = []
@@ -95,9 +95,14 @@ def run_html(r: Run, pre: bool) -> str:
             out.append(embed_html(s["embed"]))
         else:
             text = shown[pos : pos + size]
-            out.append(
-                escape_text(text) if pre else "<br>".join(map(escape_text, text.split("\n")))
-            )
+            if pre and first and pos == 0 and text.startswith("\n"):
+                # a newline that opens a <pre> is dropped by HTML parsers (and by some
+                # serializers): it is written as <br>, which reads back as the same "\n"
+                out.append("<br>" + escape_text(text[1:]))
+            elif pre:
+                out.append(escape_text(text))
+            else:
+                out.append("<br>".join(map(escape_text, text.split("\n"))))
         pos += size
     while stack:
         out.append(f"</{stack.pop()[0]}>")
@@ -111,11 +116,10 @@ def block_html(b: Block, pre: bool = False) -> str:
         return start
     inner_pre = pre or b["tag"] == "pre"
     inner = "".join(
-        run_html(c, inner_pre) if is_run(c) else block_html(c, inner_pre) for c in b["children"]
+        run_html(c, inner_pre, b["tag"] == "pre" and i == 0) if is_run(c)
+        else block_html(c, inner_pre)
+        for i, c in enumerate(b["children"])
     )
-    # An HTML parser drops one newline right after <pre>: keep a leading one by doubling it.
-    if b["tag"] == "pre" and inner.startswith("\n"):
-        inner = "\n" + inner
     return f"{start}{inner}</{b['tag']}>"
 
 

@@ -43,6 +43,8 @@ ARIA_RE = js_regex(SCHEMA["aria_attribute_pattern"])
 STYLE_PREFIX = "style:"
 
 _LANG_RE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8}){0,4}")
+# values that could end a comment or a raw-text element if markup were ever re-parsed (mXSS)
+_VALUE_BREAKOUT = re.compile(SCHEMA["attribute_value_forbidden"], re.IGNORECASE)
 # JavaScript's [^\s"'<>`=] with its \s; {1,100} counts UTF-16 units, checked apart.
 _CLASS_BAD = re.compile(f"[{JS_SPACE}\"'<>`=]")
 # Characters browsers ignore inside a URL scheme ("jav\tascript:"): tabs, newlines, controls.
@@ -175,7 +177,8 @@ def clean_attribute(tag: str, name: str, value: Any) -> str | None:
         return None
     if not _is_allowed_name(tag, name) or name == "style":
         return None
-    if u16len(value) > SCHEMA["attribute_value_max"] or "\x00" in value:
+    if (u16len(value) > SCHEMA["attribute_value_max"] or "\x00" in value
+            or _VALUE_BREAKOUT.search(value)):
         return None
     if name in URL_ATTRS:
         return clean_url(tag, name, value)

@@ -37,9 +37,16 @@ DROP_WITH_CONTENT = frozenset(SCHEMA["drop_with_content"])
 LEGACY: dict[str, Any] = SCHEMA["legacy"]
 EMBED_MAX_DEPTH: int = SCHEMA["embed_max_depth"]
 #: Elements nested deeper than this are flattened (their content kept, in order), so that
-#: no document — a hostile one included — can exhaust Python's recursion limit. Content
-#: from TinyMCE never comes near it. The plugin has no such limit yet (reported).
-MAX_DEPTH = 100
+#: no document — a hostile one included — can exhaust a recursion limit. Content from
+#: TinyMCE never comes near it.
+MAX_DEPTH: int = SCHEMA["max_depth"]
+#: Blocks that hold only inline content in HTML (a block inside one is split out).
+PHRASING_BLOCKS = frozenset(SCHEMA["phrasing_blocks"])
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+#: Table parts and list items: only inside these parents.
+CONTAINED: dict[str, frozenset[str]] = {
+    tag: frozenset(parents) for tag, parents in SCHEMA["contained_blocks"].items()
+}
 
 
 def is_block_tag(tag: str) -> bool:
@@ -61,6 +68,29 @@ def is_void_block(tag: str) -> bool:
 
 def is_mark_tag(tag: str) -> bool:
     return tag in MARK_RANK
+
+
+def nests(parent: str, child: str) -> bool:
+    """May block ``child`` sit in block ``parent`` without an HTML parser moving it out?"""
+    if parent not in PHRASING_BLOCKS:
+        return True
+    return parent != "p" and child not in _HEADINGS
+
+
+def contained(parent: str | None, tag: str, depth: int = 0) -> bool:
+    """Can ``tag`` sit in ``parent``, directly or once wrapped in its default children?"""
+    parents = CONTAINED.get(tag)
+    if parents is None or parent in parents:
+        return True
+    return _accepts(parent, tag, depth)
+
+
+def _accepts(parent: str | None, tag: str, depth: int) -> bool:
+    if parent is None or parent not in STRUCTURAL or depth > 3:
+        return False
+    if tag in STRUCTURAL_CHILDREN[parent]:
+        return True
+    return _accepts(STRUCTURAL[parent], tag, depth + 1)
 
 
 def mark_order(tag: str) -> tuple[int, bytes]:

@@ -23,7 +23,15 @@ from pycrdt import XmlElement, XmlFragment, XmlText
 
 from tandem.client.content.jscompat import js_number_string
 from tandem.client.content.model import Block, Item, Marks, Run, Seg, append_seg, block, is_run, run
-from tandem.client.content.parse import comment_ok, finish_flow
+from tandem.client.content.parse import (
+    BARE_MARKS,
+    LIST_WRAPPERS,
+    comment_ok,
+    finish_flow,
+    hoist,
+    push_wrapped,
+    without_own_mark,
+)
 from tandem.client.content.sanitize import STYLE_PREFIX, check_attrs, iframe_allowed
 from tandem.client.content.schema import (
     DROP_WITH_CONTENT,
@@ -35,6 +43,7 @@ from tandem.client.content.schema import (
     STRUCTURAL,
     STRUCTURAL_CHILDREN,
     VOID_EMBEDS,
+    contained,
     is_block_tag,
     is_mark_tag,
     is_structural,
@@ -141,7 +150,7 @@ def _legacy_mark(name: str, value: Any) -> tuple[str, Any] | None:
 
 def _mark_name_order(name: str) -> tuple[int, str]:
     # Version-1 names first, so that a current name on the same text wins (as for block
-    # attributes). JavaScript takes Yjs's order here; see the report in tests.
+    # attributes); JavaScript sorts the same way.
     return (0 if not is_mark_tag(name) else 1, name)
 
 
@@ -160,14 +169,14 @@ def read_marks(attributes: dict[str, Any] | None) -> Marks:
                 continue
             tag, value = legacy
         if value is True:
-            if tag not in ("span", "font"):
+            if tag not in BARE_MARKS:
                 marks.setdefault(tag, True)
             continue
         if not isinstance(value, dict):
             continue
         clean = check_attrs(tag, value)
         if not clean:
-            if tag not in ("span", "font") and tag not in marks:
+            if tag not in BARE_MARKS and tag not in marks:
                 marks[tag] = True
             continue
         previous = marks.get(tag)
@@ -189,7 +198,7 @@ def read_embed(value: Any, depth: int = 0) -> dict[str, Any] | None:
         tag in VOID_EMBEDS
         or tag in MEDIA_EMBEDS
         or is_mark_tag(tag)
-        or (depth > 0 and (tag in MEDIA_CHILDREN or is_block_tag(tag) or tag == "br"))
+        or (depth > 0 and (tag in MEDIA_CHILDREN or tag == "br"))
     )
     if not allowed or tag in DROP_WITH_CONTENT or depth > EMBED_MAX_DEPTH:
         return None
@@ -223,6 +232,8 @@ def read_embed(value: Any, depth: int = 0) -> dict[str, Any] | None:
             sub = read_embed(c, depth + 1)
             if sub is not None and "comment" not in sub:
                 children.append(sub)
+    if not children and tag in BARE_MARKS and not attrs:
+        return None
     if children:
         out["children"] = children
     return out
@@ -243,7 +254,7 @@ def read_text(text: XmlText, pre: bool) -> Run:
         # An embed we cannot show still takes its place (one unit), as U+FFFD.
         embed = read_embed(insert)
         if embed is not None:
-            segs.append({"embed": embed, "marks": marks})
+            segs.append({"embed": embed, "marks": without_own_mark(marks, embed)})
         else:
             append_seg(segs, {"text": "\ufffd", "marks": marks})
     return run(segs)
@@ -279,13 +290,22 @@ def _block_attrs(el: XmlElement, tag: str) -> dict[str, str]:
     return check_attrs(tag, obj)
 
 
-def _read_flow_children(parent: Parent, pre: bool, depth: int) -> list[Item]:
+def _read_flow_children(parent: Parent, pre: bool, depth: int,
+                        parent_tag: str | None) -> list[Item]:
     items: list[Item] = []
+    wrappers: set[int] = set()
     for child in parent.children:
         if isinstance(child, XmlText):
             items.append(read_text(child, pre))
         elif isinstance(child, XmlElement):
-            items.extend(read_element(child, pre, depth + 1))
+            tag = (child.tag or "").lower()
+            stray = (tag in LIST_WRAPPERS and not contained(parent_tag, tag)
+                     and depth + 1 <= MAX_DEPTH)
+            for b in read_element(child, pre, depth + 1, parent_tag):
+                if stray and b.get("tag") == tag:
+                    push_wrapped(items, b, wrappers)
+                else:
+                    items.append(b)
     return items
 
 
@@ -306,8 +326,10 @@ def _nonempty(item: Item) -> bool:
     return not is_run(item) or bool(item["run"])
 
 
-def read_element(el: XmlElement, pre: bool = False, depth: int = 1) -> list[Item]:
-    """A Yjs element as model items (usually one block; unknown wrappers give children).
+def read_element(el: XmlElement, pre: bool = False, depth: int = 1,
+                 parent_tag: str | None = None) -> list[Item]:
+    """A Yjs element as model items (usually one block; unknown wrappers, and table parts
+    outside a table, give their children — as an HTML parser would).
 
     ``depth`` is the element's nesting level (1 at the top).
     """
@@ -316,9 +338,9 @@ def read_element(el: XmlElement, pre: bool = False, depth: int = 1) -> list[Item
         return []
     if depth > MAX_DEPTH:
         return _read_flat(el, pre)
-    if not is_block_tag(tag):
-        # Not a block: keep what it holds (as the parser unwraps unknown elements).
-        return [x for x in _read_flow_children(el, pre, depth) if _nonempty(x)]
+    if not is_block_tag(tag) or (not contained(parent_tag, tag) and tag not in LIST_WRAPPERS):
+        # Not a block here: keep what it holds (as the parser unwraps unknown elements).
+        return [x for x in _read_flow_children(el, pre, depth, parent_tag) if _nonempty(x)]
     attrs = _block_attrs(el, tag)
     if is_void_block(tag):
         return [block(tag, attrs, [])]
@@ -334,10 +356,11 @@ def read_element(el: XmlElement, pre: bool = False, depth: int = 1) -> list[Item
                 if is_structural(default):
                     kids.append(block(default, {}, _wrap_structural(default, meaningful)))
                 else:
-                    kids.append(block(default, {}, finish_flow(_merge_runs(meaningful))))
+                    kids.append(block(default, {},
+                                      finish_flow(_merge_runs(meaningful), pre)))
             stray.clear()
 
-        for item in _read_flow_children(el, pre, depth):
+        for item in _read_flow_children(el, pre, depth, tag):
             if not is_run(item) and item["tag"] in allowed:
                 wrap()
                 kids.append(item)
@@ -346,8 +369,8 @@ def read_element(el: XmlElement, pre: bool = False, depth: int = 1) -> list[Item
         wrap()
         return [block(tag, attrs, kids)]
     inner_pre = pre or tag == "pre"
-    items = _read_flow_children(el, inner_pre, depth)
-    return [block(tag, attrs, finish_flow(_merge_runs(items)))]
+    items = _read_flow_children(el, inner_pre, depth, tag)
+    return hoist(block(tag, attrs, finish_flow(_merge_runs(items), inner_pre)))
 
 
 def _wrap_structural(tag: str, items: list[Item]) -> list[Item]:
@@ -361,7 +384,7 @@ def _wrap_structural(tag: str, items: list[Item]) -> list[Item]:
             if is_structural(default):
                 out.append(block(default, {}, _wrap_structural(default, list(stray))))
             else:
-                out.append(block(default, {}, finish_flow(_merge_runs(list(stray)))))
+                out.append(block(default, {}, finish_flow(_merge_runs(list(stray)), False)))
         stray.clear()
 
     for item in items:
@@ -394,13 +417,17 @@ def read_top_node(node: Any) -> list[Block]:
     """One top-level Yjs node as model blocks (a bare top-level text is a paragraph)."""
     if isinstance(node, XmlText):
         r = read_text(node, False)
-        return [block("p", {}, finish_flow([r] if r["run"] else []))]
+        return [block("p", {}, finish_flow([r] if r["run"] else [], False))]
     if isinstance(node, XmlElement):
+        tag = (node.tag or "").lower()
         out: list[Block] = []
+        wrappers: set[int] = set()
         for item in read_element(node, False):
             if is_run(item):
                 if item["run"]:
-                    out.append(block("p", {}, [item]))
+                    out.append(block("p", {}, finish_flow([item], False)))
+            elif item["tag"] in LIST_WRAPPERS and item["tag"] == tag:
+                push_wrapped(out, item, wrappers)
             else:
                 out.append(item)
         return out
