@@ -104,6 +104,10 @@ function setupPlugin(editor) {
     getCanonicalContent() {
       return state.binding ? modelToHtml(readFragment(state.binding.fragment)) : '';
     },
+    /** The shared document as the content model (plain JSON; docs/content-model.md §2). */
+    getModel() {
+      return state.binding ? JSON.parse(JSON.stringify(readFragment(state.binding.fragment))) : [];
+    },
     /** What this editor's DOM holds now, as canonical HTML of the content model. */
     readLocal() {
       return state.binding ? modelToHtml(state.binding.readDom()) : '';

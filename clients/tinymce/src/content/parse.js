@@ -218,7 +218,7 @@ export class Parser {
     if (!isMarkTag(tag)) return undefined; // elements outside the schema are never embeds
     const empty = !hasContent(el);
     if (!empty && (el.getAttribute('contenteditable') || '').toLowerCase() !== 'false' && !hasClass(el, NONEDITABLE_CLASSES)) return undefined;
-    if (empty && BARE_MARKS.has(tag) && !el.attributes.length) return null; // <span></span>: nothing
+    if (empty && !el.attributes.length) return null; // <strong></strong>: nothing
     return this.element(el, tag, 0);
   }
 
@@ -266,8 +266,8 @@ export class Parser {
         if (sub) children.push(sub);
       }
     }
-    // an empty span, font or a without attributes means nothing (an id="top" refused, say)
-    if (!children.length && BARE_MARKS.has(tag) && !Object.keys(attrs).length) return null;
+    // an empty inline element without attributes means nothing (an id="top" refused, say)
+    if (!children.length && isMarkTag(tag) && !Object.keys(attrs).length) return null;
     const out = { tag, attrs };
     if (children.length) out.children = children;
     return out;

@@ -145,7 +145,7 @@ export function readEmbed(value, depth = 0) {
       }
     }
   }
-  if (!children.length && BARE_MARKS.has(tag) && !Object.keys(attrs).length) return null;
+  if (!children.length && isMarkTag(tag) && !Object.keys(attrs).length) return null;
   if (children.length) out.children = children;
   return out;
 }

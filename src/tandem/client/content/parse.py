@@ -244,8 +244,8 @@ class Parser:
         if not empty and (el.get("contenteditable") or "").lower() != "false" and not _has_class(
                 el, NONEDITABLE_CLASSES):
             return _NOT_EMBED
-        if empty and tag in BARE_MARKS and not el.attrs:
-            return None  # <span></span>: nothing
+        if empty and not el.attrs:
+            return None  # <strong></strong>: nothing
         return self.element(el, tag, 0)
 
     def element(self, el: Node, tag: str, depth: int) -> Embed | None:
@@ -293,8 +293,8 @@ class Parser:
                 sub = self.element(child, ctag, depth + 1)
                 if sub:
                     children.append(sub)
-        # an empty span, font or a without attributes means nothing (an id="top" refused)
-        if not children and tag in BARE_MARKS and not attrs:
+        # an empty inline element without attributes means nothing (an id="top" refused)
+        if not children and is_mark_tag(tag) and not attrs:
             return None
         out: Embed = {"tag": tag, "attrs": attrs}
         if children:

@@ -232,7 +232,7 @@ def read_embed(value: Any, depth: int = 0) -> dict[str, Any] | None:
             sub = read_embed(c, depth + 1)
             if sub is not None and "comment" not in sub:
                 children.append(sub)
-    if not children and tag in BARE_MARKS and not attrs:
+    if not children and is_mark_tag(tag) and not attrs:
         return None
     if children:
         out["children"] = children
