@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tandem.auth import KeyDirectory, TokenVerifier
 from tandem.client import DocumentClient
 from tandem.storage.sqlite import SQLiteStore
-from tests.examples.conftest import Backend, Integration, new_secret, start_backend
+from tests.examples.harness import Backend, Integration, new_secret, start_backend
 from tests.support.server import serve_in_loop
 
 BACKENDS = ["node", "python"]
@@ -177,7 +177,7 @@ async def test_rotation_is_a_new_hint_and_old_hints_stay_usable(kind, integratio
 async def test_node_and_python_examples_sign_with_other_algorithms(integration, backends):
     """TANDEM_JWT_ALG: an ES256 key registered as PEM; both examples sign tokens the
     server accepts."""
-    from tests.examples.conftest import tandem
+    from tests.examples.harness import tandem
 
     tandem("keys", "generate", "--alg", "ES256", "--out", "ec", cwd=integration.workdir,
            data_dir=integration.data_dir)

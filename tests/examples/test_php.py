@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.examples.conftest import EXAMPLES
+from tests.examples.harness import EXAMPLES
 
 
 def test_php_example_syntax():

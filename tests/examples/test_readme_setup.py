@@ -10,7 +10,7 @@ import sys
 
 import httpx
 
-from tests.examples.conftest import EXAMPLES, Integration, start_backend
+from tests.examples.harness import EXAMPLES, Integration, start_backend
 from tests.quickstart.markdown import blocks, section
 from tests.quickstart.test_readme import clean_env
 
