@@ -80,7 +80,7 @@ async def test_stored_size_per_document_and_per_api_key(tmp_path, make_client):
         other = await joined(server, "doc-2", user="hog")
         await other.recv_type("synced")
         other.unlock()
-        acked2, error2 = await flood(other, 10, 100_000)
+        _acked2, error2 = await flood(other, 10, 100_000)
         assert error2 is not None and error2["code"] == "storage_quota_exceeded", error2
         total = ((await storage_info(server, "doc-1")).stored_bytes
                  + (await storage_info(server, "doc-2")).stored_bytes)

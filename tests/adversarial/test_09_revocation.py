@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from tandem.storage.sqlite import SQLiteStore
 from tests.adversarial.helpers import raw_hello
 from tests.collab.helpers import wait_until
-from tandem.storage.sqlite import SQLiteStore
 
 DOC = "revoked-doc"
 
