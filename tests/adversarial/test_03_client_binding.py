@@ -55,18 +55,23 @@ async def test_another_user_cannot_poison_a_client_id(server, make_client):
     spy = make_client(server, "mallory", DOC)
     await spy.start()
     await spy.wait_synced()
-    mallory = await joined(server, DOC, user="mallory", client_id="alice-editor-1")
-    await mallory.recv_type("synced")
-    mallory.unlock()
-    await mallory.send(mallory.update_frame(MAX_COUNTER, "mallory under alice's id"))
-    reply = await mallory.recv_type("ack", "error")
-    if reply["type"] == "ack":  # then a snapshot makes the poisoned counter "compacted"
-        await wait_until(lambda: spy.version >= reply["seq"], what="spy caught up")
-        seal = mallory.cipher.seal_snapshot(reply["seq"], spy.doc.get_update())
-        await mallory.send({"type": "snapshot", "session_id": mallory.welcome["session"][
-            "session_id"], "seq": reply["seq"], "data": base64.b64encode(seal).decode()})
-        await mallory.recv_type("snapshot_ack", "error")
-        await mallory.close()
+    mallory = await raw_hello(server, DOC, user="mallory", client_id="alice-editor-1")
+    welcome = await mallory.recv_type("welcome", "error")
+    if welcome["type"] == "error":  # refused: the client id is bound to alice
+        assert welcome["code"] == "client_id_taken", welcome
+    else:
+        mallory.welcome = welcome
+        await mallory.recv_type("synced")
+        mallory.unlock()
+        await mallory.send(mallory.update_frame(MAX_COUNTER, "mallory under alice's id"))
+        reply = await mallory.recv_type("ack", "error")
+        if reply["type"] == "ack":  # then a snapshot makes the poisoned counter "compacted"
+            await wait_until(lambda: spy.version >= reply["seq"], what="spy caught up")
+            seal = mallory.cipher.seal_snapshot(reply["seq"], spy.doc.get_update())
+            await mallory.send({"type": "snapshot", "session_id": mallory.welcome["session"][
+                "session_id"], "seq": reply["seq"], "data": base64.b64encode(seal).decode()})
+            await mallory.recv_type("snapshot_ack", "error")
+            await mallory.close()
     await spy.close()
 
     alice = make_client(server, "alice", DOC, client_id="alice-editor-1")
@@ -79,18 +84,23 @@ async def test_another_user_cannot_poison_a_client_id(server, make_client):
     assert "alice one" in texts and "alice two" in texts, texts
 
 
-async def test_a_reused_counter_with_other_content_is_not_acknowledged(server, make_client):
+async def test_welcome_tells_a_returning_client_its_stored_counter(server, make_client):
+    """So a new instance reusing a client id continues after it instead of having its
+    new updates mistaken for re-sent ones."""
     alice = make_client(server, "alice", DOC, initial_content="<p>start</p>")
     await alice.start()
     await alice.wait_synced()
     raw = await joined(server, DOC, user="erin", client_id="erin-editor-1")
+    assert raw.welcome.get("counter") == 0, raw.welcome
     await raw.recv_type("synced")
     raw.unlock()
-    await raw.send(raw.update_frame(1, "erin one"))
-    assert (await raw.recv_type("ack"))["duplicate"] is False
-    await raw.send(raw.update_frame(1, "erin other content, same counter"))
-    reply = await raw.recv_type("ack", "error")
-    assert reply["type"] == "error" and reply["code"] == "counter_reused", reply
+    for counter in (1, 2):
+        await raw.send(raw.update_frame(counter, f"erin {counter}"))
+        assert (await raw.recv_type("ack"))["duplicate"] is False
+    await raw.close()
+    again = await joined(server, DOC, user="erin", client_id="erin-editor-1")
+    assert again.welcome.get("counter") == 2, again.welcome
+    await again.close()
 
 
 async def test_same_client_id_of_another_user_cannot_replace_a_connection(server, make_client):
