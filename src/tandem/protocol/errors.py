@@ -31,7 +31,6 @@ CLOSE_CODES: dict[str, tuple[int, str]] = {
     "storage_quota_exceeded": (4013, "general"),
     "frame_too_large": (1009, "general"),
     "storage_unavailable": (1013, "general"),
-    "server_busy": (1013, "general"),
     "server_shutdown": (1001, "general"),
     "internal_error": (1011, "general"),
 }
