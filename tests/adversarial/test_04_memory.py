@@ -69,3 +69,20 @@ async def test_a_reader_that_does_not_read_is_dropped_by_bytes(tmp_path, make_cl
         ws.transport.resume_reading()
         await asyncio.sleep(0)
         await a.close()
+
+
+async def test_a_late_joiner_of_a_big_document_is_paced_not_dropped(tmp_path, make_client):
+    """History bigger than the outbound queue bound is sent at the reader's pace."""
+    async with serve_in_loop(tmp_path / "data", send_queue_bytes=1 << 20,
+                             max_frame_bytes=256 * 1024) as server:
+        a = make_client(server, "alice", DOC, initial_content="<p>start</p>")
+        await a.start()
+        await a.wait_synced()
+        for i in range(40):  # ~5 MiB of history in 128 KiB updates
+            a.doc["blob" + str(i)] = __import__("pycrdt").Text(os.urandom(64 * 1024).hex())
+        await a.flush(60)
+        late = make_client(server, "bob", DOC)
+        await late.start()
+        await late.wait_synced(60)
+        assert late.version == a.version
+        assert server.app.state.tandem.metrics.errors["slow_consumer"] == 0

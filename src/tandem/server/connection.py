@@ -58,6 +58,7 @@ _MAX_BATCH_FRAMES = 256
 _BATCH_INTERVAL = 0.010  # seconds, at most
 _BATCH_INTERVAL_PER_MEMBER = 0.00005
 _PIPELINE = 64  # updates of one connection stored per transaction, at most
+_BATCH_BYTES = 1024 * 1024  # ... and bytes (one larger update goes alone)
 TRANSPORT_EXTENSION = "tandem.transport"  # scope extension set by server.transport
 
 
@@ -425,6 +426,10 @@ class CollabConnection:
             if page and page[0].seq != start + 1:
                 return False
             for update in page:
+                if not self.outbound.room_for_history:
+                    await self._wait_for_room()  # at the reader's pace
+                    if generation != self.sync_generation or self.protocol.is_closed:
+                        return True
                 self._history(server_frames.update(update.seq, update.session_id,
                                                    update.client_id, update.counter,
                                                    update.user_id, update.ciphertext),
@@ -512,10 +517,13 @@ class CollabConnection:
             while self._batch:
                 session_id = self._batch[0].session_id
                 batch: list[Update] = []
+                nbytes = 0
                 while (self._batch and len(batch) < _PIPELINE
-                       and self._batch[0].session_id == session_id):
-                    batch.append(self._batch.popleft())
-                nbytes = sum(len(m.data) for m in batch)
+                       and self._batch[0].session_id == session_id
+                       and (not batch or nbytes + len(self._batch[0].data) <= _BATCH_BYTES)):
+                    message = self._batch.popleft()
+                    batch.append(message)
+                    nbytes += len(message.data)
                 await hub.write_gate.acquire(nbytes)
                 started = time.perf_counter()
                 try:

@@ -25,6 +25,7 @@ from tandem.server.quotas import ByteGate, ByteRate
 from tandem.storage import SessionRecord, Store
 
 DocKey = tuple[str, str]  # (api key, document id)
+WRITE_GATE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,9 @@ class DocumentHub:
         self.loaded = asyncio.Event()
         self.load_error: BaseException | None = None
         self.write_rate: ByteRate | None = None  # bytes per minute (quota)
-        self.write_gate = ByteGate(4 * 1024 * 1024)  # fairness between documents
+        # Fairness between documents: one document's appends in flight are bounded, so a
+        # busy document waits behind its own writes, not ahead of everyone else's.
+        self.write_gate = ByteGate(WRITE_GATE_BYTES)
         self._next_seq = 1
         self._pending: dict[int, tuple[str, Member | None]] = {}
         # Members connected to other nodes (shared storage only): client id -> (node, member)

@@ -9,9 +9,9 @@
   may be at most ``max_hello_bytes`` (larger ones are cut with close 1009 before they
   are buffered); the application raises the limit after authentication through the
   scope extension ``tandem.transport``.
-- ``RepeatFilter``: a log record repeated within ``interval`` seconds (same logger,
-  level and message template) is logged once, then counted; the next one after the
-  interval says how many were suppressed.
+- ``RepeatFilter``: a warning or error repeated within ``interval`` seconds (same
+  logger, level and message template) is logged once, then counted; the next one
+  after the interval says how many were suppressed.
 """
 
 from __future__ import annotations
@@ -147,6 +147,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True  # only warnings and errors can be flooded from outside
         key = (record.name, record.levelno, str(record.msg))
         now = self._clock()
         first, suppressed = self._seen.get(key, (None, 0))
