@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tandem.server")
 
-_SYNC_PAGE = 1000
+_SYNC_PAGE = 1000  # updates read from storage at once, at most
+_SYNC_PAGE_BYTES = 4 * 1024 * 1024  # ... and about this many bytes
 _MAX_BATCH_FRAMES = 256
 # The pause grows with the document's audience: fan-out work grows with its square.
 _BATCH_INTERVAL = 0.010  # seconds, at most
@@ -60,6 +61,14 @@ _BATCH_INTERVAL_PER_MEMBER = 0.00005
 _PIPELINE = 64  # updates of one connection stored per transaction, at most
 _BATCH_BYTES = 1024 * 1024  # ... and bytes (one larger update goes alone)
 TRANSPORT_EXTENSION = "tandem.transport"  # scope extension set by server.transport
+# Token failures that count against the source address: those of tokens that were not
+# validly signed for the API key (garbage, forgeries, unknown keys). An expired or
+# wrong-document token was signed by the integrator: a clock or a cache, not an attack.
+FORGERY_CODES = frozenset({
+    "token_too_large", "not_enough_parts", "too_many_parts", "bad_base64", "bad_json",
+    "missing_alg", "missing_claims", "unsupported_alg", "unsupported_header",
+    "jwks_unavailable", "bad_signature",
+})
 
 
 def _auth_error(exc: AuthError) -> ProtocolError:
@@ -111,7 +120,9 @@ class CollabConnection:
         self._wake.set()
 
     def kick(self, error: ProtocolError) -> None:
-        self.hub = None  # the hub already let go of this member
+        if self.hub is not None:  # the hub already let go of this member
+            self.hub = None
+            self.state.metrics.connections -= 1
         self.fail(error)
 
     def request_snapshot(self, seq: int) -> None:
@@ -282,7 +293,8 @@ class CollabConnection:
         try:
             return await state.verifier.verify(api_key, token, document_id=document_id)
         except AuthError as exc:
-            state.sources.failed(self.source)
+            if exc.code in FORGERY_CODES:  # not a (validly signed) stale or wrong token
+                state.sources.failed(self.source)
             if exc.code == "bad_signature":
                 state.rejected_tokens.add(api_key, token, exc)
             raise _auth_error(exc) from None
@@ -415,12 +427,14 @@ class CollabConnection:
                                            max(self.outbound.last_sent_seq, start)))
 
     async def _send_log_after(self, key: tuple[str, str], start: int, generation: int) -> bool:
-        """Send the stored updates after ``start``; False if some were compacted away."""
+        """Send the stored updates after ``start``; False if some were compacted away.
+        Pages are sized so that one holds about ``_SYNC_PAGE_BYTES`` in memory."""
+        limit = 64
         while True:
             await self._wait_for_room()
             if generation != self.sync_generation or self.protocol.is_closed:
                 return True
-            page = await self.state.store.updates_after(*key, start, limit=_SYNC_PAGE)
+            page = await self.state.store.updates_after(*key, start, limit=limit)
             if generation != self.sync_generation:
                 return True
             if page and page[0].seq != start + 1:
@@ -434,9 +448,11 @@ class CollabConnection:
                                                    update.client_id, update.counter,
                                                    update.user_id, update.ciphertext),
                               update.seq)
-            if len(page) < _SYNC_PAGE:
+            if len(page) < limit:
                 return True
             start = page[-1].seq
+            average = max(1, sum(len(u.ciphertext) for u in page) // len(page))
+            limit = max(1, min(_SYNC_PAGE, _SYNC_PAGE_BYTES // average))
 
     def resync(self, session: SessionRecord) -> None:
         """Updates this client needs were compacted before it got them: send the
