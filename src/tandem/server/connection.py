@@ -19,6 +19,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from tandem.auth import AuthError, Identity
@@ -207,7 +208,25 @@ class CollabConnection:
             self._room.set()
 
     # -- lifecycle -----------------------------------------------------------------
+    async def refuse_if_limited(self) -> bool:
+        """A source over its failed-authentication budget is refused at the handshake
+        (HTTP 429 with Retry-After): cheaper than a WebSocket, a hello and an error."""
+        assert self.state.sources is not None
+        try:
+            self.state.sources.check(self.source)
+        except ProtocolError as exc:
+            if "websocket.http.response" not in self.ws.scope.get("extensions", {}):
+                return False  # the error frame after hello will say it
+            self.state.metrics.error(exc.code)
+            await self.ws.send_denial_response(PlainTextResponse(
+                exc.message, status_code=429,
+                headers={"Retry-After": str(int(exc.retry_after or 1) + 1)}))
+            return True
+        return False
+
     async def run(self) -> None:
+        if await self.refuse_if_limited():
+            return
         await self.ws.accept()
         self._sender = asyncio.create_task(self._send_loop())
         try:
