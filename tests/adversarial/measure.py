@@ -182,6 +182,7 @@ class _ProbeRun:
         self.clients = [self._client(f"probe{i}", f"probe-doc-{i}", "<p>probe</p>")
                         for i in range(3)]
         self.latencies: list[float] = []
+        self.slowest: list[tuple[float, float]] = []  # (latency, wall-clock time)
         self.acked: dict[str, list[str]] = {}
         self.failures = 0
 
@@ -206,6 +207,7 @@ class _ProbeRun:
                 await asyncio.sleep(0.5)
                 continue
             self.latencies.append(time.perf_counter() - started)
+            self.slowest = sorted([*self.slowest, (self.latencies[-1], time.time())])[-3:]
             self.acked[c.document_id].append(text)
             await asyncio.sleep(0.1)
 
@@ -238,7 +240,8 @@ class _ProbeRun:
                 "others_ack_p50_ms": round(1000 * statistics.median(lat), 1),
                 "others_ack_p99_ms": round(1000 * lat[min(len(lat) - 1,
                                                           int(len(lat) * 0.99))], 1),
-                "others_acked_lost": lost}
+                "others_acked_lost": lost,
+                "slowest_acks": [(round(lat, 2), round(at % 1000, 1)) for lat, at in self.slowest]}
 
 
 def _probe_main(url: str, api_key: str, tokens: dict[str, str], ready: Any, stop: Any,
@@ -469,6 +472,7 @@ async def case4(target: Target) -> dict[str, Any]:
     prehello = await watch.stop()
     result = {"presence_frames_sent": sent,
               "presence_rss_peak_delta_mib": presence["rss_peak_delta_mib"],
+              "presence_rss_retained_mib": presence["rss_after_delta_mib"],
               "prehello_rss_peak_delta_mib": prehello["rss_peak_delta_mib"],
               "prehello_rss_after_delta_mib": prehello["rss_after_delta_mib"]}
     result.update(await probes.stop())
@@ -534,15 +538,19 @@ async def case7(target: Target) -> dict[str, Any]:
     errors: dict[str, int] = {}
     client_id = "hog-client-1"
 
+    resume: dict[str, Any] = {}  # like a real client: resume, do not reload the history
+
     async def one_connection() -> float:
         raw = await RawClient.connect(target.server)
         raw.doc_id, raw.client_id = "c7", client_id
-        await raw.send(raw.hello_frame(target.tenant, "c7", user="hog"))
+        await raw.send(raw.hello_frame(target.tenant, "c7", user="hog", **resume))
         welcome = await raw.recv_type("welcome", "error")
         if welcome["type"] == "error":
             errors[welcome["code"]] = errors.get(welcome["code"], 0) + 1
             return float(welcome.get("retry_after") or 1.0)
         raw.welcome = welcome
+        resume["session_id"] = welcome["session"]["session_id"]
+        resume.setdefault("last_seq", welcome["version"])
         await raw.recv_type("synced", timeout=60)
         raw.unlock()
         session = raw.welcome["session"]["session_id"]
@@ -558,6 +566,7 @@ async def case7(target: Target) -> dict[str, Any]:
                     if msg["type"] == "ack":
                         acked.append(msg["counter"])
                         inflight.release()
+                        resume["last_seq"] = max(resume.get("last_seq", 0), msg["seq"])
                     elif msg["type"] == "error":
                         error = msg
                         return
@@ -578,6 +587,7 @@ async def case7(target: Target) -> dict[str, Any]:
             await raw.close()
         if error is None:
             return 0.0
+        print(f"hog refused at {time.time() % 1000:.1f}: {error['code']}", file=sys.stderr)
         errors[error["code"]] = errors.get(error["code"], 0) + 1
         return float(error.get("retry_after") or 1.0)
 
@@ -702,7 +712,9 @@ async def case10(target: Target) -> dict[str, Any]:
                     if not chunk:
                         break
                     data += chunk
-            if b'"code":"' in data:
+            if data.startswith(b"HTTP/1.1 429"):
+                code = "refused_429"
+            elif b'"code":"' in data:
                 code = data.split(b'"code":"', 1)[1].split(b'"', 1)[0].decode()
             writer.close()
         except Exception:
@@ -750,6 +762,8 @@ async def run_case(name: str, src: Path, label: str) -> dict[str, Any]:
     finally:
         result["server_alive"] = target.alive()
         target.stop()
+        if os.environ.get("MEASURE_KEEP_LOG"):
+            result["server_log"] = str(target.log_path)
     return {"case": name, "label": label, "seconds": round(time.monotonic() - started, 1),
             "load_average": round(os.getloadavg()[0], 1), **result}
 

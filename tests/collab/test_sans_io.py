@@ -318,3 +318,20 @@ def test_snapshot_requests_go_to_editors_at_most_every_30_seconds():
     assert editor.snapshot_requests == [600]
     hub.ask_for_snapshot(500, everyone=True, now=131.0)
     assert editor.snapshot_requests == [600, 600]
+
+
+async def test_a_documents_write_quota_outlives_its_hub():
+    """Closing and reopening a document (a refused writer reconnecting) must not refill
+    its quota."""
+    from tandem.server.quotas import ByteRate
+
+    registry = HubRegistry(NoStore())  # type: ignore[arg-type]
+    registry.new_write_rate = lambda: ByteRate(60_000)
+    hub = await registry.open(("k", "doc"))
+    assert hub.write_rate is not None and hub.write_rate.take(15_000) == 0.0
+    registry.unpin(hub)
+    assert ("k", "doc") not in registry.hubs
+    again = await registry.open(("k", "doc"))
+    assert again is not hub and again.write_rate is hub.write_rate
+    assert again.write_rate.take(1_000) > 0
+    registry.unpin(again)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -241,6 +242,19 @@ class HubRegistry:
         self.on_joined: Callable[[DocumentHub, dict[str, Any]], None] | None = None
         self.on_left: Callable[[DocumentHub, dict[str, Any]], None] | None = None
         self.new_write_rate: Callable[[], ByteRate | None] = lambda: None
+        # A document's write quota outlives its hub (closing and reopening a document
+        # must not refill it); least recently used entries go beyond ``max_rates``.
+        self._write_rates: OrderedDict[DocKey, ByteRate | None] = OrderedDict()
+        self.max_rates = 100_000
+
+    def write_rate(self, key: DocKey) -> ByteRate | None:
+        if key in self._write_rates:
+            self._write_rates.move_to_end(key)
+            return self._write_rates[key]
+        rate = self._write_rates[key] = self.new_write_rate()
+        if len(self._write_rates) > self.max_rates:
+            self._write_rates.popitem(last=False)
+        return rate
 
     async def open(self, key: DocKey) -> DocumentHub:
         """The hub of ``key``, loaded and pinned: call ``unpin`` once joined (or not)."""
@@ -251,7 +265,7 @@ class HubRegistry:
                 hub.on_gap = self.on_gap
                 hub.on_joined = self.on_joined
                 hub.on_left = self.on_left
-                hub.write_rate = self.new_write_rate()
+                hub.write_rate = self.write_rate(key)
                 hub.pins += 1
                 self.hubs[key] = hub
                 try:
