@@ -313,6 +313,13 @@ async def reader_texts(target: Target, doc: str, timeout: float = 20) -> list[st
 
 
 # -- the attacks ------------------------------------------------------------------------
+async def case0(target: Target) -> dict[str, Any]:
+    """No attack: the probes alone for 10 s (the baseline of "others' ack")."""
+    probes = await Probes(target).start()
+    await asyncio.sleep(10)
+    return await probes.stop()
+
+
 async def case1(target: Target) -> dict[str, Any]:
     """Same client id reconnects while its old socket is open; a later joiner?"""
     await make_doc(target, "c1")
@@ -668,6 +675,10 @@ async def case9b(target: Target) -> dict[str, Any]:
     return {"year_9999_token_accepted": reply["type"] == "welcome"}
 
 
+class _Refused(Exception):
+    """The WebSocket handshake was answered with another status than 101."""
+
+
 def _masked_text_frame(payload: bytes) -> bytes:
     """A client-to-server WebSocket text frame (masked, as clients must send)."""
     mask = os.urandom(4)
@@ -706,17 +717,19 @@ async def case10(target: Target) -> dict[str, Any]:
             data = b""
             async with asyncio.timeout(10):
                 data = await reader.readuntil(b"\r\n\r\n")  # 101, then the frame
+                if not data.startswith(b"HTTP/1.1 101"):
+                    raise _Refused(data.split(b"\r\n", 1)[0].decode())
                 writer.write(frame)
                 while b'"code":"' not in data and len(data) < 65536:
                     chunk = await reader.read(4096)
                     if not chunk:
                         break
                     data += chunk
-            if data.startswith(b"HTTP/1.1 429"):
-                code = "refused_429"
-            elif b'"code":"' in data:
+            if b'"code":"' in data:
                 code = data.split(b'"code":"', 1)[1].split(b'"', 1)[0].decode()
             writer.close()
+        except _Refused as refused:
+            code = "http_" + str(refused).split(" ")[1]
         except Exception:
             pass
         codes[code] = codes.get(code, 0) + 1
@@ -730,7 +743,10 @@ async def case10(target: Target) -> dict[str, Any]:
             await asyncio.sleep(wait)
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - started
-    result = {"server_cpu_percent": round(100 * (target.cpu_seconds() - cpu) / elapsed),
+    used = target.cpu_seconds() - cpu
+    answered = sum(n for code, n in codes.items() if code != "failed")
+    result = {"server_cpu_percent": round(100 * used / elapsed),
+              "server_cpu_ms_per_answered_hello": round(1000 * used / max(1, answered), 2),
               "forged_replies": codes}
     result.update(await probes.stop())
     return result
@@ -745,7 +761,7 @@ async def case11(target: Target) -> dict[str, Any]:
 
 
 CASES: dict[str, tuple[Callable[[Target], Awaitable[dict[str, Any]]], dict[str, Any]]] = {
-    "1": (case1, {}), "2": (case2, {}), "3": (case3, {}), "4": (case4, {}),
+    "0": (case0, {}), "1": (case1, {}), "2": (case2, {}), "3": (case3, {}), "4": (case4, {}),
     "5": (case5, {}), "6": (case6, {}), "7": (case7, {}), "8": (case8, {"nofile": 256}),
     "9": (case9, {}), "9b": (case9b, {}), "10": (case10, {}), "11": (case11, {}),
 }
