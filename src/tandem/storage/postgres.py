@@ -481,7 +481,6 @@ class PostgresStore(Store):
 
         return await self._run(query, transaction=True)
 
-
     # -- quotas and client ids ----------------------------------------------------------
     async def client_counter(self, api_key: str, document_id: str, session_id: str,
                              client_id: str) -> ClientCounter | None:
@@ -502,6 +501,7 @@ class PostgresStore(Store):
                 " FROM snapshots WHERE api_key = $1)", api_key))
 
         return await self._run(query)
+
 
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply pending migrations under an advisory lock; returns the schema version."""
