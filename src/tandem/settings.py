@@ -26,17 +26,40 @@ class Settings:
     tls_key: str | None = None
     # token verification
     leeway: float = 30.0
+    max_token_lifetime: float = 24 * 3600.0  # exp at most this far ahead (seconds)
+    revocation_check_interval: float = 5.0  # re-read keys of open connections (seconds)
+    auth_failures_per_second: float = 2.0  # per source address, before it is refused
+    auth_failure_burst: int = 10
     # protocol limits (docs/protocol.md, "Limits")
     max_frame_bytes: int = 4 * 1024 * 1024
+    max_hello_bytes: int = 32 * 1024
+    max_presence_bytes: int = 8 * 1024
     max_connections_per_document: int = 250
+    max_connections_per_user: int = 8  # per document
+    max_user_connections: int = 100  # per user (and API key) on one node, all documents
     messages_per_second: float = 100.0
     message_burst: int = 200
     presence_per_second: float = 20.0
-    send_queue_limit: int = 4096
+    send_queue_limit: int = 4096  # frames
+    send_queue_bytes: int = 16 * 1024 * 1024
     hello_timeout: float = 10.0
     snapshot_threshold: int = 500
+    max_log_updates: int = 5000  # updates since the last snapshot, then writes wait for one
     retain_updates: int = 0
     pbkdf2_min_iterations: int = 10_000
+    # storage quotas (0 = unlimited)
+    document_bytes_per_minute: int = 64 * 1024 * 1024
+    api_key_bytes_per_minute: int = 512 * 1024 * 1024
+    max_document_bytes: int = 512 * 1024 * 1024
+    max_api_key_bytes: int = 0
+    # sockets and descriptors
+    header_timeout: float = 10.0  # a new TCP connection must finish its request headers
+    max_connections: int = 0  # open sockets; 0 = the descriptor limit minus fd_reserve
+    fd_reserve: int = 100
+    # monitoring: /metrics needs this bearer token, or the separate metrics listener
+    metrics_token: str | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     # demo-only: never set by ``tandem serve``
     demo: bool = False
 

@@ -77,7 +77,6 @@ BEFORE_HELLO = [
      "client_update_required"),
     ("message before hello", lambda r, s: [json.dumps({"type": "presence", "data": SEALED})],
      "protocol_violation"),
-    ("oversized first frame", lambda r, s: ["x" * (MAX_FRAME + 1)], "frame_too_large"),
     ("garbage token", lambda r, s: [json.dumps(hello(r, s, token="a.b.c"))], "jwt"),
 ]
 
@@ -146,10 +145,20 @@ async def test_frame_beyond_transport_limit_is_cut_with_1009(strict):
     server, a, b = strict
     raw = await RawClient.connect(server)
     await raw.hello(server.tenant, DOC)
-    await raw.send("x" * (MAX_FRAME * 4 + 10))
+    await raw.send("x" * (MAX_FRAME * 2 + 10))
     await asyncio.wait_for(raw.ws.wait_closed(), 10)
     assert raw.ws.close_code == 1009
     await still_working(server, a, b, "huge frame")
+
+
+async def test_oversized_first_frame_is_cut_before_it_is_read(strict):
+    """Before hello the WebSocket layer itself cuts a frame over the (small) hello limit."""
+    server, a, b = strict
+    raw = await RawClient.connect(server)
+    await raw.send("x" * (MAX_FRAME + 1))
+    await asyncio.wait_for(raw.ws.wait_closed(), 10)
+    assert raw.ws.close_code == 1009
+    await still_working(server, a, b, "oversized first frame")
 
 
 async def test_hello_timeout(strict):

@@ -6,6 +6,7 @@ import httpx
 
 from tests.collab.helpers import RawClient, converged
 from tests.conftest import close_all, new_client
+from tests.support.server import free_port, serve_in_loop
 
 
 def metric(text: str, name: str) -> float:
@@ -15,8 +16,10 @@ def metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} missing from /metrics")
 
 
-async def test_metrics_and_health_follow_the_traffic(server):
-    async with httpx.AsyncClient(base_url=server.url) as http:
+async def test_metrics_and_health_follow_the_traffic(tmp_path):
+    port = free_port()
+    async with (serve_in_loop(tmp_path / "data", metrics_port=port) as server,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http):
         before = (await http.get("/metrics")).text
         assert metric(before, "tandem_connections") == 0
         a = new_client(server, "alice", "m-doc", initial_content="<p>x</p>")

@@ -26,8 +26,10 @@ import {
 
 export const PROTOCOL_VERSION = 1;
 export const COLLAB_PATH = '/v1/collab';
-/** Close codes after which reconnecting cannot help. */
-export const FATAL_CLOSE = new Set([4003, 4009, 4010]);
+/** Close codes after which reconnecting cannot help. Every other close is retried with
+ * backoff, never sooner than the error's retry_after (a full document, a quota, a rate
+ * limit, a busy server are temporary). */
+export const FATAL_CLOSE = new Set([4003, 4010]);
 /** Marks transactions that apply server content (never sent back). */
 export const REMOTE_ORIGIN = Symbol('tandem-remote');
 
@@ -62,13 +64,14 @@ export function randomId(bytes = 18) {
 }
 
 export class ClientError extends Error {
-  constructor(message, { code = 'general', fatal = false, closeCode = null, detail = null } = {}) {
+  constructor(message, { code = 'general', fatal = false, closeCode = null, detail = null, retryAfter = null } = {}) {
     super(message);
     this.name = 'ClientError';
     this.code = code;
     this.fatal = fatal;
     this.closeCode = closeCode;
     this.detail = detail;
+    this.retryAfter = retryAfter; // seconds the server asked to wait before reconnecting
   }
 }
 
@@ -433,6 +436,7 @@ export class TandemClient {
       reason: closeReason(err.closeCode, err instanceof EncryptionError ? 'encryption' : err.code),
       message: err.message,
       closeCode: err.closeCode ?? null,
+      retryAfter: err.retryAfter ?? null,
       fatal,
     };
     this._emit('disconnected', info);
@@ -447,7 +451,8 @@ export class TandemClient {
       return;
     }
     this._attempt += 1;
-    const delay = Math.min(this.maxBackoff, this.minBackoff * 2 ** Math.min(this._attempt - 1, 8)) * (0.5 + Math.random());
+    const backoff = Math.min(this.maxBackoff, this.minBackoff * 2 ** Math.min(this._attempt - 1, 8)) * (0.5 + Math.random());
+    const delay = Math.max(backoff, typeof err.retryAfter === 'number' ? err.retryAfter * 1000 : 0);
     this._retryTimer = setTimeout(() => this._connect(), delay);
   }
 
@@ -726,6 +731,7 @@ export class TandemClient {
       fatal: FATAL_CLOSE.has(closeCode),
       closeCode,
       detail: msg.detail || null,
+      retryAfter: typeof msg.retry_after === 'number' && msg.retry_after > 0 ? msg.retry_after : null,
     });
   }
 }

@@ -8,6 +8,8 @@ export class FakeServer {
     this.received = [];
     this.hold = false; // when true, messages queue until release()
     this.queue = [];
+    this.maxMembers = Infinity; // per document, then too_many_connections (4009)
+    this.retryAfter = null; // seconds, sent with too_many_connections
   }
 
   doc(id) {
@@ -69,8 +71,8 @@ export class FakeServer {
     setTimeout(() => ws.onclose && ws.onclose({ code, reason, wasClean: notify }), 1);
   }
 
-  fail(ws, code, message, close) {
-    this.push(ws, { type: 'error', code, message, close });
+  fail(ws, code, message, close, extra = {}) {
+    this.push(ws, { type: 'error', code, message, close, ...extra });
     setTimeout(() => this.drop(ws, close, message), 5);
   }
 
@@ -131,6 +133,10 @@ export class FakeServer {
     if (msg.token === 'bad') return this.fail(ws, 'jwt', 'JWT has expired', 4001);
     const d = this.doc(msg.document_id);
     for (const [other, st] of d.members) if (st.clientId === msg.client_id) this.drop(other, 4005, 'replaced');
+    if (d.members.size >= this.maxMembers) {
+      const extra = this.retryAfter === null ? {} : { retry_after: this.retryAfter };
+      return this.fail(ws, 'too_many_connections', 'the document is full', 4009, extra);
+    }
     const member = { user_id: msg.token, client_id: msg.client_id, caret: d.members.size + 1, client_info: msg.client_info, role: 'editor' };
     ws.state = { documentId: msg.document_id, clientId: msg.client_id, member };
     const clients = [...d.members.values()].map((s) => s.member);

@@ -205,6 +205,30 @@ describe('protocol client', () => {
     ]);
   });
 
+  test('a full document (4009) is retried, not before retry_after, until a slot frees', async () => {
+    const server = new FakeServer();
+    const a = client(server, { initial: 'x', user: 'alice' });
+    a.start();
+    await a.whenSynced();
+    server.maxMembers = 1;
+    server.retryAfter = 0.2;
+    const late = client(server, { user: 'carol' });
+    const events = [];
+    late.on('disconnected', (i) => events.push({ ...i, at: Date.now() }));
+    const started = Date.now();
+    late.start();
+    await until(() => events.length >= 2, 3000);
+    assert.equal(events[0].code, 'too_many_connections');
+    assert.equal(events[0].fatal, false);
+    assert.equal(events[0].retryAfter, 0.2);
+    assert.ok(events[1].at - started >= 200, 'retried before retry_after');
+    server.maxMembers = Infinity;
+    await late.whenSynced();
+    assert.equal(late.error, null);
+    a.close();
+    late.close();
+  });
+
   test('a wrong key is an encryption failure', async () => {
     const server = new FakeServer();
     const a = client(server, { initial: 'x' });

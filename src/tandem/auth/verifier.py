@@ -13,7 +13,8 @@ Checks run in this order, so a token with one defect gets that defect's message
     ``crit`` / ``b64`` / ``kid`` sanity (``unsupported_header``)
  7. a key of the API key's JWK set fits kid and alg (``jwks_unavailable``)
  8. the signature verifies with one of them (``bad_signature``)
- 9. claim types (``invalid_claim``), then ``iat``, ``nbf``, ``exp`` with leeway
+ 9. claim types (``invalid_claim``), then ``iat``, ``nbf``, ``exp`` with leeway, and
+    ``exp`` at most ``max_lifetime`` ahead when set (``invalid_claim``)
 10. document claim vs. the requested document (``wrong_document``), role claim
     (``invalid_role``)
 
@@ -111,9 +112,11 @@ class TokenVerifier:
         leeway: float = 30.0,
         clock: Callable[[], float] = time.time,
         max_token_bytes: int = MAX_TOKEN_BYTES,
+        max_lifetime: float | None = None,
     ) -> None:
         self.keys = keys
         self.leeway = leeway
+        self.max_lifetime = max_lifetime  # exp at most this many seconds ahead
         self.clock = clock
         self.max_token_bytes = max_token_bytes
         self._key_cache = PublicKeyCache()
@@ -156,7 +159,14 @@ class TokenVerifier:
     def check_claims(self, payload: dict[str, Any], document_id: str | None) -> Identity:
         """Steps 9-10."""
         claims = typed_claims(payload)
-        check_times(claims, self.clock(), self.leeway)
+        now = self.clock()
+        check_times(claims, now, self.leeway)
+        if self.max_lifetime is not None and claims.exp - now > self.max_lifetime + self.leeway:
+            raise AuthError(
+                "invalid_claim",
+                f"exp is {claims.exp - now:.0f} s ahead; this server accepts tokens valid "
+                f"for at most {self.max_lifetime:g} s (max_token_lifetime)",
+            )
         check_document(claims, document_id)
         role = check_role(claims)
         return Identity(claims.sub, claims.document, role, claims.exp, dict(payload))

@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ORIGIN",
         help="allowed browser origin, e.g. https://app.example.com (repeat; none: any origin)",
     )
+    output = create.add_mutually_exclusive_group()
+    output.add_argument("--quiet", "-q", action="store_true",
+                        help="print only the key, e.g. KEY=$(tandem apikey create --quiet)")
+    output.add_argument("--json", action="store_true", help="machine-readable output")
     create.set_defaults(func=create_key)
 
     listing = commands.add_parser("list", help="list API keys")
@@ -55,6 +59,14 @@ async def create_key(args: argparse.Namespace, ctx: CliContext) -> int:
     origins = tuple(normalize_origin(o) for o in args.origin)
     async with ctx.store() as store:
         record = await store.create_api_key(args.name, origins)
+    if args.quiet:
+        print(record.key)
+        return 0
+    if args.json:
+        print(json.dumps({"key": record.key, "name": record.name,
+                          "origins": list(record.origins), "created_at": record.created_at},
+                         indent=2))
+        return 0
     print(f"name: {record.name or '-'}")
     print(f"origins: {', '.join(record.origins) or 'any'}")
     print(record.key)

@@ -207,7 +207,10 @@ wrote {jwk_path} (kid {kid})
 register the public key:
   tandem keys add --api-key YOUR_API_KEY {public_path}
 
-sign an identity token (Python, joserfc):
+sign a token for development and scripts:
+  tandem token sign --key {private_path} --alg {args.alg} --sub user-1
+
+sign identity tokens in your back end (Python, joserfc; more in examples/):
   import time
   from joserfc import jwt
   from joserfc.jwk import import_key

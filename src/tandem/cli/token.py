@@ -1,4 +1,5 @@
-"""``tandem token check|inspect``: verify an identity token like the server does, or explain it."""
+"""``tandem token sign|check|inspect``: sign a development token, verify a token like the
+server does, or explain it."""
 
 from __future__ import annotations
 
@@ -13,12 +14,51 @@ from tandem.cli.context import CliContext
 # tandem.auth is imported in the handlers: `tandem --help` should not pay for it.
 
 MAX_STDIN_TOKEN = 1024 * 1024  # read at most this; the verifier refuses > 16 KiB anyway
+MAX_KEY_FILE_BYTES = 1024 * 1024
+# tandem.auth.SUPPORTED_ALGORITHMS (a test keeps them equal), without importing tandem.auth.
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+              "EdDSA")  # fmt: skip
+SIGN_DESCRIPTION = """\
+Sign an identity token with a private key and print it (one line).
+
+For development and scripts only: in production your back end signs each user's
+token after checking who they are and what they may open (see examples/ for token
+endpoints in Node, Python and PHP). Whoever holds the private key can sign a token
+for any user and any document.
+
+The token passes `tandem token check` for an API key that the matching public key
+was added to (`tandem keys add`). Its kid is the key's RFC 7638 thumbprint, the kid
+`keys add` and `keys generate` give a key without one; pass --kid if you registered
+the key under another kid."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("token", help="check or inspect a JWT identity token")
     commands = parser.add_subparsers(dest="token_command", metavar="ACTION")
     commands.required = True
+
+    sign = commands.add_parser(
+        "sign",
+        help="sign a token with a private key (development and scripts; production tokens "
+             "come from your back end)",
+        description=SIGN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sign.add_argument("--key", required=True, metavar="PRIVATE.pem",
+                      help="PEM private key (e.g. from `tandem keys generate`) or private JWK; "
+                           "- reads stdin")
+    sign.add_argument("--sub", required=True, metavar="USER", help="the user id (sub claim)")
+    sign.add_argument("--document", metavar="DOC",
+                      help="restrict the token to this document id (default: any document)")
+    sign.add_argument("--role", choices=("editor", "viewer"),
+                      help="the role claim (default: none, which the server takes as editor)")
+    sign.add_argument("--ttl", type=int, default=600, metavar="SECONDS",
+                      help="lifetime in seconds (default 600)")
+    sign.add_argument("--kid", metavar="KID", help="key id header (default: the key's thumbprint)")
+    sign.add_argument("--alg", choices=ALGORITHMS,
+                      help="signature algorithm (default: RS256 for RSA keys, ES256/ES384/ES512 "
+                           "for P-256/P-384/P-521, EdDSA for Ed25519)")
+    sign.set_defaults(func=sign_command)
 
     check = commands.add_parser(
         "check",
@@ -43,6 +83,34 @@ def read_token(value: str) -> str:
     if value == "-":
         return sys.stdin.read(MAX_STDIN_TOKEN).strip()
     return value.strip()
+
+
+def read_key_file(name: str) -> str:
+    """The text of a key file (``-``: stdin), refusing anything larger than a key."""
+    from tandem.auth.signing import SigningError
+
+    if name == "-":
+        text = sys.stdin.read(MAX_KEY_FILE_BYTES + 1)
+    else:
+        try:
+            with open(name, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as exc:
+            raise SigningError(f"cannot read {name}: {exc.strerror or exc}",
+                               code="unrecognized_key") from None
+    if len(text) > MAX_KEY_FILE_BYTES:
+        raise SigningError(f"{name} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key file",
+                           code="unrecognized_key")
+    return text
+
+
+def sign_command(args: argparse.Namespace, ctx: CliContext) -> int:
+    from tandem.auth.signing import build_claims, load_signing_key, sign_token
+
+    key = load_signing_key(read_key_file(args.key))
+    claims = build_claims(args.sub, document=args.document, role=args.role, ttl=args.ttl)
+    print(sign_token(key, claims, alg=args.alg, kid=args.kid))
+    return 0
 
 
 async def check_token(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -45,8 +45,10 @@ from tandem.protocol.messages import PROTOCOL_VERSION
 log = logging.getLogger("tandem.client")
 
 COLLAB_PATH = "/v1/collab"
-# Errors after which reconnecting cannot help (close codes from docs/protocol.md).
-_FATAL_CLOSE = {4003, 4009, 4010}
+# Errors after which reconnecting cannot help (close codes from docs/protocol.md). Every
+# other close is retried with backoff, never sooner than the error's ``retry_after``
+# (a full document, a quota, a rate limit, a busy server are all temporary).
+_FATAL_CLOSE = {4003, 4010}
 
 
 def websocket_url(server_url: str) -> str:
@@ -299,6 +301,7 @@ class DocumentClient:
         attempt = 0
         jwt_failures = 0
         while not self._stopped:
+            retry_after = 0.0
             try:
                 await self._connect_once()
                 attempt = 0
@@ -313,7 +316,9 @@ class DocumentClient:
                 ):
                     self._fail(exc)
                     return
-                self._emit("disconnected", {"code": exc.code, "message": exc.message})
+                retry_after = exc.retry_after or 0.0
+                self._emit("disconnected", {"code": exc.code, "message": exc.message,
+                                            "retry_after": exc.retry_after})
             except EncryptionError as exc:
                 self._fail(exc)
                 return
@@ -333,7 +338,7 @@ class DocumentClient:
                 return
             attempt += 1
             delay = min(self.max_backoff, 0.2 * 2 ** min(attempt, 8)) * (0.5 + random.random())
-            await asyncio.sleep(delay)
+            await asyncio.sleep(max(delay, retry_after))
 
     def _fail(self, exc: BaseException) -> None:
         self.error = exc
@@ -418,6 +423,12 @@ class DocumentClient:
             await result
 
     async def _on_welcome(self, msg: dict) -> None:
+        # The highest counter the server stored under this client id (in the active
+        # session): a new instance reusing a client id (a bot run again) continues
+        # after it, so its updates are never mistaken for re-sent ones.
+        stored_counter = msg.get("counter")
+        if isinstance(stored_counter, int) and stored_counter > self._counter:
+            self._counter = stored_counter
         self.user_id = msg["user_id"]
         self.role = msg["role"]
         self.caret = msg["caret"]
@@ -649,9 +660,11 @@ class DocumentClient:
 
     def _on_error(self, msg: dict) -> None:
         code = msg.get("code", "error")
+        retry_after = msg.get("retry_after")
         raise ClientError(
             msg.get("message", "error"),
             code="jwt" if code == "jwt" else code,
             fatal=msg.get("close") in _FATAL_CLOSE,
             detail=msg.get("detail"),
+            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
         )

@@ -15,10 +15,12 @@ class ClientError(TandemError):
         code: str | None = None,
         fatal: bool = False,
         detail: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.fatal = fatal
         self.detail = detail
+        self.retry_after = retry_after  # seconds the server asked to wait before retrying
 
 
 class DisconnectedError(ClientError):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from tandem.errors import TandemError
 
-# code -> (close code, TinyMCE disconnect reason)
+# code -> (close code, TinyMCE disconnect reason). Clients reconnect (with backoff, and
+# not before ``retry_after`` seconds when the error frame has it) after every close
+# except 4003 and 4010.
 CLOSE_CODES: dict[str, tuple[int, str]] = {
     "bad_frame": (4000, "general"),
     "protocol_violation": (4000, "general"),
@@ -17,13 +19,16 @@ CLOSE_CODES: dict[str, tuple[int, str]] = {
     "forbidden_document": (4003, "jwt"),
     "read_only": (4003, "general"),
     "origin_not_allowed": (4003, "general"),
+    "client_id_taken": (4003, "general"),
     "replaced": (4005, "general"),
     "rate_limited": (4008, "general"),
     "slow_consumer": (4008, "general"),
+    "quota_exceeded": (4008, "general"),
     "too_many_connections": (4009, "general"),
     "client_update_required": (4010, "client_update_required"),
     "stale_session": (4012, "general"),
     "session_conflict": (4012, "general"),
+    "storage_quota_exceeded": (4013, "general"),
     "frame_too_large": (1009, "general"),
     "storage_unavailable": (1013, "general"),
     "server_shutdown": (1001, "general"),
@@ -36,11 +41,13 @@ class ProtocolError(TandemError):
 
     code = "protocol_violation"
 
-    def __init__(self, code: str, message: str, *, detail: str | None = None) -> None:
+    def __init__(self, code: str, message: str, *, detail: str | None = None,
+                 retry_after: float | None = None) -> None:
         if code not in CLOSE_CODES:
             raise ValueError(f"undocumented protocol error code {code!r}")
         super().__init__(message, code=code)
         self.detail = detail
+        self.retry_after = None if retry_after is None else round(max(0.0, retry_after), 1)
 
     @property
     def close_code(self) -> int:

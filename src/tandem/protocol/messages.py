@@ -1,8 +1,10 @@
 """Client messages parsed and validated into small immutable events; server messages encoded.
 
 Frames are JSON text frames holding one object with a ``type``. Binary fields
-(ciphertext, salt, wrapped key) are standard base64 with padding. Nothing here
-does I/O; every malformed input raises ``ProtocolError`` (code ``bad_frame``).
+(ciphertext, salt, wrapped key) are standard base64 with padding. JSON is read
+strictly (``strict_json``: no duplicate names, no non-finite numbers, no lone
+surrogates, bounded depth). Nothing here does I/O; every malformed input raises
+``ProtocolError`` (code ``bad_frame``). Server frames are built in ``server_frames``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tandem.protocol import strict_json
 from tandem.protocol.errors import ProtocolError, bad_frame
 
 PROTOCOL_VERSION = 1
 MAX_DOCUMENT_ID = 512
 MAX_KEY_HINT = 256
 MAX_CLIENT_INFO_BYTES = 4096
+MAX_CLIENT_INFO_DEPTH = 8
+MAX_FRAME_DEPTH = MAX_CLIENT_INFO_DEPTH + 2  # the frame object, then client_info's own
 MAX_COUNTER = 2**53 - 1
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -131,10 +136,6 @@ def _optional(obj: dict, name: str) -> bool:
 _SEALED_MIN = 12 + 16  # nonce + GCM tag: anything shorter cannot be a ciphertext
 
 
-def _reject_constants(token: str) -> float:
-    raise ValueError(f"{token} is not JSON")
-
-
 def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
     """Parse one frame. ``max_bytes`` bounds every binary field."""
     if isinstance(raw, bytes):
@@ -143,9 +144,9 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
         except UnicodeDecodeError:
             raise bad_frame("frame is not valid UTF-8 JSON") from None
     try:
-        obj = json.loads(raw, parse_constant=_reject_constants)
-    except (ValueError, RecursionError):
-        raise bad_frame("frame is not valid JSON") from None
+        obj = strict_json.loads(raw, max_depth=MAX_FRAME_DEPTH)
+    except strict_json.StrictJSONError as exc:
+        raise bad_frame(f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise bad_frame("frame must be a JSON object")
     kind = obj.get("type")
@@ -200,7 +201,7 @@ def _parse_hello(obj: dict) -> Hello:
     client_info = obj.get("client_info") or {}
     if not isinstance(client_info, dict):
         raise bad_frame("'client_info' in hello must be a JSON object")
-    if len(json.dumps(client_info)) > MAX_CLIENT_INFO_BYTES:
+    if len(json.dumps(client_info, separators=(",", ":"))) > MAX_CLIENT_INFO_BYTES:
         raise bad_frame(f"'client_info' in hello must be at most {MAX_CLIENT_INFO_BYTES} bytes")
     return Hello(
         protocol=protocol,
@@ -223,8 +224,11 @@ def b64(data: bytes) -> str:
 
 
 def encode(message: dict[str, Any]) -> str:
-    """Encode a server message (a dict with ``type``) as a compact JSON text frame."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Encode a server message (a dict with ``type``) as a compact JSON text frame.
+
+    ASCII only (non-ASCII escaped), so a frame can always be sent as UTF-8 whatever
+    strings a token or an older stored record holds."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def batch_frame(frames: list[str]) -> str:

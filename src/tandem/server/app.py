@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator
 from importlib import resources
 
@@ -17,6 +18,8 @@ from tandem.auth import AuthError, KeyDirectory, TokenVerifier
 from tandem.server.cluster import ClusterRelay
 from tandem.server.connection import CollabConnection
 from tandem.server.hub import HubRegistry
+from tandem.server.metrics_listener import MetricsListener
+from tandem.server.revocation import RevocationWatcher
 from tandem.server.state import ServerState
 from tandem.settings import Settings
 from tandem.storage import Store
@@ -32,19 +35,40 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
     state = ServerState(
         settings=settings,
         store=store,
-        verifier=TokenVerifier(keys, leeway=settings.leeway),
+        verifier=TokenVerifier(keys, leeway=settings.leeway,
+                               max_lifetime=settings.max_token_lifetime or None),
         hubs=HubRegistry(store),
     )
 
     state.cluster = ClusterRelay(state)
+    revocation = RevocationWatcher(state, settings.revocation_check_interval)
+
+    def detailed_health() -> dict:
+        return {"status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION,
+                "connections": state.metrics.connections,
+                "documents_open": len(state.hubs.hubs)}
+
+    def metrics_text() -> str:
+        return state.metrics.render(len(state.hubs.hubs))
+
+    listener = None
+    if settings.metrics_port:
+        listener = MetricsListener(settings.metrics_host, settings.metrics_port,
+                                   metrics=metrics_text, health=detailed_health)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
         await state.cluster.start()
+        revocation.start()
+        if listener is not None:
+            await listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
+            await revocation.stop()
             await state.cluster.stop()
             await store.close()
 
@@ -52,14 +76,20 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         await CollabConnection(websocket, state).run()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({
-            "status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION,
-            "connections": state.metrics.connections, "documents_open": len(state.hubs.hubs),
-        })
+        """Public: only whether the node is up (counts are on /metrics)."""
+        return JSONResponse({"status": "ok", "version": __version__,
+                             "protocol": PROTOCOL_VERSION})
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(state.metrics.render(len(state.hubs.hubs)),
-                                 media_type="text/plain; version=0.0.4")
+        """Only with ``metrics_token`` (Bearer); otherwise use the metrics listener."""
+        token = settings.metrics_token
+        if not token:
+            return PlainTextResponse("not found", status_code=404)
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return PlainTextResponse("a metrics token is required", status_code=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
+        return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
 
     async def document_info(request: Request) -> Response:
         """What the server knows about a document (no plaintext), for its token holders."""
@@ -109,4 +139,5 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tandem = state
+    app.state.revocation = revocation
     return app

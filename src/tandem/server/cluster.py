@@ -1,9 +1,9 @@
 """ClusterRelay: makes the nodes that share one PostgreSQL database act as one server.
 
-Every node LISTENs to the store's events. An update committed on node A is
-announced inside its transaction; node B releases it to its own members in
-sequence order (reading the row when the notification did not carry it). New
-sessions, snapshots, presence and joins travel the same way. A lost listen
+Every node LISTENs to the store's events (typed in ``cluster_events``). An update
+committed on node A is announced inside its transaction; node B releases it to its
+own members in sequence order (reading the row when the notification did not carry
+it). New sessions, snapshots, presence and joins travel the same way. A lost listen
 connection is followed by a resync that reads what may have been missed.
 """
 
@@ -15,7 +15,20 @@ import logging
 import time
 from typing import Any
 
-from tandem.protocol.messages import b64, encode
+from tandem.protocol import server_frames
+from tandem.server.cluster_events import (
+    ClusterEvent,
+    Heartbeat,
+    MemberJoined,
+    MemberLeft,
+    PresenceRelayed,
+    Resync,
+    SessionCreated,
+    SnapshotStored,
+    UpdateCommitted,
+    WhoIsThere,
+    parse_event,
+)
 from tandem.server.hub import DocumentHub
 from tandem.server.state import ServerState
 from tandem.storage import StorageError
@@ -25,6 +38,7 @@ log = logging.getLogger("tandem.cluster")
 HEARTBEAT_SECONDS = 10.0
 NODE_TIMEOUT_SECONDS = 30.0
 GAP_WAIT_SECONDS = 0.3
+PRESENCE_NOTIFY_LIMIT = 5000  # NOTIFY payloads are small by design
 
 
 class ClusterRelay:
@@ -36,6 +50,7 @@ class ClusterRelay:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._gap_checks: set[tuple[str, str]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self.malformed = 0
 
     @property
     def enabled(self) -> bool:
@@ -48,8 +63,9 @@ class ClusterRelay:
         hubs.on_gap = self._on_gap
         if not self.enabled:
             return
-        hubs.on_open = lambda hub: self._spawn(self.store.notify(
-            {"k": "who", "a": hub.api_key, "d": hub.document_id}))
+        hubs.on_open = lambda hub: self.send(WhoIsThere(hub.api_key, hub.document_id))
+        hubs.on_joined = self.member_joined
+        hubs.on_left = self.member_left
         await self.store.listen(self.handle)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop())
 
@@ -72,25 +88,25 @@ class ClusterRelay:
                 log.error("cluster task failed", exc_info=exc)
 
     # -- what this node tells the others -------------------------------------------
-    def member_joined(self, hub: DocumentHub, member: dict) -> None:
+    def send(self, event: ClusterEvent) -> None:
         if self.enabled:
-            self._spawn(self.store.notify({"k": "j", "a": hub.api_key, "d": hub.document_id,
-                                           "m": member}))
+            self._spawn(self.store.notify(event.to_wire()))
 
-    def member_left(self, hub: DocumentHub, member: dict) -> None:
-        if self.enabled:
-            self._spawn(self.store.notify({"k": "l", "a": hub.api_key, "d": hub.document_id,
-                                           "m": member}))
+    def member_joined(self, hub: DocumentHub, member: dict[str, Any]) -> None:
+        self.send(MemberJoined(hub.api_key, hub.document_id, member))
 
-    def presence(self, hub: DocumentHub, client_id: str, user_id: str, data: bytes) -> None:
-        if self.enabled and len(data) < 5000:  # NOTIFY payloads are small by design
-            self._spawn(self.store.notify({"k": "pr", "a": hub.api_key, "d": hub.document_id,
-                                           "c": client_id, "uid": user_id, "data": b64(data)}))
+    def member_left(self, hub: DocumentHub, member: dict[str, Any]) -> None:
+        self.send(MemberLeft(hub.api_key, hub.document_id, member))
+
+    def presence(self, hub: DocumentHub, client_id: str, user_id: str, data_b64: str) -> None:
+        if len(data_b64) < PRESENCE_NOTIFY_LIMIT:
+            self.send(PresenceRelayed(hub.api_key, hub.document_id, client_id, user_id,
+                                      data_b64))
 
     async def _heartbeat_loop(self) -> None:
         while True:
             with contextlib.suppress(StorageError):
-                await self.store.notify({"k": "hb"})
+                await self.store.notify(Heartbeat().to_wire())
             self._forget_silent_nodes()
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
@@ -100,71 +116,69 @@ class ClusterRelay:
             for client_id, (node, member) in list(hub.remote_members.items()):
                 if now - self.nodes_seen.get(node, now) > NODE_TIMEOUT_SECONDS:
                     del hub.remote_members[client_id]
-                    hub.broadcast(encode({"type": "client_left", **member}))
+                    hub.broadcast(server_frames.client_left(member))
 
     # -- what the others tell this node -----------------------------------------------
-    def handle(self, event: dict) -> None:
-        kind = event.get("k")
-        node = event.get("node")
-        if isinstance(node, str):
+    def handle(self, wire: dict) -> None:
+        envelope = parse_event(wire)
+        if envelope is None:
+            self.malformed += 1
+            if self.malformed & (self.malformed - 1) == 0:  # 1st, 2nd, 4th, 8th, ...
+                log.warning("ignored %d malformed or unknown cluster event(s), last kind %r",
+                            self.malformed, wire.get("k") if isinstance(wire, dict) else None)
+            return
+        node, event = envelope.node, envelope.event
+        if node is not None:
             self.nodes_seen[node] = time.monotonic()
-        if kind == "resync":
+        if isinstance(event, Resync):
             for hub in list(self.state.hubs.hubs.values()):
                 self._spawn(self._catch_up(hub))
             return
-        if node == self.node or kind == "hb":
+        if node == self.node or isinstance(event, Heartbeat):
             return
-        hub = self.state.hubs.hubs.get((event.get("a"), event.get("d")))
+        hub = self.state.hubs.hubs.get((event.api_key, event.document_id))
         if hub is None or not hub.loaded.is_set():
             return
-        try:
-            getattr(self, f"_on_{kind}", lambda _h, _e: None)(hub, event)
-        except (KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed cluster event of kind %r", kind)
+        if isinstance(event, UpdateCommitted):
+            self._on_update(hub, event)
+        elif isinstance(event, SessionCreated):
+            self._spawn(self._adopt_session(hub))
+        elif isinstance(event, SnapshotStored):
+            hub.snapshot_seq = max(hub.snapshot_seq, event.seq)
+        elif isinstance(event, PresenceRelayed):
+            hub.broadcast(server_frames.presence(event.client_id, event.user_id,
+                                                 event.data_b64), ephemeral=True)
+        elif isinstance(event, MemberJoined):
+            self._on_joined(hub, node or "", event.member)
+        elif isinstance(event, MemberLeft):
+            entry = hub.remote_members.get(event.member["client_id"])
+            if entry is not None and entry[0] == node:
+                del hub.remote_members[event.member["client_id"]]
+                hub.broadcast(server_frames.client_left(event.member))
+        elif isinstance(event, WhoIsThere):
+            for member in list(hub.members.values()):
+                self.member_joined(hub, member.info())
 
-    def _on_u(self, hub: DocumentHub, event: dict) -> None:
-        seq = event["s"]
-        if hub.session is None or event["sid"] != hub.session.session_id:
+    def _on_update(self, hub: DocumentHub, event: UpdateCommitted) -> None:
+        if hub.session is None or event.session_id != hub.session.session_id:
             self._spawn(self._catch_up(hub))
             return
-        if "data" not in event:
-            self._spawn(self._fetch_and_publish(hub, seq))
+        if event.data_b64 is None:
+            self._spawn(self._fetch_and_publish(hub, event.seq))
             return
-        frame = encode({"type": "update", "seq": seq, "session_id": event["sid"],
-                        "client_id": event["c"], "counter": event["n"],
-                        "user_id": event["uid"], "data": event["data"]})
-        hub.publish(seq, frame, None)
-        self.state.metrics.fanout(max(0.0, time.time() - float(event.get("t", time.time()))))
+        hub.stored_bytes += len(event.data_b64) * 3 // 4
+        hub.publish(event.seq, server_frames.update_b64(
+            event.seq, event.session_id, event.client_id, event.counter, event.user_id,
+            event.data_b64), None)
+        self.state.metrics.fanout(max(0.0, time.time() - event.time))
         self.state.metrics.updates_out += len(hub.members)
 
-    def _on_s(self, hub: DocumentHub, event: dict) -> None:
-        self._spawn(self._adopt_session(hub))
-
-    def _on_p(self, hub: DocumentHub, event: dict) -> None:
-        hub.snapshot_seq = max(hub.snapshot_seq, int(event["s"]))
-
-    def _on_pr(self, hub: DocumentHub, event: dict) -> None:
-        hub.broadcast(encode({"type": "presence", "client_id": event["c"],
-                              "user_id": event["uid"], "data": event["data"]}))
-
-    def _on_j(self, hub: DocumentHub, event: dict) -> None:
-        member = event["m"]
+    def _on_joined(self, hub: DocumentHub, node: str, member: dict[str, Any]) -> None:
         client_id = member["client_id"]
         known = client_id in hub.remote_members
-        hub.remote_members[client_id] = (event["node"], member)
+        hub.remote_members[client_id] = (node, member)
         if not known and client_id not in hub.members:
-            hub.broadcast(encode({"type": "client_joined", **member}))
-
-    def _on_l(self, hub: DocumentHub, event: dict) -> None:
-        member = event["m"]
-        entry = hub.remote_members.get(member["client_id"])
-        if entry is not None and entry[0] == event["node"]:
-            del hub.remote_members[member["client_id"]]
-            hub.broadcast(encode({"type": "client_left", **member}))
-
-    def _on_who(self, hub: DocumentHub, event: dict) -> None:
-        for member in list(hub.members.values()):
-            self.member_joined(hub, member.member_json())
+            hub.broadcast(server_frames.client_joined(member))
 
     # -- reading what notifications did not carry ------------------------------------
     async def _fetch_and_publish(self, hub: DocumentHub, seq: int) -> None:
@@ -173,10 +187,9 @@ class ClusterRelay:
 
     def _publish_rows(self, hub: DocumentHub, rows: list) -> None:
         for row in rows:
-            hub.publish(row.seq, encode({
-                "type": "update", "seq": row.seq, "session_id": row.session_id,
-                "client_id": row.client_id, "counter": row.counter, "user_id": row.user_id,
-                "data": b64(row.ciphertext)}), None)
+            hub.publish(row.seq, server_frames.update(
+                row.seq, row.session_id, row.client_id, row.counter, row.user_id,
+                row.ciphertext), None)
 
     def _on_gap(self, hub: DocumentHub) -> None:
         if hub.key not in self._gap_checks:
@@ -235,3 +248,4 @@ class ClusterRelay:
             return
         for member in list(hub.members.values()):
             member.resync(hub.session)
+

@@ -1,7 +1,13 @@
-"""One collaborator's WebSocket: hello and authentication, then the message loop.
+"""One collaborator's WebSocket: the I/O around the sans-I/O ``ServerConnection``.
 
-Two tasks per connection: this receive loop, and a sender draining an outbound
-queue so that a slow reader never stalls the hub's fan-out.
+The protocol's rules (states, validation, limits, roles) live in
+``tandem.protocol.server_connection``; this layer reads frames, feeds them to it,
+and does what the resulting events ask: verify tokens, join the document's hub,
+store updates, relay presence. It is the hub's ``Member`` for this client.
+
+Two tasks per connection: the receive loop, and a sender draining a byte-bounded
+outbound queue, so a slow reader never stalls the hub's fan-out (it is dropped when
+its queue passes ``send_queue_bytes``).
 """
 
 from __future__ import annotations
@@ -10,26 +16,30 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from tandem.auth import AuthError, Identity
+from tandem.protocol import server_frames
 from tandem.protocol.errors import ProtocolError
-from tandem.protocol.messages import (
-    CreateSession,
-    Hello,
-    Presence,
-    Snapshot,
-    TokenRefresh,
-    Update,
-    b64,
-    batch_frame,
-    encode,
-    parse_client_message,
+from tandem.protocol.messages import CreateSession, Hello, Presence, Snapshot, Update, b64
+from tandem.protocol.server_connection import (
+    ConnectionLimits,
+    CreateSessionReceived,
+    Credentials,
+    HelloReceived,
+    PresenceReceived,
+    ServerConnection,
+    SnapshotReceived,
+    TokenReceived,
+    UpdateReceived,
 )
-from tandem.server.rate_limit import TokenBucket
+from tandem.server.quotas import check_write
 from tandem.storage import (
+    ClientIdTaken,
     SessionRecord,
     SnapshotRejected,
     StaleSession,
@@ -43,101 +53,130 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tandem.server")
 
-_CLOSE = object()
-_SYNC_PAGE = 1000
+_SYNC_PAGE = 1000  # updates read from storage at once, at most
+_SYNC_PAGE_BYTES = 4 * 1024 * 1024  # ... and about this many bytes
 _MAX_BATCH_FRAMES = 256
 # The pause grows with the document's audience: fan-out work grows with its square.
 _BATCH_INTERVAL = 0.010  # seconds, at most
 _BATCH_INTERVAL_PER_MEMBER = 0.00005
 _PIPELINE = 64  # updates of one connection stored per transaction, at most
+_BATCH_BYTES = 1024 * 1024  # ... and bytes (one larger update goes alone)
+TRANSPORT_EXTENSION = "tandem.transport"  # scope extension set by server.transport
+# Token failures that count against the source address: those of tokens that were not
+# validly signed for the API key (garbage, forgeries, unknown keys). An expired or
+# wrong-document token was signed by the integrator: a clock or a cache, not an attack.
+FORGERY_CODES = frozenset({
+    "token_too_large", "not_enough_parts", "too_many_parts", "bad_base64", "bad_json",
+    "missing_alg", "missing_claims", "unsupported_alg", "unsupported_header",
+    "jwks_unavailable", "bad_signature",
+})
 
 
-def session_json(session: SessionRecord) -> dict[str, Any]:
-    return {
-        "session_id": session.session_id,
-        "key_hint": session.key_hint,
-        "salt": b64(session.salt),
-        "iterations": session.iterations,
-        "wrapped_key": b64(session.wrapped_key),
-        "creator": session.creator,
-        "start_seq": session.start_seq,
-    }
+def _auth_error(exc: AuthError) -> ProtocolError:
+    code = "forbidden_document" if exc.code == "wrong_document" else "jwt"
+    return ProtocolError(code, exc.message, detail=exc.code)
 
 
 class CollabConnection:
+    """The I/O driver of one connection, and the hub's ``Member`` for it."""
+
     def __init__(self, websocket: WebSocket, state: ServerState) -> None:
         self.ws = websocket
         self.state = state
         self.settings = state.settings
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.protocol = ServerConnection(ConnectionLimits.from_settings(state.settings))
+        self.outbound = self.protocol.outbound
         self.hub: DocumentHub | None = None
-        self.identity: Identity | None = None
         self.hello: Hello | None = None
+        self.client_id = ""
+        self.user_id = ""
+        self.role = ""
         self.caret = 0
+        self.token = ""  # the current token: re-verified when the API key's keys change
+        self.source = websocket.client.host if websocket.client else "unknown"
         self.announced: str | None = None  # session id this client was told about
-        self.batching = False  # set from hello: the client accepts ``batch`` frames
         self.sync_generation = 0
-        self.syncing = False
-        self._held: list[tuple[str, int | None]] = []
-        self._last_sent_seq = 0
-        self._closing = False
+        self._final: tuple[str | None, int] | None = None  # (error frame, close code)
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._batch: list[Update] = []
+        self._batch: deque[Update] = deque()
         self._flusher: asyncio.Task[None] | None = None
-        settings = self.settings
-        self.messages = TokenBucket(settings.messages_per_second, settings.message_burst)
-        self.presence = TokenBucket(settings.presence_per_second, settings.presence_per_second * 2)
+        self._counted_user = False
 
-    # -- outbound ----------------------------------------------------------------------
-    def send(self, frame: str, *, seq: int | None = None) -> None:
-        """Queue a frame. While a sync is running, live frames are held back and
-        released after it, so the client sees snapshot, history, then live updates."""
-        if self._closing:
-            return
-        if self.syncing:
-            self._held.append((frame, seq))
-            return
-        self._enqueue(frame, seq)
+    # -- Member --------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        assert self.hello is not None
+        return {"user_id": self.user_id, "client_id": self.client_id, "caret": self.caret,
+                "client_info": self.hello.client_info, "role": self.role}
 
-    def _enqueue(self, frame: str, seq: int | None) -> None:
-        if seq is not None:
-            if seq <= self._last_sent_seq:
-                return  # the sync already delivered it
-            self._last_sent_seq = seq
-        if self.queue.qsize() >= self.settings.send_queue_limit:
+    def deliver(self, frame: str, *, seq: int | None = None, ephemeral: bool = False) -> None:
+        if self._final is not None:
+            return
+        if not self.outbound.push(frame, seq=seq, ephemeral=ephemeral):
             self.fail(ProtocolError(
                 "slow_consumer", "the client is not reading its messages fast enough"))
             return
-        self.queue.put_nowait(frame)
+        self._wake.set()
 
-    def send_message(self, message: dict[str, Any], *, seq: int | None = None) -> None:
-        self.send(encode(message), seq=seq)
+    def kick(self, error: ProtocolError) -> None:
+        if self.hub is not None:  # the hub already let go of this member
+            self.hub = None
+            self.state.metrics.connections -= 1
+        self.fail(error)
 
+    def request_snapshot(self, seq: int) -> None:
+        self.deliver(server_frames.snapshot_request(seq))
+
+    def _history(self, frame: str, seq: int | None = None) -> None:
+        if self._final is not None:
+            return
+        if not self.outbound.push_history(frame, seq=seq):
+            self.fail(ProtocolError(
+                "slow_consumer", "the client is not reading its messages fast enough"))
+            return
+        self._wake.set()
+
+    # -- closing -------------------------------------------------------------------
     def fail(self, error: ProtocolError) -> None:
         """Send an error frame, then close with the error's close code."""
-        if self._closing:
+        frame = self.protocol.fail(error)
+        if frame is None or self._final is not None:
             return
-        self._closing = True
-        frame = {"type": "error", "code": error.code, "message": error.message,
-                 "close": error.close_code}
-        if error.detail:
-            frame["detail"] = error.detail
-        self.queue.put_nowait(encode(frame))
-        self.queue.put_nowait((_CLOSE, error.close_code))
+        if error.code == "slow_consumer":
+            self.outbound.pop(len(self.outbound))  # it will not read them anyway
+        self._final = (frame, error.close_code)
+        self._wake.set()
         self.state.metrics.error(error.code)
+
+    def close_quietly(self, code: int = 1000) -> None:
+        if self._final is None:
+            self.protocol.closed()
+            self._final = (None, code)
+            self._wake.set()
 
     async def _send_loop(self) -> None:
         """Drain the outbound queue. When frames pile up and the client accepts it,
         send them as one ``batch`` frame: per-frame overhead is what limits fan-out to
         many clients, not bytes."""
-        queue = self.queue
         loop = asyncio.get_running_loop()
+        outbound = self.outbound
         last_send = 0.0
         try:
             while True:
-                frames = [await queue.get()]
-                if self.batching:
+                if not len(outbound):
+                    if self._final is not None:
+                        frame, code = self._final
+                        if frame is not None:
+                            await self.ws.send_text(frame)
+                        with contextlib.suppress(Exception):
+                            await self.ws.close(code)
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if self.hello is not None and self.hello.batch:
                     # Under a stream of frames, send at most every _BATCH_INTERVAL: a
                     # busy document costs a few sends per client, not one per update.
                     # An occasional frame still leaves at once.
@@ -145,26 +184,49 @@ class CollabConnection:
                     interval = min(_BATCH_INTERVAL, _BATCH_INTERVAL_PER_MEMBER *
                                    (len(hub.members) if hub is not None else 0))
                     wait = last_send + interval - loop.time()
-                    if wait > 0:
+                    if wait > 0 and self._final is None:
                         await asyncio.sleep(wait)
-                    while not queue.empty() and len(frames) < _MAX_BATCH_FRAMES:
-                        frames.append(queue.get_nowait())
+                    frames = outbound.pop(_MAX_BATCH_FRAMES)
                     last_send = loop.time()
-                closing = next((f for f in frames if isinstance(f, tuple)), None)
-                texts = [f for f in frames if not isinstance(f, tuple)]
-                if len(texts) == 1:
-                    await self.ws.send_text(texts[0])
-                elif texts:
-                    await self.ws.send_text(batch_frame(texts))
-                if closing is not None:
-                    with contextlib.suppress(Exception):
-                        await self.ws.close(closing[1])
-                    return
-        except Exception:  # the peer went away; the receive loop will notice
-            self._closing = True
+                else:
+                    frames = outbound.pop(1)
+                if len(frames) == 1:
+                    await self.ws.send_text(frames[0])
+                elif frames:
+                    await self.ws.send_text(server_frames.batch_frame(frames))
+                if outbound.room_for_history:
+                    self._room.set()
+        except asyncio.CancelledError:
+            raise
+        except (OSError, RuntimeError) as exc:  # the peer went away; the reader notices
+            log.debug("send failed: %s", exc)
+        except Exception:  # a bug: never silent, and the connection ends
+            log.exception("internal error sending to a client")
+        finally:
+            self.protocol.closed()
+            self._final = self._final or (None, 1011)
+            self._room.set()
 
-    # -- lifecycle ---------------------------------------------------------------------
+    # -- lifecycle -----------------------------------------------------------------
+    async def refuse_if_limited(self) -> bool:
+        """A source over its failed-authentication budget is refused at the handshake
+        (HTTP 429 with Retry-After): cheaper than a WebSocket, a hello and an error."""
+        assert self.state.sources is not None
+        try:
+            self.state.sources.check(self.source)
+        except ProtocolError as exc:
+            if "websocket.http.response" not in self.ws.scope.get("extensions", {}):
+                return False  # the error frame after hello will say it
+            self.state.metrics.error(exc.code)
+            await self.ws.send_denial_response(PlainTextResponse(
+                exc.message, status_code=429,
+                headers={"Retry-After": str(int(exc.retry_after or 1) + 1)}))
+            return True
+        return False
+
     async def run(self) -> None:
+        if await self.refuse_if_limited():
+            return
         await self.ws.accept()
         self._sender = asyncio.create_task(self._send_loop())
         try:
@@ -181,36 +243,25 @@ class CollabConnection:
             self._leave()
             for task in self._tasks:
                 task.cancel()
-            if not self._closing:
-                self._closing = True
-                self.queue.put_nowait((_CLOSE, 1000))
+            self.close_quietly()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._sender, timeout=5)
+                await asyncio.wait_for(asyncio.shield(self._sender), timeout=5)
             if not self._sender.done():
                 self._sender.cancel()
 
     async def _receive(self, timeout: float | None) -> str | bytes | None:
-        try:
-            message = await asyncio.wait_for(self.ws.receive(), timeout)
-        except TimeoutError:
-            raise
+        message = await asyncio.wait_for(self.ws.receive(), timeout)
         if message["type"] == "websocket.disconnect":
             return None
         data = message.get("text")
         if data is None:
             data = message.get("bytes")
-        if data is None:
-            return b""
-        if len(data) > self.settings.max_frame_bytes:
-            raise ProtocolError(
-                "frame_too_large",
-                f"frame of {len(data)} bytes exceeds the limit of "
-                f"{self.settings.max_frame_bytes} bytes",
-            )
-        return data
+        return b"" if data is None else data
 
-    def _parse(self, raw: str | bytes):
-        return parse_client_message(raw, max_bytes=self.settings.max_frame_bytes)
+    def _set_transport_limit(self, nbytes: int) -> None:
+        transport = self.ws.scope.get("extensions", {}).get(TRANSPORT_EXTENSION)
+        if transport is not None:
+            transport["set_max_message_size"](nbytes)
 
     async def _serve(self) -> None:
         try:
@@ -220,40 +271,55 @@ class CollabConnection:
                                 f"{self.settings.hello_timeout:g} seconds") from None
         if raw is None:
             return
-        hello = self._parse(raw)
-        if not isinstance(hello, Hello):
-            raise ProtocolError("protocol_violation", "the first message must be hello")
-        await self._authenticate(hello)
-        await self._join(hello)
-        while not self._closing:
-            timeout = self._token_time_left()
+        event = self.protocol.receive_frame(raw)
+        assert isinstance(event, HelloReceived)
+        assert self.state.sources is not None
+        self.state.sources.check(self.source)  # before any token work
+        await self._authenticate(event.hello)
+        self._set_transport_limit(self.settings.max_frame_bytes * TRANSPORT_LIMIT_FACTOR)
+        await self._join(event.hello)
+        while not self.protocol.is_closed:
             try:
-                raw = await self._receive(timeout)
+                raw = await self._receive(self.protocol.time_left())
             except TimeoutError:
-                raise ProtocolError("jwt", "JWT has expired", detail="expired") from None
-            if raw is None or self._closing:
+                raise self.protocol.expired() from None
+            if raw is None or self.protocol.is_closed:
                 return
-            if not self.messages.take():
-                raise ProtocolError(
-                    "rate_limited",
-                    f"more than {self.settings.messages_per_second:g} messages per second",
-                )
-            await self._dispatch(self._parse(raw))
+            event = self.protocol.receive_frame(raw)
+            if event is not None:
+                await self._handle(event)
 
-    def _token_time_left(self) -> float:
-        assert self.identity is not None
-        return max(0.0, self.identity.expires_at + self.settings.leeway - time.time())
+    async def _handle(self, event: object) -> None:
+        if isinstance(event, UpdateReceived):
+            await self._on_update(event.update)
+        elif isinstance(event, PresenceReceived):
+            self._on_presence(event.presence)
+        elif isinstance(event, SnapshotReceived):
+            await self._on_snapshot(event.snapshot)
+        elif isinstance(event, CreateSessionReceived):
+            await self._on_create_session(event.request)
+        elif isinstance(event, TokenReceived):
+            await self._on_token(event.token)
 
-    # -- hello -------------------------------------------------------------------------
+    # -- hello ---------------------------------------------------------------------
     async def _verify(self, api_key: str, token: str, document_id: str) -> Identity:
+        state = self.state
+        assert state.sources is not None
+        cached = state.rejected_tokens.get(api_key, token)
+        if isinstance(cached, AuthError):
+            state.sources.failed(self.source)
+            raise _auth_error(cached)
         try:
-            return await self.state.verifier.verify(api_key, token, document_id=document_id)
+            return await state.verifier.verify(api_key, token, document_id=document_id)
         except AuthError as exc:
-            code = "forbidden_document" if exc.code == "wrong_document" else "jwt"
-            raise ProtocolError(code, exc.message, detail=exc.code) from None
+            if exc.code in FORGERY_CODES:  # not a (validly signed) stale or wrong token
+                state.sources.failed(self.source)
+            if exc.code == "bad_signature":
+                state.rejected_tokens.add(api_key, token, exc)
+            raise _auth_error(exc) from None
 
     async def _authenticate(self, hello: Hello) -> None:
-        self.identity = await self._verify(hello.api_key, hello.token, hello.document_id)
+        identity = await self._verify(hello.api_key, hello.token, hello.document_id)
         try:
             record = await self.state.store.get_api_key(hello.api_key)
         except StorageError as exc:
@@ -262,12 +328,19 @@ class CollabConnection:
             raise ProtocolError("jwt", "Unable to retrieve JWK set", detail="jwks_unavailable")
         origin = self.ws.headers.get("origin")
         if record.origins and origin is not None and origin not in record.origins:
-            raise ProtocolError(
-                "origin_not_allowed",
-                f"origin {origin} is not allowed for this API key",
-            )
+            raise ProtocolError("origin_not_allowed",
+                                f"origin {origin} is not allowed for this API key")
+        self.protocol.authenticated(Credentials(identity.user_id, identity.role,
+                                                identity.expires_at))
+        assert self.state.user_connections is not None
+        self.state.user_connections.acquire(hello.api_key, identity.user_id)
+        self._counted_user = True
         self.hello = hello
-        self.batching = hello.batch
+        self.client_id = hello.client_id
+        self.user_id = identity.user_id
+        self.role = identity.role
+        self.token = hello.token
+        self.state.connections[hello.api_key].add(self)
 
     async def _join(self, hello: Hello) -> None:
         registry = self.state.hubs
@@ -275,82 +348,68 @@ class CollabConnection:
             hub = await registry.open((hello.api_key, hello.document_id))
         except StorageError as exc:
             raise ProtocolError("storage_unavailable", exc.message) from None
-        previous = hub.members.get(hello.client_id)
-        if previous is None and len(hub.members) >= self.settings.max_connections_per_document:
-            registry.release(hub)
-            raise ProtocolError(
-                "too_many_connections",
-                f"the document already has {len(hub.members)} connections (the limit)",
-            )
-        if previous is not None:
-            previous.fail(ProtocolError(
-                "replaced", "the same client connected again; this connection is replaced"))
-            previous._leave()
-        self.hub = hub
-        self.caret = hub.caret_for_new_member()
-        others = [m.member_json() for m in hub.members.values()]
-        others += [member for _node, member in hub.remote_members.values()]
-        hub.members[hello.client_id] = self
+        try:
+            counter = 0
+            if hub.session is not None:
+                try:
+                    stored = await self.state.store.client_counter(
+                        hub.api_key, hub.document_id, hub.session.session_id, self.client_id)
+                except StorageError as exc:
+                    raise ProtocolError("storage_unavailable", exc.message) from None
+                if stored is not None:
+                    if stored.user_id is not None and stored.user_id != self.user_id:
+                        raise ProtocolError("client_id_taken", "this client id is in use by "
+                                            "another user; use a random client id")
+                    counter = stored.max_counter
+            others = hub.admit(self, self.state.membership)
+            self.hub = hub
+        finally:
+            registry.unpin(hub)
         self.state.metrics.connections += 1
-        assert self.identity is not None
-        self.send_message({
-            "type": "welcome",
-            "protocol": hello.protocol,
-            "user_id": self.identity.user_id,
-            "role": self.identity.role,
-            "client_id": hello.client_id,
-            "caret": self.caret,
-            "version": hub.head,
-            "session": session_json(hub.session) if hub.session else None,
-            "clients": others,
-            "token_expires_at": self.identity.expires_at,
-            "limits": {
-                "max_frame_bytes": self.settings.max_frame_bytes,
-                "messages_per_second": self.settings.messages_per_second,
-                "presence_per_second": self.settings.presence_per_second,
-            },
-        })
-        hub.broadcast(encode({"type": "client_joined", **self.member_json()}), exclude=self)
-        if self.state.cluster is not None:
-            self.state.cluster.member_joined(hub, self.member_json())
+        self._history(self.protocol.joined(caret=self.caret, version=hub.head,
+                                           session=hub.session, clients=others,
+                                           counter=counter))
         if hub.session is not None:
             self.announced = hub.session.session_id
             self._start_sync(hub.session, hello.last_seq if
                              hello.session_id == hub.session.session_id else None)
 
-    def member_json(self) -> dict[str, Any]:
-        assert self.hello is not None and self.identity is not None
-        return {
-            "user_id": self.identity.user_id,
-            "client_id": self.hello.client_id,
-            "caret": self.caret,
-            "client_info": self.hello.client_info,
-            "role": self.identity.role,
-        }
-
     def _leave(self) -> None:
+        state = self.state
+        if self.hello is not None:
+            state.connections[self.hello.api_key].discard(self)
+            if not state.connections[self.hello.api_key]:
+                del state.connections[self.hello.api_key]
+        if self._counted_user and self.hello is not None:
+            assert state.user_connections is not None
+            state.user_connections.release(self.hello.api_key, self.user_id)
+            self._counted_user = False
         hub, self.hub = self.hub, None
-        if hub is None or self.hello is None:
+        if hub is None:
             return
-        if hub.members.get(self.hello.client_id) is self:
-            del hub.members[self.hello.client_id]
-            self.state.metrics.connections -= 1
-            hub.broadcast(encode({"type": "client_left", **self.member_json()}))
-            if self.state.cluster is not None:
-                self.state.cluster.member_left(hub, self.member_json())
-        self.state.hubs.release(hub)
+        if hub.members.get(self.client_id) is self:
+            state.metrics.connections -= 1
+        hub.leave(self)
+        state.hubs.release(hub)
 
-    # -- sync --------------------------------------------------------------------------
-    def _start_sync(self, session: SessionRecord, last_seq: int | None) -> None:
+    # -- sync ----------------------------------------------------------------------
+    def _start_sync(self, session: SessionRecord, last_seq: int | None,
+                    last_sent_seq: int | None = None) -> None:
         self.sync_generation += 1
-        self.syncing = True
+        self.outbound.begin_sync(last_sent_seq)
         task = asyncio.create_task(self._sync(session, last_seq, self.sync_generation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _wait_for_room(self) -> None:
+        while not self.outbound.room_for_history and not self.protocol.is_closed:
+            self._room.clear()
+            await self._room.wait()
+
     async def _sync(self, session: SessionRecord, last_seq: int | None, generation: int) -> None:
         """Send the snapshot (unless the client's last_seq makes it unnecessary), the
-        updates after it, then what arrived live meanwhile, then ``synced``."""
+        updates after it at the client's pace, then what arrived live meanwhile, then
+        ``synced``."""
         hub = self.hub
         if hub is None:
             return
@@ -370,108 +429,94 @@ class CollabConnection:
                     start = last_seq
                 else:
                     start = snapshot.seq
-                    self._enqueue(encode({
-                        "type": "snapshot", "session_id": session.session_id,
-                        "seq": snapshot.seq, "data": b64(snapshot.ciphertext),
-                    }), None)
-                self._last_sent_seq = max(self._last_sent_seq, start)
+                    self._history(server_frames.snapshot(session.session_id, snapshot.seq,
+                                                         snapshot.ciphertext))
+                self.outbound.last_sent_seq = max(self.outbound.last_sent_seq, start)
                 if await self._send_log_after(key, start, generation):
                     break
                 last_seq = None
             if generation != self.sync_generation:
                 return
-            start = self._last_sent_seq
+            start = self.outbound.last_sent_seq
         except StorageError as exc:
             self.fail(ProtocolError("storage_unavailable", exc.message))
             return
-        held, self._held = self._held, []
-        self.syncing = False
-        for frame, seq in held:
-            self._enqueue(frame, seq)
-        self._enqueue(encode({"type": "synced", "session_id": session.session_id,
-                              "version": max(self._last_sent_seq, start)}), None)
+        self.outbound.end_sync()
+        self._history(server_frames.synced(session.session_id,
+                                           max(self.outbound.last_sent_seq, start)))
 
     async def _send_log_after(self, key: tuple[str, str], start: int, generation: int) -> bool:
-        """Send the stored updates after ``start``; False if some were compacted away."""
+        """Send the stored updates after ``start``; False if some were compacted away.
+        Pages are sized so that one holds about ``_SYNC_PAGE_BYTES`` in memory."""
+        limit = 64
         while True:
-            page = await self.state.store.updates_after(*key, start, limit=_SYNC_PAGE)
+            await self._wait_for_room()
+            if generation != self.sync_generation or self.protocol.is_closed:
+                return True
+            page = await self.state.store.updates_after(*key, start, limit=limit)
             if generation != self.sync_generation:
                 return True
             if page and page[0].seq != start + 1:
                 return False
             for update in page:
-                self._enqueue(self._update_frame(update.seq, update.session_id,
-                                                 update.client_id, update.counter,
-                                                 update.user_id, update.ciphertext), update.seq)
-            if len(page) < _SYNC_PAGE:
+                if not self.outbound.room_for_history:
+                    await self._wait_for_room()  # at the reader's pace
+                    if generation != self.sync_generation or self.protocol.is_closed:
+                        return True
+                self._history(server_frames.update(update.seq, update.session_id,
+                                                   update.client_id, update.counter,
+                                                   update.user_id, update.ciphertext),
+                              update.seq)
+            if len(page) < limit:
                 return True
             start = page[-1].seq
-
-    @staticmethod
-    def _update_frame(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
-                      data: bytes) -> str:
-        return encode({
-            "type": "update", "seq": seq, "session_id": session_id, "client_id": client_id,
-            "counter": counter, "user_id": user_id, "data": b64(data),
-        })
+            average = max(1, sum(len(u.ciphertext) for u in page) // len(page))
+            limit = max(1, min(_SYNC_PAGE, _SYNC_PAGE_BYTES // average))
 
     def resync(self, session: SessionRecord) -> None:
         """Updates this client needs were compacted before it got them: send the
         snapshot and the log after it again (Yjs merges repeats harmlessly)."""
-        self.sync_generation += 1
-        self._held = []
-        self.syncing = False
-        self._last_sent_seq = 0  # send the whole retained log again, not just what is new
-        self._start_sync(session, None)
+        self._start_sync(session, None, last_sent_seq=0)
 
     def announce(self, session: SessionRecord) -> None:
         """Tell this client about the document's (new) active session, then sync it."""
+        self.protocol.session_changed(session.session_id)
         if self.announced == session.session_id:
             return
         self.announced = session.session_id
         self.sync_generation += 1
-        self._held = []
-        self.syncing = False
-        self._last_sent_seq = session.start_seq
-        self.send_message({"type": "new_session", "session": session_json(session)})
+        self.outbound.begin_sync(session.start_seq)
+        self.outbound.syncing = False
+        self._history(server_frames.new_session(session))
         self._start_sync(session, None)
 
-    # -- messages ----------------------------------------------------------------------
-    def _require_editor(self, what: str) -> None:
-        assert self.identity is not None
-        if self.identity.role != "editor":
-            raise ProtocolError("read_only", f"a viewer token cannot {what}")
-
-    async def _dispatch(self, message: object) -> None:
-        if isinstance(message, Update):
-            await self._on_update(message)
-        elif isinstance(message, Presence):
-            self._on_presence(message)
-        elif isinstance(message, Snapshot):
-            await self._on_snapshot(message)
-        elif isinstance(message, CreateSession):
-            await self._on_create_session(message)
-        elif isinstance(message, TokenRefresh):
-            await self._on_token(message)
-        else:
-            raise ProtocolError("protocol_violation", "hello was already received")
-
+    # -- messages ------------------------------------------------------------------
     def _hub(self) -> DocumentHub:
         if self.hub is None:
             raise ProtocolError("replaced", "this connection was replaced")
         return self.hub
 
     async def _on_update(self, message: Update) -> None:
-        """Validate now, store in the background: updates that arrive while a batch is
-        being stored form the next batch (one transaction, consecutive seqs in the
-        order received), so a fast typist does not wait a round-trip per keystroke."""
-        self._require_editor("send updates")
+        """Check the quotas, then store in the background: updates that arrive while a
+        batch is being stored form the next batch (one transaction, consecutive seqs in
+        the order received), so a fast typist does not wait a round-trip per keystroke."""
         hub = self._hub()
-        if hub.session is None or message.session_id != hub.session.session_id:
-            raise ProtocolError(
-                "stale_session",
-                "the update names a session that is not the document's active session",
-            )
+        state = self.state
+        nbytes = len(message.data)
+        api_key_bytes = None
+        if state.write_limits.max_api_key_bytes:
+            api_key_bytes = await self._api_key_bytes(hub.api_key)
+        error = check_write(nbytes, log_length=hub.log_length + hub.queued,
+                            document_bytes=hub.stored_bytes + hub.queued_bytes,
+                            api_key_bytes=api_key_bytes, limits=state.write_limits,
+                            document_rate=hub.write_rate,
+                            api_key_rate=state.api_key_rate(hub.api_key))
+        if error is not None:
+            if error.code == "storage_quota_exceeded":
+                hub.ask_for_snapshot(0, everyone=True)
+            raise error
+        hub.queued += 1
+        hub.queued_bytes += nbytes
         self._batch.append(message)
         if self._flusher is None or self._flusher.done():
             hub.inflight += 1
@@ -479,6 +524,16 @@ class CollabConnection:
             self._flusher.add_done_callback(self._flusher_done)
         elif len(self._batch) >= _PIPELINE:
             await asyncio.wait({self._flusher})  # back-pressure: stop reading meanwhile
+
+    async def _api_key_bytes(self, api_key: str) -> int:
+        known = self.state.stored_bytes.known(api_key)
+        if known is None:
+            try:
+                known = await self.state.store.api_key_stored_bytes(api_key)
+            except StorageError as exc:
+                raise ProtocolError("storage_unavailable", exc.message) from None
+            self.state.stored_bytes.set(api_key, known)
+        return known
 
     def _flusher_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -491,62 +546,72 @@ class CollabConnection:
             self.fail(ProtocolError("internal_error", "internal server error"))
 
     async def _store_batches(self, hub: DocumentHub) -> None:
-        assert self.identity is not None and self.hello is not None
-        client_id, user_id = self.hello.client_id, self.identity.user_id
+        client_id, user_id = self.client_id, self.user_id
+        state = self.state
         try:
             while self._batch:
                 session_id = self._batch[0].session_id
-                count = 0
-                while (count < len(self._batch) and count < _PIPELINE
-                       and self._batch[count].session_id == session_id):
-                    count += 1
-                batch, self._batch = self._batch[:count], self._batch[count:]
+                batch: list[Update] = []
+                nbytes = 0
+                while (self._batch and len(batch) < _PIPELINE
+                       and self._batch[0].session_id == session_id
+                       and (not batch or nbytes + len(self._batch[0].data) <= _BATCH_BYTES)):
+                    message = self._batch.popleft()
+                    batch.append(message)
+                    nbytes += len(message.data)
+                await hub.write_gate.acquire(nbytes)
                 started = time.perf_counter()
                 try:
-                    results = await self.state.store.append_updates(
+                    results = await state.store.append_updates(
                         hub.api_key, hub.document_id, session_id, client_id, user_id,
                         [(m.counter, m.data) for m in batch])
                 except StaleSession as exc:
                     raise ProtocolError("stale_session", exc.message) from None
+                except ClientIdTaken:
+                    raise ProtocolError("client_id_taken", "this client id is in use by "
+                                        "another user; use a random client id") from None
                 except StorageError as exc:
                     raise ProtocolError("storage_unavailable",
                                         f"the update could not be stored: {exc.message}") from None
+                finally:
+                    hub.write_gate.release(nbytes)
+                    hub.queued -= len(batch)
+                    hub.queued_bytes -= nbytes
                 elapsed = time.perf_counter() - started
-                metrics = self.state.metrics
+                metrics = state.metrics
                 for message, result in zip(batch, results, strict=True):
                     metrics.storage_latency(elapsed)
                     metrics.updates_in += 1
                     if not result.duplicate:
-                        hub.publish(result.seq, self._update_frame(
+                        hub.stored_bytes += len(message.data)
+                        state.stored_bytes.add(hub.api_key, len(message.data))
+                        hub.publish(result.seq, server_frames.update(
                             result.seq, session_id, client_id, message.counter, user_id,
                             message.data), self)
                         metrics.updates_out += len(hub.members) - 1
-                    self.send_message({"type": "ack", "counter": message.counter,
-                                       "seq": result.seq, "duplicate": result.duplicate})
+                    self.deliver(server_frames.ack(message.counter, result.seq,
+                                                   result.duplicate))
                 metrics.fanout(time.perf_counter() - started)
-                if self.hub is not None and hub.needs_snapshot(self.settings.snapshot_threshold):
-                    hub.snapshot_requested_at = time.monotonic()
-                    self.send_message({"type": "snapshot_request", "seq": hub.head})
+                if self.hub is not None:
+                    hub.ask_for_snapshot(self.settings.snapshot_threshold, prefer=self)
         finally:
+            for message in self._batch:  # not stored: the client re-sends them
+                hub.queued -= 1
+                hub.queued_bytes -= len(message.data)
+            self._batch.clear()
             hub.inflight -= 1
             if self.hub is None:
-                self.state.hubs.release(hub)
+                state.hubs.release(hub)
 
     def _on_presence(self, message: Presence) -> None:
-        if not self.presence.take():
-            return  # presence is ephemeral: excess is dropped, not an error
-        assert self.identity is not None and self.hello is not None
         hub = self._hub()
-        hub.broadcast(encode({
-            "type": "presence", "client_id": self.hello.client_id,
-            "user_id": self.identity.user_id, "data": b64(message.data),
-        }), exclude=self)
+        data = b64(message.data)
+        hub.broadcast(server_frames.presence(self.client_id, self.user_id, data),
+                      exclude=self, ephemeral=True)
         if self.state.cluster is not None:
-            self.state.cluster.presence(hub, self.hello.client_id, self.identity.user_id,
-                                        message.data)
+            self.state.cluster.presence(hub, self.client_id, self.user_id, data)
 
     async def _on_snapshot(self, message: Snapshot) -> None:
-        self._require_editor("upload snapshots")
         hub = self._hub()
         try:
             await self.state.store.store_snapshot(
@@ -556,35 +621,30 @@ class CollabConnection:
         except StaleSession as exc:
             raise ProtocolError("stale_session", exc.message) from None
         except SnapshotRejected as exc:
-            self.send_message({"type": "snapshot_ack", "seq": message.seq, "accepted": False,
-                               "message": exc.message})
+            self.deliver(server_frames.snapshot_ack(message.seq, False, exc.message))
             return
         except StorageError as exc:
             raise ProtocolError("storage_unavailable", exc.message) from None
         hub.snapshot_seq = max(hub.snapshot_seq, message.seq)
         hub.snapshot_requested_at = 0.0
-        self.send_message({"type": "snapshot_ack", "seq": message.seq, "accepted": True})
+        with contextlib.suppress(StorageError):
+            info = await self.state.store.document_info(hub.api_key, hub.document_id)
+            if info is not None:
+                hub.stored_bytes = info.stored_bytes
+        self.deliver(server_frames.snapshot_ack(message.seq, True))
 
     async def _on_create_session(self, message: CreateSession) -> None:
-        self._require_editor("create sessions")
         hub = self._hub()
-        assert self.identity is not None
-        if message.iterations < self.settings.pbkdf2_min_iterations:
-            raise ProtocolError(
-                "bad_frame",
-                f"'iterations' must be at least {self.settings.pbkdf2_min_iterations}",
-            )
         active = hub.session.session_id if hub.session else None
         if active != message.replaces:
-            self.send_message({"type": "session_rejected", "session_id": message.session_id,
-                               "reason": "exists"})
+            self.deliver(server_frames.session_rejected(message.session_id, "exists"))
             if hub.session is not None:
                 self.announce(hub.session)
             return
         proposed = SessionRecord(
             session_id=message.session_id, key_hint=message.key_hint, salt=message.salt,
             iterations=message.iterations, wrapped_key=message.wrapped_key,
-            creator=self.identity.user_id, created_at=time.time(),
+            creator=self.user_id, created_at=time.time(),
         )
         hub.inflight += 1
         try:
@@ -600,10 +660,11 @@ class CollabConnection:
             hub.inflight -= 1
         if result.created:
             hub.session_started(result.session)
+            hub.stored_bytes = len(message.snapshot)
             self.announced = result.session.session_id
-            self._last_sent_seq = result.session.start_seq
-            self.send_message({"type": "session_created", "session_id": message.session_id,
-                               "version": result.version})
+            self.protocol.session_changed(result.session.session_id)
+            self.outbound.last_sent_seq = result.session.start_seq
+            self.deliver(server_frames.session_created(message.session_id, result.version))
             for member in list(hub.members.values()):
                 if member is not self:
                     member.announce(result.session)
@@ -611,18 +672,34 @@ class CollabConnection:
             if hub.session is None or hub.session.session_id != result.session.session_id:
                 hub.session_started(result.session)
             behind = result.session.session_id == message.replaces
-            self.send_message({"type": "session_rejected", "session_id": message.session_id,
-                               "reason": "behind" if behind else "exists"})
+            self.deliver(server_frames.session_rejected(message.session_id,
+                                                        "behind" if behind else "exists"))
             self.announce(result.session)
         if self.hub is None:
             self.state.hubs.release(hub)
 
-    async def _on_token(self, message: TokenRefresh) -> None:
-        assert self.hello is not None and self.identity is not None
-        identity = await self._verify(self.hello.api_key, message.token, self.hello.document_id)
-        if identity.user_id != self.identity.user_id:
-            raise ProtocolError("jwt", "a refreshed token must be for the same user (sub)",
-                                detail="user_changed")
-        self.identity = identity
-        self.send_message({"type": "token_accepted", "expires_at": identity.expires_at,
-                           "role": identity.role})
+    async def _on_token(self, token: str) -> None:
+        assert self.hello is not None
+        identity = await self._verify(self.hello.api_key, token, self.hello.document_id)
+        self.deliver(self.protocol.token_refreshed(
+            Credentials(identity.user_id, identity.role, identity.expires_at)))
+        self.token = token
+        self.role = identity.role
+
+    # -- revocation ----------------------------------------------------------------
+    async def reverify(self) -> None:
+        """The API key's keys changed: close this connection if its token no longer
+        verifies (key removed, API key deleted)."""
+        if self.hello is None or self.protocol.is_closed:
+            return
+        try:
+            await self.state.verifier.verify(self.hello.api_key, self.token,
+                                             document_id=self.hello.document_id)
+        except AuthError as exc:
+            self.fail(_auth_error(exc))
+
+
+# Frames above this multiple of max_frame_bytes are cut by the WebSocket layer itself
+# (close 1009, no error frame); between 1x and 2x the server reads the frame and answers
+# with a ``frame_too_large`` error frame first. Before hello the cut is max_hello_bytes.
+TRANSPORT_LIMIT_FACTOR = 2

@@ -1,42 +1,68 @@
 """DocumentHub: the live state of one open document on this node.
 
-It holds the connected members, the active session, the document version, and
-releases broadcasts strictly in sequence order (appends from different members
-may finish out of order; receivers always see seq N before N+1).
+The hub alone owns the document's membership: connections join and leave through
+``admit``/``leave`` and are reached only through the ``Member`` interface. It holds
+the active session and version, and releases broadcasts strictly in sequence order
+(appends from different members may finish out of order; receivers always see seq N
+before N+1). A hub stays registered while it has members, work in flight, or a
+connection between opening it and joining it (a pin), so a member that replaces
+another (same client id, e.g. after a network change) never lands on a hub that was
+just dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
+from tandem.protocol import server_frames
+from tandem.protocol.errors import ProtocolError
+from tandem.server.member import Member
+from tandem.server.quotas import ByteGate, ByteRate
 from tandem.storage import SessionRecord, Store
 
-if TYPE_CHECKING:
-    from tandem.server.connection import CollabConnection
-
 DocKey = tuple[str, str]  # (api key, document id)
+WRITE_GATE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipLimits:
+    per_document: int = 250
+    per_user: int = 8
 
 
 class DocumentHub:
     def __init__(self, key: DocKey) -> None:
         self.key = key
-        self.members: dict[str, CollabConnection] = {}
+        self.members: dict[str, Member] = {}
         self.session: SessionRecord | None = None
         self.head = 0
         self.snapshot_seq = 0
         self.snapshot_requested_at = 0.0
-        self.inflight = 0
+        self.stored_bytes = 0  # snapshot + log, as last read plus what was appended since
+        self.inflight = 0  # tasks storing for this hub (appends, session creation)
+        self.queued = 0  # updates accepted for storing, not stored yet
+        self.queued_bytes = 0
+        self.pins = 0
         self.loaded = asyncio.Event()
         self.load_error: BaseException | None = None
+        self.write_rate: ByteRate | None = None  # bytes per minute (quota)
+        # Fairness between documents: one document's appends in flight are bounded, so a
+        # busy document waits behind its own writes, not ahead of everyone else's.
+        self.write_gate = ByteGate(WRITE_GATE_BYTES)
         self._next_seq = 1
-        self._pending: dict[int, tuple[str, CollabConnection | None]] = {}
+        self._pending: dict[int, tuple[str, Member | None]] = {}
         # Members connected to other nodes (shared storage only): client id -> (node, member)
-        self.remote_members: dict[str, tuple[str, dict]] = {}
+        self.remote_members: dict[str, tuple[str, dict[str, Any]]] = {}
         # Called when an update is missing from the sequence (e.g. a lost notification).
         self.on_gap: Callable[[DocumentHub], None] | None = None
+        # Called with the member object when a member joins / leaves on this node.
+        self.on_joined: Callable[[DocumentHub, dict[str, Any]], None] | None = None
+        self.on_left: Callable[[DocumentHub, dict[str, Any]], None] | None = None
 
     @property
     def api_key(self) -> str:
@@ -52,9 +78,86 @@ class DocumentHub:
             self.session = info.active_session
             self.head = info.version
             self.snapshot_seq = info.snapshot_seq or 0
+            self.stored_bytes = info.stored_bytes
         self._next_seq = self.head + 1
 
-    # -- membership ------------------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        return not self.members and self.inflight == 0 and self.pins == 0
+
+    # -- membership --------------------------------------------------------------------
+    def admit(self, member: Member, limits: MembershipLimits) -> list[dict[str, Any]]:
+        """Add ``member``; returns the member objects of everyone else on the document.
+
+        A connection with the same client id and user is replaced (kicked with
+        ``replaced``) in the same step; a client id in use by another user is refused,
+        as are members over the per-document and per-user limits."""
+        previous = self.members.get(member.client_id)
+        if previous is not None and previous.user_id != member.user_id:
+            raise _client_id_taken()
+        remote = self.remote_members.get(member.client_id)
+        if remote is not None and remote[1].get("user_id") != member.user_id:
+            raise _client_id_taken()
+        if previous is None:
+            if len(self.members) >= limits.per_document:
+                raise ProtocolError(
+                    "too_many_connections",
+                    f"the document already has {len(self.members)} connections (the limit)",
+                    retry_after=5.0)
+            mine = sum(1 for m in self.members.values() if m.user_id == member.user_id)
+            if mine >= limits.per_user:
+                raise ProtocolError(
+                    "too_many_connections",
+                    f"this user already has {mine} connections to the document (the limit)",
+                    retry_after=5.0)
+        else:
+            del self.members[member.client_id]
+            previous.kick(ProtocolError(
+                "replaced", "the same client connected again; this connection is replaced"))
+            self._announce_left(previous)
+        member.caret = self.caret_for_new_member()
+        others = [m.info() for m in self.members.values()]
+        others += [info for _node, info in self.remote_members.values()
+                   if info.get("client_id") not in self.members
+                   and info.get("client_id") != member.client_id]
+        self.members[member.client_id] = member
+        info = member.info()
+        self.broadcast(server_frames.client_joined(info), exclude=member)
+        if self.on_joined is not None:
+            self.on_joined(self, info)
+        return others
+
+    def leave(self, member: Member) -> None:
+        """Remove ``member`` if it is (still) the member for its client id."""
+        if self.members.get(member.client_id) is member:
+            del self.members[member.client_id]
+            self._announce_left(member)
+
+    def _announce_left(self, member: Member) -> None:
+        info = member.info()
+        self.broadcast(server_frames.client_left(info))
+        if self.on_left is not None:
+            self.on_left(self, info)
+
+    def caret_for_new_member(self) -> int:
+        taken = {m.caret for m in self.members.values()}
+        taken |= {info.get("caret") for _node, info in self.remote_members.values()}
+        for caret in range(1, 9):
+            if caret not in taken:
+                return caret
+        return len(self.members) % 8 + 1
+
+    def editors(self) -> list[Member]:
+        return [m for m in self.members.values() if m.role == "editor"]
+
+    def broadcast(self, frame: str, *, exclude: Member | None = None,
+                  ephemeral: bool = False) -> None:
+        """Send a frame that is not part of the update sequence (presence, joins)."""
+        for member in list(self.members.values()):
+            if member is not exclude:
+                member.deliver(frame, ephemeral=ephemeral)
+
+    # -- ordered fan-out of accepted updates -------------------------------------------
     @property
     def next_seq(self) -> int:
         return self._next_seq
@@ -70,22 +173,7 @@ class DocumentHub:
         self._pending = {s: p for s, p in self._pending.items() if s >= self._next_seq}
         self._release()
 
-    def caret_for_new_member(self) -> int:
-        taken = {m.caret for m in self.members.values()}
-        taken |= {member.get("caret") for _node, member in self.remote_members.values()}
-        for caret in range(1, 9):
-            if caret not in taken:
-                return caret
-        return len(self.members) % 8 + 1
-
-    def broadcast(self, frame: str, *, exclude: CollabConnection | None = None) -> None:
-        """Send a frame that is not part of the update sequence (presence, joins)."""
-        for member in list(self.members.values()):
-            if member is not exclude:
-                member.send(frame)
-
-    # -- ordered fan-out of accepted updates -----------------------------------------
-    def publish(self, seq: int, frame: str, sender: CollabConnection | None) -> None:
+    def publish(self, seq: int, frame: str, sender: Member | None) -> None:
         """Release update ``seq`` to every member but its sender, in sequence order."""
         if seq < self._next_seq:
             return  # already released (e.g. seen through another path)
@@ -100,7 +188,7 @@ class DocumentHub:
             self.head = max(self.head, self._next_seq)
             for member in list(self.members.values()):
                 if member is not sender:
-                    member.send(frame, seq=self._next_seq)
+                    member.deliver(frame, seq=self._next_seq)
             self._next_seq += 1
 
     def session_started(self, session: SessionRecord) -> None:
@@ -111,45 +199,100 @@ class DocumentHub:
         self._pending = {s: p for s, p in self._pending.items() if s > session.start_seq}
         self._next_seq = max(self._next_seq, session.start_seq + 1)
 
-    def needs_snapshot(self, threshold: int) -> bool:
-        if self.head - self.snapshot_seq < threshold:
+    # -- the log and its snapshots -----------------------------------------------------
+    @property
+    def log_length(self) -> int:
+        """Updates stored since the latest snapshot."""
+        return max(0, self.head - self.snapshot_seq)
+
+    def needs_snapshot(self, threshold: int, now: float | None = None) -> bool:
+        if self.log_length < threshold:
             return False
-        return time.monotonic() - self.snapshot_requested_at > 30.0
+        now = time.monotonic() if now is None else now
+        return now - self.snapshot_requested_at > 30.0
+
+    def ask_for_snapshot(self, threshold: int, *, prefer: Member | None = None,
+                         everyone: bool = False, now: float | None = None) -> None:
+        """Send ``snapshot_request`` to an editor (``prefer`` first) when the log passed
+        ``threshold``, at most every 30 s; to every editor when ``everyone``."""
+        if not self.needs_snapshot(threshold, now):
+            return
+        editors = self.editors()
+        if not editors:
+            return
+        self.snapshot_requested_at = time.monotonic() if now is None else now
+        targets = editors if everyone else [prefer if prefer in editors else editors[0]]
+        for member in targets:
+            member.request_snapshot(self.head)
+
+
+def _client_id_taken() -> ProtocolError:
+    return ProtocolError("client_id_taken",
+                         "this client id is in use by another user; use a random client id")
 
 
 class HubRegistry:
-    """The hubs of the documents open on this node; a hub lives while it has members."""
+    """The hubs of the documents open on this node; a hub lives while it is not idle."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.hubs: dict[DocKey, DocumentHub] = {}
         self.on_gap: Callable[[DocumentHub], None] | None = None
         self.on_open: Callable[[DocumentHub], None] | None = None
+        self.on_joined: Callable[[DocumentHub, dict[str, Any]], None] | None = None
+        self.on_left: Callable[[DocumentHub, dict[str, Any]], None] | None = None
+        self.new_write_rate: Callable[[], ByteRate | None] = lambda: None
+        # A document's write quota outlives its hub (closing and reopening a document
+        # must not refill it); least recently used entries go beyond ``max_rates``.
+        self._write_rates: OrderedDict[DocKey, ByteRate | None] = OrderedDict()
+        self.max_rates = 100_000
+
+    def write_rate(self, key: DocKey) -> ByteRate | None:
+        if key in self._write_rates:
+            self._write_rates.move_to_end(key)
+            return self._write_rates[key]
+        rate = self._write_rates[key] = self.new_write_rate()
+        if len(self._write_rates) > self.max_rates:
+            self._write_rates.popitem(last=False)
+        return rate
 
     async def open(self, key: DocKey) -> DocumentHub:
-        hub = self.hubs.get(key)
-        if hub is None:
-            hub = DocumentHub(key)
-            hub.on_gap = self.on_gap
-            self.hubs[key] = hub
-            try:
-                await hub.load(self.store)
-            except BaseException as exc:
-                hub.load_error = exc
-                self.hubs.pop(key, None)
-                raise
-            finally:
-                hub.loaded.set()
-            if self.on_open is not None:
-                self.on_open(hub)
-        else:
+        """The hub of ``key``, loaded and pinned: call ``unpin`` once joined (or not)."""
+        while True:
+            hub = self.hubs.get(key)
+            if hub is None:
+                hub = DocumentHub(key)
+                hub.on_gap = self.on_gap
+                hub.on_joined = self.on_joined
+                hub.on_left = self.on_left
+                hub.write_rate = self.write_rate(key)
+                hub.pins += 1
+                self.hubs[key] = hub
+                try:
+                    await hub.load(self.store)
+                except BaseException as exc:
+                    hub.load_error = exc
+                    hub.pins -= 1
+                    if self.hubs.get(key) is hub:
+                        del self.hubs[key]
+                    raise
+                finally:
+                    hub.loaded.set()
+                if self.on_open is not None:
+                    self.on_open(hub)
+                return hub
+            hub.pins += 1
             await hub.loaded.wait()
-            if hub.load_error is not None:
-                return await self.open(key)
-        return hub
+            if hub.load_error is None:
+                return hub
+            hub.pins -= 1  # that load failed; try again with a fresh hub
+
+    def unpin(self, hub: DocumentHub) -> None:
+        hub.pins -= 1
+        self.release(hub)
 
     def release(self, hub: DocumentHub) -> None:
-        if not hub.members and hub.inflight == 0 and self.hubs.get(hub.key) is hub:
+        if hub.idle and self.hubs.get(hub.key) is hub:
             del self.hubs[hub.key]
 
     @property

@@ -1,4 +1,4 @@
-"""Run the app under uvicorn with Tandem's settings (TLS, frame limits, pings)."""
+"""Run the app under uvicorn with Tandem's settings (TLS, frame and socket limits, pings)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import logging
 import uvicorn
 from starlette.applications import Starlette
 
+from tandem.server.connection import TRANSPORT_LIMIT_FACTOR
+from tandem.server.transport import (
+    HTTPProtocol,
+    WebSocketProtocol,
+    connection_cap,
+    install_repeat_filter,
+)
 from tandem.settings import Settings, SettingsError
 
-# Frames above this multiple of max_frame_bytes are cut by the WebSocket layer
-# itself (close 1009, no error frame); between 1x and 4x the server reads the
-# frame and answers with a ``frame_too_large`` error frame first.
-TRANSPORT_LIMIT_FACTOR = 4
+__all__ = ["TRANSPORT_LIMIT_FACTOR", "serve", "uvicorn_config"]
 
 
 def uvicorn_config(
@@ -20,11 +24,18 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise SettingsError("--tls-cert and --tls-key must be given together")
+    cap = connection_cap(settings.max_connections, settings.fd_reserve)
+    http = type("TandemHTTPProtocol", (HTTPProtocol,), {
+        "header_timeout": settings.header_timeout, "max_connections": cap})
+    ws = type("TandemWebSocketProtocol", (WebSocketProtocol,), {
+        "first_frame_limit": min(settings.max_hello_bytes, settings.max_frame_bytes)})
+    install_repeat_filter()
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        http=http,
+        ws=ws,
         ws_max_size=settings.max_frame_bytes * TRANSPORT_LIMIT_FACTOR,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
@@ -34,6 +45,8 @@ def uvicorn_config(
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        limit_concurrency=cap,
+        backlog=min(2048, cap),
     )
 
 

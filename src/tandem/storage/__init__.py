@@ -1,6 +1,7 @@
 """Storage engines behind one narrow interface (``Store``)."""
 
 from tandem.storage.base import (
+    ClientIdTaken,
     SnapshotRejected,
     StaleSession,
     StorageError,
@@ -11,6 +12,7 @@ from tandem.storage.base import (
 from tandem.storage.records import (
     ApiKeyRecord,
     AppendResult,
+    ClientCounter,
     CreateSessionResult,
     DocumentInfo,
     SessionRecord,
@@ -21,6 +23,8 @@ from tandem.storage.records import (
 __all__ = [
     "ApiKeyRecord",
     "AppendResult",
+    "ClientCounter",
+    "ClientIdTaken",
     "CreateSessionResult",
     "DocumentInfo",
     "SessionRecord",

@@ -14,6 +14,7 @@ from tandem.errors import TandemError
 from tandem.storage.records import (
     ApiKeyRecord,
     AppendResult,
+    ClientCounter,
     CreateSessionResult,
     DocumentInfo,
     SessionRecord,
@@ -44,6 +45,12 @@ class StaleSession(StorageError):
 
 class SnapshotRejected(StorageError):
     code = "snapshot_rejected"
+
+
+class ClientIdTaken(StorageError):
+    """Updates under this client id were stored for another user (in this session)."""
+
+    code = "client_id_taken"
 
 
 class Store(abc.ABC):
@@ -148,7 +155,9 @@ class Store(abc.ABC):
         """Durably store an update with the next contiguous sequence number.
 
         A (client_id, counter) seen before returns its original seq with
-        ``duplicate=True``. Raises StaleSession if ``session_id`` is not active.
+        ``duplicate=True``. Raises StaleSession if ``session_id`` is not active, and
+        ClientIdTaken if updates under ``client_id`` were stored for another user in
+        this session (a client id is bound to its user).
         """
 
     async def append_updates(
@@ -194,3 +203,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None: ...
+
+    # -- quotas and client ids (read-only helpers) -----------------------------------
+    @abc.abstractmethod
+    async def client_counter(self, api_key: str, document_id: str, session_id: str,
+                             client_id: str) -> ClientCounter | None:
+        """Who stored updates under ``client_id`` in the session and its highest counter."""
+
+    @abc.abstractmethod
+    async def api_key_stored_bytes(self, api_key: str) -> int:
+        """The ciphertext bytes (updates and snapshots) stored for the API key's documents."""

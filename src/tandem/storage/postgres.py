@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from tandem.storage.base import (
+    ClientIdTaken,
     SnapshotRejected,
     StaleSession,
     StorageError,
@@ -34,6 +35,7 @@ from tandem.storage.postgres_schema import MIGRATIONS
 from tandem.storage.records import (
     ApiKeyRecord,
     AppendResult,
+    ClientCounter,
     CreateSessionResult,
     DocumentInfo,
     SessionRecord,
@@ -337,16 +339,18 @@ class PostgresStore(Store):
             " AND document_id = $2 FOR UPDATE", api_key, document_id)
         if doc is None or doc["active_session"] != session_id:
             raise StaleSession("this session is no longer the document's active session")
+        seen = await conn.fetchrow(
+            "SELECT compacted_counter, max_seq, user_id FROM client_counters WHERE api_key = $1"
+            " AND document_id = $2 AND session_id = $3 AND client_id = $4",
+            api_key, document_id, session_id, client_id)
+        if seen is not None and seen["user_id"] is not None and seen["user_id"] != user_id:
+            raise ClientIdTaken("this client id is bound to another user")
         stored = await conn.fetchval(
             "SELECT seq FROM updates WHERE api_key = $1 AND document_id = $2"
             " AND session_id = $3 AND client_id = $4 AND counter = $5",
             api_key, document_id, session_id, client_id, counter)
         if stored is not None:
             return AppendResult(seq=stored, duplicate=True)
-        seen = await conn.fetchrow(
-            "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = $1"
-            " AND document_id = $2 AND session_id = $3 AND client_id = $4",
-            api_key, document_id, session_id, client_id)
         if seen is not None and counter <= seen["compacted_counter"]:
             return AppendResult(seq=seen["max_seq"], duplicate=True)  # compacted since
         seq = doc["head"] + 1
@@ -359,12 +363,13 @@ class PostgresStore(Store):
             seq, api_key, document_id)
         await conn.execute(
             "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-            " max_counter, max_seq) VALUES ($1, $2, $3, $4, $5, $6)"
+            " max_counter, max_seq, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (api_key, document_id, session_id, client_id)"
             " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
             " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
-            " excluded.max_seq)",
-            api_key, document_id, session_id, client_id, counter, seq)
+            " excluded.max_seq), user_id = coalesce(client_counters.user_id,"
+            " excluded.user_id)",
+            api_key, document_id, session_id, client_id, counter, seq, user_id)
         event = {"k": "u", "a": api_key, "d": document_id, "s": seq, "sid": session_id,
                  "c": client_id, "n": counter, "uid": user_id, "t": time.time()}
         if len(ciphertext) * 4 // 3 + len(api_key) + len(document_id) < _INLINE_LIMIT:
@@ -475,6 +480,27 @@ class PostgresStore(Store):
                 stored_bytes=stats["size"] + (snap["size"] if snap else 0))
 
         return await self._run(query, transaction=True)
+
+    # -- quotas and client ids ----------------------------------------------------------
+    async def client_counter(self, api_key: str, document_id: str, session_id: str,
+                             client_id: str) -> ClientCounter | None:
+        async def query(conn: asyncpg.Connection) -> ClientCounter | None:
+            row = await conn.fetchrow(
+                "SELECT user_id, max_counter FROM client_counters WHERE api_key = $1"
+                " AND document_id = $2 AND session_id = $3 AND client_id = $4",
+                api_key, document_id, session_id, client_id)
+            return None if row is None else ClientCounter(row["user_id"], row["max_counter"])
+
+        return await self._run(query)
+
+    async def api_key_stored_bytes(self, api_key: str) -> int:
+        async def query(conn: asyncpg.Connection) -> int:
+            return int(await conn.fetchval(
+                "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM updates"
+                " WHERE api_key = $1) + (SELECT coalesce(sum(length(ciphertext)), 0)"
+                " FROM snapshots WHERE api_key = $1)", api_key))
+
+        return await self._run(query)
 
 
 async def migrate(conn: asyncpg.Connection) -> int:

@@ -83,4 +83,8 @@ MIGRATIONS: list[str] = [
         ON updates (api_key, document_id, session_id, client_id, counter);
     ALTER TABLE client_counters ADD COLUMN compacted_counter BIGINT NOT NULL DEFAULT 0;
     """,
+    # 3: a client id is bound to the user who first stored an update under it
+    """
+    ALTER TABLE client_counters ADD COLUMN user_id TEXT;
+    """,
 ]

@@ -68,3 +68,11 @@ class CreateSessionResult:
     created: bool
     session: SessionRecord
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCounter:
+    """The user a client id is bound to in a session, and its highest stored counter."""
+
+    user_id: str | None
+    max_counter: int

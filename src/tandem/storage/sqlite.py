@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tandem.storage.base import (
+    ClientIdTaken,
     SnapshotRejected,
     StaleSession,
     StorageError,
@@ -31,6 +32,7 @@ from tandem.storage.base import (
 from tandem.storage.records import (
     ApiKeyRecord,
     AppendResult,
+    ClientCounter,
     CreateSessionResult,
     DocumentInfo,
     SessionRecord,
@@ -425,6 +427,13 @@ class SQLiteStore(Store):
         if doc is None or doc[1] != session_id:
             raise StaleSession("this session is no longer the document's active session")
         head = doc[0]
+        seen = conn.execute(
+            "SELECT compacted_counter, max_seq, user_id FROM client_counters WHERE api_key = ?"
+            " AND document_id = ? AND session_id = ? AND client_id = ?",
+            (api_key, document_id, session_id, client_id),
+        ).fetchone()
+        if seen is not None and seen[2] is not None and seen[2] != user_id:
+            raise ClientIdTaken("this client id is bound to another user")
         stored = conn.execute(
             "SELECT seq FROM updates WHERE api_key = ? AND document_id = ?"
             " AND session_id = ? AND client_id = ? AND counter = ?",
@@ -432,11 +441,6 @@ class SQLiteStore(Store):
         ).fetchone()
         if stored is not None:
             return AppendResult(seq=stored[0], duplicate=True)
-        seen = conn.execute(
-            "SELECT compacted_counter, max_seq FROM client_counters WHERE api_key = ?"
-            " AND document_id = ? AND session_id = ? AND client_id = ?",
-            (api_key, document_id, session_id, client_id),
-        ).fetchone()
         if seen is not None and counter <= seen[0]:
             return AppendResult(seq=seen[1], duplicate=True)  # stored, then compacted
         seq = head + 1
@@ -451,11 +455,12 @@ class SQLiteStore(Store):
         )
         conn.execute(
             "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-            " max_counter, max_seq) VALUES (?, ?, ?, ?, ?, ?)"
+            " max_counter, max_seq, user_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (api_key, document_id, session_id, client_id)"
             " DO UPDATE SET max_counter = max(max_counter, excluded.max_counter),"
-            " max_seq = max(max_seq, excluded.max_seq)",
-            (api_key, document_id, session_id, client_id, counter, seq),
+            " max_seq = max(max_seq, excluded.max_seq),"
+            " user_id = coalesce(user_id, excluded.user_id)",
+            (api_key, document_id, session_id, client_id, counter, seq, user_id),
         )
         return AppendResult(seq=seq)
 
@@ -597,5 +602,32 @@ class SQLiteStore(Store):
                 stored_updates=count,
                 stored_bytes=size + (snap[1] if snap else 0),
             )
+
+        return await self._read(query)
+
+    # -- quotas and client ids ----------------------------------------------------------
+    async def client_counter(self, api_key: str, document_id: str, session_id: str,
+                             client_id: str) -> ClientCounter | None:
+        def query(conn: sqlite3.Connection) -> ClientCounter | None:
+            row = conn.execute(
+                "SELECT user_id, max_counter FROM client_counters WHERE api_key = ?"
+                " AND document_id = ? AND session_id = ? AND client_id = ?",
+                (api_key, document_id, session_id, client_id),
+            ).fetchone()
+            return None if row is None else ClientCounter(row[0], row[1])
+
+        return await self._read(query)
+
+    async def api_key_stored_bytes(self, api_key: str) -> int:
+        def query(conn: sqlite3.Connection) -> int:
+            (updates,) = conn.execute(
+                "SELECT coalesce(sum(length(ciphertext)), 0) FROM updates WHERE api_key = ?",
+                (api_key,),
+            ).fetchone()
+            (snapshots,) = conn.execute(
+                "SELECT coalesce(sum(length(ciphertext)), 0) FROM snapshots WHERE api_key = ?",
+                (api_key,),
+            ).fetchone()
+            return int(updates) + int(snapshots)
 
         return await self._read(query)

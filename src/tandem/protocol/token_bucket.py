@@ -1,16 +1,18 @@
-"""Token buckets: cheap per-connection flood control."""
+"""Token buckets: cheap flood control with an injected clock (testable without sleeping)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 
 class TokenBucket:
-    """Allows ``rate`` events per second on average and bursts of ``burst``."""
+    """``rate`` events per second on average, bursts of ``burst`` (injected clock)."""
 
     __slots__ = ("_clock", "_last", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float, clock=time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
@@ -25,3 +27,8 @@ class TokenBucket:
             self._tokens -= amount
             return True
         return False
+
+    def wait_time(self, amount: float = 1.0) -> float:
+        """Seconds until ``amount`` could be taken."""
+        missing = amount - self._tokens
+        return 0.0 if missing <= 0 or self.rate <= 0 else missing / self.rate

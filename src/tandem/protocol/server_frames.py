@@ -1,0 +1,130 @@
+"""Every frame the server sends, built in one place (docs/protocol.md, "Server → client
+messages"). Each function returns the encoded JSON text of one message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tandem.protocol.errors import ProtocolError
+from tandem.protocol.messages import b64, batch_frame, encode
+from tandem.storage.records import SessionRecord
+
+__all__ = [
+    "ack",
+    "batch_frame",
+    "client_joined",
+    "client_left",
+    "error",
+    "new_session",
+    "presence",
+    "session_created",
+    "session_json",
+    "session_rejected",
+    "snapshot",
+    "snapshot_ack",
+    "snapshot_request",
+    "synced",
+    "token_accepted",
+    "update",
+    "update_b64",
+    "welcome",
+]
+
+
+def session_json(session: SessionRecord) -> dict[str, Any]:
+    return {
+        "session_id": session.session_id,
+        "key_hint": session.key_hint,
+        "salt": b64(session.salt),
+        "iterations": session.iterations,
+        "wrapped_key": b64(session.wrapped_key),
+        "creator": session.creator,
+        "start_seq": session.start_seq,
+    }
+
+
+def welcome(*, protocol: int, user_id: str, role: str, client_id: str, caret: int,
+            version: int, session: SessionRecord | None, clients: list[dict[str, Any]],
+            token_expires_at: float, limits: dict[str, Any], counter: int) -> str:
+    return encode({
+        "type": "welcome", "protocol": protocol, "user_id": user_id, "role": role,
+        "client_id": client_id, "caret": caret, "version": version,
+        "session": session_json(session) if session is not None else None,
+        "clients": clients, "token_expires_at": token_expires_at, "limits": limits,
+        "counter": counter,
+    })
+
+
+def snapshot(session_id: str, seq: int, data: bytes) -> str:
+    return encode({"type": "snapshot", "session_id": session_id, "seq": seq, "data": b64(data)})
+
+
+def update(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
+           data: bytes) -> str:
+    return update_b64(seq, session_id, client_id, counter, user_id, b64(data))
+
+
+def update_b64(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
+               data_b64: str) -> str:
+    """An update whose ciphertext is already base64 (as cluster events carry it)."""
+    return encode({"type": "update", "seq": seq, "session_id": session_id,
+                   "client_id": client_id, "counter": counter, "user_id": user_id,
+                   "data": data_b64})
+
+
+def synced(session_id: str, version: int) -> str:
+    return encode({"type": "synced", "session_id": session_id, "version": version})
+
+
+def ack(counter: int, seq: int, duplicate: bool) -> str:
+    return encode({"type": "ack", "counter": counter, "seq": seq, "duplicate": duplicate})
+
+
+def session_created(session_id: str, version: int) -> str:
+    return encode({"type": "session_created", "session_id": session_id, "version": version})
+
+
+def session_rejected(session_id: str, reason: str) -> str:
+    return encode({"type": "session_rejected", "session_id": session_id, "reason": reason})
+
+
+def new_session(session: SessionRecord) -> str:
+    return encode({"type": "new_session", "session": session_json(session)})
+
+
+def client_joined(member: dict[str, Any]) -> str:
+    return encode({"type": "client_joined", **member})
+
+
+def client_left(member: dict[str, Any]) -> str:
+    return encode({"type": "client_left", **member})
+
+
+def presence(client_id: str, user_id: str, data_b64: str) -> str:
+    return encode({"type": "presence", "client_id": client_id, "user_id": user_id,
+                   "data": data_b64})
+
+
+def snapshot_request(seq: int) -> str:
+    return encode({"type": "snapshot_request", "seq": seq})
+
+
+def snapshot_ack(seq: int, accepted: bool, message: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "snapshot_ack", "seq": seq, "accepted": accepted}
+    if message is not None:
+        frame["message"] = message
+    return encode(frame)
+
+
+def token_accepted(expires_at: float, role: str) -> str:
+    return encode({"type": "token_accepted", "expires_at": expires_at, "role": role})
+
+
+def error(exc: ProtocolError) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message,
+                             "close": exc.close_code}
+    if exc.detail:
+        frame["detail"] = exc.detail
+    if exc.retry_after is not None:
+        frame["retry_after"] = exc.retry_after
+    return encode(frame)

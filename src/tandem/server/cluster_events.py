@@ -1,0 +1,209 @@
+"""The events server nodes exchange (through the store's LISTEN/NOTIFY), as types.
+
+Each event is a small immutable class with ``to_wire()`` (the JSON object sent) and
+is read back by ``parse_event``, which checks every field's type and returns None
+for anything malformed or unknown (a newer node's event kind, a corrupted payload),
+so a bad event can neither crash a node nor reach a client. The wire format is the
+one the storage engines already publish from inside their transactions (``u``,
+``s``, ``p``); ``node`` is added by the store when it sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateCommitted:
+    """An update was committed (published by the storage engine in its transaction)."""
+
+    api_key: str
+    document_id: str
+    seq: int
+    session_id: str
+    client_id: str
+    counter: int
+    user_id: str
+    time: float
+    data_b64: str | None  # absent when too large for a notification: read the row
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"k": "u", "a": self.api_key, "d": self.document_id,
+                                "s": self.seq, "sid": self.session_id, "c": self.client_id,
+                                "n": self.counter, "uid": self.user_id, "t": self.time}
+        if self.data_b64 is not None:
+            wire["data"] = self.data_b64
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCreated:
+    api_key: str
+    document_id: str
+    session_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "s", "a": self.api_key, "d": self.document_id, "sid": self.session_id}
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotStored:
+    api_key: str
+    document_id: str
+    seq: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "p", "a": self.api_key, "d": self.document_id, "s": self.seq}
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceRelayed:
+    api_key: str
+    document_id: str
+    client_id: str
+    user_id: str
+    data_b64: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "pr", "a": self.api_key, "d": self.document_id, "c": self.client_id,
+                "uid": self.user_id, "data": self.data_b64}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    api_key: str
+    document_id: str
+    member: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "j", "a": self.api_key, "d": self.document_id, "m": self.member}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    api_key: str
+    document_id: str
+    member: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "l", "a": self.api_key, "d": self.document_id, "m": self.member}
+
+
+@dataclass(frozen=True, slots=True)
+class WhoIsThere:
+    """A node opened the document: the others announce their members of it."""
+
+    api_key: str
+    document_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "who", "a": self.api_key, "d": self.document_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "hb"}
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Delivered locally by the store after its listen connection came back."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "resync"}
+
+
+DocumentEvent = (UpdateCommitted | SessionCreated | SnapshotStored | PresenceRelayed
+                 | MemberJoined | MemberLeft | WhoIsThere)
+ClusterEvent = DocumentEvent | Heartbeat | Resync
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """An event and the node that sent it (None for local events)."""
+
+    node: str | None
+    event: ClusterEvent
+
+
+class _Bad(Exception):
+    pass
+
+
+def _str(wire: dict[str, Any], name: str, *, empty: bool = False) -> str:
+    value = wire.get(name)
+    if not isinstance(value, str) or (not value and not empty):
+        raise _Bad(name)
+    return value
+
+
+def _int(wire: dict[str, Any], name: str) -> int:
+    value = wire.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Bad(name)
+    return value
+
+
+def _member(wire: dict[str, Any]) -> dict[str, Any]:
+    member = wire.get("m")
+    if not isinstance(member, dict):
+        raise _Bad("m")
+    _str(member, "client_id")
+    _str(member, "user_id")
+    _str(member, "role")
+    if not isinstance(member.get("client_info", {}), dict):
+        raise _Bad("client_info")
+    caret = member.get("caret")
+    if isinstance(caret, bool) or not isinstance(caret, int):
+        raise _Bad("caret")
+    return {k: member[k] for k in ("user_id", "client_id", "caret", "client_info", "role")
+            if k in member}
+
+
+def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
+    if kind == "hb":
+        return Heartbeat()
+    if kind == "resync":
+        return Resync()
+    api_key, document_id = _str(wire, "a"), _str(wire, "d")
+    if kind == "u":
+        data = wire.get("data")
+        if data is not None and not isinstance(data, str):
+            raise _Bad("data")
+        sent = wire.get("t", 0.0)
+        if isinstance(sent, bool) or not isinstance(sent, int | float):
+            raise _Bad("t")
+        return UpdateCommitted(api_key, document_id, _int(wire, "s"), _str(wire, "sid"),
+                               _str(wire, "c"), _int(wire, "n"), _str(wire, "uid"),
+                               float(sent), data)
+    if kind == "s":
+        return SessionCreated(api_key, document_id, _str(wire, "sid"))
+    if kind == "p":
+        return SnapshotStored(api_key, document_id, _int(wire, "s"))
+    if kind == "pr":
+        return PresenceRelayed(api_key, document_id, _str(wire, "c"), _str(wire, "uid"),
+                               _str(wire, "data"))
+    if kind == "j":
+        return MemberJoined(api_key, document_id, _member(wire))
+    if kind == "l":
+        return MemberLeft(api_key, document_id, _member(wire))
+    if kind == "who":
+        return WhoIsThere(api_key, document_id)
+    return None
+
+
+def parse_event(wire: object) -> Envelope | None:
+    """A wire object as a typed event, or None when it is malformed or unknown."""
+    if not isinstance(wire, dict):
+        return None
+    kind = wire.get("k")
+    node = wire.get("node")
+    if not isinstance(kind, str) or (node is not None and not isinstance(node, str)):
+        return None
+    try:
+        event = _parse(kind, wire)
+    except _Bad:
+        return None
+    return None if event is None else Envelope(node, event)

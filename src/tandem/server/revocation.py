@@ -1,0 +1,92 @@
+"""Closing connections whose keys were revoked, on every node.
+
+``tandem keys remove`` and ``tandem apikey delete`` change the database, not the
+server. Every ``revocation_check_interval`` seconds each node reads, for each API key
+it has connections for, the API key record and its stored public keys. When that
+changed since the last look (or the API key is new to this check), the node
+re-verifies the current token of each of its connections for that API key and
+closes those that no longer verify (``jwt``, "Unable to retrieve JWK set" when the
+key or the API key is gone). A node that shares PostgreSQL with others does the same
+on its own, so revocation reaches every node within one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from tandem.protocol.errors import ProtocolError
+from tandem.storage import StorageError
+
+if TYPE_CHECKING:
+    from tandem.server.state import ServerState
+
+log = logging.getLogger("tandem.server")
+
+
+class RevocationWatcher:
+    def __init__(self, state: ServerState, interval: float) -> None:
+        self.state = state
+        self.interval = interval
+        self._fingerprints: dict[str, str | None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.interval > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check()
+            except StorageError as exc:  # the database is away: try again next time
+                log.warning("revocation check skipped: %s", exc.message)
+
+    async def fingerprint(self, api_key: str) -> str | None:
+        """A digest of what verifies the API key's tokens; None when it is deleted."""
+        store = self.state.store
+        record = await store.get_api_key(api_key)
+        if record is None:
+            return None
+        keys = await store.list_public_keys(api_key)
+        material = json.dumps([record.jwks_url, sorted(keys, key=lambda k: json.dumps(
+            k, sort_keys=True))], sort_keys=True)
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    async def check(self) -> int:
+        """One pass; returns how many connections were closed."""
+        closed = 0
+        open_keys = list(self.state.connections)
+        for api_key in list(self._fingerprints):
+            if api_key not in self.state.connections:
+                del self._fingerprints[api_key]
+        for api_key in open_keys:
+            current = await self.fingerprint(api_key)
+            known = api_key in self._fingerprints
+            previous = self._fingerprints.get(api_key)
+            self._fingerprints[api_key] = current
+            if known and current == previous:
+                continue
+            for connection in list(self.state.connections.get(api_key, ())):
+                if current is None:
+                    connection.fail(ProtocolError("jwt", "Unable to retrieve JWK set",
+                                                  detail="jwks_unavailable"))
+                else:
+                    await connection.reverify()
+                if connection.protocol.is_closed:
+                    closed += 1
+        if closed:
+            log.info("closed %d connection(s) whose keys were revoked", closed)
+        return closed
