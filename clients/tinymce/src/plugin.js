@@ -120,6 +120,14 @@ function setupPlugin(editor) {
     getDoc() {
       return state.client ? state.client.doc : null;
     },
+    /** Save this document's copy on this device now (it is saved shortly after each change). */
+    saveLocal() {
+      return save();
+    },
+    /** Drop the connection and connect again (after a network change, say); edits are kept. */
+    reconnect() {
+      if (state.client) state.client.dropConnection();
+    },
     /** Erase this document's copy on this device (IndexedDB). */
     forgetLocal() {
       return state.store && state.storeKey ? state.store.delete(state.storeKey) : Promise.resolve();

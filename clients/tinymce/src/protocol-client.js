@@ -198,6 +198,17 @@ export class TandemClient {
     this.synced = false;
   }
 
+  /** Close the socket as a network drop would: the client reconnects by itself. */
+  dropConnection() {
+    const ws = this._ws;
+    if (!ws) return;
+    try {
+      ws.close(1000);
+    } catch {
+      /* already closed */
+    }
+  }
+
   whenSynced() {
     if (this.synced) return Promise.resolve();
     if (this.error) return Promise.reject(this.error);
@@ -346,7 +357,11 @@ export class TandemClient {
       token = await fetchToken(this.tokenProvider, this.documentId);
     } catch (err) {
       if (generation !== this._generation) return;
-      this._afterClose(err instanceof ClientError ? err : new ClientError(String(err && err.message), { code: 'jwt' }), generation);
+      // The provider itself failing (its endpoint unreachable while the network is down) is
+      // worth retrying; a token the server refuses, or a malformed answer, is not.
+      const failure = err instanceof ClientError ? err : new ClientError(`the token provider failed: ${err && err.message}`, { code: 'jwt' });
+      if (!(err instanceof ClientError)) failure.retryable = true;
+      this._afterClose(failure, generation);
       return;
     }
     if (generation !== this._generation || this._stopped) return;
@@ -422,7 +437,7 @@ export class TandemClient {
     this.connected = false;
     this.synced = false;
     clearTimeout(this._tokenTimer);
-    if (err.code === 'jwt') this._jwtFailures++;
+    if (err.code === 'jwt' && !err.retryable) this._jwtFailures++;
     const fatal =
       err.fatal ||
       err instanceof EncryptionError ||
