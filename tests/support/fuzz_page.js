@@ -15,7 +15,7 @@
 (() => {
   const Native = window.WebSocket;
   const fuzz = (window.__fuzz = {
-    held: false,
+    holds: 0,
     latencyIn: 0,
     latencyOut: 0,
     jitter: 0,
@@ -42,7 +42,7 @@
   function pump() {
     clearTimeout(fuzz.timer);
     fuzz.timer = null;
-    while (!fuzz.held && fuzz.inbox.length) {
+    while (fuzz.holds === 0 && fuzz.inbox.length) {
       const next = fuzz.inbox[0];
       const wait = next.due - performance.now();
       if (wait > 0) {
@@ -58,11 +58,13 @@
     const due = Math.max(fuzz.lastIn, performance.now() + delay(fuzz.latencyIn));
     fuzz.lastIn = due;
     fuzz.inbox.push({ due, deliver });
-    if (!fuzz.held) pump();
+    if (fuzz.holds === 0) pump();
   }
 
-  class FuzzWebSocket {
+  // The page's WebSocket, behind the queue: handlers (on*) and listeners both see every event.
+  class FuzzWebSocket extends EventTarget {
     constructor(url, protocols) {
+      super();
       this.onopen = null;
       this.onmessage = null;
       this.onclose = null;
@@ -70,23 +72,28 @@
       fuzz.opened += 1;
       if (fuzz.offline) {
         // no network: the connection fails as it would (error, then close 1006)
-        this._ws = { readyState: 3, bufferedAmount: 0, url, protocol: '', extensions: '', binaryType: 'blob', close() {}, send() {} };
+        this._ws = { readyState: 3, bufferedAmount: 0, url: String(url), protocol: '', extensions: '', binaryType: 'blob', close() {}, send() {} };
         setTimeout(() => {
-          enqueueIn(() => this.onerror && this.onerror({ type: 'error' }));
-          enqueueIn(() => this.onclose && this.onclose({ type: 'close', code: 1006, reason: '', wasClean: false }));
+          enqueueIn(() => this._emit(new Event('error')));
+          enqueueIn(() => this._emit(new CloseEvent('close', { code: 1006, reason: '', wasClean: false })));
         }, 20);
         return;
       }
       this._ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
       fuzz.sockets.add(this);
-      this._ws.onopen = (ev) => enqueueIn(() => this.onopen && this.onopen(ev));
-      this._ws.onmessage = (ev) => enqueueIn(() => this.onmessage && this.onmessage(ev));
-      this._ws.onerror = (ev) => enqueueIn(() => this.onerror && this.onerror(ev));
+      this._ws.onopen = () => enqueueIn(() => this._emit(new Event('open')));
+      this._ws.onmessage = (ev) => enqueueIn(() => this._emit(new MessageEvent('message', { data: ev.data, origin: ev.origin })));
+      this._ws.onerror = () => enqueueIn(() => this._emit(new Event('error')));
       this._ws.onclose = (ev) => {
         fuzz.sockets.delete(this);
-        const copy = { code: ev.code, reason: ev.reason, wasClean: ev.wasClean, type: 'close' };
-        enqueueIn(() => this.onclose && this.onclose(copy));
+        const copy = new CloseEvent('close', { code: ev.code, reason: ev.reason, wasClean: ev.wasClean });
+        enqueueIn(() => this._emit(copy));
       };
+    }
+    _emit(event) {
+      const handler = this['on' + event.type];
+      if (typeof handler === 'function') handler.call(this, event);
+      this.dispatchEvent(event);
     }
     get readyState() { return this._ws.readyState; }
     get bufferedAmount() { return this._ws.bufferedAmount; }
@@ -110,15 +117,6 @@
     close(code, reason) {
       return code === undefined ? this._ws.close() : this._ws.close(code, reason);
     }
-    addEventListener(type, fn) {
-      // the plugin uses on* handlers; anything else still sees the events
-      const prop = 'on' + type;
-      const previous = this[prop];
-      this[prop] = (ev) => {
-        if (previous) previous(ev);
-        fn(ev);
-      };
-    }
   }
   FuzzWebSocket.CONNECTING = 0;
   FuzzWebSocket.OPEN = 1;
@@ -132,12 +130,13 @@
     if (jitter !== undefined) fuzz.jitter = jitter;
     if (seed !== undefined) fuzz.seed = seed | 0;
   };
+  // Holds nest: a key press inside a longer frozen window releases only its own hold.
   fuzz.hold = () => {
-    fuzz.held = true;
+    fuzz.holds += 1;
   };
   fuzz.release = () => {
-    fuzz.held = false;
-    pump();
+    fuzz.holds = Math.max(0, fuzz.holds - 1);
+    if (fuzz.holds === 0) pump();
   };
   /** Close every socket as a network failure would (the plugin reconnects). */
   fuzz.dropSockets = () => {
@@ -220,6 +219,48 @@
   };
 
   fuzz.canonicalBlocks = (html) => blocksOf(new DOMParser().parseFromString(html, 'text/html').body);
+
+  // -- key presses, each in its own frozen window ------------------------------------------------
+
+  /** From now on every key press in the editor is measured: at keydown (capture, on the
+   * editor's window: before TinyMCE sees it) inbound delivery is held and the view read; at
+   * keyup (bubble, after TinyMCE's handlers) the view is read again and delivery released.
+   * The browser applies a key's edit between the two, synchronously, so the difference is
+   * that key's effect and nothing else. `takeKeys()` hands the records to the fuzzer. */
+  fuzz.instrument = (id) => {
+    const win = editor(id).getWin();
+    fuzz.keylog = [];
+    fuzz.pending = null;
+    const finish = () => {
+      const p = fuzz.pending;
+      if (!p) return;
+      fuzz.pending = null;
+      clearTimeout(p.timer);
+      p.after = fuzz.view(id);
+      delete p.timer;
+      fuzz.keylog.push(p);
+      fuzz.release();
+    };
+    win.addEventListener('keydown', (e) => {
+      finish(); // a modifier still held down (Control, then b)
+      fuzz.hold();
+      fuzz.pending = {
+        key: e.key,
+        modified: e.ctrlKey || e.metaKey || e.altKey,
+        before: fuzz.view(id),
+        // never hold the network for long if a keyup goes missing
+        timer: setTimeout(finish, 1000),
+      };
+    }, true);
+    win.addEventListener('keyup', finish, false);
+    fuzz.finishKey = finish;
+  };
+  fuzz.takeKeys = () => {
+    if (fuzz.finishKey) fuzz.finishKey();
+    const out = fuzz.keylog || [];
+    fuzz.keylog = [];
+    return out;
+  };
 
   // -- carets ---------------------------------------------------------------------------------
 
