@@ -11,16 +11,17 @@ from tests.support.fuzz import FuzzCase, run_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.fuzz, pytest.mark.asyncio(loop_scope="module")]
 
-# One line per seed. Keep the total modest (each seed takes 10-25 s on two cores).
+# One line per seed; keep the total modest (a seed takes 15-30 s on two cores). What each
+# showed on main before the new binding (issue 9) is noted: they stay as regression seeds.
 SEEDS = [
-    FuzzCase(seed=1, users=3),
-    FuzzCase(seed=2, users=4),
-    FuzzCase(seed=3, users=2),
-    FuzzCase(seed=4, users=3),
-    FuzzCase(seed=5, users=4),
-    FuzzCase(seed=6, users=2),
-    FuzzCase(seed=7, users=3),
-    FuzzCase(seed=8, users=2),
+    FuzzCase(seed=1, users=3, rounds=2),  # runaway growth (runs of &nbsp;) in the first race
+    FuzzCase(seed=2, users=4, rounds=2),  # four bursts interleaved character by character
+    FuzzCase(seed=3, users=2, rounds=2),  # an editor never flushes (runaway)
+    FuzzCase(seed=4, users=3, rounds=2),  # interleaving in a table cell
+    FuzzCase(seed=5, users=4, rounds=2),  # runaway growth
+    FuzzCase(seed=6, users=2, rounds=2),  # typed letters duplicated, bursts interleaved
+    FuzzCase(seed=9, users=2, rounds=2),  # interleaving at the end of the last paragraph
+    FuzzCase(seed=16, users=3, rounds=2),  # interleaving in a table cell
 ]
 
 

@@ -3,31 +3,59 @@
 One :class:`FuzzCase` (a seed, a number of users, rounds, actions per phase) drives
 everything through ``random.Random``: the same seed replays the same action script (only
 timing varies). Each user is a separate Chromium context on the demo page (real TinyMCE, the
-built plugin, a real Tandem server), fed real key presses.
+built plugin, a real Tandem server), fed real key presses. ``scripts/fuzz-browser`` runs many
+seeds; tests/browser/test_fuzz.py a fixed list.
 
-A run is a document seeded with digits (users only ever type letters), then ``rounds`` rounds
-of two phases, each ending in quiescence (everyone reconnected, nothing unacknowledged, all
-shared documents equal twice in a row) and checks:
+A run is a document seeded with digits (users only ever type letters, each user from its own
+alphabet, so every letter says who typed it), then ``rounds`` rounds of two phases, each
+ending in quiescence (everyone back online, nothing unacknowledged, all shared documents
+equal twice in a row) and checks:
 
-* **race** phase: every user puts the caret at the same place (the same caret, the same block,
-  or the same table cell) and types bursts of words at the same time. Nothing is deleted, so
-  the document must hold exactly the old text plus every keystroke, and every burst must
-  appear contiguously.
-* **mixed** phase: each user, mostly at the same caret again, runs a random script: typing,
-  Enter, Backspace/Delete (across block boundaries too), selections (Shift+arrows) replaced by
+* **race**: every user puts the caret at the same place (the same caret, the same block, or
+  the same table cell) and types bursts of words at the same time; nothing is deleted.
+* **mixed**: each user, mostly at the same caret again, runs a random script: typing, Enter,
+  Backspace/Delete (across block boundaries too), selections (Shift+arrows) replaced by
   typing, Ctrl+B/Ctrl+I, list commands, typing in table cells, paste, Ctrl+Z/Ctrl+Y, rarely
-  setContent; under random network latency, with one user sometimes dropped offline and back.
+  setContent; all under random network latency, one user sometimes dropped offline and back.
 
-Checks after every phase (failures say which): editors identical to each other (canonical
-HTML) and showing it; not read-only; no page errors and no console errors (network errors
-while a user is deliberately offline excepted); no duplicated text (see :class:`Ledger`);
-race bursts contiguous. At the end the document is also what ``tandem doc cat`` prints.
+Checks after every phase (the failure says which and where):
 
-Counting (what makes the duplication bound exact): every action runs in a *frozen window*:
-the page holds inbound messages (tests/support/fuzz_page.js), the fuzzer reads the user's
-text, performs the action (one key press, one command), reads the text again, releases. The
-difference is exactly what that action did in that user's view, per character. Whitespace is
-not counted (it is checked by the equality of editors); every other character is.
+1. every editor's shared document (``getCanonicalContent()`` after ``flush()``) is the same,
+   each editor shows it (``getContent()`` and its visible text), and at the end it is what
+   ``tandem doc cat`` prints;
+2. no text duplicated (:func:`duplication_excess`); in a race, exactly the old text plus
+   every character typed;
+3. typed runs contiguous: in a race (and a mixed phase with nothing but typing) every burst
+   was inserted whole (:func:`nested_insertion`);
+4. no editor read-only (``getState().editable``, ``editor.mode.isReadOnly()``);
+5. no page error and no console error (Chromium's own network errors while a user is
+   deliberately offline excepted).
+
+How characters are counted (whitespace is not counted: it is compared by check 1). Every
+action is measured in a *frozen window*, a moment in which nothing from the server reaches
+that page (tests/support/fuzz_page.js holds inbound WebSocket messages): a key press from its
+keydown (before TinyMCE sees it) to its keyup (after TinyMCE's handlers), in the page; a
+command (paste, list, table, setContent, undo/redo) from before it until two timer turns
+after it. The view before and after differs by exactly what that action did in that user's
+view (:func:`effect`):
+
+* ``inserted`` (an upper bound, per character): a key press inserts its own character (none
+  if the view did not change), a paste its text, setContent its HTML's text, undo/redo what
+  appeared plus at most what that user removed earlier (Yjs undo re-creates only that);
+  Enter, Backspace, Delete, formatting and list commands insert nothing;
+* ``deleted`` (a lower bound, per character): what disappeared from the view; when a key's
+  character demonstrably landed (it is right before the caret) exactly ``inserted - delta``;
+* ``moved``: when the block structure changed (split, merge, list, table, pasted blocks), the
+  text of the blocks not found unchanged in the old view: a Y.XmlFragment binding re-creates
+  it (Yjs has no move), so two users splitting one paragraph at once legitimately leave two
+  copies of its tail. Reported as a note, or a failure with ``strict_structure``.
+
+The bound per character c, for a phase: final[c] <= start[c] + sum over users of
+(inserted[c] + moved[c]) - max over users of deleted[c]. A user's deletions are distinct
+characters (a character leaves a view once), so at least the largest user's count is gone;
+two users' deletions may be the same characters (both press Backspace at one caret), so
+their sum would not be a bound. tests/browser/test_fuzz_accounting.py checks this against
+pycrdt merges of random concurrent edits.
 """
 
 from __future__ import annotations
