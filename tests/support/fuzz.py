@@ -116,12 +116,16 @@ class FuzzCase:
         if not 2 <= self.users <= len(USERS):
             raise ValueError(f"users must be 2..{len(USERS)}")
 
-    def command(self) -> str:
+    def command(self, *, strict_structure: bool = False, full_offline: bool = False) -> str:
         cmd = f"scripts/fuzz-browser --seed {self.seed} --users {self.users}"
         if self.rounds != DEFAULT_ROUNDS:
             cmd += f" --rounds {self.rounds}"
         if self.actions != DEFAULT_ACTIONS:
             cmd += f" --actions {self.actions}"
+        if strict_structure:
+            cmd += " --strict-structure"
+        if full_offline:
+            cmd += " --full-offline"
         return cmd
 
     def __str__(self) -> str:
@@ -653,6 +657,7 @@ def disconnect_plan(case: FuzzCase, rnd: int) -> tuple[int, int, int] | None:
 @dataclass
 class FuzzResult:
     case: FuzzCase
+    command: str = ""  # what replays it
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
@@ -666,7 +671,7 @@ class FuzzResult:
 
     def report(self, log_lines: int = 60) -> str:
         lines = [f"{self.case}: {'ok' if self.ok else 'FAILED'} in {self.seconds:.1f}s, "
-                 f"{self.keystrokes} key presses", f"replay: {self.case.command()}"]
+                 f"{self.keystrokes} key presses", f"replay: {self.command}"]
         lines += [f"  FAIL {f}" for f in self.failures]
         lines += [f"  note {n}" for n in self.notes]
         if not self.ok:
@@ -695,7 +700,8 @@ class FuzzRun:
         self.doc = f"fuzz-{case.seed}-{case.users}-{uuid.uuid4().hex[:8]}"
         self.users: list[User] = []
         self.bursts: list[Burst] = []
-        self.result = FuzzResult(case)
+        self.result = FuzzResult(case, case.command(strict_structure=strict_structure,
+                                                    full_offline=full_offline))
         self.aborted = False
         self.t0 = time.monotonic()
         self.phase = "setup"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -74,7 +75,7 @@ async def main(argv: list[str]) -> int:
             browser = await launch_chromium(pw)
             try:
                 for case in cases:
-                    if not browser.is_connected():  # a runaway seed can take Chromium down
+                    if not browser.is_connected():  # a crash can take Chromium down
                         browser = await launch_chromium(pw)
                     result = await run_case(browser, server, case, tmp_dir,
                                             strict_structure=args.strict_structure,
@@ -83,7 +84,7 @@ async def main(argv: list[str]) -> int:
                     if result.ok:
                         clean_run += 1
                         longest_clean = max(longest_clean, clean_run)
-                        print(f"ok    {case.command():60} {result.seconds:5.1f}s "
+                        print(f"ok    {result.command:60} {result.seconds:5.1f}s "
                               f"{result.keystrokes:4d} keys", flush=True)
                         if args.verbose:
                             for note in result.notes:
@@ -91,12 +92,17 @@ async def main(argv: list[str]) -> int:
                     else:
                         clean_run = 0
                         failed.append(result)
-                        print(f"FAIL  {case.command():60} {result.seconds:5.1f}s", flush=True)
+                        print(f"FAIL  {result.command:60} {result.seconds:5.1f}s", flush=True)
                         print(result.report(log_lines=400 if args.verbose else 40), flush=True)
                         if args.stop:
                             break
+                        # a runaway page may still be busy: start the next seed afresh
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(browser.close(), 30)
+                        browser = await launch_chromium(pw)
             finally:
-                await browser.close()
+                with contextlib.suppress(Exception):
+                    await browser.close()
     total = time.monotonic() - started
     print(f"\n{ran} seeds in {total:.0f}s: {ran - len(failed)} clean, {len(failed)} failed; "
           f"longest run of consecutive clean seeds: {longest_clean}")
@@ -104,7 +110,7 @@ async def main(argv: list[str]) -> int:
         print("replay the failures with:")
         for result in failed:
             first = result.failures[0].splitlines()[0] if result.failures else ""
-            print(f"  {result.case.command()}    # {first[:110]}")
+            print(f"  {result.command}    # {first[:110]}")
     return 1 if failed else 0
 
 
