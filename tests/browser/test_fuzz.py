@@ -25,13 +25,6 @@ SEEDS = [
 ]
 
 
-# Issue 9: the editor binding on main corrupts concurrent typing (interleaved and duplicated
-# text, runaway growth), so these seeds fail today. Remove this marker when the new binding
-# is merged; from then on a failing seed fails the suite. (raises=AssertionError: only a
-# failed check is expected; a missing Chromium under CI=true still fails.)
-@pytest.mark.xfail(raises=AssertionError, strict=False,
-                   reason="issue 9: the current binding corrupts concurrent typing; "
-                          "remove this marker when the new binding lands")
 @pytest.mark.parametrize("case", SEEDS, ids=str)
 async def test_fuzz_seed(browser, demo, tmp_path, case: FuzzCase) -> None:
     result = await run_case(browser, demo, case, tmp_path)

@@ -61,6 +61,7 @@ pycrdt merges of random concurrent edits.
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import random
 import re
@@ -734,6 +735,8 @@ class FuzzRun:
         async def join(i: int) -> User:
             context = await self.browser.new_context()
             await context.add_init_script(PAGE_JS)
+            if os.environ.get("RTC_DEBUG"):
+                await context.add_init_script("globalThis.__rtcDebug = true;")
             page = await context.new_page()
             page.rtc_log = PageLog(page)
             user = User(self, i, context, page)

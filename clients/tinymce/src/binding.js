@@ -19,7 +19,7 @@
 import * as Y from 'yjs';
 import { domToModel } from './content/parse.js';
 import { modelToHtml } from './content/html.js';
-import { insertItems, readTopNode } from './content/ydoc.js';
+import { insertItems, readTopNode, sameShape } from './content/ydoc.js';
 import { updateChildren } from './content/edit.js';
 import { runsOf, runText, sameBlocks } from './content/model.js';
 import { displayText } from './content/whitespace.js';
@@ -434,8 +434,7 @@ export class Binding {
             pos += e.ys.length;
             return;
           }
-          const base = e.aligned && e.base ? e.base : e.ys.flatMap((y) => readTopNode(y));
-          const ys = updateChildren(this.fragment, pos, base, blocks, caret);
+          const ys = this._write(pos, e.ys, blocks, caret);
           newEntries.push({ nodes: g.nodes, ys, base: blocks, aligned: true });
           pos += ys.length;
           return;
@@ -487,6 +486,21 @@ export class Binding {
     });
   }
 
+  /**
+   * Make the top-level Yjs types `ys` (at `pos` in the fragment) hold `blocks`. The edit is
+   * computed against what Yjs holds now (rendered, so what the user saw), addressed by
+   * index where the Yjs types have the model's shape, and a whole rewrite where they do not
+   * (a document written in another shape by another client). Returns the new types.
+   */
+  _write(pos, ys, blocks, caret) {
+    const current = ys.flatMap((y) => readTopNode(y));
+    if (sameShape(ys, current)) return updateChildren(this.fragment, pos, current, blocks, caret);
+    this.stats.rewrites = (this.stats.rewrites || 0) + 1;
+    if (globalThis.__rtcDebug) console.error('[rtc-debug] rewrite', JSON.stringify(ys.map((y) => y.toJSON())).slice(0, 2000), JSON.stringify(current).slice(0, 2000));
+    if (ys.length) this.fragment.delete(pos, ys.length);
+    return blocks.length ? insertItems(this.fragment, pos, blocks) : [];
+  }
+
   /** Do the entries' Yjs types sit in the fragment in entry order? */
   _consistent(entries) {
     const ys = this.fragment.toArray();
@@ -504,11 +518,10 @@ export class Binding {
   _resync(groups, _readings, _a, _s, notes) {
     const readings = groups.map((g) => this.io.read(g.nodes));
     const blocks = readings.flatMap((r) => r.blocks);
-    const base = this.fragment.toArray().flatMap((y) => readTopNode(y));
     this._localChanged = false;
     let ys = [];
     this.ydoc.transact(() => {
-      ys = updateChildren(this.fragment, 0, base, blocks, null);
+      ys = this._write(0, this.fragment.toArray(), blocks, null);
     }, this.origin);
     let k = 0;
     this.entries = groups.map((g, gi) => {

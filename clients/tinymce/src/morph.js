@@ -11,11 +11,18 @@ const TEXT = 3;
 // Attributes the editor keeps on live nodes for its UI; a render never removes them.
 const KEEP_ATTRS = new Set(['data-mce-selected', 'data-mce-accordion-open']);
 
-/** Nodes of TinyMCE's own (caret containers, bogus helpers) stay where they are. */
+/**
+ * Nodes of TinyMCE's own (an empty caret container, bogus helpers) stay where they are. A
+ * caret container the user has typed into holds content: it is compared like content (else
+ * the text in it would be there twice once the render adds it).
+ */
 function isInternal(node) {
-  if (node.nodeType === ELEMENT) return editorNodeKind(node) !== null && node.nodeName !== 'BR';
   if (node.nodeType === TEXT) return /^\ufeff+$/.test(node.data);
-  return false;
+  if (node.nodeType !== ELEMENT || node.nodeName === 'BR') return false;
+  const kind = editorNodeKind(node);
+  if (kind === 'skip') return true;
+  if (kind !== 'unwrap') return false;
+  return node.textContent.replace(/\ufeff/g, '') === '' && !node.querySelector('img,iframe,video,audio,br:not([data-mce-bogus])');
 }
 
 const key = (n) => (n.nodeType === ELEMENT ? 'E' + n.nodeName : n.nodeType === TEXT ? 'T' : 'N' + n.nodeType);

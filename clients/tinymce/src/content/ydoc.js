@@ -343,3 +343,24 @@ export function writeFragment(fragment, blocks, origin = null) {
   if (fragment.doc) fragment.doc.transact(apply, origin);
   else apply();
 }
+
+/**
+ * Do the Yjs types map one for one onto the model items (an XmlText for each run, an
+ * XmlElement of the same tag for each block, all the way down)? Then an edit can address
+ * Yjs children by the model's indexes. A document another client wrote in another shape
+ * (merged runs, unwrapped or misplaced elements) does not, and is rewritten whole.
+ */
+export function sameShape(types, items) {
+  if (types.length !== items.length) return false;
+  for (let i = 0; i < types.length; i++) {
+    const t = types[i];
+    const item = items[i];
+    if (isRun(item)) {
+      if (!(t instanceof Y.XmlText)) return false;
+      continue;
+    }
+    if (!(t instanceof Y.XmlElement) || String(t.nodeName || '').toLowerCase() !== item.tag) return false;
+    if (!sameShape(t.toArray(), item.children)) return false;
+  }
+  return true;
+}
