@@ -26,7 +26,7 @@ function needsSerializer(nodes) {
     for (const a of el.attributes) {
       const n = a.name;
       if (n === 'contenteditable' || (n.startsWith('data-mce-') && !PLAIN_MCE.has(n))) return true;
-      if (n === 'class' && /(^|\s)(mce-|language-)/.test(a.value) && !/^mce-(item-table|content-body)$/.test(a.value)) return true;
+      if (n === 'class' && /(^|\s)(mce-|language-)/.test(a.value.replace(/(?:^|\s)mce-item-\w+(?!\S)/g, ''))) return true;
       if ((n === 'src' || n === 'data-mce-src') && a.value.startsWith('blob:')) return true;
     }
     if (el.nodeName === 'A' && !el.hasAttribute('href')) return true;

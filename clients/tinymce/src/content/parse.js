@@ -55,6 +55,7 @@ export function pushWrapped(items, b, wrappers) {
 
 const tagOf = (el) => el.nodeName.toLowerCase();
 const SHADOWED = new Set(['data-mce-style', 'data-mce-href', 'data-mce-src']);
+const MCE_ITEM_CLASS = /(?:^|\s)mce-item-\w+(?!\S)/g;
 const attrsOf = (el) => Array.from(el.attributes || [], (a) => [a.name, a.value]);
 
 /** Merge a mark into marks: nested elements of one tag combine (inner values win, classes add up). */
@@ -101,6 +102,8 @@ export class Parser {
       // the URL as converted); the live attribute may differ (rgb() colours)
       const shadow = new Map(raw.filter(([n]) => SHADOWED.has(n.toLowerCase())).map(([n, v]) => [n.toLowerCase().slice(9), v]));
       if (shadow.size) raw = raw.map(([n, v]) => (shadow.has(n.toLowerCase()) ? [n, shadow.get(n.toLowerCase())] : [n, v]));
+      // TinyMCE's own classes (mce-item-table on a table without border…), as its serializer
+      raw = raw.map(([n, v]) => (n.toLowerCase() === 'class' ? [n, v.replace(MCE_ITEM_CLASS, '')] : [n, v])).filter(([n, v]) => n.toLowerCase() !== 'class' || v.trim());
     }
     const { attrs, dropped } = cleanAttributes(tag, raw);
     if (tag === 'iframe' && el.getAttribute('sandbox') !== attrs.sandbox) this.altered = true;
