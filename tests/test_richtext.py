@@ -97,13 +97,14 @@ def test_canonical_html_round_trips_exactly(html: str) -> None:
 
 
 def test_structure_of_a_paragraph_with_marks() -> None:
-    _, fragment, _ = _doc_with('<p>a<strong>b</strong><a href="/l">c</a><br></p>')
+    _, fragment, _ = _doc_with('<p>a<strong>b</strong><a href="/l">c</a><br><br></p>')
     (p,) = list(fragment.children)
     assert isinstance(p, XmlElement) and p.tag == "p"
     (text,) = list(p.children)
     assert isinstance(text, XmlText)
     chunks = [(c, {k: v for k, v in (a or {}).items() if v is not None}) for c, a in text.diff()]
-    assert chunks == [("a", {}), ("b", {"strong": True}), ("c", {"a": {"href": "/l"}}), ("\n", {})]
+    assert chunks == [
+        ("a", {}), ("b", {"strong": True}), ("c", {"a": {"href": "/l"}}), ("\n\n", {})]
 
 
 def test_structure_of_lists_tables_and_images() -> None:

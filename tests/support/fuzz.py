@@ -61,8 +61,8 @@ pycrdt merges of random concurrent edits.
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
+import os
 import random
 import re
 import time

@@ -98,6 +98,7 @@ export const HTML_CASES = [
   ['processing instruction', '<p>a<?php echo 1 ?>b</p>'],
   ['bare link', '<p><a>plain</a> and <a title="t">titled</a></p>'],
   ['anchor with a refused id', '<p>a<a id="top"></a>b</p>'],
+  ['line break ending a block', '<p>a<br></p><p>b<br><br></p><p><strong>c<br></strong></p><p><br></p>'],
   ['empty formatting elements', '<p>a<em><strong></strong></em>b<span class="m"></span></p>'],
   ['deep nesting', '<div>'.repeat(150) + 'deep <b>text</b>' + '</div>'.repeat(150)],
 ];

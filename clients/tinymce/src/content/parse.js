@@ -131,7 +131,7 @@ export class Parser {
     const blocks = [];
     for (const item of items) {
       if (item.run) {
-        if (item.run.length) blocks.push(block('p', {}, finishFlow([item], false)));
+        if (item.run.length) blocks.push(block('p', {}, finishFlow(dropTrailingBreak([item], false), false)));
       } else blocks.push(item);
     }
     return blocks;
@@ -282,7 +282,7 @@ export class Parser {
     if (isVoidBlock(tag)) return block(tag, attrs, []);
     if (isStructural(tag)) return block(tag, attrs, this.structural(tag, Array.from(el.childNodes), marks, pre));
     const innerPre = pre || tag === 'pre';
-    return block(tag, attrs, finishFlow(this.flow(el.childNodes, marks, innerPre, tag), innerPre));
+    return block(tag, attrs, finishFlow(dropTrailingBreak(this.flow(el.childNodes, marks, innerPre, tag), innerPre), innerPre));
   }
 
   /** Children of a structural element: allowed children, the rest wrapped in the default child. */
@@ -296,7 +296,7 @@ export class Parser {
         const def = STRUCTURAL[tag];
         if (tag === 'colgroup') this.note('removed content inside <colgroup>');
         else if (isStructural(def)) out.push(block(def, {}, this.structural(def, stray, marks, pre)));
-        else out.push(block(def, {}, finishFlow(this.flow(stray, marks, pre, def), pre)));
+        else out.push(block(def, {}, finishFlow(dropTrailingBreak(this.flow(stray, marks, pre, def), pre), pre)));
       }
       stray = [];
     };
@@ -349,6 +349,31 @@ export function finishFlow(items, pre = false) {
     if (s.text === ' ' && !Object.keys(s.marks || {}).length) return [run([])];
   }
   return items;
+}
+
+/**
+ * A line break that ends a block shows nothing (browsers draw no empty line after it), and
+ * TinyMCE's serializer drops it: so does the model — one unformatted "\n" at the very end,
+ * unless another one comes before it ("a<br><br>" is a line and an empty line).
+ */
+export function dropTrailingBreak(items, pre) {
+  if (pre || !items.length) return items;
+  const last = items[items.length - 1];
+  if (!last.run || !last.run.length) return items;
+  const seg = last.run[last.run.length - 1];
+  if (seg.text === undefined || !seg.text.endsWith('\n') || Object.keys(seg.marks || {}).length) return items;
+  const text = seg.text;
+  let before = text.length >= 2 ? text[text.length - 2] : null;
+  if (before === null && last.run.length >= 2) {
+    const prev = last.run[last.run.length - 2];
+    before = prev.text !== undefined ? prev.text[prev.text.length - 1] : '\ufffc';
+  }
+  if (before === '\n') return items;
+  const segs = last.run.slice(0, -1);
+  if (text.length > 1) segs.push({ text: text.slice(0, -1), marks: seg.marks });
+  const out = items.slice(0, -1);
+  if (segs.length) out.push(run(segs));
+  return out;
 }
 
 /** An embed does not carry a mark of its own tag (<a id> inside a link would split it). */

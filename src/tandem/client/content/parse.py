@@ -61,6 +61,33 @@ def push_wrapped(items: list[Item], b: Block, wrappers: set[int]) -> None:
         items.append(w)
 
 
+def drop_trailing_break(items: list[Item], pre: bool) -> list[Item]:
+    """A line break that ends a block shows nothing, and TinyMCE's serializer drops it: so
+    does the model — one unformatted "\\n" at the very end, unless another comes before it."""
+    if pre or not items:
+        return items
+    last = items[-1]
+    if "run" not in last or not last["run"]:
+        return items
+    seg = last["run"][-1]
+    text = seg.get("text")
+    if text is None or not text.endswith("\n") or seg.get("marks"):
+        return items
+    before: str | None = text[-2] if len(text) >= 2 else None
+    if before is None and len(last["run"]) >= 2:
+        prev = last["run"][-2]
+        before = prev["text"][-1] if "text" in prev else "\ufffc"
+    if before == "\n":
+        return items
+    segs = list(last["run"][:-1])
+    if len(text) > 1:
+        segs.append({"text": text[:-1], "marks": seg["marks"]})
+    out = items[:-1]
+    if segs:
+        out.append(run(segs))
+    return out
+
+
 def without_own_mark(marks: Marks, embed: Embed) -> Marks:
     """An embed does not carry a mark of its own tag (<a id> in a link would split it)."""
     tag = embed.get("tag")
@@ -159,7 +186,8 @@ class Parser:
         for item in self.flow(nodes, {}, False, None):
             if "run" in item:
                 if item["run"]:
-                    blocks.append(block("p", {}, finish_flow([item], False)))
+                    blocks.append(block("p", {}, finish_flow(drop_trailing_break([item], False),
+                                                             False)))
             else:
                 blocks.append(item)
         return blocks
@@ -309,8 +337,8 @@ class Parser:
         if is_structural(tag):
             return block(tag, attrs, self.structural(tag, el.children, marks, pre))
         inner_pre = pre or tag == "pre"
-        return block(tag, attrs,
-                     finish_flow(self.flow(el.children, marks, inner_pre, tag), inner_pre))
+        items = drop_trailing_break(self.flow(el.children, marks, inner_pre, tag), inner_pre)
+        return block(tag, attrs, finish_flow(items, inner_pre))
 
     def structural(self, tag: str, nodes: list[Node], marks: Marks, pre: bool) -> list[Item]:
         """Children of a structural element: allowed ones; the rest wrapped in the default."""
@@ -330,8 +358,8 @@ class Parser:
                 elif is_structural(default):
                     out.append(block(default, {}, self.structural(default, stray, marks, pre)))
                 else:
-                    out.append(block(default, {},
-                                     finish_flow(self.flow(stray, marks, pre, default), pre)))
+                    items = drop_trailing_break(self.flow(stray, marks, pre, default), pre)
+                    out.append(block(default, {}, finish_flow(items, pre)))
             stray.clear()
 
         for node in nodes:
