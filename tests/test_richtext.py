@@ -105,7 +105,6 @@ def test_structure_of_a_paragraph_with_marks() -> None:
     chunks = [(c, {k: v for k, v in (a or {}).items() if v is not None}) for c, a in text.diff()]
     assert chunks == [
         ("a", {}), ("b", {"strong": True}), ("c", {"a": {"href": "/l"}}), ("\n\n", {})]
-        ("a", {}), ("b", {"strong": True}), ("c", {"a": {"href": "/l"}}), ("\n\n", {})]
 
 
 def test_structure_of_lists_tables_and_images() -> None:
