@@ -16,9 +16,24 @@ NOTICE = """() => Array.from(document.querySelectorAll('.tox-notification__body'
                   .some((n) => n.textContent.includes('Your changes are kept'))"""
 
 
-async def block_collaboration(context) -> None:
-    """The collaboration server is unreachable for this browser (the page itself loads)."""
-    await context.route_web_socket("**/v1/collab", lambda ws: ws.close())
+# The collaboration server unreachable from one tab (the page itself still loads, as when
+# only the collaboration host is down): while the tab's sessionStorage says so — which
+# survives a reload — its WebSockets go to a closed port.
+BLOCKABLE_SOCKETS = """(() => {
+  const Native = window.WebSocket;
+  function Switched(url, protocols) {
+    const blocked = sessionStorage.getItem('rtc-test-offline') === '1';
+    return new Native(blocked ? 'ws://127.0.0.1:9/' : url, protocols);
+  }
+  Switched.prototype = Native.prototype;
+  Object.assign(Switched, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = Switched;
+})();"""
+
+
+async def set_blocked(page, blocked: bool) -> None:
+    await page.evaluate("(b) => sessionStorage.setItem('rtc-test-offline', b ? '1' : '0')",
+                        blocked)
 
 
 async def test_network_cut_keeps_editing_and_merges(demo, contexts):
@@ -51,11 +66,12 @@ async def test_network_cut_keeps_editing_and_merges(demo, contexts):
 async def test_reload_while_offline_keeps_edits(demo, contexts):
     doc = "reload-offline"
     alice_ctx = await contexts()
+    await alice_ctx.add_init_script(BLOCKABLE_SOCKETS)
     alice = await open_editor(alice_ctx, demo, "alice", doc)
     bob = await open_editor(await contexts(), demo, "bob", doc)
     await converge([(alice, "alice"), (bob, "bob")])
 
-    await block_collaboration(alice_ctx)
+    await set_blocked(alice, True)
     await alice.evaluate("() => tinymce.get('editor-alice').plugins.rtc.reconnect()")
     await alice.wait_for_function(OFFLINE, arg="editor-alice", timeout=15_000)
     await focus_end(alice, "alice")
@@ -73,7 +89,7 @@ async def test_reload_while_offline_keeps_edits(demo, contexts):
     assert "before reload" not in await canonical(bob, "bob")
 
     # the server is reachable again: the editor reconnects by itself and merges both edits
-    await alice_ctx.unroute_all()
+    await set_blocked(alice, False)
     final = await converge([(alice, "alice"), (bob, "bob")], timeout=40)
     assert final.count("before reload") == 1 and final.count("after reload") == 1, final
     state = await rtc_state(alice, "alice")

@@ -29,7 +29,8 @@ function needsSerializer(nodes) {
       if (n === 'class' && /(^|\s)(mce-|language-)/.test(a.value.replace(/(?:^|\s)mce-item-\w+(?!\S)/g, ''))) return true;
       if ((n === 'src' || n === 'data-mce-src') && a.value.startsWith('blob:')) return true;
     }
-    if (el.nodeName === 'A' && !el.hasAttribute('href')) return true;
+    if (el.nodeName === 'A' && (!el.hasAttribute('href') || el.hasAttribute('target'))) return true; // anchors; rel=noopener
+    if (el.nodeName === 'FONT') return true; // becomes a span
     return false;
   };
   for (const node of nodes) {
