@@ -118,6 +118,78 @@ async def keystroke_latency(browser, base: str, keys: int) -> list[float]:
     return [arrival[i] - sent[i] for i in range(min(len(sent), keys)) if i in arrival]
 
 
+async def typists_latency(browser, base: str, keys: int, typists: int = 3) -> list[float]:
+    """Several users type at once, each in a paragraph of their own; a reader's view is
+    timed: each keystroke -> the moment its paragraph in the reader's editor grows."""
+    doc = f"typists-{int(time.time())}"
+    users = [f"typist{i}" for i in range(typists)]
+    pages = []
+    for user in [*users, "reader"]:
+        ctx = await browser.new_context()
+        page = await ctx.new_page()
+        await page.goto(f"{base}/?user={user}&doc={doc}")
+        await wait_synced(page, user)
+        pages.append(page)
+    reader = pages[-1]
+    first = pages[0]
+    await first.evaluate(f"""() => {{
+        const ed = tinymce.get('editor-typist0');
+        ed.setContent({json.dumps("".join(f"<p>{u}: </p>" for u in users))});
+    }}""")
+    await reader.wait_for_function(
+        f"() => tinymce.get('editor-reader').getBody().querySelectorAll('p').length >= {typists}",
+        timeout=30000)
+    await reader.evaluate("""(n) => {
+        const body = tinymce.get('editor-reader').getBody();
+        window.__seen = [];
+        const lengths = () => Array.from(body.querySelectorAll('p'), (p) => p.textContent.length);
+        let last = lengths();
+        new MutationObserver(() => {
+          const now = lengths();
+          const t = performance.timeOrigin + performance.now();
+          for (let i = 0; i < n; i++) if (now[i] !== last[i]) window.__seen.push([i, now[i], t]);
+          last = now;
+        }).observe(body, {subtree: true, childList: true, characterData: true});
+    }""", typists)
+    starts = await reader.evaluate(
+        "() => Array.from(tinymce.get('editor-reader').getBody().querySelectorAll('p'),"
+        " (p) => p.textContent.length)")
+    for i, (page, user) in enumerate(zip(pages[:-1], users, strict=True)):
+        await page.evaluate("""([id, i]) => {
+            const ed = tinymce.get(id);
+            window.__sent = [];
+            ed.getBody().addEventListener('keydown', () =>
+              window.__sent.push(performance.timeOrigin + performance.now()), true);
+            const p = ed.getBody().querySelectorAll('p')[i];
+            ed.focus(); ed.selection.select(p, true); ed.selection.collapse(false);
+        }""", [f"editor-{user}", i])
+
+    async def typist(page):
+        for k in range(keys):
+            await page.keyboard.type("abcdefghij"[k % 10])
+            await page.wait_for_timeout(40)
+
+    await asyncio.gather(*(typist(page) for page in pages[:-1]))
+    await reader.wait_for_function(
+        "([s, k]) => Array.from(tinymce.get('editor-reader').getBody().querySelectorAll('p'),"
+        " (p) => p.textContent.length).every((n, i) => i >= s.length || n >= s[i] + k)",
+        arg=[starts, keys], timeout=60000)
+    seen = await reader.evaluate("() => window.__seen")
+    latencies: list[float] = []
+    for i, page in enumerate(pages[:-1]):
+        sent = await page.evaluate("() => window.__sent")
+        arrival: dict[int, float] = {}
+        for para, length, stamp in seen:
+            if para != i:
+                continue
+            for k in range(length - starts[i]):
+                arrival.setdefault(k, stamp)
+        latencies += [arrival[k] - sent[k] for k in range(min(len(sent), keys)) if k in arrival]
+    for page in pages:
+        await page.context.close()
+    return latencies
+
+
 async def open_large_document(browser, base: str, data_dir: Path, port: int,
                               pages_count: int) -> dict:
     """Create a document of ~pages_count pages with the Python SDK, then time opening it."""
@@ -163,6 +235,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--typists", type=int, default=3,
+                        help="users typing at once for the second latency row (0: skip)")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-browser-"))
     port = free_port()
@@ -173,6 +247,8 @@ async def main() -> None:
             browser = await pw.chromium.launch(executable_path=shutil.which("chromium")
                                                or "/usr/bin/chromium", args=CHROMIUM_ARGS)
             latencies = await keystroke_latency(browser, base, args.keys)
+            together = (await typists_latency(browser, base, args.keys, args.typists)
+                        if args.typists else [])
             big = await open_large_document(browser, base, data_dir, port, args.pages)
             version = browser.version
             await browser.close()
@@ -182,12 +258,16 @@ async def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
     print(f"# Browser benchmark ({platform.node()}, {os.cpu_count()} cores, Chromium {version})")
     print(f"\ncommand: .venv/bin/python bench/bench_browser.py --keys {args.keys} "
-          f"--pages {args.pages}\n")
+          f"--pages {args.pages} --typists {args.typists}\n")
     print("| measurement | n | p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")
     print(f"| keystroke in A → visible in B | {len(latencies)} | "
           f"{statistics.median(latencies):.1f} | {pct(latencies, 99):.1f} | "
           f"{max(latencies):.1f} |")
+    if together:
+        print(f"| {args.typists} typists at once → visible to a reader | {len(together)} | "
+              f"{statistics.median(together):.1f} | {pct(together, 99):.1f} | "
+              f"{max(together):.1f} |")
     opens = big["open_ms"]
     print(f"| open a {args.pages}-page document ({big['paragraphs']} blocks, "
           f"{big['html_bytes'] // 1024} KiB HTML) | {len(opens)} | "

@@ -90,7 +90,7 @@ class Typist:
         elif action == "italic":
             await self.type(f" {self.word()}")
             await self.page.keyboard.press("Shift+Control+ArrowLeft")
-            await self.page.locator("button[aria-label='Italic']").click()
+            await self.page.locator(".tox-toolbar__primary button[aria-label='Italic']").click()
             await self.page.keyboard.press("ArrowRight")
         elif action == "paragraph":
             await self.page.keyboard.press("Enter")

@@ -46,10 +46,10 @@ async def test_late_joiner_gets_identical_content(demo, contexts, tmp_path):
 
 
 async def test_editor_reconnects_after_server_restart(demo, contexts, tmp_path):
-    """The server stops (same port and data directory when it comes back): the editors go
-    read-only, reconnect by themselves to the same session, and an edit made then arrives at
-    the other editor and in storage. (Editing pauses while offline: the plugin makes the
-    editor read-only; text typed in the instant before a drop is kept, tested below.)"""
+    """The server stops (same port and data directory when it comes back): the editors stay
+    editable, what is typed meanwhile is kept (the notice says so), they reconnect by
+    themselves to the same session, and the offline edit arrives at the other editor and in
+    storage."""
     doc = "restart"
     alice = await open_editor(await contexts(), demo, "alice", doc)
     bob = await open_editor(await contexts(), demo, "bob", doc)
@@ -64,19 +64,25 @@ async def test_editor_reconnects_after_server_restart(demo, contexts, tmp_path):
     for page, user in pages:
         await page.wait_for_function(
             "(id) => { const s = tinymce.get(id).plugins.rtc.getState();"
-            " return !s.connected && !s.synced && !s.editable; }", arg=f"editor-{user}")
-    # while the server is down the editor is read-only (nothing typed can be lost)
-    assert await alice.evaluate("tinymce.get('editor-alice').mode.isReadOnly()")
-    await alice.frame_locator("#editor-alice_ifr").locator("body").press_sequentially("zzz")
-    assert "zzz" not in await editor_html(alice, "alice")
-    assert await canonical(alice, "alice", flush=False) == before
+            " return !s.connected && !s.synced; }", arg=f"editor-{user}")
+    # offline: still editable, and what is typed is kept
+    state = await rtc_state(alice, "alice")
+    assert state["editable"] and state["offline"], state
+    assert not await alice.evaluate("tinymce.get('editor-alice').mode.isReadOnly()")
+    await focus_end(alice, "alice")
+    await alice.keyboard.type(" Typed offline.")
+    assert await canonical(alice, "alice", flush=False) == before.replace(
+        "Before the restart.</p>", "Before the restart. Typed offline.</p>")
+    await alice.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.tox-notification__body'))
+                 .some((n) => n.textContent.includes('Your changes are kept'))""",
+        timeout=10_000)
 
     await demo.start()  # same port, same data directory
     for page, user in pages:
         await wait_synced(page, user, timeout=30_000)
         state = await rtc_state(page, user)
         assert state["sessionId"] == session and state["error"] is None, state
-        assert await canonical(page, user) == before
     assert len(alice.rtc_log.websockets) >= 2  # it opened a new socket by itself
 
     await focus_end(alice, "alice")
@@ -85,7 +91,7 @@ async def test_editor_reconnects_after_server_restart(demo, contexts, tmp_path):
         "() => tinymce.get('editor-bob').getContent().includes('After the restart.')",
         timeout=10_000)
     after = await converge(pages)
-    assert "<p>Before the restart. After the restart.</p>" in after, after
+    assert "<p>Before the restart. Typed offline. After the restart.</p>" in after, after
     assert await doc_cat(demo, doc, tmp_path) == after
 
 

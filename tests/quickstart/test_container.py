@@ -71,9 +71,12 @@ def test_image_is_built_from_this_package():
     (install,) = [r for r in instructions("RUN") if "pip install" in r]
     assert f"'{PYPROJECT['project']['name']}[postgres]'" in install
     assert "postgres" in PYPROJECT["project"]["optional-dependencies"]
-    # The plugin bundle the server serves is package data, so the wheel carries it.
-    assert PYPROJECT["tool"]["setuptools"]["package-data"]["tandem"] == ["static/**/*"]
+    # The plugin bundle the server serves, and the content model's vocabulary, are package
+    # data, so the wheel carries them.
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]["tandem"]
+    assert "static/**/*" in data and "client/content/*.json" in data
     assert (ROOT / "src/tandem/static/rtc/plugin.min.js").is_file()
+    assert (ROOT / "src/tandem/client/content/schema.json").is_file()
 
 
 def test_entrypoint_and_command_are_the_cli():

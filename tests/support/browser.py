@@ -95,7 +95,8 @@ class DemoServer:
                                **self.settings)
         store = make_store(config)
         tenant_ref: dict[str, DemoTenant] = {}
-        app = create_app(config, store, extra_routes=demo_routes(tenant_ref, find_tinymce(None)))
+        app = create_app(config, store, extra_routes=demo_routes(
+            tenant_ref, find_tinymce(None), upload_dir=self.data_dir / "demo-uploads"))
         original = app.router.lifespan_context
         outer = self
 

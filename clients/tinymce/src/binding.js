@@ -1,558 +1,634 @@
-// Structural binding: the editor's DOM (TinyMCE body) <-> the Y.XmlFragment "content".
+// The binding between the editor's DOM and the Y.XmlFragment "content" — designed so that it
+// cannot echo (docs/content-model.md §7):
 //
-// Local changes: the DOM is converted to the content model and compared with the fragment,
-// block by block; only differing blocks are touched, and inside an XmlText only the changed
-// characters (insert/delete) and formats are written, in one transaction with `origin`.
-// Remote changes (any transaction whose origin is not `origin`): the changed top-level blocks
-// are re-rendered in place; other blocks keep their DOM nodes. The caret/selection is carried
-// across through Yjs relative positions.
+// * One mutex. Applying a collaborator's change to the DOM and reading the user's change from
+//   the DOM never interleave; the DOM mutations a render causes are taken from the
+//   MutationObserver synchronously, inside the mutex, and dropped — they are never read back.
+// * A baseline per block. Each top-level DOM group (a block element, or a run of inline nodes
+//   straight in the body) is an entry {nodes, ys, base}: the Yjs types it shows and the model
+//   last read from it. A sync reads only the groups the MutationObserver named and diffs them
+//   against their baseline — never against the current Yjs content — so a DOM the user did not
+//   change writes nothing, whatever TinyMCE or the browser did to it.
+// * Minimal, caret-aware edits (content/edit.js): a character typed after an identical one is
+//   inserted after the typist's own previous character.
+// * In-place renders (morph.js): a collaborator's change patches the live nodes, so the caret,
+//   an IME composition and pending formats stay; the caret is put back only if it moved.
+// * A loop guard: syncs that keep writing changes nobody typed stop, the view is reloaded from
+//   the shared document, and the incident is reported.
 
 import * as Y from 'yjs';
-import {
-  Converter,
-  MODEL_TAGS,
-  DROP_WITH_CONTENT,
-  elementAttrs,
-  insertAttrs,
-  insertBlocks,
-  marksKey,
-  renderDom,
-  cleanMarks,
-} from './content-model.js';
+import { domToModel } from './content/parse.js';
+import { modelToHtml } from './content/html.js';
+import { insertItems, readTopNode, sameShape } from './content/ydoc.js';
+import { updateChildren } from './content/edit.js';
+import { runsOf, runText, sameBlocks } from './content/model.js';
+import { displayText } from './content/whitespace.js';
+import { isBlockTag } from './content/schema.js';
+import { domPointToY, domRuns, editorNodeKind, mapDomPoint, yPointToDom } from './positions.js';
+import { morphNodes } from './morph.js';
 
-const BLOCKISH = new Set([
-  ...MODEL_TAGS,
-  ...'div section article aside header footer main nav address center details summary dl dt dd form fieldset legend hgroup search menu'.split(' '),
-]);
+const ELEMENT = 1;
+const TEXT = 3;
+const SUSPICIOUS_WRITES = 3; // consecutive writes with no user input before the guard trips
+const SUSPICIOUS_WINDOW_MS = 5000;
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-// -- signatures ---------------------------------------------------------------------------------
-
-function embedKey(c) {
-  if (c && typeof c === 'object' && c.img && typeof c.img === 'object') {
-    const img = {};
-    for (const k of ['src', 'alt', 'width', 'height']) if (typeof c.img[k] === 'string') img[k] = c.img[k];
-    return '\u0001' + JSON.stringify({ img });
-  }
-  return '\u0001' + JSON.stringify(c);
-}
-
-/** Units of a Y.XmlText: [{c: char|embed, k: marksKey, m}], spaces shown as the DOM shows them. */
-export function yUnits(text) {
-  const units = [];
-  for (const d of text.toDelta()) {
-    const m = d.attributes || null;
-    const k = marksKey(m);
-    if (typeof d.insert === 'string') {
-      for (let i = 0; i < d.insert.length; i++) units.push({ c: d.insert[i], k, m });
-    } else units.push({ c: d.insert, k, m, e: embedKey(d.insert) });
-  }
-  return displaySpaces(units);
-}
-
-// A plain space that HTML would collapse is displayed (and read back) as U+00A0; compare the
-// displayed form so that such Yjs content (written by another client) is not "corrected".
-function displaySpaces(units) {
-  const n = units.length;
-  const ch = (i) => (i < 0 || i >= n ? null : typeof units[i].c === 'string' ? units[i].c : '\ufffc');
-  for (let i = 0; i < n; i++) {
-    if (units[i].c !== ' ') continue;
-    const prev = ch(i - 1);
-    const next = ch(i + 1);
-    if (i === 0 || i === n - 1 || prev === ' ' || prev === '\n' || prev === '\u00a0' || next === '\n') {
-      units[i] = { ...units[i], c: '\u00a0', shown: true };
-    }
-  }
-  return units;
-}
-
-function segUnits(segs) {
-  const units = [];
-  for (const s of segs) {
-    const k = marksKey(s.m);
-    if (typeof s.c === 'string') for (let i = 0; i < s.c.length; i++) units.push({ c: s.c[i], k, m: s.m });
-    else units.push({ c: s.c, k, m: s.m, e: embedKey(s.c) });
-  }
-  return units;
-}
-
-function unitsSig(units) {
-  let sig = '';
-  let lastK = null;
-  for (const u of units) {
-    if (u.k !== lastK) {
-      sig += '\u0002' + u.k + '\u0003';
-      lastK = u.k;
-    }
-    sig += u.e !== undefined ? u.e + '\u0001' : u.c;
-  }
-  return 't' + sig;
-}
-
-function ySig(node, cache) {
-  let sig = cache && cache.get(node);
-  if (sig !== undefined) return sig;
-  if (node instanceof Y.XmlText) sig = unitsSig(yUnits(node));
-  else if (node instanceof Y.XmlElement) {
-    const tag = (node.nodeName || '').toLowerCase();
-    const { attrs, styles } = elementAttrs(node, tag);
-    sig = `<${tag} ${JSON.stringify(attrs)}${JSON.stringify(styles)}>` + node.toArray().map((c) => ySig(c, cache)).join('|') + '</>';
-  } else sig = '?';
-  if (cache) cache.set(node, sig);
-  return sig;
-}
-
-function modelAttrs(block) {
-  const tag = block.tag;
-  // The same filtering/ordering as elementAttrs over a plain attribute object.
-  const fake = { getAttribute: (n) => (n in block.attrs ? block.attrs[n] : undefined) };
-  return elementAttrs(fake, tag);
-}
-
-function mSig(item) {
-  if (item._sig !== undefined) return item._sig;
-  let sig;
-  if (item.run) sig = unitsSig(segUnits(item.segs));
-  else {
-    const { attrs, styles } = modelAttrs(item);
-    sig = `<${item.tag} ${JSON.stringify(attrs)}${JSON.stringify(styles)}>` + item.children.map(mSig).join('|') + '</>';
-  }
-  Object.defineProperty(item, '_sig', { value: sig, enumerable: false, writable: true });
-  return sig;
-}
-
-// -- minimal diffs --------------------------------------------------------------------------------
-
-const sameContent = (a, b) => (a.e !== undefined || b.e !== undefined ? a.e === b.e : a.c === b.c);
-const isHigh = (c) => typeof c === 'string' && c.charCodeAt(0) >= 0xd800 && c.charCodeAt(0) <= 0xdbff;
-const isLow = (c) => typeof c === 'string' && c.charCodeAt(0) >= 0xdc00 && c.charCodeAt(0) <= 0xdfff;
-
-/** Make `text` (Y.XmlText) hold `segs`, with the fewest insert/delete/format operations. */
-export function diffText(text, segs) {
-  const old = yUnits(text);
-  const neu = segUnits(segs);
-  let p = 0;
-  const max = Math.min(old.length, neu.length);
-  while (p < max && sameContent(old[p], neu[p])) p++;
-  let s = 0;
-  while (s < max - p && sameContent(old[old.length - 1 - s], neu[neu.length - 1 - s])) s++;
-  // never split a surrogate pair
-  while (p > 0 && isHigh(old[p - 1].c) && p < old.length && isLow(old[p].c)) p--;
-  while (s > 0 && isLow(old[old.length - s].c) && old.length - s - 1 >= 0 && isHigh(old[old.length - s - 1].c)) s--;
-  const delCount = old.length - p - s;
-  const insUnits = neu.slice(p, neu.length - s);
-  // 1. formats in the common suffix (old coordinates, from the end so indices stay valid)
-  formatRange(text, old, neu, old.length - s, neu.length - s, s);
-  // 2. the changed middle
-  if (delCount > 0) text.delete(p, delCount);
-  let at = p;
-  let i = 0;
-  while (i < insUnits.length) {
-    const u = insUnits[i];
-    if (u.e !== undefined) {
-      text.insertEmbed(at, u.c, insertAttrs(u.m));
-      at++;
-      i++;
-      continue;
-    }
-    let str = '';
-    let j = i;
-    while (j < insUnits.length && insUnits[j].e === undefined && insUnits[j].k === u.k) str += insUnits[j++].c;
-    text.insert(at, str, insertAttrs(u.m));
-    at += str.length;
-    i = j;
-  }
-  // 3. formats in the common prefix
-  formatRange(text, old, neu, 0, 0, p);
-}
-
-function formatRange(text, old, neu, oStart, nStart, len) {
-  let i = 0;
-  while (i < len) {
-    const o = old[oStart + i];
-    const n = neu[nStart + i];
-    if (o.k === n.k) {
-      i++;
-      continue;
-    }
-    let j = i + 1;
-    while (j < len && old[oStart + j].k !== neu[nStart + j].k && neu[nStart + j].k === n.k) j++;
-    const attrs = insertAttrs(n.m);
-    // only what changes: marks the old text has that the new lacks (null) and new marks
-    const oldMarks = cleanMarks(o.m);
-    for (const key of Object.keys(attrs)) if (attrs[key] === null && !(key in oldMarks)) delete attrs[key];
-    text.format(oStart + i, j - i, attrs);
-    i = j;
-  }
-}
-
-function compatible(y, m) {
-  if (m.run) return y instanceof Y.XmlText;
-  return y instanceof Y.XmlElement && (y.nodeName || '').toLowerCase() === m.tag;
-}
-
-function updateNode(y, m, cache) {
-  if (m.run) {
-    diffText(y, m.segs);
-    return;
-  }
-  // attributes: set what differs, remove whitelisted ones the model no longer has
-  const current = y.getAttributes();
-  for (const [k, v] of Object.entries(m.attrs)) if (current[k] !== v) y.setAttribute(k, v);
-  const { attrs, styles } = elementAttrs(y, m.tag);
-  for (const [k] of [...attrs, ...styles]) if (!(k in m.attrs)) y.removeAttribute(k);
-  if (m.tag !== 'hr') diffChildren(y, m.children, cache);
-}
-
-/** Make the children of `parent` (fragment or element) match the model items. */
-export function diffChildren(parent, items, cache) {
-  const old = parent.toArray();
-  let a = 0;
-  const max = Math.min(old.length, items.length);
-  while (a < max && ySig(old[a], cache) === mSig(items[a])) a++;
-  let s = 0;
-  while (s < max - a && ySig(old[old.length - 1 - s], cache) === mSig(items[items.length - 1 - s])) s++;
-  const o = old.slice(a, old.length - s);
-  const n = items.slice(a, items.length - s);
-  let pos = a;
-  let i = 0;
-  let j = 0;
-  while (i < o.length || j < n.length) {
-    if (i < o.length && j < n.length && compatible(o[i], n[j])) {
-      updateNode(o[i], n[j], cache);
-      pos++;
-      i++;
-      j++;
-    } else if (i < o.length && (j >= n.length || (i + 1 < o.length && compatible(o[i + 1], n[j])) || !n.slice(j).some((x) => compatible(o[i], x)))) {
-      parent.delete(pos, 1);
-      i++;
-    } else {
-      insertBlocks(parent, pos, [n[j]]);
-      pos++;
-      j++;
-    }
-  }
-}
-
-// -- DOM scanning -----------------------------------------------------------------------------------
-
-function isInlineTopNode(node) {
-  if (node.nodeType === 3) return true;
-  if (node.nodeType !== 1) return false;
-  const tag = node.nodeName.toLowerCase();
-  if (DROP_WITH_CONTENT.has(tag)) return false;
-  if (node.getAttribute('data-mce-bogus') === 'all' || node.getAttribute('data-mce-type') === 'bookmark') return false;
-  if (node.getAttribute('data-rtc-overlay') !== null) return false;
-  return !BLOCKISH.has(tag);
-}
-
-/**
- * The body's children in groups (a block-level node alone; consecutive inline nodes together),
- * each with the model blocks it yields.
- */
-export function scanBody(body, { track = false } = {}) {
-  const groups = [];
-  const notes = [];
-  let inline = [];
-  const convert = (nodes) => {
-    const conv = new Converter({ track });
-    const blocks = conv.document(nodes);
-    for (const n of conv.notes) if (!notes.includes(n)) notes.push(n);
-    groups.push({ nodes, blocks });
+/** The default I/O: our own parser on the editing DOM, DOMParser for rendering (tests). */
+export function plainIo(doc) {
+  return {
+    read(nodes) {
+      return domToModel(nodes, { editor: true });
+    },
+    render(blocks) {
+      const html = modelToHtml(blocks);
+      const body = new doc.defaultView.DOMParser().parseFromString(`<!DOCTYPE html><body>${html}</body>`, 'text/html').body;
+      // as TinyMCE does: an empty text block holds a bogus <br> so the caret can go in
+      for (const el of body.querySelectorAll('p,h1,h2,h3,h4,h5,h6,li,td,th,pre,div,blockquote,dt,dd,figcaption,caption,summary')) {
+        if (!el.firstChild) {
+          const br = body.ownerDocument.createElement('br');
+          br.setAttribute('data-mce-bogus', '1');
+          el.appendChild(br);
+        }
+      }
+      return Array.from(body.childNodes, (n) => doc.importNode(n, true));
+    },
+    afterRender() {},
   };
-  for (const child of Array.from(body.childNodes)) {
-    if (isInlineTopNode(child)) {
-      inline.push(child);
-      continue;
-    }
-    if (inline.length) {
-      convert(inline);
-      inline = [];
-    }
-    convert([child]);
-  }
-  if (inline.length) convert(inline);
-  return { groups, notes };
 }
 
-// -- positions ---------------------------------------------------------------------------------------
-
-function pointBefore(doc, aNode, aOff, bNode, bOff) {
-  // is (aNode, aOff) strictly before (bNode, bOff)?
-  const r = doc.createRange();
-  r.setStart(bNode, bOff);
-  r.collapse(true);
-  return r.comparePoint(aNode, aOff) < 0;
+function isIgnorable(node) {
+  if (node.nodeType === ELEMENT) return editorNodeKind(node) === 'skip';
+  if (node.nodeType === TEXT) return !node.data.replace(/[\ufeff\t\n\f\r ]/g, '');
+  return node.nodeType !== 8; // comments are content; other node types are not
 }
 
-function runsOf(block, out = []) {
-  for (const c of block.children) {
-    if (c.run) out.push({ run: c, block });
-    else runsOf(c, out);
-  }
-  return out;
-}
-
-function unitPoints(segs) {
-  const pts = [];
-  for (const s of segs) for (const p of s.pos || []) pts.push(p);
-  return pts;
-}
-
-function pathTo(root, target, path = []) {
-  // model path (indices) from `root` (array of items) to the run `target`
-  for (let i = 0; i < root.length; i++) {
-    const item = root[i];
-    if (item === target) return [...path, i];
-    if (!item.run) {
-      const found = pathTo(item.children, target, [...path, i]);
-      if (found) return found;
-    }
-  }
-  return null;
-}
+const isInlineTop = (node) => node.nodeType !== ELEMENT || (!isBlockTag(node.nodeName.toLowerCase()) && editorNodeKind(node) !== 'unwrap');
 
 export class Binding {
   /**
    * @param {HTMLElement} body the editable root
    * @param {Y.XmlFragment} fragment
-   * @param {object} [options]
-   * @param {any} [options.origin] transaction origin of local changes
-   * @param {(notes: string[]) => void} [options.onUnsupported]
-   * @param {() => void} [options.onRemoteRender] after the DOM was patched
+   * @param {object} [o]
+   * @param {any} [o.origin] transaction origin of local changes
+   * @param {{read: Function, render: Function, afterRender: Function}} [o.io]
+   * @param {(notes: string[]) => void} [o.onNotes] what a sync could not keep
+   * @param {(info: object) => void} [o.onIncident] the loop guard tripped
+   * @param {() => void} [o.onRemoteRender] after a collaborator's change was shown
+   * @param {() => (Selection|null)} [o.getSelection]
    */
-  constructor(body, fragment, { origin, onUnsupported, onRemoteRender, getSelection } = {}) {
+  constructor(body, fragment, o = {}) {
     this.body = body;
     this.doc = body.ownerDocument;
     this.fragment = fragment;
     this.ydoc = fragment.doc;
-    this.origin = origin ?? this;
-    this.onUnsupported = onUnsupported || (() => {});
-    this.onRemoteRender = onRemoteRender || (() => {});
-    this.getSelection = getSelection || (() => (this.doc.defaultView ? this.doc.defaultView.getSelection() : null));
-    this.rendering = false;
-    this.stats = { localSyncs: 0, remotePatches: 0 };
-    this._observer = (events, tr) => {
-      if (tr.origin === this.origin) return;
-      this.patchDom();
+    this.origin = o.origin ?? this;
+    this.io = o.io || plainIo(this.doc);
+    this.onNotes = o.onNotes || (() => {});
+    this.onIncident = o.onIncident || (() => {});
+    this.onRemoteRender = o.onRemoteRender || (() => {});
+    this.getSelection = o.getSelection || (() => (this.doc.defaultView ? this.doc.defaultView.getSelection() : null));
+    this.entries = [];
+    this.nodeEntry = new Map();
+    this.busy = false; // the mutex
+    this.active = false; // showing the document (after renderAll)
+    this.paused = false;
+    this.stats = { syncs: 0, writes: 0, renders: 0, incidents: 0, unaligned: 0, lateLocal: 0, syncMs: 0, renderMs: 0, maxSyncMs: 0, maxRenderMs: 0 };
+    this._dirty = new Set();
+    this._structural = false;
+    this._input = true;
+    this._suspicious = [];
+    this._saved = undefined;
+    this._localChanged = false;
+    const View = this.doc.defaultView;
+    this.observer = View && View.MutationObserver ? new View.MutationObserver((records) => this._collect(records)) : null;
+    this.onDirty = o.onDirty || (() => {});
+    this._observe = (events, tr) => {
+      if (tr.origin === this.origin || !this.active) return;
+      this._render(events);
     };
-    // Positions are computed against the DOM and the Y state *before* a foreign transaction.
     this._before = (tr) => {
-      if (tr.origin === this.origin || this._saved !== undefined) return;
+      if (tr.origin === this.origin || this._saved !== undefined || this.busy) return;
       try {
-        this._saved = this.saveSelection();
+        this._saved = this.saveSelection(true);
       } catch {
         this._saved = null;
       }
     };
-    this._after = () => {
+    this._afterTr = (tr) => {
+      if (tr.origin === this.origin) this._localChanged = tr.changed.size > 0 || tr.deleteSet.clients.size > 0;
+    };
+    this._cleanup = () => {
       this._saved = undefined;
     };
     this.ydoc.on('beforeTransaction', this._before);
-    this.ydoc.on('afterTransactionCleanup', this._after);
-    fragment.observeDeep(this._observer);
+    this.ydoc.on('afterTransaction', this._afterTr);
+    this.ydoc.on('afterTransactionCleanup', this._cleanup);
+    fragment.observeDeep(this._observe);
   }
 
   destroy() {
-    this.fragment.unobserveDeep(this._observer);
+    this.fragment.unobserveDeep(this._observe);
     this.ydoc.off('beforeTransaction', this._before);
-    this.ydoc.off('afterTransactionCleanup', this._after);
+    this.ydoc.off('afterTransaction', this._afterTr);
+    this.ydoc.off('afterTransactionCleanup', this._cleanup);
+    if (this.observer) this.observer.disconnect();
+  }
+
+  /** Start watching the DOM (after renderAll). */
+  observe() {
+    if (this.observer) this.observer.observe(this.body, { childList: true, subtree: true, characterData: true, attributes: true });
+  }
+
+  /** The user did something (key, paste, command…): the next write is theirs. */
+  noteInput() {
+    this._input = true;
+  }
+
+  // -- the DOM's top-level groups -------------------------------------------------------------
+
+  _groups() {
+    const groups = [];
+    let inline = null;
+    for (const node of Array.from(this.body.childNodes)) {
+      if (isIgnorable(node)) continue;
+      if (isInlineTop(node)) {
+        if (!inline) {
+          inline = { nodes: [] };
+          groups.push(inline);
+        }
+        inline.nodes.push(node);
+        continue;
+      }
+      inline = null;
+      groups.push({ nodes: [node] });
+    }
+    return groups;
+  }
+
+  _topOf(node) {
+    let n = node;
+    while (n && n.parentNode !== this.body) {
+      if (n === this.body) return null;
+      n = n.parentNode;
+    }
+    return n;
+  }
+
+  _collect(records) {
+    if (this.busy) return; // our own render's mutations (also taken synchronously)
+    let any = false;
+    for (const r of records) {
+      if (r.target === this.body) {
+        if (r.type === 'childList') {
+          for (const n of r.addedNodes) if (!isIgnorable(n)) any = this._structural = true;
+          for (const n of r.removedNodes) if (n.nodeType !== ELEMENT || editorNodeKind(n) !== 'skip') any = this._structural = true;
+        }
+        continue;
+      }
+      const top = this._topOf(r.target);
+      if (!top) continue;
+      if (top.nodeType === ELEMENT && editorNodeKind(top) === 'skip') continue;
+      if (r.type === 'attributes' && r.target.nodeType === ELEMENT && editorNodeKind(r.target) === 'skip') continue;
+      this._dirty.add(top);
+      any = true;
+    }
+    if (any) this.onDirty();
+  }
+
+  /** Are there DOM changes not yet written to the shared document? */
+  get pending() {
+    if (this.observer) this._collect(this.observer.takeRecords());
+    return this._dirty.size > 0 || this._structural;
+  }
+
+  _index() {
+    this.nodeEntry = new Map();
+    for (const e of this.entries) for (const n of e.nodes) this.nodeEntry.set(n, e);
+  }
+
+  /** The model of the whole DOM as it is now (read, not written). */
+  readDom() {
+    return this._groups().flatMap((g) => this.io.read(g.nodes).blocks);
+  }
+
+  // -- render: the shared document -> the DOM ------------------------------------------------
+
+  _renderTop(y) {
+    const blocks = readTopNode(y);
+    return { blocks, nodes: blocks.length ? this.io.render(blocks) : [] };
   }
 
   /** Replace the whole body with the fragment's content. */
   renderAll() {
-    this.rendering = true;
-    try {
+    this.active = true;
+    this._withMutex(() => {
       while (this.body.firstChild) this.body.removeChild(this.body.firstChild);
-      for (const node of this.fragment.toArray()) for (const d of renderDom(node, this.doc)) this.body.appendChild(d);
-      if (!this.body.firstChild) this.body.appendChild(this._emptyParagraph());
-    } finally {
-      this.rendering = false;
+      const ys = this.fragment.toArray();
+      const perY = ys.map((y) => readTopNode(y));
+      const flat = perY.flat();
+      // one render for the whole document when it maps block for node (the usual case)
+      const all = flat.length ? this.io.render(flat) : [];
+      const oneToOne = all.length === flat.length && all.every((n) => n.nodeType === ELEMENT);
+      this.entries = [];
+      let k = 0;
+      ys.forEach((y, i) => {
+        const nodes = oneToOne ? all.slice(k, k + perY[i].length) : perY[i].length ? this.io.render(perY[i]) : [];
+        k += perY[i].length;
+        for (const n of nodes) this.body.appendChild(n);
+        this.entries.push({ nodes, ys: [y], base: null, aligned: false });
+      });
+      if (!this.entries.length) this._placeholder();
+      this.io.afterRender();
+      this._settle(this.entries, { all: true });
+    });
+  }
+
+  _placeholder() {
+    const nodes = this.io.render([{ tag: 'p', attrs: {}, children: [{ run: [] }] }]);
+    for (const n of nodes) this.body.appendChild(n);
+    this.entries.push({ nodes, ys: [], base: null, aligned: false });
+  }
+
+  /** Read back what was rendered: the baselines of `entries`. */
+  _settle(entries, { all = false } = {}) {
+    if (this.observer) this.observer.takeRecords();
+    if (all) {
+      this._dirty.clear();
+      this._structural = false;
     }
+    for (const e of entries) {
+      for (const n of e.nodes) this._dirty.delete(n);
+      e.nodes = e.nodes.filter((n) => n.parentNode === this.body);
+      e.base = e.nodes.length ? this.io.read(e.nodes).blocks : [];
+      const expected = [];
+      for (const y of e.ys) expected.push(...readTopNode(y));
+      e.aligned = sameBlocks(e.base, expected);
+      if (!e.aligned && e.ys.length) this.stats.unaligned++;
+    }
+    this._index();
   }
 
-  _emptyParagraph() {
-    const p = this.doc.createElement('p');
-    const br = this.doc.createElement('br');
-    br.setAttribute('data-mce-bogus', '1');
-    p.appendChild(br);
-    return p;
-  }
-
-  /** DOM -> Yjs, minimal. Returns the notes about unsupported content (also reported). */
-  syncFromDom() {
-    const { groups, notes } = scanBody(this.body);
-    const blocks = groups.flatMap((g) => g.blocks);
-    const cache = new Map();
-    this.ydoc.transact(() => diffChildren(this.fragment, blocks, cache), this.origin);
-    this.stats.localSyncs++;
-    if (notes.length) this.onUnsupported(notes);
-    return notes;
-  }
-
-  /** Yjs -> DOM: re-render only the top-level blocks that differ. */
-  patchDom() {
-    const selection = this._saved !== undefined ? this._saved : this.saveSelection();
-    const domSelection = this.getSelection();
-    const selAnchor = domSelection ? domSelection.anchorNode : null;
-    const selFocus = domSelection ? domSelection.focusNode : null;
-    const { groups } = scanBody(this.body);
-    const flat = []; // {g, sig}
-    groups.forEach((g, gi) => g.blocks.forEach((b) => flat.push({ gi, sig: mSig(b) })));
-    const ys = this.fragment.toArray();
-    const cache = new Map();
-    let a = 0;
-    const max = Math.min(ys.length, flat.length);
-    while (a < max && ySig(ys[a], cache) === flat[a].sig) a++;
-    let s = 0;
-    while (s < max - a && ySig(ys[ys.length - 1 - s], cache) === flat[flat.length - 1 - s].sig) s++;
-    if (a === ys.length && a === flat.length) return; // nothing to do
-    // widen to whole DOM groups
-    let fa = a;
-    let fb = flat.length - s; // flat[fa, fb) is replaced
-    while (fa > 0 && fa < flat.length && flat[fa - 1].gi === flat[fa].gi) fa--;
-    while (fb < flat.length && fb > 0 && flat[fb].gi === flat[fb - 1].gi) fb++;
-    const ya = fa;
-    const yb = ys.length - (flat.length - fb);
-    const firstGroup = fa < fb ? flat[fa].gi : null;
-    const lastGroup = fa < fb ? flat[fb - 1].gi : null;
-    let before = null; // insert rendered nodes before this DOM node
-    if (fb < flat.length) before = groups[flat[fb].gi].nodes[0];
-    this.rendering = true;
+  _withMutex(fn) {
+    if (this.busy) throw new Error('rtc binding: re-entrant DOM update');
+    this.busy = true;
     try {
-      if (firstGroup !== null) {
-        for (let gi = firstGroup; gi <= lastGroup; gi++) {
-          for (const node of groups[gi].nodes) if (node.parentNode === this.body) this.body.removeChild(node);
-        }
-      }
-      const anchor = before && before.parentNode === this.body ? before : null;
-      for (let k = ya; k < yb; k++) {
-        for (const d of renderDom(ys[k], this.doc)) this.body.insertBefore(d, anchor);
-      }
-      if (!this.fragment.length && !this.body.firstChild) this.body.appendChild(this._emptyParagraph());
+      return fn();
     } finally {
-      this.rendering = false;
+      if (this.observer) this.observer.takeRecords();
+      this.busy = false;
     }
-    this.stats.remotePatches++;
-    // Restore the selection only if its nodes were re-rendered: touching an intact
-    // selection would move the caret out of TinyMCE's pending-format caret container.
-    const intact = selAnchor && selFocus && this.body.contains(selAnchor) && this.body.contains(selFocus);
-    if (selection && !intact) this.restoreSelection(selection);
+  }
+
+  _render(events) {
+    const started = now();
+    try {
+      this._renderChanges(events);
+    } finally {
+      const ms = now() - started;
+      this.stats.renderMs += ms;
+      if (ms > this.stats.maxRenderMs) this.stats.maxRenderMs = ms;
+    }
+  }
+
+  _renderChanges(events) {
+    const changed = new Set();
+    for (const ev of events) {
+      let t = ev.target;
+      if (t === this.fragment) continue;
+      while (t && t.parent && t.parent !== this.fragment) t = t.parent;
+      if (t) changed.add(t);
+    }
+    if (this.pending) {
+      // local edits not yet synced when a foreign change arrived: they are re-read below
+      this.stats.lateLocal++;
+      console.warn('[rtc] a shared-document change arrived while local edits were unsynced');
+    }
+    this._withMutex(() => {
+      const ys = this.fragment.toArray();
+      const byY = new Map();
+      for (const e of this.entries) for (const y of e.ys) byY.set(y, e);
+      const next = [];
+      const kept = new Set();
+      const rendered = [];
+      for (let i = 0; i < ys.length; i++) {
+        const y = ys[i];
+        const e = byY.get(y);
+        if (e && !kept.has(e) && e.ys.length === 1 && !changed.has(y)) {
+          next.push(e);
+          kept.add(e);
+          continue;
+        }
+        if (e && !kept.has(e) && e.ys.length > 1 && e.ys.every((t, k) => ys[i + k] === t && !changed.has(t))) {
+          next.push(e);
+          kept.add(e);
+          i += e.ys.length - 1;
+          continue;
+        }
+        const { nodes } = this._renderTop(y);
+        const entry = { nodes, ys: [y], base: null, aligned: false };
+        if (e && !kept.has(e) && e.ys.length === 1 && e.nodes.length) {
+          entry.nodes = morphNodes(this.body, e.nodes, nodes);
+          kept.add(e);
+        }
+        next.push(entry);
+        rendered.push(entry);
+      }
+      // remove what no longer has a place
+      const live = new Set();
+      for (const e of next) for (const n of e.nodes) live.add(n);
+      for (const e of this.entries) for (const n of e.nodes) if (!live.has(n) && n.parentNode === this.body) this.body.removeChild(n);
+      this.entries = next;
+      if (!this.entries.length) {
+        this._placeholder();
+        rendered.push(this.entries[0]);
+      }
+      this._place();
+      this.io.afterRender();
+      this._settle(rendered);
+      this.stats.renders++;
+      this._restore(this._saved);
+    });
     this.onRemoteRender();
   }
 
-  // -- positions --------------------------------------------------------------------------------
+  /** Put every entry's nodes in the body in entry order (TinyMCE's own nodes stay put). */
+  _place() {
+    let cursor = null;
+    const nextContent = (node) => {
+      let n = node ? node.nextSibling : this.body.firstChild;
+      while (n && isIgnorable(n) && !this.nodeEntry.has(n)) n = n.nextSibling;
+      return n;
+    };
+    for (const e of this.entries) {
+      for (const n of e.nodes) {
+        const want = nextContent(cursor);
+        if (want !== n) this.body.insertBefore(n, want);
+        cursor = n;
+      }
+    }
+  }
 
-  /** DOM point in the body -> {type: Y.XmlText, index} (null outside the content). */
-  domToY(node, offset) {
+  // -- sync: the DOM -> the shared document ---------------------------------------------------
+
+  /**
+   * Write the user's changes (the groups the MutationObserver named) to the shared document.
+   * Returns true when something was written.
+   */
+  sync(options = {}) {
+    if (this.busy || this.paused || !this.active) return false;
+    const started = now();
+    try {
+      return this._sync(options);
+    } finally {
+      const ms = now() - started;
+      this.stats.syncMs += ms;
+      if (ms > this.stats.maxSyncMs) this.stats.maxSyncMs = ms;
+    }
+  }
+
+  _sync({ full = false } = {}) {
+    if (this.observer) this._collect(this.observer.takeRecords());
+    if (!full && !this._dirty.size && !this._structural) return false;
+    this.stats.syncs++;
+    const groups = this._groups();
+    const old = this.entries;
+    const dirty = this._dirty;
+    const unchanged = (e, g) => e.nodes.length === g.nodes.length && e.nodes.every((n, i) => n === g.nodes[i] && !dirty.has(n));
+    let a = 0;
+    if (!full) while (a < old.length && a < groups.length && unchanged(old[a], groups[a])) a++;
+    let s = 0;
+    if (!full) while (s < old.length - a && s < groups.length - a && unchanged(old[old.length - 1 - s], groups[groups.length - 1 - s])) s++;
+    const oldMid = old.slice(a, old.length - s);
+    const newMid = groups.slice(a, groups.length - s);
+    this._dirty = new Set();
+    this._structural = false;
+    const readings = newMid.map((g) => this.io.read(g.nodes));
+    const notes = [];
+    const stripped = new Set(); // groups that showed something the document does not keep
+    readings.forEach((r, gi) => {
+      if (r.notes.length || r.altered) stripped.add(newMid[gi].nodes[0]);
+      for (const n of r.notes) if (!notes.includes(n)) notes.push(n);
+    });
+    let yStart = 0;
+    for (let k = 0; k < a; k++) yStart += old[k].ys.length;
+    if (!this._consistent(old)) return this._resync(groups, readings, a, s, notes);
+    const caret = this._caretContext(newMid, readings);
+    const guard = this._guard(this._wouldWrite(oldMid, newMid, readings));
+    const newEntries = [];
+    let wrote = false;
+    let tripped = false;
+    const plan = () => {
+      let pos = yStart;
+      let oi = 0;
+      const index = new Map(oldMid.map((e, k) => [e.nodes[0], k]));
+      newMid.forEach((g, gi) => {
+        const blocks = readings[gi].blocks;
+        const k = index.has(g.nodes[0]) ? index.get(g.nodes[0]) : -1;
+        if (k >= oi) {
+          for (; oi < k; oi++) this.fragment.delete(pos, oldMid[oi].ys.length);
+          const e = oldMid[k];
+          oi = k + 1;
+          if (e.base && sameBlocks(blocks, e.base)) {
+            // the DOM reads as it did: nothing the user changed here
+            newEntries.push({ nodes: g.nodes, ys: e.ys, base: e.base, aligned: e.aligned });
+            pos += e.ys.length;
+            return;
+          }
+          const ys = this._write(pos, e.ys, blocks, caret);
+          newEntries.push({ nodes: g.nodes, ys, base: blocks, aligned: true });
+          pos += ys.length;
+          return;
+        }
+        const ys = blocks.length ? insertItems(this.fragment, pos, blocks) : [];
+        newEntries.push({ nodes: g.nodes, ys, base: blocks, aligned: true });
+        pos += ys.length;
+      });
+      for (; oi < oldMid.length; oi++) this.fragment.delete(pos, oldMid[oi].ys.length);
+    };
+    this._localChanged = false;
+    if (guard.blocked) tripped = true;
+    else this.ydoc.transact(plan, this.origin);
+    wrote = this._localChanged;
+    if (tripped) return this._incident(guard);
+    this.entries = [...old.slice(0, a), ...newEntries, ...old.slice(old.length - s)];
+    this._index();
+    if (wrote) {
+      this.stats.writes++;
+      this._afterWrite();
+    }
+    if (stripped.size) this._refresh(newEntries.filter((e) => stripped.has(e.nodes[0])));
+    if (notes.length) this.onNotes(notes);
+    return wrote;
+  }
+
+  /**
+   * Show `entries` as the shared document has them: what the user's DOM held that the
+   * document does not keep (an event handler, an iframe from another host…) goes, so this
+   * editor shows what every collaborator sees.
+   */
+  _refresh(entries) {
+    const saved = this.saveSelection(true);
+    this._withMutex(() => {
+      for (const e of entries) {
+        const blocks = e.ys.flatMap((y) => readTopNode(y));
+        const fresh = blocks.length ? this.io.render(blocks) : [];
+        if (e.nodes.length) e.nodes = morphNodes(this.body, e.nodes, fresh);
+        else {
+          for (const n of fresh) this.body.appendChild(n);
+          e.nodes = fresh;
+        }
+      }
+      this._index();
+      this._place();
+      this.io.afterRender();
+      this._settle(entries);
+      this._restore(saved);
+    });
+  }
+
+  /**
+   * Make the top-level Yjs types `ys` (at `pos` in the fragment) hold `blocks`. The edit is
+   * computed against what Yjs holds now (rendered, so what the user saw), addressed by
+   * index where the Yjs types have the model's shape, and a whole rewrite where they do not
+   * (a document written in another shape by another client). Returns the new types.
+   */
+  _write(pos, ys, blocks, caret) {
+    const current = ys.flatMap((y) => readTopNode(y));
+    if (sameShape(ys, current)) return updateChildren(this.fragment, pos, current, blocks, caret);
+    this.stats.rewrites = (this.stats.rewrites || 0) + 1;
+    if (globalThis.__rtcDebug) console.error('[rtc-debug] rewrite', JSON.stringify(ys.map((y) => y.toJSON())).slice(0, 2000), JSON.stringify(current).slice(0, 2000));
+    if (ys.length) this.fragment.delete(pos, ys.length);
+    return blocks.length ? insertItems(this.fragment, pos, blocks) : [];
+  }
+
+  /** Do the entries' Yjs types sit in the fragment in entry order? */
+  _consistent(entries) {
+    const ys = this.fragment.toArray();
+    let i = 0;
+    for (const e of entries) {
+      for (const y of e.ys) {
+        if (ys[i] !== y) return false;
+        i++;
+      }
+    }
+    return i === ys.length;
+  }
+
+  /** The entries lost track of the fragment: diff the whole DOM against the whole document. */
+  _resync(groups, _readings, _a, _s, notes) {
+    const readings = groups.map((g) => this.io.read(g.nodes));
+    const blocks = readings.flatMap((r) => r.blocks);
+    this._localChanged = false;
+    let ys = [];
+    this.ydoc.transact(() => {
+      ys = this._write(0, this.fragment.toArray(), blocks, null);
+    }, this.origin);
+    let k = 0;
+    this.entries = groups.map((g, gi) => {
+      const n = readings[gi].blocks.length;
+      const e = { nodes: g.nodes, ys: ys.slice(k, k + n), base: readings[gi].blocks, aligned: true };
+      k += n;
+      return e;
+    });
+    this._index();
+    if (this._localChanged) {
+      this.stats.writes++;
+      this._afterWrite();
+    }
+    if (notes.length) this.onNotes(notes);
+    return this._localChanged;
+  }
+
+  // -- the loop guard -------------------------------------------------------------------------
+
+  /** Would writing these readings change the shared document (as far as the baselines tell)? */
+  _wouldWrite(oldMid, newMid, readings) {
+    const index = new Map(oldMid.map((e, k) => [e.nodes[0], k]));
+    let oi = 0;
+    let write = false;
+    newMid.forEach((g, gi) => {
+      const k = index.has(g.nodes[0]) ? index.get(g.nodes[0]) : -1;
+      if (k >= oi) {
+        if (oldMid.slice(oi, k).some((e) => e.ys.length)) write = true;
+        const e = oldMid[k];
+        if (!(e.base && sameBlocks(readings[gi].blocks, e.base))) write = true;
+        oi = k + 1;
+      } else if (readings[gi].blocks.length) write = true;
+    });
+    if (oldMid.slice(oi).some((e) => e.ys.length)) write = true;
+    return write;
+  }
+
+  _guard(write) {
+    const now = Date.now();
+    this._suspicious = this._suspicious.filter((t) => now - t < SUSPICIOUS_WINDOW_MS);
+    return { blocked: write && !this._input && this._suspicious.length >= SUSPICIOUS_WRITES - 1 };
+  }
+
+  _afterWrite() {
+    if (!this._input) this._suspicious.push(Date.now());
+    else this._suspicious = [];
+    this._input = false;
+  }
+
+  _incident() {
+    this.stats.incidents++;
+    // the window keeps its entries: a loop that goes on trips again at once
+    const info = {
+      reason: 'sync-loop',
+      message: 'The editor kept producing changes nobody made; it was reloaded from the shared document.',
+      writes: SUSPICIOUS_WRITES,
+    };
+    console.error('[rtc] ' + info.message);
+    this.renderAll();
+    this.onIncident(info);
+    return false;
+  }
+
+  // -- positions ----------------------------------------------------------------------------
+
+  _entryOfDom(node) {
     if (!node || !this.body.contains(node)) return null;
-    let top = node === this.body ? null : node;
-    while (top && top.parentNode !== this.body) top = top.parentNode;
-    const { groups } = scanBody(this.body, { track: false });
-    let flatStart = 0;
-    let group = null;
-    if (top === null) {
-      // a point directly in the body: before child `offset`
+    let top = node === this.body ? null : this._topOf(node);
+    if (!top) return null;
+    return this.nodeEntry.get(top) || null;
+  }
+
+  /** The caret's run and offset in the new readings (for caret-aware diffs), or null. */
+  _caretContext(groups, readings) {
+    const sel = this.getSelection();
+    if (!sel || !sel.rangeCount || !sel.isCollapsed || !sel.focusNode) return null;
+    const top = this._topOf(sel.focusNode);
+    const gi = groups.findIndex((g) => g.nodes.includes(top));
+    if (gi < 0) return null;
+    const runs = runsOf(readings[gi].blocks);
+    const texts = runs.map((r) => displayText(runText(r)));
+    const at = mapDomPoint(this.doc, domRuns(groups[gi].nodes), texts, sel.focusNode, sel.focusOffset);
+    return at ? { caretRun: runs[at.index], caretOffset: at.offset } : null;
+  }
+
+  /** DOM point -> {type: Y.XmlText, index}, or null outside the content. */
+  domToY(node, offset) {
+    if (node === this.body) {
       const child = this.body.childNodes[offset] || this.body.childNodes[offset - 1];
       if (!child) return null;
-      top = child;
+      const e = this._entryOfDom(child);
+      if (!e) return null;
+      return domPointToY(this.doc, e.nodes, e.ys, child, 0);
     }
-    for (const g of groups) {
-      if (g.nodes.includes(top)) {
-        group = g;
-        break;
-      }
-      flatStart += g.blocks.length;
-    }
-    if (!group || !group.blocks.length) return null;
-    const conv = new Converter({ track: true });
-    const blocks = conv.document(group.nodes);
-    // candidate runs: those of the innermost model block containing the point
-    const all = [];
-    blocks.forEach((b, bi) => runsOf(b).forEach((r) => all.push({ ...r, bi })));
-    if (!all.length) return null;
-    let best = null;
-    let depth = -1;
-    for (const r of all) {
-      const el = r.block.node;
-      if (el && (el === node || el.contains(node))) {
-        let d = 0;
-        for (let n = el; n && n !== this.body; n = n.parentNode) d++;
-        if (d > depth) {
-          depth = d;
-          best = [r];
-        } else if (d === depth) best.push(r);
-      }
-    }
-    const candidates = best || all;
-    // pick the last candidate run whose first unit is before the point (or the first one)
-    let chosen = candidates[0];
-    for (const r of candidates) {
-      const pts = unitPoints(r.run.segs);
-      if (pts.length && pointBefore(this.doc, pts[0][0], pts[0][1], node, offset)) chosen = r;
-    }
-    const pts = unitPoints(chosen.run.segs);
-    let index = 0;
-    while (index < pts.length && pointBefore(this.doc, pts[index][0], pts[index][1], node, offset)) index++;
-    // a point right after a text unit in the same text node counts as after it
-    const path = pathTo(blocks, chosen.run);
-    if (!path) return null;
-    let y = this.fragment.get(flatStart + path[0]);
-    for (let k = 1; k < path.length && y; k++) y = y instanceof Y.XmlElement ? y.get(path[k]) : null;
-    if (!(y instanceof Y.XmlText)) return null;
-    return { type: y, index: Math.min(index, y.length) };
+    const e = this._entryOfDom(node);
+    if (!e || !e.ys.length) return null;
+    return domPointToY(this.doc, e.nodes, e.ys, node, offset);
   }
 
-  /** {type: Y.XmlText, index} -> a DOM point {node, offset}, or null. */
+  /** {type: Y.XmlText, index} -> DOM point {node, offset}, or null. */
   yToDom(type, index) {
-    const path = [];
-    let n = type;
-    while (n && n !== this.fragment) {
-      const parent = n.parent;
-      if (!parent) return null;
-      const kids = parent.toArray();
-      const i = kids.indexOf(n);
-      if (i < 0) return null;
-      path.unshift(i);
-      n = parent;
-    }
-    if (n !== this.fragment) return null;
-    const { groups } = scanBody(this.body);
-    let flatStart = 0;
-    let group = null;
-    for (const g of groups) {
-      if (path[0] < flatStart + g.blocks.length) {
-        group = g;
-        break;
-      }
-      flatStart += g.blocks.length;
-    }
-    if (!group) return null;
-    const conv = new Converter({ track: true });
-    const blocks = conv.document(group.nodes);
-    let item = blocks[path[0] - flatStart];
-    for (let k = 1; k < path.length && item; k++) item = item.run ? null : item.children[path[k]];
-    if (!item || !item.run) return null;
-    const pts = unitPoints(item.segs);
-    const host = findBlockNode(blocks[path[0] - flatStart], item) || group.nodes[0];
-    if (!pts.length) return { node: host, offset: 0 };
-    if (index < pts.length) {
-      const [node, off] = pts[index];
-      return { node, offset: off };
-    }
-    const [node, off] = pts[pts.length - 1];
-    return { node, offset: off + 1 };
-  }
-
-  saveSelection() {
-    const sel = this.getSelection();
-    if (!sel || !sel.rangeCount || !sel.anchorNode || !this.body.contains(sel.anchorNode)) return null;
-    const anchor = this.domToY(sel.anchorNode, sel.anchorOffset);
-    const focus = this.domToY(sel.focusNode, sel.focusOffset);
-    if (!anchor || !focus) return null;
-    return {
-      anchor: Y.createRelativePositionFromTypeIndex(anchor.type, anchor.index),
-      focus: Y.createRelativePositionFromTypeIndex(focus.type, focus.index),
-    };
+    let top = type;
+    while (top && top.parent && top.parent !== this.fragment) top = top.parent;
+    if (!top) return null;
+    const e = this.entries.find((x) => x.ys.includes(top));
+    if (!e || !e.nodes.length) return null;
+    return yPointToDom(e.nodes, e.ys, type, index);
   }
 
   relToDom(rel) {
@@ -561,36 +637,52 @@ export class Binding {
     return this.yToDom(abs.type, abs.index);
   }
 
-  restoreSelection(saved) {
+  /**
+   * The selection as Yjs relative positions. `sticky`: a collapsed caret sticks to the
+   * character before it (the user's own last character), so a collaborator's insertion at the
+   * same place goes after the caret.
+   */
+  saveSelection(sticky = false) {
+    const sel = this.getSelection();
+    if (!sel || !sel.rangeCount || !sel.anchorNode || !this.body.contains(sel.anchorNode)) return null;
+    const anchor = this.domToY(sel.anchorNode, sel.anchorOffset);
+    const focus = this.domToY(sel.focusNode, sel.focusOffset);
+    if (!anchor || !focus) return null;
+    const assoc = sticky && sel.isCollapsed ? -1 : 0;
+    return {
+      anchor: Y.createRelativePositionFromTypeIndex(anchor.type, anchor.index, assoc),
+      focus: Y.createRelativePositionFromTypeIndex(focus.type, focus.index, assoc),
+    };
+  }
+
+  /** Put the selection back where `saved` says, if it is not there already. */
+  _restore(saved) {
+    if (!saved) return;
     const sel = this.getSelection();
     if (!sel) return;
-    const a = this.relToDom(saved.anchor);
-    const f = this.relToDom(saved.focus);
+    const want = (rel) => {
+      const abs = Y.createAbsolutePositionFromRelativePosition(rel, this.ydoc);
+      return abs && abs.type instanceof Y.XmlText ? abs : null;
+    };
+    const wa = want(saved.anchor);
+    const wf = want(saved.focus);
+    if (!wa || !wf) return;
+    if (sel.rangeCount && sel.anchorNode && this.body.contains(sel.anchorNode)) {
+      const ca = this.domToY(sel.anchorNode, sel.anchorOffset);
+      const cf = this.domToY(sel.focusNode, sel.focusOffset);
+      if (ca && cf && ca.type === wa.type && ca.index === wa.index && cf.type === wf.type && cf.index === wf.index) return;
+    }
+    const a = this.yToDom(wa.type, wa.index);
+    const f = this.yToDom(wf.type, wf.index);
     if (!a || !f) return;
     try {
-      if (sel.setBaseAndExtent) sel.setBaseAndExtent(a.node, a.offset, f.node, f.offset);
-      else {
-        const r = this.doc.createRange();
-        r.setStart(a.node, a.offset);
-        r.setEnd(f.node, f.offset);
-        sel.removeAllRanges();
-        sel.addRange(r);
-      }
+      sel.setBaseAndExtent(a.node, a.offset, f.node, f.offset);
     } catch {
-      /* the DOM moved under us; leave the selection where the browser put it */
+      /* the point is not a valid caret position; leave the browser's choice */
     }
   }
-}
 
-function findBlockNode(block, runItem) {
-  // the DOM element of the innermost block holding runItem
-  if (block.run) return null;
-  for (const c of block.children) {
-    if (c === runItem) return block.node || null;
-    if (!c.run) {
-      const found = findBlockNode(c, runItem);
-      if (found) return found;
-    }
+  restoreSelection(saved) {
+    this._restore(saved);
   }
-  return null;
 }

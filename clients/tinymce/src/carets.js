@@ -1,12 +1,30 @@
 // Remote carets and selections: absolutely positioned divs in an overlay inside the editor's
 // document (outside the editable body, so never part of the content), computed from DOM ranges.
+//
+// Colours come from CSS classes, so a skin or `content_style` can change them:
+//   .rtc-caret-3 { --rtc-caret-color: #c2185b; }   (caret numbers 1–8 repeat)
+// Each caret is `.rtc-caret.rtc-caret-N` with a `.rtc-caret-label`; selected text is covered by
+// `.rtc-selection.rtc-caret-N` boxes.
 
 export const CARET_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#e377c2', '#8c564b'];
 
-export function caretColour(caretNumber) {
+/** The caret class number (1–8) of a caret number the server gave. */
+export function caretClass(caretNumber) {
   const n = Number.isInteger(caretNumber) && caretNumber > 0 ? caretNumber : 1;
-  return CARET_COLOURS[(n - 1) % CARET_COLOURS.length];
+  return ((n - 1) % CARET_COLOURS.length) + 1;
 }
+
+export function caretColour(caretNumber) {
+  return CARET_COLOURS[caretClass(caretNumber) - 1];
+}
+
+// Defaults, placed before any other style of the editor's document so that skins win.
+export const CARET_CSS =
+  CARET_COLOURS.map((c, i) => `.rtc-caret-${i + 1}{--rtc-caret-color:${c}}`).join('') +
+  '.rtc-caret{position:absolute;width:2px;margin-left:-1px;background:var(--rtc-caret-color)}' +
+  '.rtc-caret-label{position:absolute;left:0;top:-1.4em;white-space:nowrap;font:11px/1.3 sans-serif;' +
+  'color:#fff;background:var(--rtc-caret-color);padding:0 3px;border-radius:2px}' +
+  '.rtc-selection{position:absolute;background:var(--rtc-caret-color);opacity:.25}';
 
 export class CaretOverlay {
   /**
@@ -28,6 +46,13 @@ export class CaretOverlay {
     const host = body === this.doc.body ? this.doc.documentElement : this.doc.body;
     host.appendChild(this.root);
     this._frame = null;
+    if (!this.doc.getElementById('rtc-caret-style')) {
+      const style = this.doc.createElement('style');
+      style.id = 'rtc-caret-style';
+      style.textContent = CARET_CSS;
+      const head = this.doc.head || this.doc.documentElement;
+      head.insertBefore(style, head.firstChild);
+    }
   }
 
   set(clientId, info) {
@@ -64,7 +89,7 @@ export class CaretOverlay {
         continue;
       }
       if (!a || !h) continue;
-      const colour = caretColour(r.caret);
+      const n = caretClass(r.caret);
       const range = this.doc.createRange();
       let headRect = null;
       try {
@@ -78,7 +103,7 @@ export class CaretOverlay {
         if (!range.collapsed) {
           for (const rect of Array.from(range.getClientRects())) {
             if (!rect.width) continue;
-            this.root.appendChild(this._box(rect.left + sx, rect.top + sy, rect.width, rect.height, colour, '0.25'));
+            this.root.appendChild(this._box(`rtc-selection rtc-caret-${n}`, rect.left + sx, rect.top + sy, rect.width, rect.height));
           }
         }
         const caretRange = this.doc.createRange();
@@ -94,21 +119,20 @@ export class CaretOverlay {
         continue;
       }
       if (!headRect) continue;
-      const caret = this._box(headRect.left + sx - 1, headRect.top + sy, 2, headRect.height || 16, colour, '1');
+      const caret = this._box(`rtc-caret rtc-caret-${n}`, headRect.left + sx, headRect.top + sy, null, headRect.height || 16);
       caret.setAttribute('data-rtc-caret', clientId);
       const label = this.doc.createElement('div');
+      label.className = 'rtc-caret-label';
       label.textContent = r.name || '';
-      label.style.cssText =
-        `position:absolute;left:0;top:-1.4em;white-space:nowrap;font:11px/1.3 sans-serif;color:#fff;` +
-        `background:${colour};padding:0 3px;border-radius:2px;`;
       caret.appendChild(label);
       this.root.appendChild(caret);
     }
   }
 
-  _box(left, top, width, height, colour, opacity) {
+  _box(className, left, top, width, height) {
     const d = this.doc.createElement('div');
-    d.style.cssText = `position:absolute;left:${left}px;top:${top}px;width:${width}px;height:${height}px;background:${colour};opacity:${opacity};`;
+    d.className = className;
+    d.style.cssText = `left:${left}px;top:${top}px;` + (width === null ? '' : `width:${width}px;`) + `height:${height}px;`;
     return d;
   }
 

@@ -17,6 +17,8 @@ export function registerOptions(editor, defaultServerUrl) {
   register('rtc_client_disconnected', fn);
   register('rtc_server_disconnected', fn);
   register('rtc_unsupported_content_notification', { processor: 'boolean', default: true });
+  // keep a copy on this device (IndexedDB) so edits survive going offline, a reload, a restart
+  register('rtc_offline', { processor: 'boolean', default: true });
 }
 
 export function readOptions(editor) {
@@ -35,5 +37,6 @@ export function readOptions(editor) {
     clientDisconnected: get('rtc_client_disconnected'),
     serverDisconnected: get('rtc_server_disconnected'),
     unsupportedNotification: get('rtc_unsupported_content_notification') !== false,
+    offline: get('rtc_offline') !== false,
   };
 }

@@ -4,20 +4,24 @@
 //   whenSynced() -> Promise · flush() -> Promise (every local change acknowledged)
 
 import * as Y from 'yjs';
-import { TandemClient, websocketUrl, REMOTE_ORIGIN } from './protocol-client.js';
+import { ClientError, TandemClient, websocketUrl, REMOTE_ORIGIN } from './protocol-client.js';
 import { Binding } from './binding.js';
-import { fragmentToHtml, htmlToModel, insertBlocks, normalizeHtml } from './content-model.js';
+import { editorIo, sharedContent } from './editor-io.js';
+import { modelToHtml } from './content/html.js';
+import { insertItems, readFragment } from './content/ydoc.js';
 import { CaretOverlay } from './carets.js';
+import { LocalStore } from './local-store.js';
 import { registerOptions, readOptions } from './options.js';
 import { toBase64, fromBase64 } from './crypto.js';
 
 export const SECURE_CONTEXT_MESSAGE = 'RTC services require a secure context';
-const OFFLINE_NOTICE_MS = 30000;
+const OFFLINE_NOTICE_MS = 3000; // short blips do not nag
+const SAVE_DEBOUNCE_MS = 150;
+const OFFLINE_NOTICE = 'You are offline. Your changes are kept on this device and will be sent when the connection is back.';
 const PRESENCE_INTERVAL_MS = 100; // at most 10 presence messages per second
 const SNAPSHOT_DEBOUNCE_MS = 1500;
-const UNSUPPORTED_COMMANDS = new Set(
-  ['forecolor', 'hilitecolor', 'fontname', 'fontsize', 'lineheight', 'mceapplytextcolor', 'mceinsertmedia', 'mcemedia'],
-);
+const COMPOSITION_HOLD_MS = 10000; // a composition that never ends does not hold collaborators back
+const INCIDENTS_BEFORE_LOCK = 3; // sync-loop incidents in a minute before editing stops
 
 // The origin of this script (the Tandem server serves it): the default rtc_server_url.
 const SCRIPT_SRC = (() => {
@@ -28,16 +32,6 @@ const SCRIPT_SRC = (() => {
     return '';
   }
 })();
-
-// Notes about markup TinyMCE itself adds (column widths, colgroups) are dropped without
-// locking the editor: they are layout hints, not content.
-function isBenignNote(note) {
-  return (
-    /^dropped style '(width|height|min-width|min-height)[^']*' on <(td|th|tr|table|col|colgroup|tbody|thead|tfoot|img)>$/.test(note) ||
-    /^dropped <(colgroup|col)> \(column widths\)$/.test(note) ||
-    /^dropped attribute '(class|data-[^']*|width|height|cellpadding|cellspacing)' on <(td|th|tr|table|tbody|thead|tfoot|col|colgroup)>$/.test(note)
-  );
-}
 
 function encodeRel(rel) {
   return toBase64(Y.encodeRelativePosition(rel));
@@ -50,18 +44,21 @@ function setupPlugin(editor) {
   registerOptions(editor, SCRIPT_SRC);
   const LOCAL = { rtc: 'local' };
   const INITIAL = { rtc: 'initial' };
+  const LOCAL_COPY = { rtc: 'local-copy' }; // edits from this device's copy, sent as local
   const state = {
     client: null,
     binding: null,
     undo: null,
     carets: null,
     editable: false,
-    lockedUnsupported: false,
+    locked: null,
+    composing: false,
+    composeWaiters: [],
+    incidents: [],
+    syncQueued: false,
     failed: null,
     offlineTimer: null,
     offlineNotice: null,
-    dirty: false,
-    syncTimer: null,
     presenceTimer: null,
     lastPresence: 0,
     lastPresenceKey: null,
@@ -69,8 +66,15 @@ function setupPlugin(editor) {
     editedSinceSnapshot: false,
     userDetails: new Map(),
     originalReadonly: false,
-    mutationObserver: null,
+    io: null,
     destroyed: false,
+    store: null, // the local copy (IndexedDB)
+    storeKey: null,
+    stored: null, // the record loaded at start
+    offlineDoc: null, // the local copy shown until the server is reached
+    offlineEdited: false,
+    boundDoc: null,
+    saveTimer: null,
   };
   let options = null;
   const pendingSynced = [];
@@ -80,7 +84,12 @@ function setupPlugin(editor) {
       const s = state.client
         ? state.client.getState()
         : { connected: false, synced: false, version: 0, sessionId: null, keyHint: null, clients: [], unacknowledged: 0 };
-      return { ...s, editable: state.editable, error: state.failed ? { reason: state.failed.reason, message: state.failed.message } : null };
+      return {
+        ...s,
+        editable: state.editable,
+        offline: !!state.offlineDoc || (!!state.client && !state.client.connected && !!state.binding && state.binding.active),
+        error: state.failed ? { reason: state.failed.reason, message: state.failed.message } : null,
+      };
     },
     whenSynced() {
       if (state.client) return state.client.whenSynced();
@@ -93,11 +102,35 @@ function setupPlugin(editor) {
     },
     /** Canonical HTML of the shared document (what other clients and the Python SDK see). */
     getCanonicalContent() {
-      return state.client ? fragmentToHtml(state.client.fragment) : '';
+      return state.binding ? modelToHtml(readFragment(state.binding.fragment)) : '';
+    },
+    /** The shared document as the content model (plain JSON; docs/content-model.md §2). */
+    getModel() {
+      return state.binding ? JSON.parse(JSON.stringify(readFragment(state.binding.fragment))) : [];
+    },
+    /** What this editor's DOM holds now, as canonical HTML of the content model. */
+    readLocal() {
+      return state.binding ? modelToHtml(state.binding.readDom()) : '';
+    },
+    /** Binding counters (syncs, writes, renders, incidents…), for diagnostics and tests. */
+    getStats() {
+      return state.binding ? { ...state.binding.stats } : null;
     },
     /** The Y.Doc (read it; write through the editor). */
     getDoc() {
       return state.client ? state.client.doc : null;
+    },
+    /** Save this document's copy on this device now (it is saved shortly after each change). */
+    saveLocal() {
+      return save();
+    },
+    /** Drop the connection and connect again (after a network change, say); edits are kept. */
+    reconnect() {
+      if (state.client) state.client.dropConnection();
+    },
+    /** Erase this document's copy on this device (IndexedDB). */
+    forgetLocal() {
+      return state.store && state.storeKey ? state.store.delete(state.storeKey) : Promise.resolve();
     },
     /** Close the connection (the editor stays read-only). */
     disconnect() {
@@ -108,8 +141,13 @@ function setupPlugin(editor) {
 
   // -- read-only / progress -------------------------------------------------------------------
 
+  function role() {
+    if (state.client && state.client.role) return state.client.role;
+    return state.stored ? state.stored.role : null;
+  }
+
   function setEditable(on) {
-    const want = on && !state.lockedUnsupported && !state.originalReadonly && state.client && state.client.role !== 'viewer';
+    const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer';
     state.editable = !!want;
     try {
       editor.mode.set(want ? 'design' : 'readonly');
@@ -126,35 +164,64 @@ function setupPlugin(editor) {
     }
   }
 
-  function reportUnsupported(notes) {
-    const locking = notes.filter((n) => !isBenignNote(n));
-    if (!locking.length) return;
-    state.lockedUnsupported = true;
+  // What a sync could not keep (an event handler, a disallowed iframe host…): it was removed
+  // from the shared document and from this editor, so everybody sees the same content.
+  let lastNotes = '';
+  function reportNotes(notes) {
+    const key = notes.join('|');
+    console.info('[rtc] not kept in the shared document:', notes);
+    editor.dispatch('RtcContentRemoved', { notes });
+    if (key === lastNotes || !options.unsupportedNotification) return;
+    lastNotes = key;
+    notify('Some content cannot be shared and was removed: ' + notes.slice(0, 3).join('; '), 'info', 6000);
+  }
+
+  // The binding's loop guard tripped: the view was reloaded from the shared document.
+  function onIncident(info) {
+    const now = Date.now();
+    state.incidents = state.incidents.filter((t) => now - t < 60000);
+    state.incidents.push(now);
+    editor.dispatch('RtcIncident', info);
+    if (state.incidents.length >= INCIDENTS_BEFORE_LOCK) {
+      lock('sync-loop', 'Real-time collaboration stopped this editor to protect the shared document: it kept changing content by itself. Reload the page.');
+    }
+  }
+
+  /** Stop editing for good (with the reason in a notice and in getState().error). */
+  function lock(reason, message) {
+    if (state.locked) return;
+    state.locked = { reason, message };
+    if (state.binding) state.binding.paused = true;
     setEditable(false);
-    const text = 'This document contains content that real-time collaboration does not support; the editor is read-only. ' + locking.slice(0, 5).join('; ');
-    if (options.unsupportedNotification) notify(text, 'error');
-    console.error('[rtc] unsupported content:', locking);
+    notify(message, 'error');
+    console.error('[rtc] ' + message);
   }
 
   // -- local changes -----------------------------------------------------------------------------
 
   function syncNow() {
-    clearTimeout(state.syncTimer);
-    state.syncTimer = null;
-    if (state.mutationObserver) {
-      if (state.mutationObserver.takeRecords().length) state.dirty = true;
-    }
-    if (!state.dirty || !state.binding || !state.editable) {
-      state.dirty = false;
-      return;
-    }
-    state.dirty = false;
-    state.binding.syncFromDom();
+    state.syncQueued = false;
+    if (!state.binding || state.composing || !state.editable) return;
+    state.binding.sync();
   }
 
   function scheduleSync() {
-    state.dirty = true;
-    if (state.syncTimer === null) state.syncTimer = setTimeout(syncNow, 0);
+    if (state.syncQueued) return;
+    state.syncQueued = true;
+    Promise.resolve().then(syncNow);
+  }
+
+  function holdRemote() {
+    if (!state.composing) return null;
+    return new Promise((resolve) => {
+      state.composeWaiters.push(resolve);
+      setTimeout(resolve, COMPOSITION_HOLD_MS);
+    });
+  }
+
+  function releaseRemote() {
+    const waiters = state.composeWaiters.splice(0);
+    waiters.forEach((w) => w());
   }
 
   // -- presence ------------------------------------------------------------------------------------
@@ -255,14 +322,20 @@ function setupPlugin(editor) {
   // -- binding / undo (per Y.Doc) -------------------------------------------------------------------
 
   function bind(fragment) {
+    if (state.boundDoc) state.boundDoc.off('update', onBoundUpdate);
+    state.boundDoc = fragment.doc;
+    state.boundDoc.on('update', onBoundUpdate);
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
+    if (!state.io) state.io = editorIo(editor, window.tinymce || globalThis.tinymce);
     state.binding = new Binding(editor.getBody(), fragment, {
       origin: LOCAL,
-      onUnsupported: reportUnsupported,
+      io: state.io,
+      onNotes: reportNotes,
+      onIncident,
+      onDirty: scheduleSync,
       getSelection: () => editor.getWin().getSelection(),
       onRemoteRender: () => {
-        if (state.mutationObserver) state.mutationObserver.takeRecords();
         if (state.carets) state.carets.schedule();
       },
     });
@@ -271,6 +344,101 @@ function setupPlugin(editor) {
     state.undo.on('stack-item-popped', () => editor.dispatch('TypingUndo'));
     // Presence positions arrive decoded already (see the 'presence' handler).
     if (state.carets) state.carets.resolve = (rel) => state.binding.relToDom(rel);
+    if ((state.client && state.client.synced) || fragment.doc === state.offlineDoc) show();
+  }
+
+  // -- the copy on this device -------------------------------------------------------------------
+
+  function onBoundUpdate(_update, origin) {
+    if (state.offlineDoc && state.boundDoc === state.offlineDoc && origin === LOCAL) state.offlineEdited = true;
+    scheduleSave();
+  }
+
+  function scheduleSave() {
+    if (!state.store || state.saveTimer) return;
+    state.saveTimer = setTimeout(save, SAVE_DEBOUNCE_MS);
+  }
+
+  /** Save the shown document and whether it holds edits the server has not acknowledged. */
+  function save() {
+    clearTimeout(state.saveTimer);
+    state.saveTimer = null;
+    if (!state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
+    const client = state.client;
+    const offline = state.boundDoc === state.offlineDoc;
+    const pending = offline ? state.offlineEdited || !!(state.stored && state.stored.pending) : client.unacknowledged > 0;
+    const record = {
+      sessionId: offline ? state.stored.sessionId : client.session && client.session.session_id,
+      keyHint: offline ? state.stored.keyHint : client.keyHint,
+      userId: offline ? state.stored.userId : client.userId,
+      role: role(),
+      pending,
+      savedAt: Date.now(),
+      update: Y.encodeStateAsUpdate(state.boundDoc),
+    };
+    if (!record.sessionId) return Promise.resolve();
+    return state.store.put(state.storeKey, record);
+  }
+
+  /** Show the saved copy while the server cannot be reached (a reload, a browser restart). */
+  async function openLocalCopy() {
+    const record = await state.store.get(state.storeKey);
+    state.stored = record;
+    if (!record || !record.update || state.destroyed || !state.client || state.client.synced) return;
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, record.update, INITIAL);
+    state.offlineDoc = doc;
+    state.offlineEdited = false;
+    bind(doc.getXmlFragment('content'));
+    editor.setProgressState(false);
+    setEditable(true);
+    editor.dispatch('RtcOfflineCopy', { savedAt: record.savedAt, pending: record.pending });
+    offlineNoticeSoon();
+  }
+
+  /**
+   * The server's document is here: fold in what was edited on this device (the saved copy of
+   * a previous visit, or the copy shown until now) as local edits, which are sent.
+   */
+  function mergeLocalCopy() {
+    const client = state.client;
+    const local = state.offlineDoc;
+    const record = state.stored;
+    if (local) syncNow();
+    const edited = local ? state.offlineEdited || (record && record.pending) : record && record.pending;
+    if (edited && record) {
+      const same = client.session && record.sessionId === client.session.session_id && (!record.userId || record.userId === client.userId);
+      if (same) {
+        Y.applyUpdate(client.doc, local ? Y.encodeStateAsUpdate(local) : record.update, LOCAL_COPY);
+      } else {
+        // the document was replaced (or another user signed in): keep the copy aside
+        state.store.put(`${state.storeKey}|unmerged|${record.savedAt}`, { ...record, update: local ? Y.encodeStateAsUpdate(local) : record.update });
+        notify('Changes made offline could not be merged: the document was replaced on the server. They are kept on this device.', 'warning');
+        editor.dispatch('RtcOfflineUnmerged', { savedAt: record.savedAt });
+      }
+    }
+    state.stored = null;
+    if (local) {
+      state.offlineDoc = null;
+      state.offlineEdited = false;
+      bind(client.fragment);
+    }
+  }
+
+  function offlineNoticeSoon() {
+    if (state.offlineTimer !== null || state.offlineNotice) return;
+    state.offlineTimer = setTimeout(() => {
+      state.offlineTimer = null;
+      if (state.client && state.client.synced) return;
+      state.offlineNotice = notify(OFFLINE_NOTICE, 'warning');
+    }, OFFLINE_NOTICE_MS);
+  }
+
+  /** Show the shared document in the editor and start reading the user's changes. */
+  function show() {
+    state.binding.renderAll();
+    state.binding.observe();
+    if (state.undo) state.undo.clear();
   }
 
   // -- snapshots (rtc_snapshot) ------------------------------------------------------------------------
@@ -286,7 +454,7 @@ function setupPlugin(editor) {
         options.snapshot({
           documentId: options.documentId,
           version: state.client.version,
-          getContent: () => fragmentToHtml(fragment),
+          getContent: () => modelToHtml(readFragment(fragment)),
         });
       } catch (err) {
         console.error('[rtc] rtc_snapshot failed', err);
@@ -349,27 +517,44 @@ function setupPlugin(editor) {
       encryptionProvider: options.encryptionProvider,
       clientInfo: options.clientInfo,
       beforeRemote: () => syncNow(),
+      holdRemote,
       initialContent: async (fragment, doc) => {
         let html = startContent;
         if (options.initialContentProvider) {
           const r = await options.initialContentProvider({ documentId: options.documentId });
-          html = r && typeof r.content === 'string' ? r.content : '';
+          if (!r || typeof r !== 'object' || typeof r.content !== 'string') {
+            throw new ClientError('rtc_initial_content_provider must resolve to {content: string}', { code: 'content' });
+          }
+          html = r.content;
         }
-        const { blocks, notes } = htmlToModel(html, editor.getDoc());
-        doc.transact(() => insertBlocks(fragment, 0, blocks), INITIAL);
-        if (notes.length) setTimeout(() => reportUnsupported(notes), 0);
+        // as setContent would show it and getContent would give it back
+        const holder = state.io ? null : (state.io = editorIo(editor, window.tinymce || globalThis.tinymce));
+        void holder;
+        const { blocks, notes } = state.io.contentToModel(html);
+        doc.transact(() => insertItems(fragment, 0, blocks), INITIAL);
+        if (notes.length) setTimeout(() => reportNotes(notes), 0);
       },
     });
     state.client = client;
     pendingSynced.splice(0).forEach((w) => client.whenSynced().then(w.resolve, w.reject));
     bind(client.fragment);
+    if (options.offline && typeof window !== 'undefined' && window.indexedDB) {
+      state.store = new LocalStore(window.indexedDB);
+      state.storeKey = `${url}|${options.apiKey}|${options.documentId}`;
+      openLocalCopy().catch((err) => console.warn('[rtc] could not open the local copy', err));
+      window.addEventListener('pagehide', () => save());
+    }
 
-    client.on('doc', ({ fragment }) => bind(fragment));
+    client.on('doc', ({ fragment }) => {
+      if (!state.offlineDoc) bind(fragment);
+    });
     client.on('synced', () => {
-      if (state.binding) state.binding.patchDom();
-      if (state.mutationObserver) state.mutationObserver.takeRecords();
+      if (state.offlineDoc || (state.stored && state.stored.pending)) mergeLocalCopy();
+      state.stored = null;
+      if (state.binding && !state.binding.active) show();
       editor.setProgressState(false);
       setEditable(true);
+      scheduleSave();
       clearTimeout(state.offlineTimer);
       state.offlineTimer = null;
       if (state.offlineNotice) {
@@ -386,7 +571,10 @@ function setupPlugin(editor) {
     client.on('remote', () => {
       if (state.carets) state.carets.schedule();
     });
-    client.on('idle', () => scheduleSnapshotCallback());
+    client.on('idle', () => {
+      scheduleSnapshotCallback();
+      scheduleSave(); // nothing pending any more
+    });
     client.on('client-joined', (m) => onJoined(m));
     client.on('client-left', (m) => onLeft(m));
     client.on('presence', ({ clientId, state: p }) => {
@@ -396,13 +584,14 @@ function setupPlugin(editor) {
     });
     client.on('disconnected', (info) => {
       syncNow(); // keep what was typed in the last instant: it stays pending and is re-sent
-      setEditable(false);
       if (info.fatal) {
+        setEditable(false);
         editor.setProgressState(false);
         state.failed = info;
         const text = `Real-time collaboration disconnected (${info.reason}): ${info.message}`;
-        notify(text, 'error');
         console.error('[rtc]', text);
+        // Tiny's rule: an integrator's rtc_server_disconnected replaces the default notice
+        if (!options.serverDisconnected) notify(text, 'error');
         if (options.serverDisconnected) {
           try {
             options.serverDisconnected({ reason: info.reason, message: info.message });
@@ -413,12 +602,10 @@ function setupPlugin(editor) {
         editor.dispatch('RtcServerDisconnected', { reason: info.reason, message: info.message });
         return;
       }
-      editor.setProgressState(true, 500);
-      if (state.offlineTimer === null) {
-        state.offlineTimer = setTimeout(() => {
-          state.offlineNotice = notify('The connection to the collaboration server was lost. Reconnecting… Changes cannot be made until it is restored.', 'warning');
-        }, OFFLINE_NOTICE_MS);
-      }
+      // offline: editing goes on; the edits stay pending (and saved on this device) and are
+      // sent once the connection is back
+      save();
+      offlineNoticeSoon();
     });
     // any local update since the last rtc_snapshot call
     const markEdited = (_u, origin) => {
@@ -427,28 +614,21 @@ function setupPlugin(editor) {
     client.on('doc', ({ doc }) => doc.on('update', markEdited));
     client.doc.on('update', markEdited);
 
-    // local change detection
-    const win = editor.getWin();
-    if (win && win.MutationObserver) {
-      state.mutationObserver = new win.MutationObserver((records) => {
-        if (state.binding && state.binding.rendering) return;
-        if (records.some((r) => !(r.target && r.target.nodeType === 1 && r.target.hasAttribute && r.target.hasAttribute('data-rtc-overlay')))) scheduleSync();
-      });
-      state.mutationObserver.observe(body, { childList: true, subtree: true, characterData: true, attributes: true });
-    }
     client.start();
   }
 
   // -- TinyMCE hooks --------------------------------------------------------------------------------
 
   // TinyMCE core switches features off for a plugin named "rtc" that it expects to be Tiny's
-  // own (its format listeners, triple-click, initial load...). Hide the instance until the
-  // editor core is set up, then expose it again as editor.plugins.rtc.
+  // own (format listeners, initial load, blob URL replacement after an image upload…): it asks
+  // hasOwnProperty(editor.plugins, 'rtc'). Expose the API from the prototype of
+  // editor.plugins instead, so editor.plugins.rtc works and TinyMCE behaves as usual.
   Promise.resolve().then(() => {
-    if (editor.plugins && editor.plugins.rtc === api) delete editor.plugins.rtc;
-  });
-  editor.on('PreInit', () => {
-    editor.plugins.rtc = api;
+    if (!editor.plugins) return;
+    if (editor.plugins.rtc === api) delete editor.plugins.rtc;
+    const proto = Object.create(Object.getPrototypeOf(editor.plugins));
+    Object.defineProperty(proto, 'rtc', { value: api, enumerable: false, configurable: true });
+    Object.setPrototypeOf(editor.plugins, proto);
   });
 
   editor.on('BeforeAddUndo', (e) => e.preventDefault());
@@ -464,23 +644,31 @@ function setupPlugin(editor) {
       editor.nodeChanged();
       return;
     }
-    if (UNSUPPORTED_COMMANDS.has(cmd)) {
-      e.preventDefault();
-      notify('This formatting is not supported in real-time collaboration.', 'info', 4000);
-    }
   });
-  editor.on('PastePreProcess', (e) => {
-    if (typeof e.content !== 'string') return;
-    const { notes } = htmlToModel(e.content, editor.getDoc());
-    if (notes.length) {
-      e.content = normalizeHtml(e.content, editor.getDoc());
-      if (options && options.unsupportedNotification && notes.some((n) => !isBenignNote(n))) {
-        notify('Some pasted formatting is not supported in real-time collaboration and was removed.', 'info', 5000);
-      }
-    }
+  // What the user (or the integrator's code) does: the next change written is theirs.
+  editor.on('keydown beforeinput input paste cut drop mousedown BeforeExecCommand BeforeSetContent ObjectResizeStart', (e) => {
+    if (e && e.rtc) return;
+    if (state.binding) state.binding.noteInput();
   });
-  editor.on('input NodeChange SetContent ExecCommand keyup paste cut drop', () => {
-    scheduleSync();
+  // Text being composed (IME) is not content yet: nothing is read, and collaborators' changes
+  // wait, until the composition ends.
+  editor.on('compositionstart', () => {
+    state.composing = true;
+  });
+  editor.on('compositionend', () => {
+    state.composing = false;
+    if (state.binding) state.binding.noteInput();
+    syncNow();
+    releaseRemote();
+  });
+  // getContent() gives the shared document (what every collaborator has), not the local DOM.
+  editor.on('GetContent', (e) => {
+    if (e.selection || (e.format && e.format !== 'html') || !state.client || !state.binding || !state.binding.active) return;
+    try {
+      e.content = sharedContent(editor, state.io, readFragment(state.client.fragment));
+    } catch (err) {
+      console.error('[rtc] could not serialize the shared document', err);
+    }
   });
   editor.on('NodeChange keyup mouseup', () => sendPresence());
   editor.on('ResizeEditor ResizeContent', () => state.carets && state.carets.schedule());
@@ -499,11 +687,11 @@ function setupPlugin(editor) {
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
     if (state.carets) state.carets.destroy();
-    if (state.mutationObserver) state.mutationObserver.disconnect();
     clearTimeout(state.offlineTimer);
+    clearTimeout(state.saveTimer);
+    if (state.store) save();
     clearTimeout(state.snapshotTimer);
     clearTimeout(state.presenceTimer);
-    clearTimeout(state.syncTimer);
   });
 
   return api;

@@ -130,6 +130,8 @@ export class TandemClient {
     this.now = o.now || (() => Date.now());
     this.create = o.create !== false;
     this.beforeRemote = o.beforeRemote || null; // called before applying remote content
+    // returns a promise to wait for before applying remote content (an IME composition), or null
+    this.holdRemote = o.holdRemote || null;
 
     this.listeners = new Map();
     this.userId = null;
@@ -194,6 +196,17 @@ export class TandemClient {
     }
     this.connected = false;
     this.synced = false;
+  }
+
+  /** Close the socket as a network drop would: the client reconnects by itself. */
+  dropConnection() {
+    const ws = this._ws;
+    if (!ws) return;
+    try {
+      ws.close(1000);
+    } catch {
+      /* already closed */
+    }
   }
 
   whenSynced() {
@@ -285,6 +298,12 @@ export class TandemClient {
     if (this._ws && this._cipher && this.synced) this._sendUpdate(this._counter);
   }
 
+  /** Wait while the editor asks to (messages stay in order: they are handled one by one). */
+  async _hold() {
+    const wait = this.holdRemote ? this.holdRemote() : null;
+    if (wait) await wait;
+  }
+
   _applyRemote(update) {
     Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
   }
@@ -338,7 +357,11 @@ export class TandemClient {
       token = await fetchToken(this.tokenProvider, this.documentId);
     } catch (err) {
       if (generation !== this._generation) return;
-      this._afterClose(err instanceof ClientError ? err : new ClientError(String(err && err.message), { code: 'jwt' }), generation);
+      // The provider itself failing (its endpoint unreachable while the network is down) is
+      // worth retrying; a token the server refuses, or a malformed answer, is not.
+      const failure = err instanceof ClientError ? err : new ClientError(`the token provider failed: ${err && err.message}`, { code: 'jwt' });
+      if (!(err instanceof ClientError)) failure.retryable = true;
+      this._afterClose(failure, generation);
       return;
     }
     if (generation !== this._generation || this._stopped) return;
@@ -414,7 +437,7 @@ export class TandemClient {
     this.connected = false;
     this.synced = false;
     clearTimeout(this._tokenTimer);
-    if (err.code === 'jwt') this._jwtFailures++;
+    if (err.code === 'jwt' && !err.retryable) this._jwtFailures++;
     const fatal =
       err.fatal ||
       err instanceof EncryptionError ||
@@ -627,6 +650,7 @@ export class TandemClient {
   async _onSnapshot(msg) {
     if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
     const state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
+    await this._hold();
     if (this.beforeRemote) this.beforeRemote();
     this._applyRemote(state);
     if (msg.seq > this.version) {
@@ -642,6 +666,7 @@ export class TandemClient {
     const seq = msg.seq;
     if (seq > this.version && !this._above.has(seq)) {
       const update = await this._cipher.openUpdate(msg.client_id, msg.counter, fromBase64(msg.data));
+      await this._hold();
       if (this.beforeRemote) this.beforeRemote();
       this._applyRemote(update);
       this._advance(seq);

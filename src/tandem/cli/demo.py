@@ -47,7 +47,9 @@ async def demo(args: argparse.Namespace, ctx: CliContext) -> int:
     tinymce_dir = find_tinymce(args.tinymce_dir)
     store = make_store(settings)
     tenant_ref: dict = {}
-    app = create_app(settings, store, extra_routes=demo_routes(tenant_ref, tinymce_dir))
+    uploads = Path(settings.data_dir) / "demo-uploads"
+    app = create_app(settings, store,
+                     extra_routes=demo_routes(tenant_ref, tinymce_dir, upload_dir=uploads))
 
     original = app.router.lifespan_context
 

@@ -55,11 +55,22 @@ function startEditor(user) {{
     license_key: 'gpl',
     model: 'dom',
     height: 460,
-    menubar: false,
     promotion: false,
-    plugins: 'lists link table image',
-    toolbar: 'undo redo | blocks | bold italic underline strikethrough | ' +
-             'bullist numlist | link table | blockquote',
+    // Every open-source TinyMCE plugin that edits content: all of it collaborates.
+    plugins: 'lists advlist link autolink image table anchor codesample media pagebreak ' +
+             'nonbreaking accordion directionality charmap emoticons insertdatetime ' +
+             'searchreplace visualblocks code quickbars importcss',
+    menubar: 'edit insert format table tools',
+    toolbar: 'undo redo | blocks fontfamily fontsize lineheight | bold italic underline ' +
+             'strikethrough forecolor backcolor | alignleft aligncenter alignright | ' +
+             'bullist numlist outdent indent | link image media table codesample accordion | ' +
+             'anchor pagebreak nonbreaking charmap emoticons insertdatetime | ltr rtl | ' +
+             'searchreplace visualblocks code | history',
+    quickbars_insert_toolbar: false,
+    // Images are uploaded to the demo server; the uploaded URL replaces the local blob: URL
+    // in the shared document.
+    automatic_uploads: true,
+    images_upload_url: '/demo/upload',
     external_plugins: {{ rtc: '/plugins/rtc/plugin.min.js' }},
     rtc_document_id: DOCUMENT_ID,
     rtc_api_key: API_KEY,

@@ -1,0 +1,16 @@
+import { makeDom } from '../test/helpers.mjs';
+import { randomModel, randomHtml } from '../test/random-content.mjs';
+import { htmlToModel } from '../src/content/parse.js';
+import { modelToHtml } from '../src/content/html.js';
+import { sameBlocks, signature } from '../src/content/model.js';
+const { document } = makeDom();
+const seed = +process.argv[2];
+console.log(randomHtml(seed));
+const m = randomModel(seed);
+const html = modelToHtml(m);
+const p = htmlToModel(html, document).blocks;
+console.log(JSON.stringify(m[0].children[0].run.slice(-4)));
+console.log(JSON.stringify(p[0].children[0].run.slice(-4)));
+const a = signature(m[0]), b = signature(p[0]);
+let i = 0; while (a[i] === b[i]) i++;
+console.log(a.slice(i - 80, i + 80)); console.log(b.slice(i - 80, i + 80));

@@ -1,0 +1,91 @@
+// The intermediate content model shared by the parser, the renderer, the Yjs mapping and the
+// binding (docs/content-model.md §2):
+//   Block = { tag, attrs: {name: string}, children: (Block | Run)[] }
+//   Run   = { run: Seg[] }
+//   Seg   = { text: string, marks } | { embed: Embed, marks }
+//   marks = { tag: true | {attr: string} }          Embed = { tag, attrs, children? } | { comment }
+// Everything here is plain data: equality is structural (keys sorted where order is free).
+
+import { compareMarks } from './schema.js';
+
+export const block = (tag, attrs = {}, children = []) => ({ tag, attrs, children });
+export const run = (segs = []) => ({ run: segs });
+export const isRun = (item) => item && Array.isArray(item.run);
+
+function sortedJson(value) {
+  if (Array.isArray(value)) return '[' + value.map(sortedJson).join(',') + ']';
+  if (value && typeof value === 'object') {
+    return '{' + Object.keys(value).sort().map((k) => JSON.stringify(k) + ':' + sortedJson(value[k])).join(',') + '}';
+  }
+  return JSON.stringify(value);
+}
+export { sortedJson };
+
+/** Canonical key of a marks object (equal marks, equal keys). */
+export function marksKey(marks) {
+  if (!marks) return '';
+  const names = Object.keys(marks).sort(compareMarks);
+  return names.map((n) => n + '=' + sortedJson(marks[n])).join(';');
+}
+
+export const embedKey = (embed) => sortedJson(embed);
+
+/** Number of units (UTF-16 code units; an embed is one) of a run. */
+export function runLength(r) {
+  let n = 0;
+  for (const s of r.run) n += s.embed !== undefined ? 1 : s.text.length;
+  return n;
+}
+
+/** The run as units: [{c: char | null, e: embed | undefined, k: marksKey, m: marks}]. */
+export function runUnits(r) {
+  const units = [];
+  for (const s of r.run) {
+    const k = marksKey(s.marks);
+    if (s.embed !== undefined) units.push({ c: null, e: s.embed, ek: embedKey(s.embed), k, m: s.marks });
+    else for (let i = 0; i < s.text.length; i++) units.push({ c: s.text[i], k, m: s.marks });
+  }
+  return units;
+}
+
+/** Flat text of a run: characters, embeds as U+FFFC. */
+export function runText(r) {
+  let out = '';
+  for (const s of r.run) out += s.embed !== undefined ? '\ufffc' : s.text;
+  return out;
+}
+
+/** Segments from units, merging neighbours with equal marks. */
+export function unitsToSegs(units) {
+  const segs = [];
+  for (const u of units) {
+    const last = segs[segs.length - 1];
+    if (u.e !== undefined && u.c === null) segs.push({ embed: u.e, marks: u.m || {} });
+    else if (last && last.text !== undefined && marksKey(last.marks) === u.k) last.text += u.c;
+    else segs.push({ text: u.c, marks: u.m || {} });
+  }
+  return segs;
+}
+
+/** A canonical string for a model item (equal items, equal signatures). */
+export function signature(item) {
+  if (isRun(item)) {
+    return 'r' + item.run.map((s) => (s.embed !== undefined ? 'E' + embedKey(s.embed) : 'T' + JSON.stringify(s.text)) + '@' + marksKey(s.marks)).join('');
+  }
+  return 'b' + item.tag + sortedJson(item.attrs) + '(' + item.children.map(signature).join(',') + ')';
+}
+
+export const sameItem = (a, b) => signature(a) === signature(b);
+export const sameBlocks = (a, b) => a.length === b.length && a.every((x, i) => sameItem(x, b[i]));
+
+/** Plain JSON of a model (for vectors and debugging): runs keep their segments. */
+export const toJSON = (blocks) => JSON.parse(JSON.stringify(blocks));
+
+/** Every run of a list of items, depth first (document order). */
+export function runsOf(items, out = []) {
+  for (const item of items) {
+    if (isRun(item)) out.push(item);
+    else runsOf(item.children, out);
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+// The editor's copy of a document on this device (IndexedDB), so that edits made offline — or
+// not yet acknowledged when the tab closes — survive a reload or a browser restart.
+// docs/security.md: this copy is the document in plaintext, on the user's device; the server
+// never sees it. `rtc_offline: false` turns it off; `editor.plugins.rtc.forgetLocal()` erases it.
+
+const DB = 'tandem-rtc';
+const STORE = 'documents';
+
+function request(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+export class LocalStore {
+  /** @param {IDBFactory|null} idb */
+  constructor(idb) {
+    this.idb = idb || null;
+    this._db = null;
+  }
+
+  async _open() {
+    if (!this.idb) return null;
+    if (!this._db) {
+      const req = this.idb.open(DB, 1);
+      req.onupgradeneeded = () => {
+        if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE);
+      };
+      this._db = request(req).catch((err) => {
+        console.warn('[rtc] no local copy (IndexedDB unavailable):', err && err.message);
+        return null;
+      });
+    }
+    return this._db;
+  }
+
+  async _tx(mode, fn) {
+    const db = await this._open();
+    if (!db) return null;
+    const tx = db.transaction(STORE, mode);
+    const result = await request(fn(tx.objectStore(STORE)));
+    if (mode === 'readwrite') {
+      await new Promise((resolve, reject) => {
+        tx.oncomplete = resolve;
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error);
+      });
+    }
+    return result;
+  }
+
+  /** The saved record of a document, or null. */
+  async get(key) {
+    try {
+      return (await this._tx('readonly', (s) => s.get(key))) || null;
+    } catch (err) {
+      console.warn('[rtc] could not read the local copy:', err && err.message);
+      return null;
+    }
+  }
+
+  async put(key, value) {
+    try {
+      await this._tx('readwrite', (s) => s.put(value, key));
+      return true;
+    } catch (err) {
+      console.warn('[rtc] could not save the local copy:', err && err.message);
+      return false;
+    }
+  }
+
+  async delete(key) {
+    try {
+      await this._tx('readwrite', (s) => s.delete(key));
+    } catch {
+      /* nothing to delete */
+    }
+  }
+}

@@ -1,0 +1,291 @@
+// Positions between the editor's DOM and the Yjs document.
+//
+// A top-level block's DOM is cut into runs the way the content model cuts it (text between
+// block boundaries; an empty block is one empty run); each unit of a run (a character, a line
+// break, an embed) remembers the DOM point before it. The model's runs are the block's
+// Y.XmlText nodes in document order. Runs pair by order, units by offset; where the two
+// disagree (content TinyMCE shows differently from how it serializes it), the common prefix
+// and suffix still map exactly and the rest is clamped — a caret lands near, never far.
+
+import * as Y from 'yjs';
+import { MEDIA_EMBEDS, NONEDITABLE_CLASSES, VOID_EMBEDS, isBlockTag, isMarkTag } from './content/schema.js';
+
+const TEXT = 3;
+const ELEMENT = 1;
+const COMMENT = 8;
+const SPACE_LIKE = /[\t\n\f\r ]/;
+
+const tagOf = (n) => n.nodeName.toLowerCase();
+
+function indexIn(node) {
+  let i = 0;
+  for (let n = node.previousSibling; n; n = n.previousSibling) i++;
+  return i;
+}
+
+/** TinyMCE's own nodes: 'skip', 'unwrap' or null (content). */
+export function editorNodeKind(el) {
+  const bogus = el.getAttribute('data-mce-bogus');
+  if (bogus === 'all' || el.getAttribute('data-mce-type') === 'bookmark' || el.hasAttribute('data-rtc-overlay')) return 'skip';
+  const cls = el.getAttribute('class') || '';
+  if (/\b(mce-offscreen-selection|mce-visual-caret|mce-resizehandle|mce-drag-container)\b/.test(cls)) return 'skip';
+  if (bogus !== null) return tagOf(el) === 'br' ? 'skip' : 'unwrap';
+  if (el.getAttribute('data-mce-caret') !== null || el.id === '_mce_caret') return 'unwrap';
+  return null;
+}
+
+function hasText(el) {
+  for (let c = el.firstChild; c; c = c.nextSibling) {
+    if (c.nodeType === TEXT && c.data.replace(/\ufeff/g, '') !== '') return true;
+    if (c.nodeType === COMMENT) return true;
+    if (c.nodeType === ELEMENT && editorNodeKind(c) !== 'skip') return true;
+  }
+  return false;
+}
+
+/** Is this inline element one unit (an embed) in the model? */
+export function isAtomic(el) {
+  const tag = tagOf(el);
+  if (VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag)) return true;
+  if (el.hasAttribute('data-mce-object')) return true;
+  if ((el.getAttribute('contenteditable') || '').toLowerCase() === 'false') return true;
+  const cls = (el.getAttribute('class') || '').split(/\s+/);
+  if (NONEDITABLE_CLASSES.some((c) => cls.includes(c))) return true;
+  return isMarkTag(tag) && !hasText(el);
+}
+
+/**
+ * The runs of DOM nodes (one top-level group): [{units: [{c, node, offset}], host, end}].
+ * `c` is the unit's character ('\n' for <br>, U+FFFC for an embed); (node, offset) the DOM
+ * point before it; `end` the point after the last unit (or inside the empty block).
+ */
+export function domRuns(nodes) {
+  const runs = [];
+  let current = null;
+  const close = () => {
+    if (current && current.units.length) runs.push(current);
+    current = null;
+  };
+  const unit = (c, node, offset, after, host, pre) => {
+    if (!current) current = { units: [], host, pre, end: null };
+    current.units.push({ c, node, offset });
+    current.end = after;
+  };
+  const visit = (child, host, pre) => {
+    if (child.nodeType === TEXT) {
+      const data = child.data;
+      for (let i = 0; i < data.length; i++) {
+        const ch = data[i];
+        if (ch === '\ufeff') continue;
+        unit(pre || !SPACE_LIKE.test(ch) ? ch : ' ', child, i, [child, i + 1], host, pre);
+      }
+      return;
+    }
+    const parent = child.parentNode;
+    if (child.nodeType === COMMENT) {
+      const i = indexIn(child);
+      unit('\ufffc', parent, i, [parent, i + 1], host, pre);
+      return;
+    }
+    if (child.nodeType !== ELEMENT) return;
+    const kind = editorNodeKind(child);
+    if (kind === 'skip') return;
+    if (kind === 'unwrap') {
+      for (const c of Array.from(child.childNodes)) visit(c, host, pre);
+      return;
+    }
+    const tag = tagOf(child);
+    if (tag === 'br') {
+      const i = indexIn(child);
+      unit('\n', parent, i, [parent, i + 1], host, pre);
+      return;
+    }
+    if (isBlockTag(tag)) {
+      close();
+      const before = runs.length;
+      const innerPre = pre || tag === 'pre';
+      for (const c of Array.from(child.childNodes)) visit(c, child, innerPre);
+      close();
+      // an empty block is one empty run, with the caret inside it
+      if (runs.length === before && !hasBlockChild(child)) runs.push({ units: [], host: child, pre: innerPre, end: [child, 0] });
+      return;
+    }
+    if (isAtomic(child)) {
+      const i = indexIn(child);
+      unit('\ufffc', parent, i, [parent, i + 1], host, pre);
+      return;
+    }
+    for (const c of Array.from(child.childNodes)) visit(c, host, pre);
+  };
+  for (const node of nodes) visit(node, node.parentNode, false);
+  close();
+  return trimRuns(runs);
+}
+
+function hasBlockChild(el) {
+  for (let c = el.firstChild; c; c = c.nextSibling) if (c.nodeType === ELEMENT && isBlockTag(tagOf(c))) return true;
+  return false;
+}
+
+/** The whitespace rule on DOM units: spaces HTML collapses are not units. */
+function trimRuns(runs) {
+  for (const r of runs) {
+    if (r.pre) continue;
+    const kept = [];
+    for (const u of r.units) {
+      if (u.c === ' ') {
+        const prev = kept.length ? kept[kept.length - 1].c : null;
+        if (!kept.length || prev === ' ' || prev === '\n') continue;
+      } else if (u.c === '\n') {
+        while (kept.length && kept[kept.length - 1].c === ' ') kept.pop();
+      }
+      kept.push(u);
+    }
+    while (kept.length && kept[kept.length - 1].c === ' ') kept.pop();
+    r.units = kept;
+  }
+  return runs;
+}
+
+/** The Y.XmlText nodes of Yjs types, in document order. */
+export function yRuns(types, out = []) {
+  for (const t of types) {
+    if (t instanceof Y.XmlText) out.push(t);
+    else if (t instanceof Y.XmlElement) yRuns(t.toArray(), out);
+  }
+  return out;
+}
+
+function yText(ytext) {
+  let s = '';
+  for (const d of ytext.toDelta()) s += typeof d.insert === 'string' ? d.insert : '\ufffc';
+  return s;
+}
+
+const norm = (c) => (c === '\u00a0' ? ' ' : c);
+
+/** Offset mapping between two strings via their common prefix and suffix. */
+function mapOffset(from, to, offset) {
+  const max = Math.min(from.length, to.length);
+  let p = 0;
+  while (p < max && norm(from[p]) === norm(to[p])) p++;
+  let s = 0;
+  while (s < max - p && norm(from[from.length - 1 - s]) === norm(to[to.length - 1 - s])) s++;
+  if (offset <= p) return offset;
+  if (offset >= from.length - s) return Math.max(0, to.length - (from.length - offset));
+  return Math.min(offset, to.length - s);
+}
+
+/** Is DOM point a strictly before point b? */
+function before(doc, aNode, aOff, bNode, bOff) {
+  if (aNode === bNode) return aOff < bOff;
+  const r = doc.createRange();
+  r.setStart(bNode, bOff);
+  r.collapse(true);
+  try {
+    return r.comparePoint(aNode, aOff) < 0;
+  } catch {
+    return false;
+  }
+}
+
+/** A DOM point -> {run, offset} among DOM runs (the last run starting before it). */
+function locate(doc, runs, node, offset) {
+  if (!runs.length) return null;
+  // a point inside a text node maps directly to the first unit at or after it
+  if (node.nodeType === TEXT) {
+    let after = null;
+    for (let r = 0; r < runs.length; r++) {
+      const units = runs[r].units;
+      for (let i = 0; i < units.length; i++) {
+        if (units[i].node !== node) continue;
+        if (units[i].offset >= offset) return { run: r, offset: i };
+        after = { run: r, offset: i + 1 };
+      }
+    }
+    if (after) return after;
+  }
+  let best = null;
+  for (let r = 0; r < runs.length; r++) {
+    const run = runs[r];
+    const start = run.units.length ? [run.units[0].node, run.units[0].offset] : run.end;
+    if (!start) continue;
+    if (best !== null && before(doc, node, offset, start[0], start[1])) break;
+    best = r;
+  }
+  if (best === null) return { run: 0, offset: 0 };
+  const units = runs[best].units;
+  let i = 0;
+  while (i < units.length && before(doc, units[i].node, units[i].offset, node, offset)) i++;
+  return { run: best, offset: i };
+}
+
+/** Text of a run of DOM units. */
+const unitsText = (run) => run.units.map((u) => u.c).join('');
+
+/**
+ * A DOM point among `runs` (from domRuns) -> {index, offset} in `texts` (the model's runs as
+ * flat strings, in document order), or null.
+ */
+export function mapDomPoint(doc, runs, texts, node, offset) {
+  if (!texts.length) return null;
+  const at = locate(doc, runs, node, offset);
+  if (!at) return { index: 0, offset: 0 };
+  if (runs.length === texts.length) {
+    return { index: at.run, offset: mapOffset(unitsText(runs[at.run]), texts[at.run], at.offset) };
+  }
+  // different run counts: align the whole group as one text with separators
+  const dFlat = runs.map(unitsText).join('\u0000');
+  let dOff = at.offset;
+  for (let r = 0; r < at.run; r++) dOff += runs[r].units.length + 1;
+  let yOff = mapOffset(dFlat, texts.join('\u0000'), dOff);
+  for (let r = 0; r < texts.length; r++) {
+    if (yOff <= texts[r].length) return { index: r, offset: yOff };
+    yOff -= texts[r].length + 1;
+  }
+  return { index: texts.length - 1, offset: texts[texts.length - 1].length };
+}
+
+/** {index, offset} in `texts` -> a DOM point {node, offset} among `runs`, or null. */
+export function mapToDom(runs, texts, index, offset) {
+  if (!runs.length || index < 0 || index >= texts.length) return null;
+  let run;
+  let at;
+  if (runs.length === texts.length) {
+    run = runs[index];
+    at = mapOffset(texts[index], unitsText(run), offset);
+  } else {
+    let yOff = offset;
+    for (let k = 0; k < index; k++) yOff += texts[k].length + 1;
+    const dParts = runs.map(unitsText);
+    let dOff = mapOffset(texts.join('\u0000'), dParts.join('\u0000'), yOff);
+    let k = 0;
+    while (k < runs.length - 1 && dOff > dParts[k].length) {
+      dOff -= dParts[k].length + 1;
+      k++;
+    }
+    run = runs[k];
+    at = Math.min(dOff, dParts[k].length);
+  }
+  if (at < run.units.length) {
+    const u = run.units[at];
+    return { node: u.node, offset: u.offset };
+  }
+  const [node, off] = run.end || [run.host, 0];
+  return { node, offset: off };
+}
+
+/** DOM point inside a group's nodes -> {type: Y.XmlText, index} or null. */
+export function domPointToY(doc, nodes, types, node, offset) {
+  const texts = yRuns(types);
+  const at = mapDomPoint(doc, domRuns(nodes), texts.map(yText), node, offset);
+  return at ? { type: texts[at.index], index: Math.min(at.offset, texts[at.index].length) } : null;
+}
+
+/** {type: Y.XmlText, index} -> a DOM point {node, offset} in a group's nodes, or null. */
+export function yPointToDom(nodes, types, type, index) {
+  const texts = yRuns(types);
+  const r = texts.indexOf(type);
+  if (r < 0) return null;
+  return mapToDom(domRuns(nodes), texts.map(yText), r, index);
+}
