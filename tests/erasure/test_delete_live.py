@@ -8,6 +8,7 @@ import asyncio
 import time
 from urllib.parse import quote
 
+import asyncpg
 import httpx
 
 from tandem.client import DocumentClient
@@ -186,3 +187,27 @@ async def test_deleting_on_one_node_closes_clients_on_every_node():
             assert (await adelete(b.url, cluster.tenant.api_key, DOC)).status_code == 404
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def test_a_deletion_missed_while_not_listening_is_found_by_the_resync():
+    """A node whose LISTEN connection was down when the document was deleted (it missed
+    the event) closes the document's connections in the resync that follows."""
+    async with pg_cluster(1) as cluster:
+        (node,) = cluster.nodes
+        state = cluster.servers[0].config.app.state.tandem
+        client = new_client(node, "alice", DOC, initial_content="<p>secret</p>")
+        try:
+            await client.start()
+            await client.wait_synced()
+            conn = await asyncpg.connect(cluster.database_url)
+            try:  # deleted without the event, as if it had been lost
+                await conn.execute("DELETE FROM documents WHERE document_id = $1", DOC)
+            finally:
+                await conn.close()
+            await asyncio.sleep(0.5)
+            assert client.error is None  # nothing told the node yet
+            state.cluster.handle({"k": "resync"})
+            await closed_as_deleted(client, timeout=10)
+            assert DOC not in {d for _k, d in state.hubs.hubs}
+        finally:
+            await client.close()
