@@ -31,8 +31,8 @@ from tandem.errors import TandemError
 from tandem.storage.sqlite_schema import MIGRATIONS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-REQUIRED_TABLES = {"api_keys", "public_keys", "documents", "sessions", "updates",
-                   "snapshots", "client_counters"}
+# Tables every schema version has (later migrations may add others).
+REQUIRED_TABLES = {"api_keys", "public_keys", "documents", "sessions", "updates"}
 EXIT_USE_OTHER_TOOL = 2
 
 
