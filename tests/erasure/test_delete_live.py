@@ -5,6 +5,7 @@ clients end with ``document_deleted`` (close 4004) and stay closed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from tandem.protocol.errors import CLOSE_CODES
 from tandem.storage.sqlite import SQLiteStore
 from tests.collab.helpers import wait_until
 from tests.conftest import new_client
+from tests.erasure.test_store_erasure import _files, _traces
 from tests.support.cluster import pg_cluster
 from tests.support.server import serve_in_loop
 
@@ -44,6 +46,15 @@ async def closed_as_deleted(*clients: DocumentClient, timeout: float = 15) -> No
         assert client.error.code == "document_deleted", client.error
         assert client.error.fatal
         assert "deleted" in str(client.error)
+
+
+def stored_ciphertexts(db_path, document_id: str) -> list[bytes]:
+    conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return [bytes(r[0]) for table in ("updates", "snapshots") for r in conn.execute(
+            f"SELECT ciphertext FROM {table} WHERE document_id = ?", (document_id,))]
+    finally:
+        conn.close()
 
 
 def test_the_close_code_is_documented():
@@ -76,6 +87,10 @@ async def test_admin_endpoint_deletes_and_closes_connections(tmp_path):
             assert no_key.status_code == 400
             assert editor.error is None
 
+            # What the server stored for the document, to look for afterwards.
+            stored = stored_ciphertexts(server.db_path, DOC)
+            assert stored and _traces(_files(server.db_path), [DOC.encode()])
+
             started = time.monotonic()
             response = await adelete(server.url, key, DOC)
             assert response.status_code == 200, response.text
@@ -85,6 +100,11 @@ async def test_admin_endpoint_deletes_and_closes_connections(tmp_path):
             assert "truncated" in body["scrub"]
             await closed_as_deleted(editor, viewer, timeout=5)
             assert time.monotonic() - started < 5
+            # No trace in the files of the running server: the id, the user who wrote
+            # it, 16-byte pieces of every ciphertext it held.
+            needles = [DOC.encode(), b"alice", *(c[i:i + 16] for c in stored
+                                                for i in range(0, len(c) - 16, 64))]
+            assert _traces(_files(server.db_path), needles) == []
             # The clients stay closed: no reconnect re-creates the document.
             await asyncio.sleep(1.5)
             assert (await adelete(server.url, key, DOC)).status_code == 404
