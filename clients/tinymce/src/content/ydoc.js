@@ -24,7 +24,7 @@ import {
   isVoidBlock,
 } from './schema.js';
 import { STYLE_PREFIX, checkAttrs, iframeAllowed } from './sanitize.js';
-import { block, isRun, marksKey, run } from './model.js';
+import { block, isRun, marksKey, run, vanishes } from './model.js';
 import { LIST_WRAPPERS, commentOk, finishFlow, hoist, pushWrapped, withoutOwnMark } from './parse.js';
 
 // eslint-disable-next-line no-control-regex
@@ -259,10 +259,11 @@ export function readElement(el, pre = false, parentTag = null, depth = 1) {
       } else stray.push(item);
     }
     wrap();
-    return [block(tag, attrs, kids)];
+    const b = block(tag, attrs, kids);
+    return vanishes(b) ? [] : [b]; // an empty list or table (left by concurrent edits): nothing
   }
   const innerPre = pre || tag === 'pre';
-  return hoist(block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag, depth)), innerPre)));
+  return hoist(block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag, depth)), innerPre))).filter((b) => !vanishes(b));
 }
 
 function wrapStructural(tag, items) {
