@@ -365,3 +365,28 @@ export function sameShape(types, items) {
   }
   return true;
 }
+
+/**
+ * The Yjs elements among `types` (and below them) that read as nothing — an empty list that
+ * concurrent edits left, an element no client keeps — provided that without them the types
+ * have the shape of `items` (see sameShape); else null. Deleting them changes no model, and
+ * lets an edit address the rest by index instead of rewriting the block.
+ */
+export function vanishedTypes(types, items, pre = false, parentTag = null, depth = 1, out = []) {
+  let j = 0;
+  for (const t of types) {
+    if (t instanceof Y.XmlElement && !readElement(t, pre, parentTag, depth).length) {
+      out.push(t);
+      continue;
+    }
+    const item = items[j++];
+    if (item === undefined) return null;
+    if (isRun(item)) {
+      if (!(t instanceof Y.XmlText)) return null;
+      continue;
+    }
+    if (!(t instanceof Y.XmlElement) || String(t.nodeName || '').toLowerCase() !== item.tag) return null;
+    if (!vanishedTypes(t.toArray(), item.children, pre || item.tag === 'pre', item.tag, depth + 1, out)) return null;
+  }
+  return j === items.length ? out : null;
+}
