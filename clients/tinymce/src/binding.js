@@ -499,7 +499,10 @@ export class Binding {
     let shaped = sameShape(ys, current);
     const gone = shaped ? null : vanishedTypes(ys, current);
     if (gone) {
-      for (const t of gone) t.parent.delete(t.parent.toArray().indexOf(t), 1);
+      for (const t of gone) {
+        if (t.fill) t.fill.insert(0, [new Y.XmlText()]);
+        else t.parent.delete(t.parent.toArray().indexOf(t), 1);
+      }
       ys = ys.filter((y) => !gone.includes(y));
       shaped = sameShape(ys, current);
       this.stats.pruned = (this.stats.pruned || 0) + gone.length;

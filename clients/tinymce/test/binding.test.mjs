@@ -285,6 +285,45 @@ describe('what reads as nothing (an empty list concurrent edits left)', () => {
     assert.equal(yCell(A).get(1).get(0), tb, 'the same XmlText');
   });
 
+  test('a cell holding nothing but an empty list is an empty cell; typing there rewrites nothing', () => {
+    const docA = new Y.Doc();
+    const docB = new Y.Doc();
+    const net = relay(docA, docB);
+    const A = editor(docA, { html: '<p>x</p><table><tbody><tr><td>67</td><td><ol><li>one</li><li>two</li></ol></td></tr></tbody></table>' });
+    net.deliver();
+    const B = editor(docB);
+    A.body.querySelector('li').remove();
+    A.binding.noteInput();
+    A.binding.sync();
+    B.body.querySelectorAll('li')[1].remove();
+    B.binding.noteInput();
+    B.binding.sync();
+    net.deliver();
+    const cell = (E) => E.fragment.get(1).get(0).get(0).get(1);
+    assert.deepEqual(cell(A).toArray().map((t) => t.nodeName), ['ol']);
+    const empty = '<p>x</p>\n<table><tbody><tr><td>67</td><td></td></tr></tbody></table>';
+    for (const E of [A, B]) {
+      assert.equal(shared(E.fragment), empty);
+      assert.equal(modelToHtml(E.binding.readDom()), empty);
+    }
+    const firsts = [A, B].map((E) => E.fragment.get(1).get(0).get(0).get(0));
+    // both type into the empty cell at once
+    for (const [E, text] of [[A, 'a'], [B, 'n']]) {
+      const td = E.body.querySelectorAll('td')[1];
+      td.textContent = text;
+      E.sel.setBaseAndExtent(td.firstChild, 1, td.firstChild, 1);
+      E.binding.noteInput();
+      E.binding.sync();
+    }
+    net.deliver();
+    for (const [k, E] of [A, B].entries()) {
+      assert.match(shared(E.fragment), /^<p>x<\/p>\n<table><tbody><tr><td>67<\/td><td>(an|na)<\/td><\/tr><\/tbody><\/table>$/);
+      assert.equal(modelToHtml(E.binding.readDom()), shared(E.fragment));
+      assert.equal(E.binding.stats.rewrites || 0, 0, 'no whole rewrite');
+      assert.equal(E.fragment.get(1).get(0).get(0).get(0), firsts[k], 'the first cell is the same Yjs element');
+    }
+  });
+
   test('an empty list at the top level or in a list item is nothing too', () => {
     const doc = new Y.Doc();
     const fragment = doc.getXmlFragment('content');

@@ -370,9 +370,11 @@ export function sameShape(types, items) {
  * The Yjs elements among `types` (and below them) that read as nothing — an empty list that
  * concurrent edits left, an element no client keeps — provided that without them the types
  * have the shape of `items` (see sameShape); else null. Deleting them changes no model, and
- * lets an edit address the rest by index instead of rewriting the block.
+ * lets an edit address the rest by index instead of rewriting the block. An entry
+ * `{fill: element}` is a flow block left with no child (its model holds one empty run): it
+ * needs an empty Y.XmlText.
  */
-export function vanishedTypes(types, items, pre = false, parentTag = null, depth = 1, out = []) {
+export function vanishedTypes(types, items, pre = false, parentTag = null, depth = 1, out = [], parent = null) {
   let j = 0;
   for (const t of types) {
     if (t instanceof Y.XmlElement && !readElement(t, pre, parentTag, depth).length) {
@@ -386,7 +388,11 @@ export function vanishedTypes(types, items, pre = false, parentTag = null, depth
       continue;
     }
     if (!(t instanceof Y.XmlElement) || String(t.nodeName || '').toLowerCase() !== item.tag) return null;
-    if (!vanishedTypes(t.toArray(), item.children, pre || item.tag === 'pre', item.tag, depth + 1, out)) return null;
+    if (!vanishedTypes(t.toArray(), item.children, pre || item.tag === 'pre', item.tag, depth + 1, out, t)) return null;
+  }
+  if (j === 0 && parent && items.length === 1 && isRun(items[0]) && !items[0].run.length) {
+    out.push({ fill: parent }); // <td><ul></ul></td> reads as an empty cell
+    return out;
   }
   return j === items.length ? out : null;
 }
