@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from tandem import PROTOCOL_VERSION, __version__
 from tandem.auth import AuthError, KeyDirectory, TokenVerifier
+from tandem.server.checkpoints import CheckpointScheduler
 from tandem.server.cluster import ClusterRelay
 from tandem.server.connection import CollabConnection
 from tandem.server.hub import HubRegistry
@@ -42,6 +43,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
 
     state.cluster = ClusterRelay(state)
     revocation = RevocationWatcher(state, settings.revocation_check_interval)
+    checkpoints = CheckpointScheduler(state)
 
     def detailed_health() -> dict:
         return {"status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION,
@@ -61,6 +63,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         await store.open()
         await state.cluster.start()
         revocation.start()
+        checkpoints.start()
         if listener is not None:
             await listener.start()
         try:
@@ -68,6 +71,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         finally:
             if listener is not None:
                 await listener.stop()
+            await checkpoints.stop()
             await revocation.stop()
             await state.cluster.stop()
             await store.close()
@@ -140,4 +144,5 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tandem = state
     app.state.revocation = revocation
+    app.state.checkpoints = checkpoints
     return app
