@@ -133,3 +133,19 @@ async def test_the_server_asks_for_checkpoints_after_an_idle_pause(tmp_path, mak
         assert (auto.seq, auto.editors) == (1, ("alice",))
         assert await alice.state_at(auto.number) == "<p>a</p>\n<p>b</p>"
         await alice.close()
+
+
+async def test_version_names_never_reach_storage_in_plaintext(tmp_path, make_client):
+    from tests.collab.helpers import raw_bytes
+    from tests.history.conftest import history_server
+
+    async with history_server("sqlite", tmp_path) as srv:
+        alice = make_client(srv, "alice", "doc", initial_content="<p>typed-text-7f3a</p>")
+        await alice.start()
+        await alice.wait_synced()
+        number = await alice.create_version("secret-version-name-5c2e")
+        assert next(v["name"] for v in await alice.versions()) == "secret-version-name-5c2e"
+        await alice.close()
+        data = raw_bytes(srv.data_dir)
+        assert b"secret-version-name-5c2e" not in data and b"typed-text-7f3a" not in data
+        assert number == 2

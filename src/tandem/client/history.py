@@ -156,9 +156,14 @@ class HistoryMixin:
         return found
 
     async def state_at(self: DocumentClient, number: int,
-                       format: Literal["html", "doc"] = "html") -> str | pycrdt.Doc:
-        """The document as of version ``number``: canonical HTML, or a pycrdt Doc."""
-        doc = await self._version_doc(number)
+                       format: Literal["html", "doc"] = "html", *,
+                       rebuild: bool = False) -> str | pycrdt.Doc:
+        """The document as of version ``number``: canonical HTML, or a pycrdt Doc.
+
+        With ``rebuild`` the version's own checkpoint is not trusted: the state at its
+        seq is rebuilt from the checkpoint before it and the retained log (for a
+        checkpoint suspected to be stale: valid ciphertext of an older state)."""
+        doc = await self._version_doc(number, rebuild=rebuild)
         return fragment_to_html(content_root(doc)) if format == "html" else doc
 
     async def create_version(self: DocumentClient, name: str | None = None, *,
@@ -189,25 +194,38 @@ class HistoryMixin:
                                   code="version_rejected")
             return int(ack["version"])
 
-    async def restore(self: DocumentClient, number: int, timeout: float = 30.0) -> int:
+    async def restore(self: DocumentClient, number: int, timeout: float = 30.0, *,
+                      rebuild: bool = False) -> int:
         """Make the document show version ``number`` again, as a new edit on top of the
         current one: the current state is stored as a version first, then only the
         blocks that differ are replaced (others' concurrent edits elsewhere stay), and
-        the result is stored as a ``restore`` version, whose number is returned."""
+        the result is stored as a ``restore`` version, whose number is returned. With
+        ``rebuild`` (see ``state_at``) neither the version's checkpoint nor the one this
+        client loaded from is trusted: both states are rebuilt from the log."""
         self._require_synced()
         if self.role != "editor":
             raise ClientError("a viewer cannot restore versions", code="read_only")
-        target = await self._version_doc(number)
+        target = await self._version_doc(number, rebuild=rebuild)
+        if rebuild:
+            # This client's own state may come from the suspect checkpoint too: merge in
+            # what the log says the document holds now, so the diff below is against
+            # everything (Yjs merges what is already there as a no-op).
+            current = await self._rebuild(self.version, below=number)
+            if current is not None:
+                self._apply_remote(current[0].get_update())
         await self.create_version(f"Before restoring version {number}", timeout=timeout)
         morph_fragment(self.fragment, content_root(target))
         return await self.create_version(f"Restored version {number}", kind="restore",
                                          timeout=timeout)
 
     # -- rebuilding a version ----------------------------------------------------------
-    async def _version_doc(self: DocumentClient, number: int) -> pycrdt.Doc:
+    async def _version_doc(self: DocumentClient, number: int, *,
+                           rebuild: bool = False) -> pycrdt.Doc:
         answer = await self._request({"type": "get_version", "number": number})
         version, session = answer["version"], answer.get("session")
         try:
+            if rebuild:
+                raise EncryptionError("rebuilding was asked for")
             if session is None:
                 raise EncryptionError("the version's session is unknown")
             cipher = await self._cipher_for(session)
@@ -223,9 +241,10 @@ class HistoryMixin:
         if rebuilt is None:
             raise ClientError(f"version {number} cannot be opened ({problem}) and no older "
                               "checkpoint rebuilds it", code="version_unreadable")
-        self._report("version_unreadable", f"version {number} could not be decrypted; "
-                     f"rebuilt from version {rebuilt[1]} and the log", version=number,
-                     base=rebuilt[1])
+        if not rebuild:
+            self._report("version_unreadable", f"version {number} could not be decrypted; "
+                         f"rebuilt from version {rebuilt[1]} and the log", version=number,
+                         base=rebuilt[1])
         return rebuilt[0]
 
     async def _rebuild(self: DocumentClient, upto: int, *,
