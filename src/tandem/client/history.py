@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -357,3 +358,49 @@ class HistoryMixin:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def fetch_versions(server_url: str, *, api_key: str, document_id: str, token: str,
+                         limit: int | None = None, timeout: float = 30.0) -> list[dict]:
+    """List a document's versions without any key: a short connection that says hello
+    and pages through ``list_versions``. Names stay sealed (``name`` is base64 or None);
+    ``DocumentClient.versions()`` decrypts them."""
+    import json
+
+    import websockets
+
+    from tandem.client.document_client import websocket_url
+    from tandem.protocol.messages import PROTOCOL_VERSION
+
+    found: list[dict] = []
+    async with asyncio.timeout(timeout), websockets.connect(
+            websocket_url(server_url), max_size=None, open_timeout=10) as ws:
+        await ws.send(json.dumps({
+            "type": "hello", "protocol": PROTOCOL_VERSION, "api_key": api_key,
+            "document_id": document_id, "token": token,
+            "client_id": "cli-" + base64.urlsafe_b64encode(os.urandom(9)).decode(),
+            "client_info": {"tool": "tandem doc versions"}}))
+        before: int | None = None
+        request = 0
+        while True:
+            request += 1
+            size = _PAGE if limit is None else min(_PAGE, limit - len(found))
+            message: dict[str, Any] = {"type": "list_versions", "id": request, "limit": size}
+            if before is not None:
+                message["before"] = before
+            await ws.send(json.dumps(message))
+            while True:
+                answer = json.loads(await ws.recv())
+                if answer.get("type") == "error":
+                    raise ClientError(answer.get("message", "error"),
+                                      code=answer.get("code"), detail=answer.get("detail"))
+                if answer.get("type") == "welcome" and answer.get("session") is None:
+                    raise ClientError(f"document {document_id!r} does not exist",
+                                      code="unknown_document")
+                if answer.get("type") == "versions" and answer.get("id") == request:
+                    break
+            found.extend(answer["versions"])
+            if (not answer.get("more") or not answer["versions"]
+                    or (limit is not None and len(found) >= limit)):
+                return found
+            before = answer["versions"][-1]["number"]
