@@ -11,6 +11,7 @@ import { modelToHtml } from './content/html.js';
 import { insertItems, readFragment } from './content/ydoc.js';
 import { CaretOverlay } from './carets.js';
 import { LocalStore } from './local-store.js';
+import { VersionHistory, docHtml } from './versions.js';
 import { registerOptions, readOptions } from './options.js';
 import { toBase64, fromBase64 } from './crypto.js';
 
@@ -75,6 +76,7 @@ function setupPlugin(editor) {
     offlineEdited: false,
     boundDoc: null,
     saveTimer: null,
+    history: null, // VersionHistory (versions.js)
   };
   let options = null;
   const pendingSynced = [];
@@ -132,12 +134,35 @@ function setupPlugin(editor) {
     forgetLocal() {
       return state.store && state.storeKey ? state.store.delete(state.storeKey) : Promise.resolve();
     },
+    /** The version history, newest first (versions.js): [{number, seq, kind, createdAt, editors, size, name}]. */
+    versions(opts) {
+      return history().list(opts);
+    },
+    /** Read-only canonical HTML of version n ({rebuild: true}: from the log, not its checkpoint). */
+    async openVersion(n, opts) {
+      return docHtml(await history().open(n, opts));
+    },
+    /** Restore version n as a new edit on top of the document; resolves with the restore's version number. */
+    restoreVersion(n, opts) {
+      syncNow();
+      return history().restore(n, opts);
+    },
+    /** Store the current state as a named version; resolves with its number. */
+    createVersion(name) {
+      syncNow();
+      return history().createVersion(name || null);
+    },
     /** Close the connection (the editor stays read-only). */
     disconnect() {
       if (state.client) state.client.close();
       setEditable(false);
     },
   };
+
+  function history() {
+    if (!state.history) throw new Error('real-time collaboration is not connected');
+    return state.history;
+  }
 
   // -- read-only / progress -------------------------------------------------------------------
 
@@ -536,6 +561,7 @@ function setupPlugin(editor) {
       },
     });
     state.client = client;
+    state.history = new VersionHistory(client, { onIncident: (info) => editor.dispatch('RtcIncident', info) });
     pendingSynced.splice(0).forEach((w) => client.whenSynced().then(w.resolve, w.reject));
     bind(client.fragment);
     if (options.offline && typeof window !== 'undefined' && window.indexedDB) {
