@@ -91,6 +91,7 @@ function setupPlugin(editor) {
         editable: state.editable,
         offline: !!state.offlineDoc || (!!state.client && !state.client.connected && !!state.binding && state.binding.active),
         error: state.failed ? { reason: state.failed.reason, message: state.failed.message } : null,
+        historyIncidents: state.history ? state.history.incidents.map((i) => ({ ...i })) : [],
       };
     },
     whenSynced() {

@@ -52,7 +52,13 @@ export class VersionHistory {
    */
   constructor(client, o = {}) {
     this.client = client;
-    this.onIncident = o.onIncident || (() => {});
+    this.incidents = []; // what recover() reported, for getState() and tests
+    const report = o.onIncident || (() => {});
+    this.onIncident = (info) => {
+      this.incidents.push(info);
+      console.warn('[rtc] ' + info.message);
+      report(info);
+    };
     this._ciphers = new Map();
     this._busy = Promise.resolve();
     client.on('sync-problem', (problem) => {
