@@ -728,7 +728,7 @@ class CollabConnection:
             hub.inflight -= 1
         if result.created:
             hub.session_started(result.session)
-            hub.stored_bytes = len(message.snapshot)
+            hub.stored_bytes += len(message.snapshot)  # the history stays (issue 12)
             self.announced = result.session.session_id
             self.protocol.session_changed(result.session.session_id)
             self.outbound.last_sent_seq = result.session.start_seq
