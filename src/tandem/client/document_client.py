@@ -654,7 +654,10 @@ class DocumentClient(HistoryMixin):
                 )
                 self._apply_remote(update)
                 if not self.synced:
-                    merge_ends(self._sync_expected, update_ranges(update))
+                    try:
+                        merge_ends(self._sync_expected, update_ranges(update))
+                    except ValueError:  # not a v1 update we can read: no check, no alarm
+                        log.debug("cannot read the clock ranges of update %s", seq)
             except (EncryptionError, ValueError) as exc:
                 self._sync_problem = self._sync_problem or (
                     "update_unreadable", f"the update at seq {seq} cannot be read ({exc})")
