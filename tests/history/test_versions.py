@@ -3,6 +3,7 @@ listing, opening and restoring versions, named versions, viewers, paging."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -149,3 +150,33 @@ async def test_version_names_never_reach_storage_in_plaintext(tmp_path, make_cli
         data = raw_bytes(srv.data_dir)
         assert b"secret-version-name-5c2e" not in data and b"typed-text-7f3a" not in data
         assert number == 2
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+async def test_the_retention_window_prunes_old_history_only(engine, tmp_path, make_client):
+    from tests.history.conftest import history_server
+
+    # A window of about 0.4 s: every checkpoint older than that is pruned when the next
+    # one is stored, except the base of the window; the document stays whole.
+    async with history_server(engine, tmp_path, history_days=0.4 / 86400) as srv:
+        alice = make_client(srv, "alice", "doc", initial_content="<p>a</p>")
+        await alice.start()
+        await alice.wait_synced()
+        alice.append_paragraph("b")
+        assert await alice.create_version("one") == 2
+        alice.append_paragraph("c")
+        await alice.flush()
+        await asyncio.sleep(0.6)
+        alice.append_paragraph("d")
+        assert await alice.create_version("two") == 3
+        # version 1 (and the updates it covered) went; 2 is the window's base
+        assert [v["number"] for v in await alice.versions()] == [3, 2]
+        async with server_store(srv) as store:
+            seqs = [u.seq for u in await store.updates_between(
+                srv.tenant.api_key, "doc", 0, 99, limit=99)]
+        assert seqs == [2, 3]  # the updates after the base stay
+        assert await alice.state_at(2) == "<p>a</p>\n<p>b</p>"
+        late = make_client(srv, "bob", "doc")
+        await late.start()
+        await late.wait_synced()
+        assert late.to_html() == "<p>a</p>\n<p>b</p>\n<p>c</p>\n<p>d</p>"
