@@ -126,3 +126,44 @@ async def test_plugin_falls_back_when_the_latest_checkpoint_is_garbage(demo, con
         assert latest["kind"] == "repair"  # the browser repaired the checkpoint
     finally:
         await bot.close()
+
+
+async def test_plugin_reads_history_when_a_rotation_key_does_not_open(demo, contexts):
+    doc = "garbage-rotation"
+    bot = sdk_client(demo, doc, initial_content="<p>one</p>")
+    await bot.start()
+    await bot.wait_synced()
+    try:
+        bot.append_paragraph("two")
+        await bot.flush()
+        expected = bot.to_html()
+        async with websockets.connect(websocket_url(demo.direct_url)) as ws:
+            await ws.send(json.dumps({
+                "type": "hello", "protocol": 1, "api_key": demo.tenant.api_key,
+                "document_id": doc, "token": demo.sign("mallory", document=doc),
+                "client_id": "mallory-client", "client_info": {}}))
+            welcome = json.loads(await ws.recv())
+            await ws.send(json.dumps({
+                "type": "create_session", "session_id": "mallory-session-000001",
+                "key_hint": "demo-1", "salt": base64.b64encode(os.urandom(32)).decode(),
+                "iterations": 10_000, "wrapped_key": base64.b64encode(os.urandom(60)).decode(),
+                "snapshot": base64.b64encode(os.urandom(60)).decode(),
+                "replaces": welcome["session"]["session_id"], "seq": bot.version}))
+            while json.loads(await ws.recv())["type"] != "session_created":
+                pass
+        alice = await open_editor(await contexts(), demo, "alice", doc, wait=False)
+        await alice.wait_for_function(
+            f"() => {RTC} && {RTC}.getState && {RTC}.getState().historyIncidents.length > 0",
+            timeout=20_000)
+        state = await rtc_state(alice, "alice")
+        assert [(i["code"], i["recovered"]) for i in state["historyIncidents"]] == [
+            ("session_key_unusable", True)]
+        assert not state["editable"]  # nothing could be sent under that session
+        assert await canonical(alice, "alice", flush=False) == expected
+        # an editor with the right key repairs the document: alice can edit again
+        await bot.wait_synced()
+        await bot.rotate_key()
+        await alice.wait_for_function(f"() => {RTC}.getState().editable", timeout=20_000)
+        assert await canonical(alice, "alice") == expected
+    finally:
+        await bot.close()

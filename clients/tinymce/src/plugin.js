@@ -160,6 +160,11 @@ function setupPlugin(editor) {
     },
   };
 
+  // A session whose key does not open (versions.js shows its history): nothing can be sent.
+  function keyless() {
+    return !!(state.client && state.client.session && !state.client._cipher);
+  }
+
   function history() {
     if (!state.history) throw new Error('real-time collaboration is not connected');
     return state.history;
@@ -173,7 +178,7 @@ function setupPlugin(editor) {
   }
 
   function setEditable(on) {
-    const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer';
+    const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer' && !keyless();
     state.editable = !!want;
     try {
       editor.mode.set(want ? 'design' : 'readonly');
@@ -562,7 +567,15 @@ function setupPlugin(editor) {
       },
     });
     state.client = client;
-    state.history = new VersionHistory(client, { onIncident: (info) => editor.dispatch('RtcIncident', info) });
+    state.history = new VersionHistory(client, {
+      onIncident: (info) => {
+        editor.dispatch('RtcIncident', info);
+        if (keyless()) {
+          setEditable(false);
+          notify('This document was moved to an encryption key that cannot be opened; it is shown from its history, read-only, until an editor with the right key repairs it.', 'warning');
+        }
+      },
+    });
     pendingSynced.splice(0).forEach((w) => client.whenSynced().then(w.resolve, w.reject));
     bind(client.fragment);
     if (options.offline && typeof window !== 'undefined' && window.indexedDB) {

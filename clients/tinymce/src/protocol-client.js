@@ -679,14 +679,23 @@ export class TandemClient {
 
   async _adoptSession(session, fresh) {
     const [key] = await fetchKey(this.encryptionProvider, this.documentId, session.key_hint);
-    const contentKey = await unwrapContentKey(
-      key,
-      fromBase64(session.salt),
-      session.iterations,
-      fromBase64(session.wrapped_key),
-      this.documentId,
-      session.session_id,
-    );
+    let contentKey = null;
+    try {
+      contentKey = await unwrapContentKey(
+        key,
+        fromBase64(session.salt),
+        session.iterations,
+        fromBase64(session.wrapped_key),
+        this.documentId,
+        session.session_id,
+      );
+    } catch (err) {
+      // The document's first session: simply a wrong key. A later one (a rotation) whose
+      // wrapped key does not open may be broken or malicious: versions.js reads the older
+      // sessions' history instead, and fails with the wrong-key error if none opens.
+      if (!(err instanceof EncryptionError) || (!this.session && !session.start_seq)) throw err;
+      this._syncProblem = { code: 'session_key_unusable', message: `the content key of session ${session.session_id} cannot be unwrapped` };
+    }
     if (fresh) {
       this.synced = false;
       // With no session yet, this Doc holds our own losing initial content, which is not
@@ -696,14 +705,15 @@ export class TandemClient {
     }
     this.session = session;
     this.keyHint = session.key_hint;
-    this._cipher = new SessionCipher(contentKey, this.documentId, session.session_id);
+    this._cipher = contentKey ? new SessionCipher(contentKey, this.documentId, session.session_id) : null;
     this._emit('session', { sessionId: session.session_id, keyHint: session.key_hint, created: false });
   }
 
   async _onSnapshot(msg) {
-    if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
+    if (!this.session || msg.session_id !== this.session.session_id) return;
     let state = null;
     try {
+      if (!this._cipher) throw new EncryptionError('no key for this session');
       state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
     } catch (err) {
       // Carry on from its seq; versions.js rebuilds what it should have held (issue 12).
@@ -721,8 +731,12 @@ export class TandemClient {
   }
 
   async _onUpdate(msg) {
-    if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
+    if (!this.session || msg.session_id !== this.session.session_id) return;
     const seq = msg.seq;
+    if (!this._cipher) {
+      this._advance(seq); // a session we cannot open (see _adoptSession)
+      return;
+    }
     if (seq > this.version && !this._above.has(seq)) {
       const update = await this._cipher.openUpdate(msg.client_id, msg.counter, fromBase64(msg.data));
       await this._hold();

@@ -6,7 +6,7 @@
 // Everything here is a key holder's work: the server only lists and hands out ciphertext.
 import * as Y from 'yjs';
 import { REMOTE_ORIGIN, fetchKey } from './protocol-client.js';
-import { SessionCipher, unwrapContentKey, fromBase64, toBase64 } from './crypto.js';
+import { EncryptionError, SessionCipher, WRONG_KEY_MESSAGE, unwrapContentKey, fromBase64, toBase64 } from './crypto.js';
 import { modelToHtml } from './content/html.js';
 import { insertItems, readFragment, readTopNode } from './content/ydoc.js';
 
@@ -218,6 +218,7 @@ export class VersionHistory {
     const rebuilt = await this._rebuild(upto);
     if (!rebuilt) {
       this.onIncident({ type: 'history', code: problem.code, message: `${problem.message}; no older checkpoint could rebuild the document`, recovered: false });
+      if (!client._cipher) client._fail(new EncryptionError(WRONG_KEY_MESSAGE)); // nothing opens: a wrong key
       return;
     }
     Y.applyUpdate(client.doc, Y.encodeStateAsUpdate(rebuilt.doc), REMOTE_ORIGIN);
