@@ -304,6 +304,10 @@ async def test_rotation_replaces_the_active_session(store, api_key):
     assert [(u.seq, u.session_id) for u in between] == [
         (3, old.session_id), (4, old.session_id), (5, old.session_id), (6, new.session_id)]
     assert [u.seq for u in await store.updates_between(api_key, "doc", 2, 6, limit=2)] == [3, 4]
+    # A byte budget: updates until it is reached, always at least one.
+    for budget, seqs in ((1, [3]), (2 * len(SEALED), [3, 4]), (2 * len(SEALED) + 1, [3, 4, 5])):
+        got = await store.updates_between(api_key, "doc", 2, 6, limit=10, max_bytes=budget)
+        assert [u.seq for u in got] == seqs
 
 
 async def test_document_info(store, api_key):

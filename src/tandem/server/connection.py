@@ -686,16 +686,11 @@ class CollabConnection:
     async def _send_history_updates(self, hub: DocumentHub, request: GetUpdates) -> None:
         upto = min(request.upto, hub.head)
         page = []
-        if upto > request.after:
+        if upto > request.after:  # bounded in number and in bytes (invariant 9)
             page = await self.state.store.updates_between(
-                hub.api_key, hub.document_id, request.after, upto, request.limit)
-        more = bool(page) and page[-1].seq < upto and len(page) == request.limit
-        total = 0
-        for index, update in enumerate(page):  # bounded in bytes too (invariant 9)
-            total += len(update.ciphertext)
-            if index and total > _SYNC_PAGE_BYTES:
-                page, more = page[:index], True
-                break
+                hub.api_key, hub.document_id, request.after, upto, request.limit,
+                max_bytes=_SYNC_PAGE_BYTES)
+        more = bool(page) and page[-1].seq < upto
         sessions = await self.state.store.get_sessions(
             hub.api_key, hub.document_id, [u.session_id for u in page])
         self.deliver(server_frames.history_updates(request.id, page, sessions, more))

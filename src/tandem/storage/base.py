@@ -243,8 +243,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
-                              limit: int) -> list[UpdateRecord]:
-        """Stored updates with ``after < seq <= upto`` of any session, in order."""
+                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+        """Stored updates with ``after < seq <= upto`` of any session, in order: at most
+        ``limit``, and (always at least one) no more than ``max_bytes`` of ciphertext."""
 
     @abc.abstractmethod
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None: ...

@@ -557,12 +557,17 @@ class PostgresStore(Store):
         return await self._run(query)
 
     async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
-                              limit: int) -> list[UpdateRecord]:
+                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
         async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
+            # The running total is computed in the database: only what fits is read out.
             rows = await conn.fetch(
-                "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM updates"
-                " WHERE api_key = $1 AND document_id = $2 AND seq > $3 AND seq <= $4"
-                " ORDER BY seq LIMIT $5", api_key, document_id, after, upto, limit)
+                "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM ("
+                " SELECT *, sum(length(ciphertext)) OVER (ORDER BY seq) AS upto_here"
+                " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq > $3"
+                " AND seq <= $4 ORDER BY seq LIMIT $5) page"
+                " WHERE upto_here - length(ciphertext) < $6 ORDER BY seq",
+                api_key, document_id, after, upto, limit,
+                2**62 if max_bytes is None else max_bytes)
             return [UpdateRecord(r["seq"], r["session_id"], r["client_id"], r["counter"],
                                  r["user_id"], bytes(r["ciphertext"])) for r in rows]
 

@@ -684,13 +684,17 @@ class SQLiteStore(Store):
         return await self._read(query)
 
     async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
-                              limit: int) -> list[UpdateRecord]:
+                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
         def query(conn: sqlite3.Connection) -> list[UpdateRecord]:
+            # The running total is computed in the database: only what fits is read out.
             rows = conn.execute(
-                "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM updates"
-                " WHERE api_key = ? AND document_id = ? AND seq > ? AND seq <= ?"
-                " ORDER BY seq LIMIT ?",
-                (api_key, document_id, after, upto, limit),
+                "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM ("
+                " SELECT *, sum(length(ciphertext)) OVER (ORDER BY seq) AS upto_here"
+                " FROM updates WHERE api_key = ? AND document_id = ? AND seq > ?"
+                " AND seq <= ? ORDER BY seq LIMIT ?)"
+                " WHERE upto_here - length(ciphertext) < ? ORDER BY seq",
+                (api_key, document_id, after, upto, limit,
+                 2**62 if max_bytes is None else max_bytes),
             ).fetchall()
             return [UpdateRecord(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
 
