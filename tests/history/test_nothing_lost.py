@@ -8,6 +8,9 @@ import base64
 import os
 import secrets
 
+import pytest
+
+from tandem.crypto import WRONG_KEY_MESSAGE, EncryptionError
 from tests.collab.helpers import RawClient, converged, wait_until
 from tests.history.conftest import server_store
 
@@ -184,3 +187,16 @@ async def test_sdk_local_file_keeps_unsent_changes_across_a_restart(server, make
     other = make_client(server, "alice", "other-doc", local_path=path,
                         initial_content="<p>x</p>")
     assert other._local_updates == []
+
+
+async def test_a_wrong_key_is_still_a_wrong_key_after_a_rotation(server, make_client):
+    alice, _bob, _html = await _document(server, make_client, paragraphs=1)
+    await alice.rotate_key()  # the document's session now starts after seq 0
+    eve = make_client(server, "eve", "doc",
+                      encryption_provider=lambda arg: {"key": "not the key",
+                                                       "keyHint": arg["keyHint"]})
+    await eve.start()
+    with pytest.raises(EncryptionError) as err:
+        await eve.wait_synced(15)
+    assert str(err.value) == WRONG_KEY_MESSAGE
+    assert [i["recovered"] for i in eve.incidents] == [False]

@@ -319,6 +319,7 @@ class HistoryMixin:
         """Load the newest usable checkpoint and the retained log into the document,
         then store a ``repair`` checkpoint so later clients do not stumble again."""
         self._recovering = True
+        ws = self._ws
         try:
             upto = self.version
             rebuilt = await self._rebuild(upto)
@@ -326,6 +327,7 @@ class HistoryMixin:
                 self._report(reason, message + "; no older checkpoint could rebuild the "
                              "document", recovered=False)
                 if self._cipher is None:  # nothing readable at all: a wrong key
+                    self._stopped = True
                     self._fail(EncryptionError(WRONG_KEY_MESSAGE))
                     if self._ws is not None:
                         await self._ws.close()
@@ -346,7 +348,8 @@ class HistoryMixin:
                          recovered=False)
         finally:
             self._recovering = False
-            await self._became_synced()
+            if ws is not None and self._ws is ws and not self._stopped:
+                await self._became_synced()  # (a new connection syncs afresh)
 
     def _start_recovery(self: DocumentClient, reason: str, message: str) -> None:
         task = asyncio.create_task(self._recover(reason, message))
