@@ -808,9 +808,14 @@ class SQLiteStore(Store):
         return await self._read(query) if document_ids else set()
 
     async def scrub(self) -> str:
-        """Checkpoint the WAL into the database file and truncate it to zero bytes: the
-        WAL may still hold older copies of pages with deleted content. Waits (up to
-        about a minute) for a moment without writers and old readers."""
+        """Rebuild the database file (VACUUM) and truncate the WAL to zero bytes.
+
+        ``secure_delete`` zeroes deleted rows and freed pages, but when SQLite splits or
+        rebalances a b-tree page the cells it moves leave stale copies in the unused space
+        of live pages; only a rebuild removes them, and the WAL may hold older copies of
+        pages. The rebuild takes a write lock: writes wait while it copies the file (about
+        a second per few hundred MB). Waits (up to about a minute) for a moment without
+        writers and old readers."""
         if self._writer is None:
             raise StorageUnavailable("the store is not open")
 
@@ -818,10 +823,18 @@ class SQLiteStore(Store):
             conn = _connect(str(self.path))
             try:
                 for _attempt in range(60):
+                    try:
+                        conn.execute("VACUUM")
+                    except sqlite3.OperationalError as exc:  # busy past the timeout
+                        if "locked" not in str(exc) and "busy" not in str(exc):
+                            raise
+                        time.sleep(0.5)
+                        continue
                     busy, frames, _done = conn.execute(
                         "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                     if not busy:
-                        return f"WAL checkpointed ({frames} frames) and truncated"
+                        return (f"database file rebuilt (VACUUM); WAL checkpointed ({frames} "
+                                "frames) and truncated")
                     time.sleep(0.5)
             finally:
                 conn.close()
