@@ -29,7 +29,13 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 from tandem.auth.algorithms import SUPPORTED_ALGORITHMS, key_fits
 from tandem.auth.claims import DOCUMENT_CLAIM, MAX_NUMERIC_DATE, MAX_SUB_LENGTH, ROLE_CLAIM, ROLES
-from tandem.auth.key_import import EC_CURVES, MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS
+from tandem.auth.key_import import (
+    EC_CURVES,
+    JWK_IMPORT_ERRORS,
+    MAX_KID_LENGTH,
+    MAX_RSA_BITS,
+    MIN_RSA_BITS,
+)
 from tandem.errors import TandemError
 
 DEFAULT_TTL = 600
@@ -145,7 +151,7 @@ def _from_jwk(text: str) -> SigningKey:
         raise _fail("invalid_claim", "the JWK's kid must be a non-empty string")
     try:
         key = JWKRegistry.import_key(value)
-    except Exception as exc:  # joserfc/cryptography: bad members, unknown kty
+    except JWK_IMPORT_ERRORS as exc:
         raise _fail("unrecognized_key", f"invalid private JWK: {exc}") from None
     private = getattr(key, "private_key", None)
     if private is None:

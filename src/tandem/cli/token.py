@@ -8,8 +8,12 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from tandem.cli.context import CliContext
+
+if TYPE_CHECKING:
+    from tandem.auth.key_directory import KeySource
 
 # tandem.auth is imported in the handlers: `tandem --help` should not pay for it.
 
@@ -32,7 +36,7 @@ was added to (`tandem keys add`). Its kid is the key's RFC 7638 thumbprint, the 
 the key under another kid."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("token", help="check or inspect a JWT identity token")
     commands = parser.add_subparsers(dest="token_command", metavar="ACTION")
     commands.required = True
@@ -131,7 +135,7 @@ async def check_token(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _key_directory(ctx: CliContext, api_key: str | None) -> AsyncIterator[object]:
+async def _key_directory(ctx: CliContext, api_key: str | None) -> AsyncIterator[KeySource | None]:
     from tandem.auth import KeyDirectory
 
     if api_key is None:
@@ -148,7 +152,7 @@ async def inspect_command(args: argparse.Namespace, ctx: CliContext) -> int:
     async with _key_directory(ctx, args.api_key) as keys:
         report = await inspect_token(
             token,
-            keys=keys,  # type: ignore[arg-type]
+            keys=keys,
             api_key=args.api_key,
             document_id=args.document,
             leeway=ctx.settings.leeway,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tandem.demo.page import render_page
@@ -32,7 +32,7 @@ def _image_kind(data: bytes) -> str | None:
 
 
 def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path,
-                upload_dir: Path | None = None) -> list:
+                upload_dir: Path | None = None) -> list[BaseRoute]:
     """``tenant_ref['tenant']`` is filled at start-up, once the store is open. Uploaded
     images go to ``upload_dir`` (no uploads without one)."""
 

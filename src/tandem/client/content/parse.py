@@ -10,6 +10,7 @@ never sees an editor's DOM, so only the HTML side is here.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +37,14 @@ from tandem.client.content.schema import (
 )
 from tandem.client.content.whitespace import collapse_source, model_text
 
+
+class _NotEmbed(enum.Enum):
+    """``embed_of``'s answer for an element that is not an embed (None: a dropped one)."""
+
+    NOT_EMBED = enum.auto()
+
+
+_NOT_EMBED = _NotEmbed.NOT_EMBED
 _ZWNBSP = re.compile("\ufeff")
 _TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _TEXT_SPACES = re.compile("[\t\n\f\r]")
@@ -258,7 +267,7 @@ class Parser:
         flush()
         return items
 
-    def embed_of(self, el: Node, tag: str) -> Embed | object | None:
+    def embed_of(self, el: Node, tag: str) -> Embed | _NotEmbed | None:
         """An inline element that is one unit of content.
 
         ``_NOT_EMBED`` when it is not an embed, None when it is one that must be dropped,
@@ -377,9 +386,6 @@ class Parser:
             stray.append(node)
         wrap()
         return out
-
-
-_NOT_EMBED = object()
 
 
 def _append_text(children: list[Any], text: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
@@ -267,8 +268,13 @@ def _attribute_value(value: Any) -> Any:
     return value
 
 
+def _attribute_pairs(el: XmlElement) -> Iterator[tuple[str, Any]]:
+    # pycrdt annotates XmlAttributesView.__iter__ as returning an Iterable; it is an iterator
+    yield from el.attributes.__iter__()
+
+
 def _block_attrs(el: XmlElement, tag: str) -> dict[str, str]:
-    raw = {k: _attribute_value(v) for k, v in el.attributes}
+    raw = {k: _attribute_value(v) for k, v in _attribute_pairs(el)}
     obj: dict[str, str] = {}
     for k, value in raw.items():
         if not isinstance(value, str):
