@@ -24,7 +24,7 @@ import { updateChildren } from './content/edit.js';
 import { runsOf, runText, sameBlocks } from './content/model.js';
 import { displayText } from './content/whitespace.js';
 import { isBlockTag } from './content/schema.js';
-import { domPointToY, domRuns, editorNodeKind, mapDomPoint, yPointToDom } from './positions.js';
+import { domPointToY, domRuns, editorNodeKind, isPositionError, mapDomPoint, yPointToDom } from './positions.js';
 import { morphNodes } from './morph.js';
 
 const ELEMENT = 1;
@@ -110,7 +110,9 @@ export class Binding {
       if (tr.origin === this.origin || this._saved !== undefined || this.busy) return;
       try {
         this._saved = this.saveSelection(true);
-      } catch {
+      } catch (err) {
+        // Never fail the transaction over the caret: it is just not put back afterwards.
+        console.warn('[rtc] could not save the selection before a shared-document change:', err);
         this._saved = null;
       }
     };
@@ -415,7 +417,7 @@ export class Binding {
     const caret = this._caretContext(newMid, readings);
     const guard = this._guard(this._wouldWrite(oldMid, newMid, readings));
     const newEntries = [];
-    let wrote = false;
+    let wrote;
     let tripped = false;
     const plan = () => {
       let pos = yStart;
@@ -677,8 +679,8 @@ export class Binding {
     if (!a || !f) return;
     try {
       sel.setBaseAndExtent(a.node, a.offset, f.node, f.offset);
-    } catch {
-      /* the point is not a valid caret position; leave the browser's choice */
+    } catch (err) {
+      if (!isPositionError(err)) throw err; // not a valid caret position: the browser's choice stays
     }
   }
 

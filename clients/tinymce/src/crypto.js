@@ -252,7 +252,9 @@ async function openWith(cryptoKey, blob, aad) {
       b.subarray(NONCE_BYTES),
     );
     return new Uint8Array(pt);
-  } catch {
+  } catch (err) {
+    // WebCrypto's one answer to a failed tag check; anything else is not an altered message.
+    if (!(err !== null && typeof err === 'object' && 'name' in err && err.name === 'OperationError')) throw err;
     throw new EncryptionError(
       'the ciphertext failed authentication (wrong key, or it was altered or moved)',
     );

@@ -73,8 +73,8 @@ export class LocalStore {
   async delete(key) {
     try {
       await this._tx('readwrite', (s) => s.delete(key));
-    } catch {
-      /* nothing to delete */
+    } catch (err) {
+      console.warn('[rtc] could not erase the local copy:', err && err.message);
     }
   }
 }

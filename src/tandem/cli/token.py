@@ -43,25 +43,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     sign = commands.add_parser(
         "sign",
-        help="sign a token with a private key (development and scripts; production tokens "
-             "come from your back end)",
+        help=(
+            "sign a token with a private key (development and scripts; production tokens "
+            "come from your back end)"
+        ),
         description=SIGN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sign.add_argument("--key", required=True, metavar="PRIVATE.pem",
-                      help="PEM private key (e.g. from `tandem keys generate`) or private JWK; "
-                           "- reads stdin")
+    sign.add_argument(
+        "--key",
+        required=True,
+        metavar="PRIVATE.pem",
+        help="PEM private key (e.g. from `tandem keys generate`) or private JWK; - reads stdin",
+    )
     sign.add_argument("--sub", required=True, metavar="USER", help="the user id (sub claim)")
-    sign.add_argument("--document", metavar="DOC",
-                      help="restrict the token to this document id (default: any document)")
-    sign.add_argument("--role", choices=("editor", "viewer"),
-                      help="the role claim (default: none, which the server takes as editor)")
-    sign.add_argument("--ttl", type=int, default=600, metavar="SECONDS",
-                      help="lifetime in seconds (default 600)")
+    sign.add_argument(
+        "--document",
+        metavar="DOC",
+        help="restrict the token to this document id (default: any document)",
+    )
+    sign.add_argument(
+        "--role",
+        choices=("editor", "viewer"),
+        help="the role claim (default: none, which the server takes as editor)",
+    )
+    sign.add_argument(
+        "--ttl", type=int, default=600, metavar="SECONDS", help="lifetime in seconds (default 600)"
+    )
     sign.add_argument("--kid", metavar="KID", help="key id header (default: the key's thumbprint)")
-    sign.add_argument("--alg", choices=ALGORITHMS,
-                      help="signature algorithm (default: RS256 for RSA keys, ES256/ES384/ES512 "
-                           "for P-256/P-384/P-521, EdDSA for Ed25519)")
+    sign.add_argument(
+        "--alg",
+        choices=ALGORITHMS,
+        help=(
+            "signature algorithm (default: RS256 for RSA keys, ES256/ES384/ES512 "
+            "for P-256/P-384/P-521, EdDSA for Ed25519)"
+        ),
+    )
     sign.set_defaults(func=sign_command)
 
     check = commands.add_parser(
@@ -100,11 +117,14 @@ def read_key_file(name: str) -> str:
             with open(name, encoding="utf-8", errors="replace") as handle:
                 text = handle.read(MAX_KEY_FILE_BYTES + 1)
         except OSError as exc:
-            raise SigningError(f"cannot read {name}: {exc.strerror or exc}",
-                               code="unrecognized_key") from None
+            raise SigningError(
+                f"cannot read {name}: {exc.strerror or exc}", code="unrecognized_key"
+            ) from None
     if len(text) > MAX_KEY_FILE_BYTES:
-        raise SigningError(f"{name} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key file",
-                           code="unrecognized_key")
+        raise SigningError(
+            f"{name} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key file",
+            code="unrecognized_key",
+        )
     return text
 
 

@@ -112,6 +112,7 @@ def hoist(b: Block) -> list[Block]:
 
     They follow it; its runs around them stay in pieces of the same block.
     """
+
     def bad(c: Item) -> bool:
         return "run" not in c and not nests(b["tag"], c["tag"])
 
@@ -164,8 +165,12 @@ def _has_class(el: Node, classes: Iterable[str]) -> bool:
 def comment_ok(data: str) -> bool:
     """A comment that can be written back as ``<!--data-->`` without escaping it, and not a
     processing instruction browsers used to turn into one (``<?xml …?>``)."""
-    return (bool(_COMMENT_OK.fullmatch(data)) and "--" not in data
-            and not data.startswith("?") and u16len(data) <= 1000)
+    return (
+        bool(_COMMENT_OK.fullmatch(data))
+        and "--" not in data
+        and not data.startswith("?")
+        and u16len(data) <= 1000
+    )
 
 
 class Parser:
@@ -195,14 +200,16 @@ class Parser:
         for item in self.flow(nodes, {}, False, None):
             if "run" in item:
                 if item["run"]:
-                    blocks.append(block("p", {}, finish_flow(drop_trailing_break([item], False),
-                                                             False)))
+                    blocks.append(
+                        block("p", {}, finish_flow(drop_trailing_break([item], False), False))
+                    )
             else:
                 blocks.append(item)
         return blocks
 
-    def flow(self, nodes: list[Node], marks: Marks, pre: bool,
-             parent_tag: str | None) -> list[Item]:
+    def flow(
+        self, nodes: list[Node], marks: Marks, pre: bool, parent_tag: str | None
+    ) -> list[Item]:
         """Children of a flow context (inside block ``parent_tag``): runs and blocks."""
         items: list[Item] = []
         wrappers: set[int] = set()
@@ -278,8 +285,11 @@ class Parser:
         if not is_mark_tag(tag):
             return _NOT_EMBED  # elements outside the schema are never embeds
         empty = not _has_content(el)
-        if not empty and (el.get("contenteditable") or "").lower() != "false" and not _has_class(
-                el, NONEDITABLE_CLASSES):
+        if (
+            not empty
+            and (el.get("contenteditable") or "").lower() != "false"
+            and not _has_class(el, NONEDITABLE_CLASSES)
+        ):
             return _NOT_EMBED
         if empty and not el.attrs:
             return None  # <strong></strong>: nothing
@@ -416,8 +426,14 @@ def finish_flow(items: list[Item], pre: bool = False) -> list[Item]:
     if not items:
         return [run([])]
     only = items[0] if len(items) == 1 else None
-    if (not pre and only and "run" in only and len(only["run"]) == 1
-            and only["run"][0].get("text") == " " and not only["run"][0].get("marks")):
+    if (
+        not pre
+        and only
+        and "run" in only
+        and len(only["run"]) == 1
+        and only["run"][0].get("text") == " "
+        and not only["run"][0].get("marks")
+    ):
         return [run([])]
     return items
 

@@ -117,7 +117,8 @@ def block_html(b: Block, pre: bool = False) -> str:
         return start
     inner_pre = pre or b["tag"] == "pre"
     inner = "".join(
-        run_html(c, inner_pre, b["tag"] == "pre" and i == 0) if is_run(c)
+        run_html(c, inner_pre, b["tag"] == "pre" and i == 0)
+        if is_run(c)
         else block_html(c, inner_pre)
         for i, c in enumerate(b["children"])
     )
