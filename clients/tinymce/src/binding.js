@@ -75,11 +75,14 @@ export class Binding {
    * @param {(info: object) => void} [o.onIncident] the loop guard tripped
    * @param {() => void} [o.onRemoteRender] after a collaborator's change was shown
    * @param {() => (Selection|null)} [o.getSelection]
+   * @param {() => void} [o.onDirty] the DOM changed and a sync is due
    */
   constructor(body, fragment, o = {}) {
     this.body = body;
     this.doc = body.ownerDocument;
     this.fragment = fragment;
+    if (!fragment.doc) throw new Error('the shared fragment must belong to a Y.Doc');
+    /** @type {Y.Doc} */
     this.ydoc = fragment.doc;
     this.origin = o.origin ?? this;
     this.io = o.io || plainIo(this.doc);
@@ -149,7 +152,9 @@ export class Binding {
   // -- the DOM's top-level groups -------------------------------------------------------------
 
   _groups() {
+    /** @type {{nodes: ChildNode[]}[]} */
     const groups = [];
+    /** @type {{nodes: ChildNode[]} | null} */
     let inline = null;
     for (const node of Array.from(this.body.childNodes)) {
       if (isIgnorable(node)) continue;
@@ -425,7 +430,7 @@ export class Binding {
       const index = new Map(oldMid.map((e, k) => [e.nodes[0], k]));
       newMid.forEach((g, gi) => {
         const blocks = readings[gi].blocks;
-        const k = index.has(g.nodes[0]) ? index.get(g.nodes[0]) : -1;
+        const k = index.get(g.nodes[0]) ?? -1;
         if (k >= oi) {
           for (; oi < k; oi++) this.fragment.delete(pos, oldMid[oi].ys.length);
           const e = oldMid[k];
@@ -451,7 +456,7 @@ export class Binding {
     if (guard.blocked) tripped = true;
     else this.ydoc.transact(plan, this.origin);
     wrote = this._localChanged;
-    if (tripped) return this._incident(guard);
+    if (tripped) return this._incident();
     this.entries = [...old.slice(0, a), ...newEntries, ...old.slice(old.length - s)];
     this._index();
     if (wrote) {
