@@ -60,6 +60,8 @@ class Settings:
     metrics_token: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    # operations: DELETE /v1/documents/{id} needs this bearer token (off without it)
+    admin_token: str | None = None
     # demo-only: never set by ``tandem serve``
     demo: bool = False
 

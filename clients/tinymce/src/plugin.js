@@ -68,6 +68,7 @@ function setupPlugin(editor) {
     originalReadonly: false,
     io: null,
     destroyed: false,
+    deleted: false, // the server deleted the document (close 4004): nothing is saved on this device
     store: null, // the local copy (IndexedDB)
     storeKey: null,
     stored: null, // the record loaded at start
@@ -363,7 +364,7 @@ function setupPlugin(editor) {
   function save() {
     clearTimeout(state.saveTimer);
     state.saveTimer = null;
-    if (!state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
+    if (state.deleted || !state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
     const client = state.client;
     const offline = state.boundDoc === state.offlineDoc;
     const pending = offline ? state.offlineEdited || !!(state.stored && state.stored.pending) : client.unacknowledged > 0;
@@ -378,6 +379,15 @@ function setupPlugin(editor) {
     };
     if (!record.sessionId) return Promise.resolve();
     return state.store.put(state.storeKey, record);
+  }
+
+  /** The document was deleted on the server: erase its copy on this device as well, and never
+   * save it again (a saved copy would re-create the document on the next visit). */
+  function forgetDeleted() {
+    state.deleted = true;
+    clearTimeout(state.saveTimer);
+    state.saveTimer = null;
+    if (state.store && state.storeKey) state.store.delete(state.storeKey);
   }
 
   /** Show the saved copy while the server cannot be reached (a reload, a browser restart). */
@@ -585,6 +595,7 @@ function setupPlugin(editor) {
     client.on('disconnected', (info) => {
       syncNow(); // keep what was typed in the last instant: it stays pending and is re-sent
       if (info.fatal) {
+        if (info.code === 'document_deleted') forgetDeleted();
         setEditable(false);
         editor.setProgressState(false);
         state.failed = info;

@@ -29,7 +29,7 @@ export const COLLAB_PATH = '/v1/collab';
 /** Close codes after which reconnecting cannot help. Every other close is retried with
  * backoff, never sooner than the error's retry_after (a full document, a quota, a rate
  * limit, a busy server are temporary). */
-export const FATAL_CLOSE = new Set([4003, 4010]);
+export const FATAL_CLOSE = new Set([4003, 4004, 4010]); // 4004: the document was deleted
 /** Marks transactions that apply server content (never sent back). */
 export const REMOTE_ORIGIN = Symbol('tandem-remote');
 

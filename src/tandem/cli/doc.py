@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tandem.cli import doc_delete
 from tandem.cli.context import CliContext
 from tandem.client import DocumentClient, keyring_provider
 from tandem.client.document_client import websocket_url
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(info, keyring=False)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(func=document_info)
+
+    doc_delete.register(commands)
 
 
 def _common(parser: argparse.ArgumentParser, *, keyring: bool) -> None:

@@ -48,7 +48,7 @@ COLLAB_PATH = "/v1/collab"
 # Errors after which reconnecting cannot help (close codes from docs/protocol.md). Every
 # other close is retried with backoff, never sooner than the error's ``retry_after``
 # (a full document, a quota, a rate limit, a busy server are all temporary).
-_FATAL_CLOSE = {4003, 4010}
+_FATAL_CLOSE = {4003, 4004, 4010}
 
 
 def websocket_url(server_url: str) -> str:

@@ -17,6 +17,7 @@ from tandem import PROTOCOL_VERSION, __version__
 from tandem.auth import AuthError, KeyDirectory, TokenVerifier
 from tandem.server.cluster import ClusterRelay
 from tandem.server.connection import CollabConnection
+from tandem.server.deletion import DeletionWatcher, admin_routes
 from tandem.server.hub import HubRegistry
 from tandem.server.metrics_listener import MetricsListener
 from tandem.server.revocation import RevocationWatcher
@@ -42,6 +43,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
 
     state.cluster = ClusterRelay(state)
     revocation = RevocationWatcher(state, settings.revocation_check_interval)
+    deletions = DeletionWatcher(state, settings.revocation_check_interval)
 
     def detailed_health() -> dict:
         return {"status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION,
@@ -61,6 +63,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         await store.open()
         await state.cluster.start()
         revocation.start()
+        deletions.start()
         if listener is not None:
             await listener.start()
         try:
@@ -69,6 +72,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
             if listener is not None:
                 await listener.stop()
             await revocation.stop()
+            await deletions.stop()
             await state.cluster.stop()
             await store.close()
 
@@ -135,9 +139,11 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         Route("/v1/documents/info", document_info),
         Route("/plugins/rtc/plugin.min.js", plugin),
         WebSocketRoute(COLLAB_PATH, collab),
+        *admin_routes(state),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tandem = state
     app.state.revocation = revocation
+    app.state.deletions = deletions
     return app

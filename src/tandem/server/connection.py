@@ -37,6 +37,7 @@ from tandem.protocol.server_connection import (
     TokenReceived,
     UpdateReceived,
 )
+from tandem.server.deletion import close_deleted_document, document_deleted
 from tandem.server.quotas import check_write
 from tandem.storage import (
     ClientIdTaken,
@@ -361,6 +362,8 @@ class CollabConnection:
                         raise ProtocolError("client_id_taken", "this client id is in use by "
                                             "another user; use a random client id")
                     counter = stored.max_counter
+            if hub.deleted:
+                raise document_deleted()
             others = hub.admit(self, self.state.membership)
             self.hub = hub
         finally:
@@ -566,7 +569,7 @@ class CollabConnection:
                         hub.api_key, hub.document_id, session_id, client_id, user_id,
                         [(m.counter, m.data) for m in batch])
                 except StaleSession as exc:
-                    raise ProtocolError("stale_session", exc.message) from None
+                    raise await self._stale(hub, exc) from None
                 except ClientIdTaken:
                     raise ProtocolError("client_id_taken", "this client id is in use by "
                                         "another user; use a random client id") from None
@@ -619,7 +622,7 @@ class CollabConnection:
                 retain_updates=self.settings.retain_updates,
             )
         except StaleSession as exc:
-            raise ProtocolError("stale_session", exc.message) from None
+            raise await self._stale(hub, exc) from None
         except SnapshotRejected as exc:
             self.deliver(server_frames.snapshot_ack(message.seq, False, exc.message))
             return
@@ -685,6 +688,18 @@ class CollabConnection:
             Credentials(identity.user_id, identity.role, identity.expires_at)))
         self.token = token
         self.role = identity.role
+
+    async def _stale(self, hub: DocumentHub, exc: StaleSession) -> ProtocolError:
+        """A write named a session that is not active: ``document_deleted`` when the
+        document is gone (deleted meanwhile, perhaps by another process), else
+        ``stale_session``."""
+        if not hub.deleted:
+            with contextlib.suppress(StorageError):
+                if await self.state.store.active_session(*hub.key) is None:
+                    close_deleted_document(self.state, *hub.key, hub)
+                    hub.deleted = True
+        return document_deleted() if hub.deleted else ProtocolError("stale_session",
+                                                                      exc.message)
 
     # -- revocation ----------------------------------------------------------------
     async def reverify(self) -> None:

@@ -48,6 +48,7 @@ class DocumentHub:
         self.queued = 0  # updates accepted for storing, not stored yet
         self.queued_bytes = 0
         self.pins = 0
+        self.deleted = False  # the document was deleted (server.deletion): never rejoin
         self.loaded = asyncio.Event()
         self.load_error: BaseException | None = None
         self.write_rate: ByteRate | None = None  # bytes per minute (quota)

@@ -213,3 +213,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def api_key_stored_bytes(self, api_key: str) -> int:
         """The ciphertext bytes (updates and snapshots) stored for the API key's documents."""
+
+    # -- erasure (docs/security.md, "Deleting a document") -------------------------------
+    @abc.abstractmethod
+    async def delete_document(self, api_key: str, document_id: str) -> bool:
+        """Delete the document and everything stored for it (sessions, the update log,
+        snapshots, client counters) in one transaction, and tell every node (shared
+        engines: a ``document_deleted`` event). False if it did not exist. Call
+        ``scrub`` afterwards to remove the deleted bytes from the database files."""
+
+    @abc.abstractmethod
+    async def list_documents(self, api_key: str) -> list[str]:
+        """The ids of the API key's documents, sorted."""
+
+    @abc.abstractmethod
+    async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
+        """Which of ``document_ids`` exist (a deletion watcher's check)."""
+
+    async def scrub(self) -> str:
+        """Make what was deleted unrecoverable from the database files where the engine
+        can (SQLite: deleted content is zeroed as it is deleted, then the WAL is
+        checkpointed and truncated). Returns what was done, for humans."""
+        return "nothing to do"

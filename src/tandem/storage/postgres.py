@@ -503,6 +503,44 @@ class PostgresStore(Store):
         return await self._run(query)
 
 
+    # -- erasure ---------------------------------------------------------------------------
+    async def delete_document(self, api_key: str, document_id: str) -> bool:
+        async def delete(conn: asyncpg.Connection) -> bool:
+            # The row lock orders this after appends in flight (on any node); ON DELETE
+            # CASCADE removes the sessions, updates, snapshots and counters.
+            status = await conn.execute(
+                "DELETE FROM documents WHERE api_key = $1 AND document_id = $2",
+                api_key, document_id)
+            if status == "DELETE 0":
+                return False
+            await self._notify(conn, {"k": "x", "a": api_key, "d": document_id})
+            return True
+
+        return await self._run(delete, transaction=True)
+
+    async def list_documents(self, api_key: str) -> list[str]:
+        async def query(conn: asyncpg.Connection) -> list[str]:
+            rows = await conn.fetch(
+                "SELECT document_id FROM documents WHERE api_key = $1 ORDER BY document_id",
+                api_key)
+            return [r["document_id"] for r in rows]
+
+        return await self._run(query)
+
+    async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
+        async def query(conn: asyncpg.Connection) -> set[str]:
+            rows = await conn.fetch(
+                "SELECT document_id FROM documents WHERE api_key = $1"
+                " AND document_id = ANY($2::text[])", api_key, document_ids)
+            return {r["document_id"] for r in rows}
+
+        return await self._run(query) if document_ids else set()
+
+    async def scrub(self) -> str:
+        return ("PostgreSQL keeps deleted rows until VACUUM reclaims them, and in its WAL, "
+                "archives and replicas: see docs/deploy.md, \"Deleting documents\"")
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply pending migrations under an advisory lock; returns the schema version."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)

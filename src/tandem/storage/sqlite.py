@@ -52,6 +52,9 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted content (rows, freed pages) is overwritten with zeros, not left behind in
+    # free space: a deleted document must not be recoverable from the file (GDPR).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -631,3 +634,64 @@ class SQLiteStore(Store):
             return int(updates) + int(snapshots)
 
         return await self._read(query)
+
+    # -- erasure ---------------------------------------------------------------------------
+    async def delete_document(self, api_key: str, document_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            # ON DELETE CASCADE removes its sessions, updates, snapshots and counters;
+            # secure_delete (set on every connection) zeroes what they occupied.
+            return conn.execute(
+                "DELETE FROM documents WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).rowcount > 0
+
+        return await self._write(delete)
+
+    async def list_documents(self, api_key: str) -> list[str]:
+        def query(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT document_id FROM documents WHERE api_key = ? ORDER BY document_id",
+                (api_key,),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._read(query)
+
+    async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
+        def query(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(document_ids), 500):
+                chunk = document_ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT document_id FROM documents WHERE api_key = ?"
+                    f" AND document_id IN ({marks})", (api_key, *chunk),
+                ).fetchall()
+                found.update(r[0] for r in rows)
+            return found
+
+        return await self._read(query) if document_ids else set()
+
+    async def scrub(self) -> str:
+        """Checkpoint the WAL into the database file and truncate it to zero bytes: the
+        WAL may still hold older copies of pages with deleted content. Waits (up to
+        about a minute) for a moment without writers and old readers."""
+        if self._writer is None:
+            raise StorageUnavailable("the store is not open")
+
+        def checkpoint() -> str:
+            conn = _connect(str(self.path))
+            try:
+                for _attempt in range(60):
+                    busy, frames, _done = conn.execute(
+                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:
+                        return f"WAL checkpointed ({frames} frames) and truncated"
+                    time.sleep(0.5)
+            finally:
+                conn.close()
+            raise StorageError(
+                "the WAL could not be truncated (the database stayed busy); run "
+                "'tandem db scrub' again when it is quieter")
+
+        return await asyncio.to_thread(checkpoint)
