@@ -91,11 +91,12 @@ def demo_routes(
             return JSONResponse({"message": "uploads are off"}, status_code=404)
         if int(request.headers.get("content-length") or 0) > _UPLOAD_MAX + 4096:
             return JSONResponse({"message": "image too large (5 MB at most)"}, status_code=413)
-        form = await request.form(max_files=1, max_fields=4)
-        file = form.get("file")
-        if file is None or isinstance(file, str):
-            return JSONResponse({"message": "a multipart 'file' is required"}, status_code=400)
-        data = await file.read(_UPLOAD_MAX + 1)
+        # `async with`: the form's spooled temporary files are closed when it ends
+        async with request.form(max_files=1, max_fields=4) as form:
+            file = form.get("file")
+            if file is None or isinstance(file, str):
+                return JSONResponse({"message": "a multipart 'file' is required"}, status_code=400)
+            data = await file.read(_UPLOAD_MAX + 1)
         kind = _image_kind(data)
         if len(data) > _UPLOAD_MAX or kind is None:
             return JSONResponse({"message": "PNG, JPEG, GIF or WebP up to 5 MB"}, status_code=400)
