@@ -408,7 +408,12 @@ export class SessionCipher {
     return openWith(await this._key, blob, this._aad('presence', clientId));
   }
 
-  /** A named version's name, bound to the snapshot's seq (docs/protocol.md). */
+  /**
+   * A named version's name, bound to the snapshot's seq (docs/protocol.md).
+   * @param {number} seq
+   * @param {Uint8Array} plaintext
+   * @param {{nonce?: Uint8Array}} [options] a fixed nonce (test vectors only)
+   */
   async sealVersionName(seq, plaintext, { nonce } = {}) {
     return sealWith(await this._key, plaintext, this._aad('version_name', seq), nonce);
   }
