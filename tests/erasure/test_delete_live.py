@@ -51,7 +51,7 @@ async def closed_as_deleted(*clients: DocumentClient, timeout: float = 15) -> No
 def stored_ciphertexts(db_path, document_id: str) -> list[bytes]:
     conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return [bytes(r[0]) for table in ("updates", "snapshots") for r in conn.execute(
+        return [bytes(r[0]) for table in ("updates", "versions") for r in conn.execute(
             f"SELECT ciphertext FROM {table} WHERE document_id = ?", (document_id,))]
     finally:
         conn.close()

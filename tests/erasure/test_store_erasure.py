@@ -102,7 +102,7 @@ async def _rows_naming(store, document_id: str) -> dict[str, int]:
 async def test_no_row_of_a_deleted_document_remains_in_any_table(store, api_key):
     await fill(store, api_key, DOC)
     before = await _rows_naming(store, DOC)
-    assert before["documents"] == 1 and before["updates"] > 0 and before["snapshots"] == 1
+    assert before["documents"] == 1 and before["updates"] > 0 and before["versions"] >= 1
     assert await store.delete_document(api_key, DOC)
     after = await _rows_naming(store, DOC)
     assert set(after) == set(before) and not any(after.values()), after
@@ -180,7 +180,7 @@ async def test_sqlite_files_hold_no_trace_of_a_deleted_document(tmp_path):
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         (free,) = conn.execute("PRAGMA freelist_count").fetchone()
-        assert free > 0  # the deleted pages are free (and zeroed), not gone
+        assert free == 0  # the file was rebuilt: no free pages, no stale cells in live ones
     finally:
         conn.close()
 

@@ -8,9 +8,9 @@
   ``integrity_check`` before it is renamed into place.
 - ``restore FILE`` (SQLite) checks that FILE is a sound Tandem database and copies it
   into an empty data directory; pending migrations are applied.
-- ``scrub`` checkpoints and truncates the WAL (what ``tandem doc delete`` does after a
-  deletion); ``--vacuum`` also rebuilds the file, which removes remnants that
-  deletions before Tandem used ``secure_delete`` left in free space.
+- ``scrub`` rebuilds the SQLite file (VACUUM) and truncates the WAL: what ``tandem doc
+  delete`` and the admin API do after a deletion (``--vacuum`` is accepted for scripts
+  written for earlier versions; the rebuild always happens now).
 
 PostgreSQL is backed up with its own tools (pg_dump, base backups and WAL archiving
 for point-in-time recovery): ``backup`` and ``restore`` say how (docs/deploy.md).
@@ -55,9 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.set_defaults(func=restore_database)
 
     scrub = commands.add_parser(
-        "scrub", help="remove deleted content from the database files (WAL truncation)")
+        "scrub", help="remove deleted content from the database files (SQLite: VACUUM, "
+        "WAL truncation)")
     scrub.add_argument("--vacuum", action="store_true",
-                       help="SQLite: also rebuild the file (slow; best with servers stopped)")
+                       help="accepted for earlier scripts: the file is always rebuilt now")
     scrub.set_defaults(func=scrub_database)
 
 
@@ -268,17 +269,5 @@ async def restore_database(args: argparse.Namespace, ctx: CliContext) -> int:
 # -- scrub -------------------------------------------------------------------------------
 async def scrub_database(args: argparse.Namespace, ctx: CliContext) -> int:
     async with ctx.store() as store:
-        if args.vacuum and _postgres_url(ctx) is None:
-            def vacuum() -> None:
-                conn = sqlite3.connect(_sqlite_path(ctx), timeout=30, isolation_level=None)
-                try:
-                    conn.execute("PRAGMA busy_timeout=30000")
-                    conn.execute("PRAGMA secure_delete=ON")
-                    conn.execute("VACUUM")
-                finally:
-                    conn.close()
-
-            await asyncio.to_thread(vacuum)
-            print("rebuilt the database file (VACUUM)")
         print(await store.scrub())
     return 0

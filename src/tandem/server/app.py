@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from tandem import PROTOCOL_VERSION, __version__
 from tandem.auth import AuthError, KeyDirectory, TokenVerifier
+from tandem.server.checkpoints import CheckpointScheduler
 from tandem.server.cluster import ClusterRelay
 from tandem.server.connection import CollabConnection
 from tandem.server.deletion import DeletionWatcher, admin_routes
@@ -43,6 +44,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
 
     state.cluster = ClusterRelay(state)
     revocation = RevocationWatcher(state, settings.revocation_check_interval)
+    checkpoints = CheckpointScheduler(state)
     deletions = DeletionWatcher(state, settings.revocation_check_interval)
 
     def detailed_health() -> dict:
@@ -63,6 +65,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         await store.open()
         await state.cluster.start()
         revocation.start()
+        checkpoints.start()
         deletions.start()
         if listener is not None:
             await listener.start()
@@ -71,6 +74,7 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         finally:
             if listener is not None:
                 await listener.stop()
+            await checkpoints.stop()
             await revocation.stop()
             await deletions.stop()
             await state.cluster.stop()
@@ -145,5 +149,6 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tandem = state
     app.state.revocation = revocation
+    app.state.checkpoints = checkpoints
     app.state.deletions = deletions
     return app

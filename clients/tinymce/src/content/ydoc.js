@@ -18,7 +18,6 @@ import {
   VOID_EMBEDS,
   contained,
   isBlockTag,
-  isFlowBlock,
   isMarkTag,
   isStructural,
   isVoidBlock,
@@ -373,11 +372,19 @@ export function sameShape(types, items) {
  * lets an edit address the rest by index instead of rewriting the block. An entry
  * `{fill: element}` is a flow block left with no child (its model holds one empty run): it
  * needs an empty Y.XmlText.
+ * @param {any[]} types
+ * @param {any[]} items
+ * @param {boolean} [pre]
+ * @param {string | null} [parentTag]
+ * @param {number} [depth]
+ * @param {any[]} [out]
+ * @param {Y.XmlElement | null} [parent]
+ * @returns {any[] | null}
  */
 export function vanishedTypes(types, items, pre = false, parentTag = null, depth = 1, out = [], parent = null) {
   let j = 0;
   for (const t of types) {
-    if (t instanceof Y.XmlElement && !readElement(t, pre, parentTag, depth).length) {
+    if (t instanceof Y.XmlElement && !readElement(t, pre, /** @type {any} */ (parentTag), depth).length) {
       out.push(t);
       continue;
     }
