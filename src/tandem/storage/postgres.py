@@ -1,7 +1,10 @@
 """PostgreSQL engine: shared by any number of server nodes.
 
 Sequence numbers come from a row lock on the document (``SELECT … FOR UPDATE``),
-so they stay contiguous when nodes write concurrently; session creation is one
+so they stay contiguous when nodes write concurrently. Appends are group-committed
+per document: all that a node has queued for a document while its previous
+transaction ran go into the next one (one lock, one INSERT, one ``pg_notify``, one
+commit), as the SQLite engine's writer thread does for the whole file. Session creation is one
 transaction that only succeeds while the document has no (or the expected)
 active session. Committed changes are announced with ``pg_notify`` inside the
 same transaction, so other nodes hear of exactly what was committed, in commit
@@ -12,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
@@ -49,6 +54,9 @@ T = TypeVar("T")
 CHANNEL = "tandem"
 # NOTIFY payloads must stay under 8000 bytes; larger ciphertexts are read from the table.
 _INLINE_LIMIT = 6000
+# Group commit: one document's appends per transaction, at most this many / bytes.
+_GROUP_MAX_ITEMS = 512
+_GROUP_MAX_BYTES = 4 * 1024 * 1024
 _MIGRATION_LOCK = 0x7A4D3E  # pg_advisory_lock key: one node migrates at a time
 _CONNECTION_ERRORS = (
     OSError,
@@ -61,6 +69,42 @@ _CONNECTION_ERRORS = (
 _SESSION_COLUMNS = (
     "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
 )
+
+
+# The writes of one group commit in one statement (data-modifying CTEs always run).
+_GROUP_WRITE = (
+    "WITH ins AS (INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
+    " counter, user_id, ciphertext) SELECT $1, $2, s, $3, c, n, u, d FROM"
+    " unnest($4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::bytea[])"
+    " AS t(s, c, n, u, d)),"
+    " hd AS (UPDATE documents SET head = $9 WHERE api_key = $1 AND document_id = $2),"
+    " cc AS (INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
+    " max_counter, max_seq, user_id) SELECT $1, $2, $3, c, n, s, u FROM"
+    " unnest($10::text[], $11::bigint[], $12::bigint[], $13::text[]) AS t(c, n, s, u)"
+    " ON CONFLICT (api_key, document_id, session_id, client_id)"
+    " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
+    " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
+    " excluded.max_seq), user_id = coalesce(client_counters.user_id, excluded.user_id))"
+    " SELECT pg_notify($14, $15)"
+)
+
+
+@dataclass(slots=True)
+class _AppendJob:
+    session_id: str
+    client_id: str
+    user_id: str
+    items: list[tuple[int, bytes]]
+    future: asyncio.Future[list[AppendResult]]
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():
+        return  # the caller gave up (cancelled)
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _session(row: asyncpg.Record) -> SessionRecord:
@@ -88,6 +132,8 @@ class PostgresStore(Store):
         self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._append_queues: dict[tuple[str, str], collections.deque[_AppendJob]] = {}
+        self._append_tasks: set[asyncio.Task[None]] = set()
 
     # -- plumbing ------------------------------------------------------------------
     async def open(self) -> None:
@@ -103,6 +149,11 @@ class PostgresStore(Store):
             raise StorageUnavailable(f"cannot reach PostgreSQL: {exc}") from None
 
     async def close(self) -> None:
+        for task in list(self._append_tasks):
+            task.cancel()
+        for task in list(self._append_tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -330,53 +381,6 @@ class PostgresStore(Store):
 
         return await self._run(create, transaction=True)
 
-    async def _append_one(
-        self, conn: asyncpg.Connection, api_key: str, document_id: str, session_id: str,
-        client_id: str, counter: int, user_id: str, ciphertext: bytes,
-    ) -> AppendResult:
-        doc = await conn.fetchrow(
-            "SELECT head, active_session FROM documents WHERE api_key = $1"
-            " AND document_id = $2 FOR UPDATE", api_key, document_id)
-        if doc is None or doc["active_session"] != session_id:
-            raise StaleSession("this session is no longer the document's active session")
-        seen = await conn.fetchrow(
-            "SELECT compacted_counter, max_seq, user_id FROM client_counters WHERE api_key = $1"
-            " AND document_id = $2 AND session_id = $3 AND client_id = $4",
-            api_key, document_id, session_id, client_id)
-        if seen is not None and seen["user_id"] is not None and seen["user_id"] != user_id:
-            raise ClientIdTaken("this client id is bound to another user")
-        stored = await conn.fetchval(
-            "SELECT seq FROM updates WHERE api_key = $1 AND document_id = $2"
-            " AND session_id = $3 AND client_id = $4 AND counter = $5",
-            api_key, document_id, session_id, client_id, counter)
-        if stored is not None:
-            return AppendResult(seq=stored, duplicate=True)
-        if seen is not None and counter <= seen["compacted_counter"]:
-            return AppendResult(seq=seen["max_seq"], duplicate=True)  # compacted since
-        seq = doc["head"] + 1
-        await conn.execute(
-            "INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
-            " counter, user_id, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext)
-        await conn.execute(
-            "UPDATE documents SET head = $1 WHERE api_key = $2 AND document_id = $3",
-            seq, api_key, document_id)
-        await conn.execute(
-            "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-            " max_counter, max_seq, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (api_key, document_id, session_id, client_id)"
-            " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
-            " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
-            " excluded.max_seq), user_id = coalesce(client_counters.user_id,"
-            " excluded.user_id)",
-            api_key, document_id, session_id, client_id, counter, seq, user_id)
-        event = {"k": "u", "a": api_key, "d": document_id, "s": seq, "sid": session_id,
-                 "c": client_id, "n": counter, "uid": user_id, "t": time.time()}
-        if len(ciphertext) * 4 // 3 + len(api_key) + len(document_id) < _INLINE_LIMIT:
-            event["data"] = base64.b64encode(ciphertext).decode("ascii")
-        await self._notify(conn, event)
-        return AppendResult(seq=seq)
-
     async def append_update(
         self, api_key: str, document_id: str, session_id: str, client_id: str, counter: int,
         user_id: str, ciphertext: bytes,
@@ -388,11 +392,165 @@ class PostgresStore(Store):
         self, api_key: str, document_id: str, session_id: str, client_id: str, user_id: str,
         items: list[tuple[int, bytes]],
     ) -> list[AppendResult]:
-        async def append(conn: asyncpg.Connection) -> list[AppendResult]:
-            return [await self._append_one(conn, api_key, document_id, session_id, client_id,
-                                           counter, user_id, data) for counter, data in items]
+        """Queue the appends on the document's group-commit queue and wait until the
+        transaction that holds them committed (see ``_drain_appends``)."""
+        if not items:
+            return []
+        if self._pool is None:
+            raise StorageUnavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        job = _AppendJob(session_id, client_id, user_id, list(items), loop.create_future())
+        key = (api_key, document_id)
+        queue = self._append_queues.get(key)
+        if queue is None:
+            queue = self._append_queues[key] = collections.deque()
+            task = loop.create_task(self._drain_appends(key, queue))
+            self._append_tasks.add(task)
+            task.add_done_callback(self._append_tasks.discard)
+        queue.append(job)
+        return await job.future
 
-        return await self._run(append, transaction=True)
+    async def _drain_appends(self, key: tuple[str, str],
+                             queue: collections.deque[_AppendJob]) -> None:
+        """Group commit per document: every append queued for the document while the
+        previous transaction ran goes into the next one (one row lock, one INSERT, one
+        ``pg_notify``, one commit), in queue order, so seqs follow arrival order and a
+        client's own updates stay in order. A job whose caller was cancelled before its
+        batch started is skipped (nothing of it is written)."""
+        try:
+            while queue:
+                batch: list[_AppendJob] = []
+                count = nbytes = 0
+                while queue and (not batch or (count < _GROUP_MAX_ITEMS
+                                               and nbytes < _GROUP_MAX_BYTES)):
+                    job = queue.popleft()
+                    if job.future.done():
+                        continue
+                    batch.append(job)
+                    count += len(job.items)
+                    nbytes += sum(len(data) for _n, data in job.items)
+                if not batch:
+                    continue
+                try:
+                    outcomes = await self._run(
+                        lambda conn, batch=batch: self._append_batch(conn, key, batch),
+                        transaction=True)
+                except StorageError as exc:
+                    outcomes = [type(exc)(exc.message) for _job in batch]
+                except asyncio.CancelledError:
+                    for job in batch:
+                        _settle(job.future, StorageUnavailable("the store is closing"))
+                    raise
+                except Exception as exc:  # a bug: fail these callers, keep the queue going
+                    log.exception("group commit failed")
+                    outcomes = [StorageError(f"append failed: {exc}")] * len(batch)
+                for job, outcome in zip(batch, outcomes, strict=True):
+                    _settle(job.future, outcome)
+        finally:
+            for job in queue:
+                _settle(job.future, StorageUnavailable("the store is closing"))
+            if self._append_queues.get(key) is queue:
+                del self._append_queues[key]
+
+    async def _append_batch(self, conn: asyncpg.Connection, key: tuple[str, str],
+                            batch: list[_AppendJob]) -> list[list[AppendResult] | Exception]:
+        """One transaction for a batch of jobs. A job fails alone (stale session, client
+        id of another user) and writes nothing; the others are stored."""
+        api_key, document_id = key
+        doc = await conn.fetchrow(
+            "SELECT head, active_session FROM documents WHERE api_key = $1"
+            " AND document_id = $2 FOR UPDATE", api_key, document_id)
+        def stale() -> StaleSession:
+            return StaleSession("this session is no longer the document's active session")
+
+        if doc is None:
+            return [stale() for _job in batch]
+        active: str | None = doc["active_session"]
+        head: int = doc["head"]
+        live = [job for job in batch if job.session_id == active]
+        counters: dict[str, list[Any]] = {}  # client id -> [compacted, max_seq, user, max_n]
+        stored: dict[tuple[str, int], int] = {}
+        if live:
+            client_ids = sorted({job.client_id for job in live})
+            for row in await conn.fetch(
+                    "SELECT client_id, compacted_counter, max_seq, user_id, max_counter"
+                    " FROM client_counters WHERE api_key = $1 AND document_id = $2"
+                    " AND session_id = $3 AND client_id = ANY($4::text[])",
+                    api_key, document_id, active, client_ids):
+                counters[row["client_id"]] = [row["compacted_counter"], row["max_seq"],
+                                              row["user_id"], row["max_counter"]]
+            # Only a counter at or below the client's highest stored one can be a resend.
+            maybe = [(job.client_id, n) for job in live for n, _data in job.items
+                     if job.client_id in counters and n <= counters[job.client_id][3]]
+            if maybe:
+                for row in await conn.fetch(
+                        "SELECT u.client_id, u.counter, u.seq FROM updates u JOIN"
+                        " unnest($4::text[], $5::bigint[]) AS k(c, n) ON u.client_id = k.c"
+                        " AND u.counter = k.n WHERE u.api_key = $1 AND u.document_id = $2"
+                        " AND u.session_id = $3", api_key, document_id, active,
+                        [c for c, _n in maybe], [n for _c, n in maybe]):
+                    stored[(row["client_id"], row["counter"])] = row["seq"]
+        outcomes: list[list[AppendResult] | Exception] = []
+        rows: tuple[list[int], list[str], list[int], list[str], list[bytes]] = (
+            [], [], [], [], [])
+        touched: dict[str, list[Any]] = {}  # client id -> [max counter, max seq, user]
+        for job in batch:
+            if job.session_id != active:
+                outcomes.append(stale())
+                continue
+            cid = job.client_id
+            seen = counters.get(cid)
+            if seen is not None and seen[2] is not None and seen[2] != job.user_id:
+                outcomes.append(ClientIdTaken("this client id is bound to another user"))
+                continue
+            results: list[AppendResult] = []
+            for counter, data in job.items:
+                earlier = stored.get((cid, counter))
+                if earlier is not None:
+                    results.append(AppendResult(seq=earlier, duplicate=True))
+                    continue
+                if seen is not None and counter <= seen[0]:
+                    results.append(AppendResult(seq=seen[1], duplicate=True))  # compacted
+                    continue
+                head += 1
+                stored[(cid, counter)] = head
+                for column, value in zip(rows, (head, cid, counter, job.user_id, data),
+                                         strict=True):
+                    column.append(value)
+                results.append(AppendResult(seq=head))
+                mark = touched.setdefault(cid, [counter, head, job.user_id])
+                mark[0], mark[1] = max(mark[0], counter), head
+            if seen is None:
+                counters[cid] = seen = [0, 0, job.user_id, 0]  # bound from now on
+            elif seen[2] is None:
+                seen[2] = job.user_id
+            outcomes.append(results)
+        if rows[0]:
+            await conn.execute(
+                _GROUP_WRITE, api_key, document_id, active, *rows, head,
+                list(touched), [t[0] for t in touched.values()],
+                [t[1] for t in touched.values()], [t[2] for t in touched.values()],
+                CHANNEL, self._batch_event(api_key, document_id, active, rows))
+        return outcomes
+
+    def _batch_event(self, api_key: str, document_id: str, session_id: str,
+                     rows: tuple[list[int], list[str], list[int], list[str], list[bytes]]
+                     ) -> str:
+        """One notification for the whole batch. Ciphertexts ride along while the payload
+        stays under the NOTIFY limit; the rest are read from the table by receivers."""
+        entries: list[list[Any]] = []
+        budget = _INLINE_LIMIT - len(api_key) - len(document_id) - len(session_id) - 100
+        for seq, cid, counter, uid, data in zip(*rows, strict=True):
+            size = len(data) * 4 // 3 + len(cid) + len(uid) + 48
+            if size <= budget:
+                budget -= size
+                entries.append([seq, cid, counter, uid, base64.b64encode(data).decode("ascii")])
+            else:
+                budget = 0  # keep the inlined ones a prefix
+                entries.append([seq, cid, counter, uid, None])
+        event = {"k": "ub", "a": api_key, "d": document_id, "sid": session_id,
+                 "t": time.time(), "u": entries, "node": self.node_id}
+        return json.dumps(event, separators=(",", ":"))
 
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:
