@@ -1,6 +1,6 @@
 """Tandem side by side with Hocuspocus and pycrdt-websocket, and Tandem on many nodes.
 
-    bench/run [--quick] [--only fanout|docs|join|saturation|idle|nodes ...] [--out FILE]
+    bench/run [--quick] [--only fanout|docs|join|saturation|idle|nodes|writers ...] [--out FILE]
 
 (``bench/run`` raises ``ulimit -n``, runs ``bench/setup-peers`` and then this file with
 .venv/bin/python.) Every server is a separate process on a loopback port with a fresh
@@ -24,8 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env
+
+bench_env.ensure()
+
 import report
 import workloads
+import writers
 import ypeers
 from tandem_driver import TandemServer
 
@@ -563,8 +568,78 @@ def section_nodes(args) -> str:
     ])
 
 
+# --- 7. closed-loop writers, both engines -------------------------------------------------------
+def section_writers(args) -> str:
+    base_url = args.postgres
+    duration = args.duration or (3.0 if args.quick else 8.0)
+    runs = 1 if args.quick else 3
+    n_writers = 8
+    setups = [("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 3)]
+    if args.quick:
+        setups = setups[:2]
+    res: dict = {}
+    for engine, nodes in setups:
+        results = []
+        for k in range(runs):
+            ctx = fresh_database(base_url) if engine == "PostgreSQL" else \
+                contextlib.nullcontext()
+            with ctx as url, serve("Tandem", RAISED_LIMITS, database_url=url,
+                                   nodes=nodes) as srv:
+                servers = srv if isinstance(srv, list) else [srv]
+                print(f"writers: {n_writers} closed-loop SDK writers, {engine}, {nodes} "
+                      f"node(s), run {k + 1}/{runs} ...", flush=True)
+                doc = f"writers-{secrets.token_hex(3)}"
+                r = writers.run_writers(servers, doc, writers=n_writers, duration=duration)
+                r.contiguous = asyncio.run(writers.check_contiguous(
+                    url, servers[0].data_dir, servers[0].api_key, doc))
+                print(f"  {r.rate:.0f} acked/s, flush p50 {r.flush_ms['p50']:.1f} p99 "
+                      f"{r.flush_ms['p99']:.1f} ms, contiguous {r.contiguous}", flush=True)
+                results.append(r)
+        res[(engine, nodes)] = results
+    rows = []
+    sqlite_rate = med([r.rate for r in res[("SQLite", 1)]])
+    for (engine, nodes), results in res.items():
+        mid = sorted(results, key=lambda r: r.rate)[len(results) // 2]
+        rate = med([r.rate for r in results])
+        rows.append([engine, nodes, len(results), f"{rate:.0f}",
+                     ratio(rate, sqlite_rate) if engine != "SQLite" else "–",
+                     f"{f(med([r.flush_ms['p50'] for r in results]))} / "
+                     f"{f(med([r.flush_ms['p99'] for r in results]))}",
+                     " + ".join(f"{c * 100:.0f}%" for c in mid.server_cpu),
+                     " + ".join(f"{c * 100:.0f}%" for c in mid.generator_cpu),
+                     f"{mid.foreign_cpu * 100:.0f}%",
+                     "yes" if all(r.contiguous for r in results) else "**NO**",
+                     "; ".join(sorted({e for r in results for e in r.errors})[:2]) or "–"])
+    pg1 = med([r.rate for r in res[("PostgreSQL", 1)]])
+    goal = [f"PostgreSQL (1 node) / SQLite = {ratio(pg1, sqlite_rate)} "
+            f"({'met' if pg1 >= 0.8 * sqlite_rate else '**not met**'}, goal ≥ 0.8)"]
+    if ("PostgreSQL", 3) in res:
+        pg3 = med([r.rate for r in res[("PostgreSQL", 3)]])
+        goal.append(f"3 nodes / 1 node = {ratio(pg3, pg1)} "
+                    f"({'met' if pg3 >= pg1 else '**not met**'}, goal ≥ 1.0)")
+    return "\n".join([
+        f"## 7. Closed-loop writers: {n_writers} SDK clients on one document, both engines",
+        "",
+        f"{n_writers} `tandem.client.DocumentClient` writers (2 generator processes), each in "
+        "a loop *append a paragraph, `await flush()`* (the next edit waits for the durable "
+        f"ack of the previous one); {duration:g} s per run, {runs} run(s), median. With "
+        "several nodes the writers go round-robin over them (one PostgreSQL database). "
+        "*Contiguous*: after the run, the stored log holds every seq from the snapshot to "
+        "the head exactly once. Tandem runs "
+        + ", ".join(f"`{k}={v}`" for k, v in RAISED_LIMITS.items()) + ".",
+        "",
+        report.table(["engine", "nodes", "runs", "acked updates/s", "vs SQLite",
+                      "flush p50 / p99 ms", "server CPU per node", "generator CPU",
+                      "other processes' CPU (incl. PostgreSQL)", "contiguous", "errors"],
+                     rows),
+        "",
+        "Goals: " + "; ".join(goal) + ".",
+    ])
+
+
 SECTIONS = {"fanout": section_fanout, "docs": section_docs, "join": section_join,
-            "saturation": section_saturation, "idle": section_idle, "nodes": section_nodes}
+            "saturation": section_saturation, "idle": section_idle, "nodes": section_nodes,
+            "writers": section_writers}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -579,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL server (without database) for the nodes section")
     args = parser.parse_args(argv)
     command = "bench/run " + shlex.join(sys.argv[1:] if argv is None else argv)
-    sections = args.only or (["fanout", "saturation", "join", "nodes"] if args.quick
+    sections = args.only or (["fanout", "saturation", "join", "nodes", "writers"] if args.quick
                              else list(SECTIONS))
     started = time.monotonic()
     texts = []
