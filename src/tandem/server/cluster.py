@@ -170,7 +170,7 @@ class ClusterRelay:
             self._spawn(self._fetch_and_publish(hub, event.seq))
             return
         hub.stored_bytes += len(event.data_b64) * 3 // 4
-        hub.publish(event.seq, server_frames.update_b64(
+        hub.publish(event.seq, server_frames.update_from_b64(
             event.seq, event.session_id, event.client_id, event.counter, event.user_id,
             event.data_b64), None)
         self.state.metrics.fanout(max(0.0, time.time() - event.time))
@@ -186,7 +186,7 @@ class ClusterRelay:
                 missing.append(entry.seq)
                 continue
             hub.stored_bytes += len(entry.data_b64) * 3 // 4
-            hub.publish(entry.seq, server_frames.update_b64(
+            hub.publish(entry.seq, server_frames.update_from_b64(
                 entry.seq, event.session_id, entry.client_id, entry.counter, entry.user_id,
                 entry.data_b64), None)
             self.state.metrics.updates_out += len(hub.members)

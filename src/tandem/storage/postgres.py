@@ -479,9 +479,12 @@ class PostgresStore(Store):
                     api_key, document_id, active, client_ids):
                 counters[row["client_id"]] = [row["compacted_counter"], row["max_seq"],
                                               row["user_id"], row["max_counter"]]
-            # Only a counter at or below the client's highest stored one can be a resend.
-            maybe = [(job.client_id, n) for job in live for n, _data in job.items
-                     if job.client_id in counters and n <= counters[job.client_id][3]]
+            # Only a counter at or below the client's highest stored one can be a resend
+            # (jobs of a client id bound to another user fail below, unread).
+            maybe = [(job.client_id, n) for job in live
+                     if job.client_id in counters
+                     and counters[job.client_id][2] in (None, job.user_id)
+                     for n, _data in job.items if n <= counters[job.client_id][3]]
             if maybe:
                 for row in await conn.fetch(
                         "SELECT u.client_id, u.counter, u.seq FROM updates u JOIN"
