@@ -37,6 +37,8 @@ from tandem_driver import TandemServer
 RAISED_LIMITS = {"TANDEM_MESSAGES_PER_SECOND": "1000000", "TANDEM_MESSAGE_BURST": "1000000"}
 P99_LIMIT_MS = 100.0
 SYSTEMS = ["Tandem", "Hocuspocus", "pycrdt-websocket"]
+RAW_RELAY = "raw relay"  # the yardstick: verbatim broadcast, no work per message
+FANOUT_SYSTEMS = [*SYSTEMS, RAW_RELAY]
 f = report.fmt
 
 
@@ -65,6 +67,9 @@ def serve(system: str, env: dict | None = None, database_url: str | None = None,
                 server.start()
         elif system == "Hocuspocus":
             servers.append(ypeers.HocuspocusServer(tmp / "data"))
+            servers[0].start()
+        elif system == RAW_RELAY:
+            servers.append(ypeers.RawRelayServer(tmp / "data"))
             servers[0].start()
         else:
             servers.append(ypeers.PycrdtServer(tmp / "data"))
@@ -155,6 +160,11 @@ class Summary:
         self.acked_rate = med([r.acked_rate for r in runs])
         self.sends = runs[0].sends
         self.foreign = med([r.foreign_cpu for r in runs])
+        # CPU seconds per 1,000 delivered messages (receipts expected at the receivers)
+        self.cpu_per_k = med([r.server_cpu * r.duration / max(r.expected, 1) * 1000
+                              for r in runs])
+        self.gen_per_k = med([sum(r.generator_cpu) * r.duration / max(r.expected, 1) * 1000
+                              for r in runs])
 
 
 # --- 1. fan-out --------------------------------------------------------------------------------
@@ -163,7 +173,8 @@ def section_fanout(args) -> str:
     sizes = [2, 10] if args.quick else [2, 10, 50, 200]
     runs_of = {2: 1, 10: 1} if args.quick else {2: 3, 10: 3, 50: 3, 200: 1}
     table: dict = {}
-    for system in SYSTEMS:
+    systems = FANOUT_SYSTEMS
+    for system in systems:
         with serve(system) as server:
             for n in sizes:
                 workers = 1 if n <= 10 else (2 if n <= 50 else 3)
@@ -181,28 +192,40 @@ def section_fanout(args) -> str:
                           f"gen {gen_cpu(r)}", flush=True)
                     runs.append(r)
                 table[(system, n)] = Summary(runs)
-    lat_rows, res_rows = [], []
+    lat_rows, res_rows, raw_rows = [], [], []
     for n in sizes:
-        t, h, p = (table[(s, n)] for s in SYSTEMS)
+        t, h, p, x = (table[(s, n)] for s in systems)
         lat_rows.append([n, f"{t.n}", f"{f(t.p50)} / {f(t.p99)} / {f(t.max)}",
                          f"{f(h.p50)} / {f(h.p99)} / {f(h.max)}",
                          f"{f(p.p50)} / {f(p.p99)} / {f(p.max)}",
-                         ratio(t.p99, h.p99), ratio(t.p99, p.p99),
-                         f"{t.drops} / {h.drops} / {p.drops}",
+                         f"{f(x.p50)} / {f(x.p99)} / {f(x.max)}",
+                         f"{ratio(t.p50, h.p50)} / {ratio(t.p99, h.p99)}",
+                         ratio(t.p99, p.p99),
+                         f"{t.drops} / {h.drops} / {p.drops} / {x.drops}",
                          f"{f(t.ack50)} / {f(t.ack99)}", f"{f(h.ack50)} / {f(h.ack99)}"])
-        res_rows.append([n, f"{t.cpu * 100:.0f}% / {h.cpu * 100:.0f}% / {p.cpu * 100:.0f}%",
-                         ratio(t.cpu, h.cpu), ratio(t.cpu, p.cpu),
-                         f"{t.rss:.0f} / {h.rss:.0f} / {p.rss:.0f}",
-                         f"{t.gen} / {h.gen} / {p.gen}",
-                         f"{f(t.lag99)} / {f(h.lag99)} / {f(p.lag99)}",
-                         " / ".join(f"{x.foreign * 100:.0f}%" for x in (t, h, p)),
-                         "; ".join(f"{s}: {', '.join(table[(s, n)].errors[:2])}" for s in SYSTEMS
+        res_rows.append([n, " / ".join(f"{y.cpu * 100:.0f}%" for y in (t, h, p, x)),
+                         " / ".join(f"{y.cpu_per_k * 1e3:.0f}" for y in (t, h, p, x)),
+                         ratio(t.cpu_per_k, h.cpu_per_k),
+                         f"{t.rss:.0f} / {h.rss:.0f} / {p.rss:.0f} / {x.rss:.0f}",
+                         " / ".join(y.gen for y in (t, h, p, x)),
+                         " / ".join(f"{y.gen_per_k * 1e3:.0f}" for y in (t, h, p, x)),
+                         " / ".join(f(y.lag99) for y in (t, h, p, x)),
+                         " / ".join(f"{y.foreign * 100:.0f}%" for y in (t, h, p, x)),
+                         "; ".join(f"{s}: {', '.join(table[(s, n)].errors[:2])}" for s in systems
                                    if table[(s, n)].errors) or "–"])
-    verdict = []
+        raw_rows.append([n, f"{f(x.p50)} / {f(x.p99)}", f"{f(t.p50)} / {f(t.p99)}",
+                         f"{ratio(x.p50, t.p50)} / {ratio(x.p99, t.p99)}",
+                         f"{x.cpu_per_k * 1e3:.0f} / {t.cpu_per_k * 1e3:.0f}",
+                         ratio(x.cpu_per_k, t.cpu_per_k)])
+    verdict, raw_verdict = [], []
     for n in sizes:
-        t, h = table[("Tandem", n)], table[("Hocuspocus", n)]
-        ok = t.p99 <= h.p99
-        verdict.append(f"N={n}: {'met' if ok else '**not met**'} ({f(t.p99)} vs {f(h.p99)} ms)")
+        t, h, x = table[("Tandem", n)], table[("Hocuspocus", n)], table[(RAW_RELAY, n)]
+        ok = t.p99 <= h.p99 and t.p50 <= h.p50 and t.drops == 0
+        verdict.append(f"N={n}: {'met' if ok else '**not met**'} (p50 {f(t.p50)} vs "
+                       f"{f(h.p50)}, p99 {f(t.p99)} vs {f(h.p99)} ms, drops {t.drops})")
+        score = min(x.p99 / t.p99 if t.p99 else 0, x.cpu_per_k / t.cpu_per_k
+                    if t.cpu_per_k else 0)
+        raw_verdict.append(f"N={n}: {score:.2f} ({'met' if score >= 0.7 else '**not met**'})")
     return "\n".join([
         "## 1. Fan-out: one document, N clients typing 5 single-character updates/s each",
         "",
@@ -218,20 +241,42 @@ def section_fanout(args) -> str:
         "parsing (a Python generator cannot parse 200 × 1,000 frames/s on this machine).",
         "",
         report.table(["N", "runs", "Tandem p50/p99/max", "Hocuspocus p50/p99/max",
-                      "pycrdt-ws p50/p99/max", "p99 Tandem/Hocuspocus", "p99 Tandem/pycrdt",
-                      "drops T/H/P", "Tandem ack p50/p99", "Hocuspocus SyncStatus p50/p99"],
+                      "pycrdt-ws p50/p99/max", "raw relay p50/p99/max",
+                      "Tandem/Hocuspocus p50 / p99", "p99 Tandem/pycrdt",
+                      "drops T/H/P/R", "Tandem ack p50/p99", "Hocuspocus SyncStatus p50/p99"],
                      lat_rows),
         "",
-        "Resources (median over runs): server CPU (100 % = one core) while typing, server "
-        "RSS at the end (MiB), load-generator CPU per process, send lag p99 (ms; how late the "
-        "generator sent against its schedule), and the CPU used on the machine by processes "
-        "that are neither the server nor the generators (other users' jobs: noise).",
+        "Resources (median over runs), columns T / H / P / R = Tandem / Hocuspocus / "
+        "pycrdt-websocket / raw relay: server CPU (100 % = one core) while typing; server "
+        "**CPU ms per 1,000 delivered messages** (server CPU time over the window ÷ the "
+        "receipts expected at all receivers × 1,000); server RSS at the end (MiB); "
+        "load-generator CPU per process and per 1,000 delivered messages (ms; all generator "
+        "processes together); send lag p99 (ms; how late the generator sent against its "
+        "schedule); and the CPU used on the machine by processes that are neither the server "
+        "nor the generators (other users' jobs: noise).",
         "",
-        report.table(["N", "server CPU T/H/P", "CPU Tandem/Hocuspocus", "CPU Tandem/pycrdt",
-                      "RSS MiB T/H/P", "generator CPU T / H / P", "send lag p99 T/H/P",
-                      "other processes' CPU T/H/P", "errors"], res_rows),
+        report.table(["N", "server CPU T/H/P/R", "server CPU ms per 1,000 delivered T/H/P/R",
+                      "CPU per delivered Tandem/Hocuspocus", "RSS MiB T/H/P/R",
+                      "generator CPU T / H / P / R",
+                      "generator CPU ms per 1,000 delivered T/H/P/R",
+                      "send lag p99 T/H/P/R", "other processes' CPU T/H/P/R", "errors"],
+                     res_rows),
         "",
-        "Goal *Tandem p99 ≤ Hocuspocus p99 at every N*: " + "; ".join(verdict) + ".",
+        "Raw relay: `bench/peers/raw_relay/server.py`, a `websockets` server that writes "
+        "every frame verbatim to the room's other connections (no parsing, storage, "
+        "authentication or encryption), driven by the same generator (y-websocket client). "
+        "It is the limit of a Python WebSocket broadcast on this machine. *raw / Tandem*: "
+        "higher is better, 1.0 = as fast as the raw relay.",
+        "",
+        report.table(["N", "raw relay p50/p99 ms", "Tandem p50/p99 ms",
+                      "latency raw/Tandem p50 / p99", "CPU ms per 1,000 delivered raw / Tandem",
+                      "CPU raw/Tandem"], raw_rows),
+        "",
+        "Goal *Tandem p50 and p99 ≤ Hocuspocus's, drops 0, at every N*: "
+        + "; ".join(verdict) + ".",
+        "",
+        "Goal *Tandem ≥ 0.7× the raw relay* (the lower of p99 raw/Tandem and CPU per "
+        "delivered message raw/Tandem): " + "; ".join(raw_verdict) + ".",
     ])
 
 
