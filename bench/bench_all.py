@@ -37,6 +37,7 @@ from tandem_driver import TandemServer
 RAISED_LIMITS = {"TANDEM_MESSAGES_PER_SECOND": "1000000", "TANDEM_MESSAGE_BURST": "1000000"}
 P99_LIMIT_MS = 100.0
 SYSTEMS = ["Tandem", "Hocuspocus", "pycrdt-websocket"]
+TANDEM_SRC = os.environ.get("BENCH_TANDEM_SRC", "")  # --tandem-src: a baseline's src/
 RAW_RELAY = "raw relay"  # the yardstick: verbatim broadcast, no work per message
 FANOUT_SYSTEMS = [*SYSTEMS, RAW_RELAY]
 f = report.fmt
@@ -53,6 +54,8 @@ def serve(system: str, env: dict | None = None, database_url: str | None = None,
         if system == "Tandem":
             for i in range(nodes):
                 server = TandemServer(tmp / f"node{i}", env=dict(env or {}))
+                if TANDEM_SRC:  # a baseline checkout's server (the clients stay this one's)
+                    server.env["PYTHONPATH"] = TANDEM_SRC
                 if database_url:
                     server.env["TANDEM_DATABASE_URL"] = database_url
                     server.database_url = database_url
@@ -703,7 +706,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get(
         "BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"),
         help="PostgreSQL server (without database) for the nodes section")
+    parser.add_argument("--tandem-src", help="run the Tandem servers from this src/ "
+                        "directory (a baseline checkout, e.g. `git archive main`); the "
+                        "clients and the report stay this checkout's")
     args = parser.parse_args(argv)
+    if args.tandem_src:
+        global TANDEM_SRC
+        TANDEM_SRC = str(Path(args.tandem_src).resolve())
     command = "bench/run " + shlex.join(sys.argv[1:] if argv is None else argv)
     sections = args.only or (["fanout", "saturation", "join", "nodes", "writers"] if args.quick
                              else list(SECTIONS))
@@ -730,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
         "@hocuspocus/extension-sqlite (full document state, debounced 2–10 s), "
         "pycrdt-websocket with `SQLiteYStore` (every update, written after the broadcast)",
         f"- Mode: {'quick' if args.quick else 'full'}; sections: {', '.join(sections)}; "
-        f"wall time {elapsed:.0f} s; `ulimit -n` {os.environ.get('BENCH_NOFILE', '?')}",
+        f"wall time {elapsed:.0f} s; `ulimit -n` {os.environ.get('BENCH_NOFILE', '?')}"
+        + (f"; **Tandem server from `{TANDEM_SRC}`** (baseline)" if TANDEM_SRC else ""),
         *texts,
     ]) + "\n"
     Path(args.out).write_text(doc)
