@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", help="also write the summary here")
+    parser.add_argument("--tandem-src", help="profile a baseline checkout's server (its src/)")
     args = parser.parse_args()
     py_spy = VENV_BIN / "py-spy"
     if not py_spy.exists():
@@ -65,6 +66,8 @@ def main() -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     server = TandemServer(tmp / "node")
+    if args.tandem_src:
+        server.env["PYTHONPATH"] = str(Path(args.tandem_src).resolve())
     import asyncio
 
     asyncio.run(server.provision())
@@ -91,7 +94,8 @@ def main() -> int:
         server.stop()
     self_top, total_top, samples = summarize(raw_file.read_text() if raw_file.exists()
                                              else "")
-    lines = [f"py-spy, Tandem server, {args.clients} clients × 5 updates/s, "
+    lines = [f"py-spy, Tandem server{' (' + args.tandem_src + ')' if args.tandem_src else ''}, "
+             f"{args.clients} clients × 5 updates/s, "
              f"{args.duration:g} s (p50 {r.latency_ms['p50']:.1f} ms, p99 "
              f"{r.latency_ms['p99']:.1f} ms, server CPU {r.server_cpu * 100:.0f}%); "
              f"{samples} busy samples", "", "self:"]
