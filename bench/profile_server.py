@@ -7,8 +7,8 @@ typing 5 updates/s on one document, ``workloads.run_fanout``) and samples the se
 process with ``py-spy record --format raw`` (py-spy 0.4: ``pip install py-spy`` into
 .venv; it is not needed for anything else). Prints the functions with the most samples
 on the CPU: *self* (the sampled frame itself) and *total* (anywhere on the stack).
-Idle samples (the event loop waiting in ``select``/``epoll``) are excluded with
-``--idle`` off, so the percentages are of the server's busy time.
+py-spy leaves idle samples out by default (no ``--idle``), so the percentages are of
+the server's busy samples (all threads: the event loop and the SQLite writer).
 """
 
 from __future__ import annotations

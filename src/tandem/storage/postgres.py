@@ -3,10 +3,12 @@
 Sequence numbers come from a row lock on the document (``SELECT … FOR UPDATE``),
 so they stay contiguous when nodes write concurrently. Appends are group-committed
 per document: all that a node has queued for a document while its previous
-transaction ran go into the next one (one lock, one INSERT, one ``pg_notify``, one
-commit), as the SQLite engine's writer thread does for the whole file. Session creation is one
-transaction that only succeeds while the document has no (or the expected)
-active session. Committed changes are announced with ``pg_notify`` inside the
+transaction ran go into the next one (one statement: one round trip, one lock, one
+``pg_notify``, one commit), as the SQLite engine's writer thread does for the whole
+file; the statement calls a PL/pgSQL function each pooled connection creates in its
+``pg_temp`` schema (no migration). Session creation is one transaction that only
+succeeds while the document has no (or the expected) active session. Committed
+changes are announced with ``pg_notify`` inside the
 same transaction, so other nodes hear of exactly what was committed, in commit
 order.
 """
@@ -14,7 +16,6 @@ order.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
 import json
@@ -71,22 +72,111 @@ _SESSION_COLUMNS = (
 )
 
 
-# The writes of one group commit in one statement (data-modifying CTEs always run).
-_GROUP_WRITE = (
-    "WITH ins AS (INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
-    " counter, user_id, ciphertext) SELECT $1, $2, s, $3, c, n, u, d FROM"
-    " unnest($4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::bytea[])"
-    " AS t(s, c, n, u, d)),"
-    " hd AS (UPDATE documents SET head = $9 WHERE api_key = $1 AND document_id = $2),"
-    " cc AS (INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-    " max_counter, max_seq, user_id) SELECT $1, $2, $3, c, n, s, u FROM"
-    " unnest($10::text[], $11::bigint[], $12::bigint[], $13::text[]) AS t(c, n, s, u)"
-    " ON CONFLICT (api_key, document_id, session_id, client_id)"
-    " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
-    " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
-    " excluded.max_seq), user_id = coalesce(client_counters.user_id, excluded.user_id))"
-    " SELECT pg_notify($14, $15)"
-)
+# A group commit in one round trip: this function (created per pooled connection in
+# pg_temp, so no schema migration) runs in the implicit transaction of the one statement
+# that calls it: lock the document row, per job check the session and the client id's
+# user, per update de-duplicate (stored, compacted, or earlier in this batch) or insert
+# with the next seq, then update the head and send one pg_notify for the batch. One row
+# out per update, in input order: (seq, duplicate, job error: '' | 'stale' | 'taken').
+_APPEND_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION pg_temp.tandem_append(
+    p_api text, p_doc text, p_job int[], p_sid text[], p_cid text[], p_uid text[],
+    p_n bigint[], p_data bytea[], p_channel text, p_node text, p_inline int)
+RETURNS TABLE (o_seq bigint, o_dup boolean, o_err text) LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_head bigint;
+    v_start bigint;
+    v_active text;
+    v_found boolean;
+    v_total int := coalesce(array_length(p_job, 1), 0);
+    v_first int := 1;
+    v_last int;
+    v_user text;
+    v_compacted bigint;
+    v_max_seq bigint;
+    v_seq bigint;
+    v_b64 text;
+    v_budget int := p_inline;
+    v_entries jsonb := '[]'::jsonb;
+BEGIN
+    SELECT head, active_session INTO v_head, v_active FROM documents
+        WHERE api_key = p_api AND document_id = p_doc FOR UPDATE;
+    v_found := FOUND;
+    v_start := v_head;
+    WHILE v_first <= v_total LOOP
+        v_last := v_first;
+        WHILE v_last < v_total AND p_job[v_last + 1] = p_job[v_first] LOOP
+            v_last := v_last + 1;
+        END LOOP;
+        IF NOT v_found OR v_active IS DISTINCT FROM p_sid[v_first] THEN
+            FOR i IN v_first .. v_last LOOP
+                o_seq := 0; o_dup := false; o_err := 'stale'; RETURN NEXT;
+            END LOOP;
+            v_first := v_last + 1;
+            CONTINUE;
+        END IF;
+        SELECT user_id, compacted_counter, max_seq INTO v_user, v_compacted, v_max_seq
+            FROM client_counters WHERE api_key = p_api AND document_id = p_doc
+            AND session_id = v_active AND client_id = p_cid[v_first];
+        IF FOUND AND v_user IS NOT NULL AND v_user <> p_uid[v_first] THEN
+            FOR i IN v_first .. v_last LOOP
+                o_seq := 0; o_dup := false; o_err := 'taken'; RETURN NEXT;
+            END LOOP;
+            v_first := v_last + 1;
+            CONTINUE;
+        END IF;
+        FOR i IN v_first .. v_last LOOP
+            SELECT seq INTO v_seq FROM updates WHERE api_key = p_api AND document_id = p_doc
+                AND session_id = v_active AND client_id = p_cid[i] AND counter = p_n[i];
+            IF FOUND THEN
+                o_seq := v_seq; o_dup := true; o_err := ''; RETURN NEXT;
+                CONTINUE;
+            END IF;
+            IF v_compacted IS NOT NULL AND p_n[i] <= v_compacted THEN
+                o_seq := v_max_seq; o_dup := true; o_err := ''; RETURN NEXT;
+                CONTINUE;
+            END IF;
+            v_head := v_head + 1;
+            INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,
+                                 user_id, ciphertext)
+                VALUES (p_api, p_doc, v_head, v_active, p_cid[i], p_n[i], p_uid[i], p_data[i]);
+            INSERT INTO client_counters (api_key, document_id, session_id, client_id,
+                                         max_counter, max_seq, user_id)
+                VALUES (p_api, p_doc, v_active, p_cid[i], p_n[i], v_head, p_uid[i])
+                ON CONFLICT (api_key, document_id, session_id, client_id) DO UPDATE
+                SET max_counter = GREATEST(client_counters.max_counter, excluded.max_counter),
+                    max_seq = GREATEST(client_counters.max_seq, excluded.max_seq),
+                    user_id = coalesce(client_counters.user_id, excluded.user_id);
+            v_b64 := NULL;
+            IF v_budget > 0 AND length(p_data[i]) * 4 / 3 + length(p_cid[i])
+                    + length(p_uid[i]) + 48 <= v_budget THEN
+                v_b64 := translate(encode(p_data[i], 'base64'), E'\n', '');
+                v_budget := v_budget - (length(v_b64) + length(p_cid[i])
+                                        + length(p_uid[i]) + 48);
+            ELSE
+                v_budget := 0;  -- the inlined ciphertexts stay a prefix
+            END IF;
+            v_entries := v_entries || jsonb_build_array(
+                jsonb_build_array(v_head, p_cid[i], p_n[i], p_uid[i], v_b64));
+            o_seq := v_head; o_dup := false; o_err := ''; RETURN NEXT;
+        END LOOP;
+        v_first := v_last + 1;
+    END LOOP;
+    IF v_head > v_start THEN
+        UPDATE documents SET head = v_head WHERE api_key = p_api AND document_id = p_doc;
+        PERFORM pg_notify(p_channel, json_build_object(
+            'k', 'ub', 'a', p_api, 'd', p_doc, 'sid', v_active,
+            't', extract(epoch FROM clock_timestamp()), 'u', v_entries,
+            'node', p_node)::text);
+    END IF;
+END
+$fn$;
+"""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Every pooled connection: the group-commit function, in this session's pg_temp."""
+    await conn.execute(_APPEND_FUNCTION)
 
 
 @dataclass(slots=True)
@@ -141,6 +231,7 @@ class PostgresStore(Store):
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self._min_size, max_size=self._max_size,
                 command_timeout=self._timeout, timeout=self._timeout,
+                init=_init_connection,
             )
             async with self._pool.acquire() as conn:
                 await migrate(conn)
@@ -433,8 +524,7 @@ class PostgresStore(Store):
                     continue
                 try:
                     outcomes = await self._run(
-                        lambda conn, batch=batch: self._append_batch(conn, key, batch),
-                        transaction=True)
+                        lambda conn, batch=batch: self._append_batch(conn, key, batch))
                 except StorageError as exc:
                     outcomes = [type(exc)(exc.message) for _job in batch]
                 except asyncio.CancelledError:
@@ -454,106 +544,37 @@ class PostgresStore(Store):
 
     async def _append_batch(self, conn: asyncpg.Connection, key: tuple[str, str],
                             batch: list[_AppendJob]) -> list[list[AppendResult] | Exception]:
-        """One transaction for a batch of jobs. A job fails alone (stale session, client
-        id of another user) and writes nothing; the others are stored."""
+        """One statement, one round trip, one transaction for a batch of jobs
+        (``pg_temp.tandem_append``). A job fails alone (stale session, client id of
+        another user) and writes nothing; the others are stored."""
         api_key, document_id = key
-        doc = await conn.fetchrow(
-            "SELECT head, active_session FROM documents WHERE api_key = $1"
-            " AND document_id = $2 FOR UPDATE", api_key, document_id)
-        def stale() -> StaleSession:
-            return StaleSession("this session is no longer the document's active session")
-
-        if doc is None:
-            return [stale() for _job in batch]
-        active: str | None = doc["active_session"]
-        head: int = doc["head"]
-        live = [job for job in batch if job.session_id == active]
-        counters: dict[str, list[Any]] = {}  # client id -> [compacted, max_seq, user, max_n]
-        stored: dict[tuple[str, int], int] = {}
-        if live:
-            client_ids = sorted({job.client_id for job in live})
-            for row in await conn.fetch(
-                    "SELECT client_id, compacted_counter, max_seq, user_id, max_counter"
-                    " FROM client_counters WHERE api_key = $1 AND document_id = $2"
-                    " AND session_id = $3 AND client_id = ANY($4::text[])",
-                    api_key, document_id, active, client_ids):
-                counters[row["client_id"]] = [row["compacted_counter"], row["max_seq"],
-                                              row["user_id"], row["max_counter"]]
-            # Only a counter at or below the client's highest stored one can be a resend
-            # (jobs of a client id bound to another user fail below, unread).
-            maybe = [(job.client_id, n) for job in live
-                     if job.client_id in counters
-                     and counters[job.client_id][2] in (None, job.user_id)
-                     for n, _data in job.items if n <= counters[job.client_id][3]]
-            if maybe:
-                for row in await conn.fetch(
-                        "SELECT u.client_id, u.counter, u.seq FROM updates u JOIN"
-                        " unnest($4::text[], $5::bigint[]) AS k(c, n) ON u.client_id = k.c"
-                        " AND u.counter = k.n WHERE u.api_key = $1 AND u.document_id = $2"
-                        " AND u.session_id = $3", api_key, document_id, active,
-                        [c for c, _n in maybe], [n for _c, n in maybe]):
-                    stored[(row["client_id"], row["counter"])] = row["seq"]
-        outcomes: list[list[AppendResult] | Exception] = []
-        rows: tuple[list[int], list[str], list[int], list[str], list[bytes]] = (
-            [], [], [], [], [])
-        touched: dict[str, list[Any]] = {}  # client id -> [max counter, max seq, user]
-        for job in batch:
-            if job.session_id != active:
-                outcomes.append(stale())
-                continue
-            cid = job.client_id
-            seen = counters.get(cid)
-            if seen is not None and seen[2] is not None and seen[2] != job.user_id:
-                outcomes.append(ClientIdTaken("this client id is bound to another user"))
-                continue
-            results: list[AppendResult] = []
+        columns: tuple[list[int], list[str], list[str], list[str], list[int], list[bytes]] = (
+            [], [], [], [], [], [])
+        for index, job in enumerate(batch):
             for counter, data in job.items:
-                earlier = stored.get((cid, counter))
-                if earlier is not None:
-                    results.append(AppendResult(seq=earlier, duplicate=True))
-                    continue
-                if seen is not None and counter <= seen[0]:
-                    results.append(AppendResult(seq=seen[1], duplicate=True))  # compacted
-                    continue
-                head += 1
-                stored[(cid, counter)] = head
-                for column, value in zip(rows, (head, cid, counter, job.user_id, data),
-                                         strict=True):
+                for column, value in zip(columns, (index, job.session_id, job.client_id,
+                                                   job.user_id, counter, data), strict=True):
                     column.append(value)
-                results.append(AppendResult(seq=head))
-                mark = touched.setdefault(cid, [counter, head, job.user_id])
-                mark[0], mark[1] = max(mark[0], counter), head
-            if seen is None:
-                counters[cid] = seen = [0, 0, job.user_id, 0]  # bound from now on
-            elif seen[2] is None:
-                seen[2] = job.user_id
-            outcomes.append(results)
-        if rows[0]:
-            await conn.execute(
-                _GROUP_WRITE, api_key, document_id, active, *rows, head,
-                list(touched), [t[0] for t in touched.values()],
-                [t[1] for t in touched.values()], [t[2] for t in touched.values()],
-                CHANNEL, self._batch_event(api_key, document_id, active, rows))
-        return outcomes
-
-    def _batch_event(self, api_key: str, document_id: str, session_id: str,
-                     rows: tuple[list[int], list[str], list[int], list[str], list[bytes]]
-                     ) -> str:
-        """One notification for the whole batch. Ciphertexts ride along while the payload
-        stays under the NOTIFY limit; the rest are read from the table by receivers."""
-        entries: list[list[Any]] = []
-        budget = _INLINE_LIMIT - len(api_key) - len(document_id) - len(session_id) - 100
-        for seq, cid, counter, uid, data in zip(*rows, strict=True):
-            size = len(data) * 4 // 3 + len(cid) + len(uid) + 48
-            if size <= budget:
-                budget -= size
-                entries.append([seq, cid, counter, uid, base64.b64encode(data).decode("ascii")])
+        budget = _INLINE_LIMIT - len(api_key) - len(document_id) - 100 - len(self.node_id)
+        rows = await conn.fetch(
+            "SELECT o_seq, o_dup, o_err FROM pg_temp.tandem_append($1, $2, $3, $4, $5, $6,"
+            " $7, $8, $9, $10, $11)", api_key, document_id, *columns, CHANNEL, self.node_id,
+            budget)
+        outcomes: list[list[AppendResult] | Exception] = []
+        at = 0
+        for job in batch:
+            mine = rows[at:at + len(job.items)]
+            at += len(job.items)
+            error = mine[0]["o_err"]
+            if error == "stale":
+                outcomes.append(StaleSession(
+                    "this session is no longer the document's active session"))
+            elif error == "taken":
+                outcomes.append(ClientIdTaken("this client id is bound to another user"))
             else:
-                budget = 0  # keep the inlined ones a prefix
-                entries.append([seq, cid, counter, uid, None])
-        event = {"k": "ub", "a": api_key, "d": document_id, "sid": session_id,
-                 "t": time.time(), "u": entries, "node": self.node_id}
-        return json.dumps(event, separators=(",", ":"))
+                outcomes.append([AppendResult(seq=r["o_seq"], duplicate=r["o_dup"])
+                                 for r in mine])
+        return outcomes
 
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:
