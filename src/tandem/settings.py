@@ -45,7 +45,11 @@ class Settings:
     hello_timeout: float = 10.0
     snapshot_threshold: int = 500
     max_log_updates: int = 5000  # updates since the last snapshot, then writes wait for one
-    retain_updates: int = 0
+    retain_updates: int = 0  # deprecated and ignored: history_days keeps the whole log
+    # version history (docs/protocol.md, "Version history")
+    history_days: float = 30.0  # retention window; 0 keeps history forever
+    checkpoint_idle: float = 60.0  # ask for a checkpoint after this many idle seconds...
+    checkpoint_interval: float = 3600.0  # ... and at least this often while edited
     pbkdf2_min_iterations: int = 10_000
     # storage quotas (0 = unlimited)
     document_bytes_per_minute: int = 64 * 1024 * 1024
@@ -60,6 +64,8 @@ class Settings:
     metrics_token: str | None = None
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
+    # operations: DELETE /v1/documents/{id} needs this bearer token (off without it)
+    admin_token: str | None = None
     # demo-only: never set by ``tandem serve``
     demo: bool = False
 

@@ -197,28 +197,73 @@ async def test_stale_session_is_refused(store, api_key):
         await store.store_snapshot(api_key, "doc", "session-other-00001", 0, SEALED)
 
 
-async def test_snapshots_compaction_and_retention(store, api_key):
+async def test_checkpoints_keep_history(store, api_key):
     s = await new_doc(store, api_key)
     for i in range(1, 21):
-        await store.append_update(api_key, "doc", s.session_id, "client-a", i, "u", SEALED)
-    await store.store_snapshot(api_key, "doc", s.session_id, 10, b"snap-10")
+        user = "alice" if i <= 10 else "bob"
+        await store.append_update(api_key, "doc", s.session_id, f"client-{user}", i, user,
+                                  SEALED)
+    v2 = await store.store_snapshot(api_key, "doc", s.session_id, 10, b"snap-10")
+    assert (v2.number, v2.seq, v2.kind, v2.editors, v2.size) == (2, 10, "auto", ("alice",), 7)
     snap = await store.latest_snapshot(api_key, "doc")
     assert (snap.seq, snap.session_id, snap.ciphertext) == (10, s.session_id, b"snap-10")
-    assert [u.seq for u in await store.updates_after(api_key, "doc", 0)] == list(range(11, 21))
-    # An older or equal snapshot and one from the future are rejected.
-    with pytest.raises(SnapshotRejected):
-        await store.store_snapshot(api_key, "doc", s.session_id, 10, b"again")
+    # Nothing is deleted: the covered updates stay in the history.
+    assert [u.seq for u in await store.updates_after(api_key, "doc", 10)] == list(range(11, 21))
+    assert [u.seq for u in await store.updates_after(api_key, "doc", 0)] == list(range(1, 21))
+    # An older automatic snapshot, an equal one and one from the future are rejected.
+    for seq in (9, 10):
+        with pytest.raises(SnapshotRejected):
+            await store.store_snapshot(api_key, "doc", s.session_id, seq, b"again")
     with pytest.raises(SnapshotRejected):
         await store.store_snapshot(api_key, "doc", s.session_id, 21, b"future")
-    # retain_updates keeps the last N covered updates.
-    await store.store_snapshot(api_key, "doc", s.session_id, 18, b"snap-18", retain_updates=5)
-    assert [u.seq for u in await store.updates_after(api_key, "doc", 0)] == list(range(14, 21))
+    # A named version may repeat the latest seq; its sealed name is kept as is.
+    v3 = await store.store_snapshot(api_key, "doc", s.session_id, 10, b"named-10",
+                                    kind="named", name=b"sealed-name")
+    assert (v3.number, v3.seq, v3.editors, v3.name) == (3, 10, (), b"sealed-name")
+    v4 = await store.store_snapshot(api_key, "doc", s.session_id, 18, b"snap-18")
+    assert v4.editors == ("bob",)
+    with pytest.raises(StorageError):
+        await store.store_snapshot(api_key, "doc", s.session_id, 19, b"x", kind="bogus")
     info = await store.document_info(api_key, "doc")
-    assert info.snapshot_seq == 18 and info.version == 20 and info.stored_updates == 7
-    assert info.stored_bytes == 7 * len(SEALED) + len(b"snap-18")
-    # Appending continues after compaction with the next seq.
-    r = await store.append_update(api_key, "doc", s.session_id, "client-a", 21, "u", SEALED)
+    assert info.snapshot_seq == 18 and info.version == 20 and info.stored_updates == 20
+    assert info.stored_bytes == 20 * len(SEALED) + sum(
+        len(c) for c in (b"initial-snapshot", b"snap-10", b"named-10", b"snap-18"))
+    assert await store.api_key_stored_bytes(api_key) == info.stored_bytes
+    # Listing: newest first, paged, without ciphertext; fetching one gives it.
+    listed = await store.list_versions(api_key, "doc")
+    assert [(v.number, v.seq, v.kind) for v in listed] == [
+        (4, 18, "auto"), (3, 10, "named"), (2, 10, "auto"), (1, 0, "session")]
+    assert all(v.ciphertext is None and v.key_hint == "h1" for v in listed)
+    assert [v.number for v in await store.list_versions(api_key, "doc", before=3, limit=1)] == [2]
+    got = await store.get_version(api_key, "doc", 3)
+    assert (got.ciphertext, got.name, got.size) == (b"named-10", b"sealed-name", 8)
+    assert await store.get_version(api_key, "doc", 99) is None
+    # Appending continues with the next seq.
+    r = await store.append_update(api_key, "doc", s.session_id, "client-bob", 21, "bob", SEALED)
     assert r.seq == 21
+
+
+async def test_retention_window_prunes_only_old_history(store, api_key):
+    s = await new_doc(store, api_key)
+    for i in range(1, 11):
+        await store.append_update(api_key, "doc", s.session_id, "client-a", i, "u", SEALED)
+    await store.store_snapshot(api_key, "doc", s.session_id, 4, b"snap-4")
+    await store.store_snapshot(api_key, "doc", s.session_id, 7, b"snap-7")
+    # Nothing is older than the window: nothing goes.
+    assert await store.prune_history(api_key, "doc", time.time() - 3600) == 0
+    assert len(await store.list_versions(api_key, "doc")) == 3
+    # A window that starts now: the newest checkpoint and everything after it stay.
+    assert await store.prune_history(api_key, "doc", time.time() + 1) == 2
+    assert [v.number for v in await store.list_versions(api_key, "doc")] == [3]
+    assert [u.seq for u in await store.updates_after(api_key, "doc", 0)] == [8, 9, 10]
+    # A re-sent, pruned update is still known as a duplicate.
+    again = await store.append_update(api_key, "doc", s.session_id, "client-a", 3, "u", SEALED)
+    assert again.duplicate
+    # store_snapshot prunes as it goes when asked to.
+    await store.store_snapshot(api_key, "doc", s.session_id, 10, b"snap-10",
+                               prune_before=time.time() + 1)
+    assert [v.number for v in await store.list_versions(api_key, "doc")] == [4]
+    assert await store.updates_after(api_key, "doc", 0) == []
 
 
 async def test_rotation_replaces_the_active_session(store, api_key):
@@ -241,13 +286,28 @@ async def test_rotation_replaces_the_active_session(store, api_key):
     assert all(r.session == new for r in results)
     info = await store.document_info(api_key, "doc")
     assert info.session_count == 2 and info.active_session == new
-    assert info.snapshot_seq == 5 and info.stored_updates == 0
+    # The old session's updates stay in the history, readable with the old key hint.
+    assert info.snapshot_seq == 5 and info.stored_updates == 5
     assert (await store.latest_snapshot(api_key, "doc")).session_id == new.session_id
+    versions = await store.list_versions(api_key, "doc")
+    assert [(v.number, v.seq, v.kind, v.session_id) for v in versions] == [
+        (2, 5, "session", new.session_id), (1, 0, "session", old.session_id)]
+    assert [s.session_id for s in await store.get_sessions(
+        api_key, "doc", [old.session_id, new.session_id, "session-none-000001"])] == [
+        old.session_id, new.session_id]
     with pytest.raises(StaleSession):
         await store.append_update(api_key, "doc", old.session_id, "client-a", 6, "u", SEALED)
     r = await store.append_update(api_key, "doc", new.session_id, "client-a", 1, "u", SEALED)
     assert (r.seq, r.duplicate) == (6, False)  # counters are per session; seqs continue
     assert [u.seq for u in await store.updates_after(api_key, "doc", 0)] == [6]
+    between = await store.updates_between(api_key, "doc", 2, 6, limit=10)
+    assert [(u.seq, u.session_id) for u in between] == [
+        (3, old.session_id), (4, old.session_id), (5, old.session_id), (6, new.session_id)]
+    assert [u.seq for u in await store.updates_between(api_key, "doc", 2, 6, limit=2)] == [3, 4]
+    # A byte budget: updates until it is reached, always at least one.
+    for budget, seqs in ((1, [3]), (2 * len(SEALED), [3, 4]), (2 * len(SEALED) + 1, [3, 4, 5])):
+        got = await store.updates_between(api_key, "doc", 2, 6, limit=10, max_bytes=budget)
+        assert [u.seq for u in got] == seqs
 
 
 async def test_document_info(store, api_key):
@@ -306,3 +366,50 @@ async def test_schema_newer_than_code_is_refused(engine, tmp_path):
         await conn.close()
     with pytest.raises(StorageError, match="newer"):
         await make_store(engine, tmp_path).open()
+
+
+async def test_migration_4_turns_the_snapshot_into_version_1(engine, tmp_path):
+    """A database from before version history keeps its snapshot as version 1."""
+    from tandem.storage import postgres_schema, sqlite_schema
+
+    rows = [
+        "INSERT INTO api_keys VALUES ('k', 'n', '[]', NULL, 1.0)",
+        "INSERT INTO documents VALUES ('k', 'd', 3, 'session-0000000001', 2.0)",
+        "INSERT INTO sessions VALUES ('k', 'd', 'session-0000000001', 'h', 'salt', 10000,"
+        " 'wrapped', 'alice', 2.0, 0)",
+        "INSERT INTO snapshots VALUES ('k', 'd', 2, 'session-0000000001', 'snapshot-2')",
+    ]
+    if engine == "sqlite":
+        path = tmp_path / "store" / "tandem.sqlite3"
+        path.parent.mkdir(parents=True)
+        conn = sqlite3.connect(path)
+        for script in sqlite_schema.MIGRATIONS[:3]:
+            conn.executescript(script)
+        for row in rows:
+            conn.execute(row.replace("'salt'", "x'00'").replace("'wrapped'", "x'00'")
+                         .replace("'snapshot-2'", "CAST('snapshot-2' AS BLOB)"))
+        conn.execute("PRAGMA user_version=3")
+        conn.commit()
+        conn.close()
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(_DATABASES[str(tmp_path)])
+        await conn.execute("CREATE TABLE tandem_schema (version INTEGER NOT NULL)")
+        for number, script in enumerate(postgres_schema.MIGRATIONS[:3], start=1):
+            await conn.execute(script)
+            await conn.execute("INSERT INTO tandem_schema VALUES ($1)", number)
+        for row in rows:
+            await conn.execute(row.replace("'salt'", "'\\x00'::bytea")
+                               .replace("'wrapped'", "'\\x00'::bytea")
+                               .replace("'snapshot-2'", "'snapshot-2'::bytea"))
+        await conn.close()
+    store = make_store(engine, tmp_path)
+    await store.open()
+    try:
+        (version,) = await store.list_versions("k", "d")
+        assert (version.number, version.seq, version.kind, version.key_hint) == (
+            1, 2, "auto", "h")
+        assert (await store.latest_snapshot("k", "d")).ciphertext == b"snapshot-2"
+    finally:
+        await store.close()

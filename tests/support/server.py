@@ -75,7 +75,8 @@ class RunningServer:
 async def serve_in_loop(data_dir: Path, **settings: object) -> AsyncIterator[RunningServer]:
     """Run the app under uvicorn inside the current event loop."""
     port = free_port()
-    tenant = await make_tenant(data_dir / "tandem.sqlite3", origins=settings.pop("origins", ()))
+    database = settings.get("database_url") or data_dir / "tandem.sqlite3"
+    tenant = await make_tenant(database, origins=settings.pop("origins", ()))
     config = load_settings(data_dir=str(data_dir), port=port, **settings)
     app = create_app(config)
     server = uvicorn.Server(uvicorn_config(app, config, log_level="warning"))

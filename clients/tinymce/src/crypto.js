@@ -367,6 +367,15 @@ export class SessionCipher {
   async openPresence(clientId, blob) {
     return openWith(await this._key, blob, this._aad('presence', clientId));
   }
+
+  /** A named version's name, bound to the snapshot's seq (docs/protocol.md). */
+  async sealVersionName(seq, plaintext, { nonce } = {}) {
+    return sealWith(await this._key, plaintext, this._aad('version_name', seq), nonce);
+  }
+
+  async openVersionName(seq, blob) {
+    return openWith(await this._key, blob, this._aad('version_name', seq));
+  }
 }
 
 // --- base64 (standard alphabet, with padding) --------------------------------

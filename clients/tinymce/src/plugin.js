@@ -11,6 +11,7 @@ import { modelToHtml } from './content/html.js';
 import { insertItems, readFragment } from './content/ydoc.js';
 import { CaretOverlay } from './carets.js';
 import { LocalStore } from './local-store.js';
+import { VersionHistory, docHtml } from './versions.js';
 import { registerOptions, readOptions } from './options.js';
 import { toBase64, fromBase64 } from './crypto.js';
 
@@ -68,6 +69,7 @@ function setupPlugin(editor) {
     originalReadonly: false,
     io: null,
     destroyed: false,
+    deleted: false, // the server deleted the document (close 4004): nothing is saved on this device
     store: null, // the local copy (IndexedDB)
     storeKey: null,
     stored: null, // the record loaded at start
@@ -75,6 +77,7 @@ function setupPlugin(editor) {
     offlineEdited: false,
     boundDoc: null,
     saveTimer: null,
+    history: null, // VersionHistory (versions.js)
   };
   let options = null;
   const pendingSynced = [];
@@ -89,6 +92,7 @@ function setupPlugin(editor) {
         editable: state.editable,
         offline: !!state.offlineDoc || (!!state.client && !state.client.connected && !!state.binding && state.binding.active),
         error: state.failed ? { reason: state.failed.reason, message: state.failed.message } : null,
+        historyIncidents: state.history ? state.history.incidents.map((i) => ({ ...i })) : [],
       };
     },
     whenSynced() {
@@ -132,12 +136,40 @@ function setupPlugin(editor) {
     forgetLocal() {
       return state.store && state.storeKey ? state.store.delete(state.storeKey) : Promise.resolve();
     },
+    /** The version history, newest first (versions.js): [{number, seq, kind, createdAt, editors, size, name}]. */
+    versions(opts) {
+      return history().list(opts);
+    },
+    /** Read-only canonical HTML of version n ({rebuild: true}: from the log, not its checkpoint). */
+    async openVersion(n, opts) {
+      return docHtml(await history().open(n, opts));
+    },
+    /** Restore version n as a new edit on top of the document; resolves with the restore's version number. */
+    restoreVersion(n, opts) {
+      syncNow();
+      return history().restore(n, opts);
+    },
+    /** Store the current state as a named version; resolves with its number. */
+    createVersion(name) {
+      syncNow();
+      return history().createVersion(name || null);
+    },
     /** Close the connection (the editor stays read-only). */
     disconnect() {
       if (state.client) state.client.close();
       setEditable(false);
     },
   };
+
+  // A session whose key does not open (versions.js shows its history): nothing can be sent.
+  function keyless() {
+    return !!(state.client && state.client.session && !state.client._cipher);
+  }
+
+  function history() {
+    if (!state.history) throw new Error('real-time collaboration is not connected');
+    return state.history;
+  }
 
   // -- read-only / progress -------------------------------------------------------------------
 
@@ -147,7 +179,7 @@ function setupPlugin(editor) {
   }
 
   function setEditable(on) {
-    const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer';
+    const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer' && !keyless();
     state.editable = !!want;
     try {
       editor.mode.set(want ? 'design' : 'readonly');
@@ -363,7 +395,7 @@ function setupPlugin(editor) {
   function save() {
     clearTimeout(state.saveTimer);
     state.saveTimer = null;
-    if (!state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
+    if (state.deleted || !state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
     const client = state.client;
     const offline = state.boundDoc === state.offlineDoc;
     const pending = offline ? state.offlineEdited || !!(state.stored && state.stored.pending) : client.unacknowledged > 0;
@@ -378,6 +410,15 @@ function setupPlugin(editor) {
     };
     if (!record.sessionId) return Promise.resolve();
     return state.store.put(state.storeKey, record);
+  }
+
+  /** The document was deleted on the server: erase its copy on this device as well, and never
+   * save it again (a saved copy would re-create the document on the next visit). */
+  function forgetDeleted() {
+    state.deleted = true;
+    clearTimeout(state.saveTimer);
+    state.saveTimer = null;
+    if (state.store && state.storeKey) state.store.delete(state.storeKey);
   }
 
   /** Show the saved copy while the server cannot be reached (a reload, a browser restart). */
@@ -536,6 +577,15 @@ function setupPlugin(editor) {
       },
     });
     state.client = client;
+    state.history = new VersionHistory(client, {
+      onIncident: (info) => {
+        editor.dispatch('RtcIncident', info);
+        if (keyless()) {
+          setEditable(false);
+          notify('This document was moved to an encryption key that cannot be opened; it is shown from its history, read-only, until an editor with the right key repairs it.', 'warning');
+        }
+      },
+    });
     pendingSynced.splice(0).forEach((w) => client.whenSynced().then(w.resolve, w.reject));
     bind(client.fragment);
     if (options.offline && typeof window !== 'undefined' && window.indexedDB) {
@@ -585,6 +635,7 @@ function setupPlugin(editor) {
     client.on('disconnected', (info) => {
       syncNow(); // keep what was typed in the last instant: it stays pending and is re-sent
       if (info.fatal) {
+        if (info.code === 'document_deleted') forgetDeleted();
         setEditable(false);
         editor.setProgressState(false);
         state.failed = info;

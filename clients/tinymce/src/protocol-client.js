@@ -94,7 +94,7 @@ export const COLLAB_PATH = '/v1/collab';
 /** Close codes after which reconnecting cannot help. Every other close is retried with
  * backoff, never sooner than the error's retry_after (a full document, a quota, a rate
  * limit, a busy server are temporary). */
-export const FATAL_CLOSE = new Set([4003, 4010]);
+export const FATAL_CLOSE = new Set([4003, 4004, 4010]); // 4004: the document was deleted
 /** Marks transactions that apply server content (never sent back). */
 export const REMOTE_ORIGIN = Symbol('tandem-remote');
 
@@ -231,6 +231,10 @@ export class TandemClient {
     this._tokenTimer = null;
     this._lastError = null;
     this._waiters = { synced: [], idle: [] };
+    this._requests = new Map(); // history request id -> {resolve, reject} (versions.js)
+    this._nextRequest = 0;
+    this._snapshotWaiters = []; // one entry per snapshot sent, resolved by its snapshot_ack
+    this._syncProblem = null;
     this._newDoc();
   }
 
@@ -307,6 +311,47 @@ export class TandemClient {
       role: this.role,
       caret: this.caret,
     };
+  }
+
+  /**
+   * Send a history request (list_versions, get_version, get_updates; docs/protocol.md,
+   * "Version history") and resolve with its answer; a request_failed answer rejects.
+   */
+  request(message) {
+    if (!this._ws || !this.connected) return Promise.reject(new ClientError('not connected', { code: 'network' }));
+    const id = ++this._nextRequest;
+    return new Promise((resolve, reject) => {
+      this._requests.set(id, { resolve, reject });
+      if (!this._sendRaw({ ...message, id })) {
+        this._requests.delete(id);
+        reject(new ClientError('not connected', { code: 'network' }));
+      }
+    });
+  }
+
+  /** Send a snapshot (kind: auto/named/restore/repair) and resolve with its snapshot_ack. */
+  sendSnapshot(message) {
+    return new Promise((resolve, reject) => {
+      if (!this._sendRaw({ type: 'snapshot', ...message })) {
+        reject(new ClientError('not connected', { code: 'network' }));
+        return;
+      }
+      this._snapshotWaiters.push({ resolve, reject });
+    });
+  }
+
+  _onAnswer(msg) {
+    const waiter = this._requests.get(msg.id);
+    if (!waiter) return;
+    this._requests.delete(msg.id);
+    if (msg.type === 'request_failed') waiter.reject(new ClientError(msg.message || 'request failed', { code: msg.code || 'general' }));
+    else waiter.resolve(msg);
+  }
+
+  _onSnapshotAck(msg) {
+    const waiter = this._snapshotWaiters.shift();
+    if (waiter) waiter.resolve(msg);
+    this._emit('snapshot-ack', msg);
   }
 
   /** Send an encrypted ephemeral presence state (caret, selection...). */
@@ -530,6 +575,10 @@ export class TandemClient {
     this.connected = false;
     this.synced = false;
     clearTimeout(this._tokenTimer);
+    const lost = new ClientError('the connection was lost', { code: 'network' });
+    for (const waiter of this._requests.values()) waiter.reject(lost);
+    this._requests.clear();
+    for (const waiter of this._snapshotWaiters.splice(0)) if (waiter) waiter.reject(lost);
     if (err.code === 'jwt' && !err.retryable) this._jwtFailures++;
     const fatal =
       err.fatal ||
@@ -620,7 +669,11 @@ export class TandemClient {
       synced: this._onSynced,
       ack: this._onAck,
       snapshot_request: this._onSnapshotRequest,
-      snapshot_ack: (m) => this._emit('snapshot-ack', m),
+      snapshot_ack: this._onSnapshotAck,
+      versions: this._onAnswer,
+      version: this._onAnswer,
+      history_updates: this._onAnswer,
+      request_failed: this._onAnswer,
       client_joined: this._onClientJoined,
       client_left: this._onClientLeft,
       presence: this._onPresence,
@@ -720,14 +773,23 @@ export class TandemClient {
 
   async _adoptSession(session, fresh) {
     const [key] = await fetchKey(this.encryptionProvider, this.documentId, session.key_hint);
-    const contentKey = await unwrapContentKey(
-      key,
-      fromBase64(session.salt),
-      session.iterations,
-      fromBase64(session.wrapped_key),
-      this.documentId,
-      session.session_id,
-    );
+    let contentKey = null;
+    try {
+      contentKey = await unwrapContentKey(
+        key,
+        fromBase64(session.salt),
+        session.iterations,
+        fromBase64(session.wrapped_key),
+        this.documentId,
+        session.session_id,
+      );
+    } catch (err) {
+      // The document's first session: simply a wrong key. A later one (a rotation) whose
+      // wrapped key does not open may be broken or malicious: versions.js reads the older
+      // sessions' history instead, and fails with the wrong-key error if none opens.
+      if (!(err instanceof EncryptionError) || (!this.session && !session.start_seq)) throw err;
+      this._syncProblem = { code: 'session_key_unusable', message: `the content key of session ${session.session_id} cannot be unwrapped` };
+    }
     if (fresh) {
       this.synced = false;
       // With no session yet, this Doc holds our own losing initial content, which is not
@@ -737,16 +799,23 @@ export class TandemClient {
     }
     this.session = session;
     this.keyHint = session.key_hint;
-    this._cipher = new SessionCipher(contentKey, this.documentId, session.session_id);
+    this._cipher = contentKey ? new SessionCipher(contentKey, this.documentId, session.session_id) : null;
     this._emit('session', { sessionId: session.session_id, keyHint: session.key_hint, created: false });
   }
 
   async _onSnapshot(msg) {
-    if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
-    const state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
+    if (!this.session || msg.session_id !== this.session.session_id) return;
+    let state = null;
+    try {
+      if (!this._cipher) throw new EncryptionError('no key for this session');
+      state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
+    } catch (err) {
+      // Carry on from its seq; versions.js rebuilds what it should have held (issue 12).
+      this._syncProblem = this._syncProblem || { code: 'snapshot_unreadable', message: `the checkpoint at seq ${msg.seq} cannot be decrypted (${err && err.message})` };
+    }
     await this._hold();
     if (this.beforeRemote) this.beforeRemote();
-    this._applyRemote(state);
+    if (state) this._applyRemote(state);
     if (msg.seq > this.version) {
       this.version = msg.seq;
       for (const s of [...this._above]) if (s <= this.version) this._above.delete(s);
@@ -756,8 +825,12 @@ export class TandemClient {
   }
 
   async _onUpdate(msg) {
-    if (!this._cipher || !this.session || msg.session_id !== this.session.session_id) return;
+    if (!this.session || msg.session_id !== this.session.session_id) return;
     const seq = msg.seq;
+    if (!this._cipher) {
+      this._advance(seq); // a session we cannot open (see _adoptSession)
+      return;
+    }
     if (seq > this.version && !this._above.has(seq)) {
       const update = await this._cipher.openUpdate(msg.client_id, msg.counter, binaryData(msg.data));
       await this._hold();
@@ -770,7 +843,15 @@ export class TandemClient {
 
   _onSynced(msg) {
     this._advance(msg.version || 0);
+    // Structs Yjs parks for want of earlier ones: the checkpoint lacks updates the log
+    // after it builds on (a stale or broken checkpoint). versions.js falls back.
+    let problem = this._syncProblem;
+    this._syncProblem = null;
+    if (!problem && (this.doc.store.pendingStructs || this.doc.store.pendingDs)) {
+      problem = { code: 'snapshot_incomplete', message: 'the latest checkpoint lacks updates the log after it builds on' };
+    }
     this._becameSynced();
+    if (problem) this._emit('sync-problem', problem);
   }
 
   _becameSynced() {
@@ -796,7 +877,9 @@ export class TandemClient {
     if (!this._cipher || !this.session || this._above.size) return;
     const seq = this.version;
     const data = await this._cipher.sealSnapshot(seq, Y.encodeStateAsUpdate(this.doc));
-    this._sendRaw({ type: 'snapshot', session_id: this.session.session_id, seq, data: toBase64(data) });
+    if (this._sendRaw({ type: 'snapshot', session_id: this.session.session_id, seq, data: toBase64(data) })) {
+      this._snapshotWaiters.push(null);
+    }
   }
 
   _onClientJoined(msg) {

@@ -236,6 +236,24 @@ describe('protocol client', () => {
     ]);
   });
 
+  test('a deleted document (4004) is fatal: no reconnect, no re-creation', async () => {
+    const server = new FakeServer();
+    const a = client(server, { initial: 'x' });
+    const events = [];
+    a.on('disconnected', (i) => events.push(i));
+    a.start();
+    await a.whenSynced();
+    const [ws] = server.sockets;
+    server.fail(ws, 'document_deleted', 'the document was deleted', 4004);
+    await until(() => events.length >= 1);
+    await wait(100);
+    assert.deepEqual(events.map((e) => [e.code, e.reason, e.message, e.closeCode, e.fatal]), [
+      ['document_deleted', 'general', 'the document was deleted', 4004, true],
+    ]);
+    assert.equal(a.error.code, 'document_deleted');
+    assert.equal(server.sockets.size, 0, 'reconnected after a deletion');
+  });
+
   test('a full document (4009) is retried, not before retry_after, until a slot frees', async () => {
     const server = new FakeServer();
     const a = client(server, { initial: 'x', user: 'alice' });

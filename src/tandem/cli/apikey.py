@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from urllib.parse import urlsplit
 
@@ -36,8 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=list_keys)
 
     delete = commands.add_parser(
-        "delete", help="delete an API key with its public keys and all its documents"
+        "delete", help="delete an API key with its public keys and all its documents "
+                       "(erased like 'tandem doc delete')"
     )
+    delete.add_argument("--yes", "-y", action="store_true",
+                        help="confirm deleting the key's documents (needed when it has any)")
     delete.add_argument("key")
     delete.set_defaults(func=delete_key)
 
@@ -97,7 +101,24 @@ async def list_keys(args: argparse.Namespace, ctx: CliContext) -> int:
 
 async def delete_key(args: argparse.Namespace, ctx: CliContext) -> int:
     async with ctx.store() as store:
+        if await store.get_api_key(args.key) is None:
+            raise TandemError("unknown API key")
+        documents = await store.list_documents(args.key)
+        if documents and not args.yes:
+            print(f"API key {args.key} has {len(documents)} document(s); deleting it "
+                  "deletes them and everything stored for them, which cannot be undone. "
+                  "Run again with --yes to delete.", file=sys.stderr)
+            return 2
+        # One by one, as 'tandem doc delete' does: every node closes their connections
+        # with document_deleted; then the key (and anything created meanwhile) goes.
+        for document_id in documents:
+            await store.delete_document(args.key, document_id)
         if not await store.delete_api_key(args.key):
             raise TandemError("unknown API key")
-    print(f"deleted {args.key}")
+        print(f"deleted {args.key} and its {len(documents)} document(s)")
+        try:
+            print(await store.scrub())
+        except TandemError as exc:
+            print(f"error: the API key is deleted, but {exc.message}", file=sys.stderr)
+            return 1
     return 0

@@ -1,21 +1,26 @@
-"""``tandem doc cat|append|info``: read and write documents as their key holder.
+"""``tandem doc cat|append|info|versions|restore``: read and write documents as their
+key holder.
 
 The server cannot read documents; these commands decrypt locally with the keys
-in ``--keyring`` (a JSON object mapping key hints to keys).
+in ``--keyring`` (a JSON object mapping key hints to keys). ``versions`` lists the
+version history without keys (names are then shown as sealed).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
 
 import httpx
 
+from tandem.cli import doc_delete
 from tandem.cli.context import CliContext
 from tandem.client import DocumentClient, keyring_provider
 from tandem.client.document_client import websocket_url
+from tandem.client.history import fetch_versions
 from tandem.errors import TandemError
 
 
@@ -26,7 +31,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     cat = commands.add_parser("cat", help="print a document's content as HTML")
     _common(cat, keyring=True)
+    cat.add_argument("--version", type=int, metavar="N",
+                     help="the content as of version N (see 'tandem doc versions')")
+    cat.add_argument("--rebuild", action="store_true",
+                     help="with --version: rebuild it from the checkpoint before it and the "
+                          "log instead of trusting its own checkpoint")
     cat.set_defaults(func=cat_document)
+
+    versions = commands.add_parser("versions", help="list a document's version history")
+    _common(versions, keyring=False)
+    versions.add_argument("--keyring", metavar="FILE",
+                          help="decrypt version names with these keys (optional)")
+    versions.add_argument("--limit", type=int, metavar="N", help="only the newest N")
+    versions.add_argument("--json", action="store_true", help="machine-readable output")
+    versions.set_defaults(func=list_versions)
+
+    restore = commands.add_parser(
+        "restore", help="restore an older version (a new edit on top of the document)")
+    _common(restore, keyring=True)
+    restore.add_argument("--version", type=int, metavar="N", required=True,
+                         help="the version to bring back")
+    restore.add_argument("--rebuild", action="store_true",
+                         help="rebuild version N and the current state from the log "
+                              "(for a checkpoint suspected to be stale)")
+    restore.set_defaults(func=restore_version)
 
     append = commands.add_parser(
         "append", help="append a paragraph (creating the document if it is new)")
@@ -38,6 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(info, keyring=False)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(func=document_info)
+
+    doc_delete.register(commands)
 
 
 def _common(parser: argparse.ArgumentParser, *, keyring: bool) -> None:
@@ -97,7 +127,56 @@ async def cat_document(args: argparse.Namespace, ctx: CliContext) -> int:
     await client.start()
     try:
         await client.wait_synced(args.timeout)
-        print(client.to_html())
+        if args.version is not None:
+            print(await client.state_at(args.version, rebuild=args.rebuild))
+        else:
+            print(client.to_html())
+    finally:
+        await client.close()
+    return 0
+
+
+async def list_versions(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.keyring:
+        args.timeout = 30.0
+        client = _client(args, create=False)
+        await client.start()
+        try:
+            await client.wait_synced(args.timeout)
+            versions = await client.versions(limit=args.limit)
+        finally:
+            await client.close()
+    else:
+        versions = await fetch_versions(args.server, api_key=args.api_key,
+                                        document_id=args.document_id, token=_token(args),
+                                        limit=args.limit)
+        for version in versions:
+            version["name_sealed"] = version["name"] is not None
+            version["name"] = None
+    if args.json:
+        print(json.dumps(versions, indent=2))
+        return 0
+    print(f"{'N':>5}  {'seq':>7}  {'created (UTC)':<19}  {'kind':<8}  {'bytes':>9}  "
+          "editors / name")
+    for v in versions:
+        created = datetime.datetime.fromtimestamp(v["created_at"], datetime.UTC)
+        name = v["name"] if v["name"] is not None else (
+            "(name sealed: pass --keyring)" if v.get("name_sealed") else "")
+        editors = ", ".join(v["editors"]) or "-"
+        print(f"{v['number']:>5}  {v['seq']:>7}  {created:%Y-%m-%d %H:%M:%S}  "
+              f"{v['kind']:<8}  {v['size']:>9}  {editors}{'  ' + name if name else ''}")
+    return 0
+
+
+async def restore_version(args: argparse.Namespace, ctx: CliContext) -> int:
+    client = _client(args, create=False)
+    await client.start()
+    try:
+        await client.wait_synced(args.timeout)
+        number = await client.restore(args.version, args.timeout, rebuild=args.rebuild)
+        await client.flush(args.timeout)
+        print(f"restored version {args.version} as version {number} "
+              f"(document version {client.version})")
     finally:
         await client.close()
     return 0

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import random
 import secrets
 import ssl
@@ -26,6 +27,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tandem.client.errors import ClientError, DisconnectedError
+from tandem.client.history import HistoryMixin
+from tandem.client.local_file import LocalFile
 from tandem.client.providers import Provider, fetch_key, fetch_token
 from tandem.client.richtext import (
     append_paragraph,
@@ -33,6 +36,7 @@ from tandem.client.richtext import (
     fragment_to_html,
     html_to_fragment,
 )
+from tandem.client.yjs_blocks import merge_ends, missing_clients, update_ranges
 from tandem.crypto import (
     DEFAULT_ITERATIONS,
     EncryptionError,
@@ -49,7 +53,7 @@ COLLAB_PATH = "/v1/collab"
 # Errors after which reconnecting cannot help (close codes from docs/protocol.md). Every
 # other close is retried with backoff, never sooner than the error's ``retry_after``
 # (a full document, a quota, a rate limit, a busy server are all temporary).
-_FATAL_CLOSE = {4003, 4010}
+_FATAL_CLOSE = {4003, 4004, 4010}
 
 
 def websocket_url(server_url: str) -> str:
@@ -64,12 +68,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class DocumentClient:
+class DocumentClient(HistoryMixin):
     """Connect with ``async with DocumentClient(...) as client:`` or ``await client.start()``.
 
     Edit ``client.fragment`` (or use ``append_paragraph``/``set_html``) after
     ``await client.wait_synced()``; ``await client.flush()`` waits until the
-    server has durably stored every local change.
+    server has durably stored every local change. Version history: ``versions()``,
+    ``state_at(n)``, ``restore(n)``, ``create_version(name)`` (``history.py``).
+
+    With ``local_path`` the unacknowledged local changes are kept in that file (in
+    plaintext, on this machine) and merged into the document on the next start, so
+    edits survive a crash or a restart before the server acknowledged them.
     """
 
     #: Offer binary update frames in hello (docs/protocol.md, "Binary frames"); they are
@@ -92,6 +101,7 @@ class DocumentClient:
         max_backoff: float = 10.0,
         create: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        local_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.url = websocket_url(server_url)
         self.api_key = api_key
@@ -138,6 +148,12 @@ class DocumentClient:
         self._token_expires_at: float | None = None
         self._outbox: asyncio.Queue[int] | None = None
         self._rotation_behind = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self._sync_expected: dict[int, int] = {}  # clock ranges applied while syncing
+        self._sync_problem: tuple[str, str] | None = None
+        self._history_init()
+        self.local = LocalFile(local_path, document_id) if local_path is not None else None
+        self._local_updates: list[bytes] = self.local.load() if self.local else []
 
     # -- public API ------------------------------------------------------------------
     async def __aenter__(self) -> DocumentClient:
@@ -178,6 +194,7 @@ class DocumentClient:
 
     async def close(self) -> None:
         self._stopped = True
+        await self._cancel_background()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
@@ -208,7 +225,9 @@ class DocumentClient:
 
     def on(self, listener: Callable[[str, dict], None]) -> None:
         """Listen for events: remote_change, client_joined, client_left, presence,
-        session, synced, disconnected."""
+        session, synced, disconnected, snapshot_ack, incident (the latest checkpoint or
+        the session key was unusable and the document was rebuilt from history, or
+        not), local_merged (changes kept in ``local_path`` were merged)."""
         self.listeners.append(listener)
 
     async def set_presence(self, state: dict) -> None:
@@ -241,6 +260,7 @@ class DocumentClient:
         self._counter += 1
         self._pending[self._counter] = update
         self._acked.clear()
+        self._save_local()
         if self._ws is not None and self._cipher is not None and self.synced:
             self._send_soon(self._counter)
 
@@ -282,6 +302,21 @@ class DocumentClient:
             return
         with contextlib.suppress(ConnectionClosed):
             await ws.send(json.dumps(message, separators=(",", ":")))
+
+    def _save_local(self) -> None:
+        if self.local is not None:
+            self.local.save([self._pending[c] for c in sorted(self._pending)])
+
+    def _merge_local(self) -> None:
+        """Changes kept in the local file from an earlier run become local edits now
+        (Yjs merges what the server already has as a no-op)."""
+        updates, self._local_updates = self._local_updates, []
+        if not updates:
+            return
+        for update in updates:
+            with contextlib.suppress(Exception):
+                self.doc.apply_update(update)  # observed as a local transaction: sent
+        self._emit("local_merged", {"updates": len(updates)})
 
     def _apply_remote(self, update: bytes) -> None:
         self._applying_remote = True
@@ -347,6 +382,7 @@ class DocumentClient:
             finally:
                 self._ws = None
                 self._synced.clear()
+                self._fail_requests(DisconnectedError("the connection was lost"))
             if self._stopped:
                 return
             attempt += 1
@@ -559,6 +595,7 @@ class DocumentClient:
             return
         cipher, session = self._pending_session
         self._cipher = cipher
+        self._ciphers[session["session_id"]] = cipher
         self.session = session
         self.key_hint = session["key_hint"]
         self.version = msg.get("version", 0)
@@ -581,15 +618,25 @@ class DocumentClient:
         key, _hint = await fetch_key(
             self.encryption_provider, self.document_id, session["key_hint"]
         )
-        content_key = await asyncio.to_thread(
-            unwrap_content_key,
-            key,
-            base64.b64decode(session["salt"]),
-            session["iterations"],
-            base64.b64decode(session["wrapped_key"]),
-            self.document_id,
-            session["session_id"],
-        )
+        try:
+            content_key: bytes | None = await asyncio.to_thread(
+                unwrap_content_key,
+                key,
+                base64.b64decode(session["salt"]),
+                session["iterations"],
+                base64.b64decode(session["wrapped_key"]),
+                self.document_id,
+                session["session_id"],
+            )
+        except EncryptionError:
+            if self.session is None and not session.get("start_seq"):
+                raise  # the document's first session: simply a wrong key
+            # A key hint we resolve but a wrapped key that does not open (a broken or
+            # malicious rotation): keep what we have, read from history, report it.
+            content_key = None
+            self._sync_problem = ("session_key_unusable",
+                                  f"the content key of session {session['session_id']} "
+                                  "cannot be unwrapped")
         if fresh:
             self._synced.clear()
             if self.session is None:
@@ -600,14 +647,27 @@ class DocumentClient:
             # state of it): keep the Doc and re-send unacknowledged edits under it.
         self.session = session
         self.key_hint = session["key_hint"]
-        self._cipher = SessionCipher(content_key, self.document_id, session["session_id"])
+        self._cipher = (None if content_key is None else
+                        SessionCipher(content_key, self.document_id, session["session_id"]))
+        if self._cipher is not None:
+            self._ciphers[session["session_id"]] = self._cipher
+        self._sync_expected = {}
         self._emit("session", {"session_id": session["session_id"], "created": False})
 
     def _on_snapshot(self, msg: dict) -> None:
-        if self._cipher is None or msg.get("session_id") != self.session["session_id"]:
+        if self.session is None or msg.get("session_id") != self.session["session_id"]:
             return
-        state = self._cipher.open_snapshot(msg["seq"], base64.b64decode(msg["data"]))
-        self._apply_remote(state)
+        try:
+            if self._cipher is None:
+                raise EncryptionError("no key for this session")
+            state = self._cipher.open_snapshot(msg["seq"], base64.b64decode(msg["data"]))
+            self._apply_remote(state)
+        except (EncryptionError, ValueError) as exc:
+            # Carry on from its seq: the fall-back rebuilds what it should have held.
+            self._sync_problem = self._sync_problem or (
+                "snapshot_unreadable", f"the checkpoint at seq {msg['seq']} cannot be "
+                f"decrypted ({exc})")
+        self._sync_expected = {}
         if msg["seq"] > self.version:
             self.version = msg["seq"]
             self._above = {s for s in self._above if s > self.version}
@@ -615,16 +675,28 @@ class DocumentClient:
         self._emit("remote_change", {"seq": msg["seq"], "snapshot": True})
 
     def _on_update(self, msg: dict) -> None:
-        if self._cipher is None or msg.get("session_id") != self.session["session_id"]:
+        if self.session is None or msg.get("session_id") != self.session["session_id"]:
+            return
+        if self._cipher is None:
+            self._advance(msg["seq"])
             return
         seq = msg["seq"]
         if seq > self.version and seq not in self._above:
-            data = msg["data"]  # base64 text (JSON frame) or bytes (binary frame)
-            update = self._cipher.open_update(
-                msg["client_id"], msg["counter"],
-                data if isinstance(data, bytes) else base64.b64decode(data),
-            )
-            self._apply_remote(update)
+            try:
+                data = msg["data"]  # base64 text (JSON frame) or bytes (binary frame)
+                update = self._cipher.open_update(
+                    msg["client_id"], msg["counter"],
+                    data if isinstance(data, bytes) else base64.b64decode(data),
+                )
+                self._apply_remote(update)
+                if not self.synced:
+                    try:
+                        merge_ends(self._sync_expected, update_ranges(update))
+                    except ValueError:  # not a v1 update we can read: no check, no alarm
+                        log.debug("cannot read the clock ranges of update %s", seq)
+            except (EncryptionError, ValueError) as exc:
+                self._sync_problem = self._sync_problem or (
+                    "update_unreadable", f"the update at seq {seq} cannot be read ({exc})")
             self._advance(seq)
             self._emit(
                 "remote_change",
@@ -633,16 +705,28 @@ class DocumentClient:
 
     async def _on_synced(self, msg: dict) -> None:
         self._advance(msg.get("version", 0))
+        problem, self._sync_problem = self._sync_problem, None
+        expected, self._sync_expected = self._sync_expected, {}
+        if problem is None:
+            missing = missing_clients(self.doc.get_state(), expected)
+            if missing:
+                problem = ("snapshot_incomplete", "the latest checkpoint lacks updates the "
+                           f"log after it builds on ({len(missing)} clients' changes missing)")
+        if problem is not None and not self._recovering:
+            self._start_recovery(*problem)
+            return
         await self._became_synced()
 
     async def _became_synced(self) -> None:
+        self._merge_local()
         self._synced.set()
         self._emit("synced", {"version": self.version})
         for counter in sorted(self._pending):
             self._send_soon(counter)
 
     def _on_ack(self, msg: dict) -> None:
-        self._pending.pop(msg["counter"], None)
+        if self._pending.pop(msg["counter"], None) is not None:
+            self._save_local()
         self._advance(msg["seq"])
         if not self._pending:
             self._acked.set()
@@ -652,6 +736,7 @@ class DocumentClient:
             return  # only a client with a gap-free history may vouch for a version
         seq = self.version
         data = self._cipher.seal_snapshot(seq, self.doc.get_update())
+        self._snapshot_waiters.append(None)
         await self._send(
             {
                 "type": "snapshot",
@@ -660,9 +745,6 @@ class DocumentClient:
                 "data": _b64(data),
             }
         )
-
-    def _on_snapshot_ack(self, msg: dict) -> None:
-        self._emit("snapshot_ack", msg)
 
     def _on_client_joined(self, msg: dict) -> None:
         info = {

@@ -17,7 +17,12 @@ from tandem.client.content.model import Block
 from tandem.client.content.parse import html_to_model
 from tandem.client.content.render import model_to_html
 from tandem.client.content.schema import MARKS, ROOT_NAME
-from tandem.client.content.ydoc import read_fragment, write_fragment
+from tandem.client.content.ydoc import (
+    insert_items,
+    read_fragment,
+    read_top_node,
+    write_fragment,
+)
 
 __all__ = [
     "MARKS",
@@ -29,6 +34,7 @@ __all__ = [
     "fragment_to_model",
     "html_to_fragment",
     "insert_text",
+    "morph_fragment",
     "normalize_html",
     "plain_text",
 ]
@@ -65,3 +71,31 @@ def normalize_html(html: str) -> str:
     fragment = content_root(pycrdt.Doc())
     html_to_fragment(html, fragment)
     return fragment_to_html(fragment)
+
+
+def morph_fragment(fragment: XmlFragment, target: XmlFragment) -> int:
+    """Make ``fragment`` show what ``target`` shows, as one edit that touches only the
+    top-level blocks that differ (a common prefix and suffix stay as they are, so
+    concurrent edits inside them survive). Returns the number of blocks replaced."""
+    def rendered(node: object) -> tuple[str, list[Block]]:
+        blocks = read_top_node(node)
+        return model_to_html(blocks), blocks
+
+    have = [rendered(child) for child in fragment.children]
+    want = [rendered(child) for child in target.children]
+    prefix = 0
+    while prefix < min(len(have), len(want)) and have[prefix][0] == want[prefix][0]:
+        prefix += 1
+    suffix = 0
+    while (suffix < min(len(have), len(want)) - prefix
+           and have[-1 - suffix][0] == want[-1 - suffix][0]):
+        suffix += 1
+    removed = have[prefix:len(have) - suffix]
+    added = want[prefix:len(want) - suffix]
+    if not removed and not added:
+        return 0
+    with fragment.doc.transaction():
+        if removed:
+            del fragment.children[prefix:prefix + len(removed)]
+        insert_items(fragment, prefix, [b for _html, blocks in added for b in blocks])
+    return max(len(removed), len(added))

@@ -25,6 +25,19 @@ PAGE = """<!doctype html>
              box-shadow: 0 1px 3px rgba(0,0,0,.12); }}
   section h2 {{ font-size: 15px; margin: 0 0 8px; }}
   .status {{ font-size: 12px; color: #555; margin-top: 6px; font-family: monospace; }}
+  #history {{ width: min(920px, 92vw); border: 0; border-radius: 8px; padding: 0;
+              box-shadow: 0 8px 30px rgba(0,0,0,.3); }}
+  #history header {{ display: flex; justify-content: space-between; align-items: center; }}
+  #history .body {{ display: grid; grid-template-columns: 300px 1fr; min-height: 380px; }}
+  #history ol {{ list-style: none; margin: 0; padding: 0; overflow-y: auto; max-height: 420px;
+                 border-right: 1px solid #e5e7eb; }}
+  #history li button {{ width: 100%; text-align: left; border: 0; background: none;
+                        padding: 8px 12px; font: inherit; font-size: 13px; cursor: pointer; }}
+  #history li button[aria-selected="true"] {{ background: #e0e7ff; }}
+  #history li small {{ display: block; color: #666; }}
+  #history iframe {{ width: 100%; height: 100%; min-height: 380px; border: 0; }}
+  #history footer {{ display: flex; gap: 8px; justify-content: flex-end; padding: 10px 14px;
+                     border-top: 1px solid #e5e7eb; }}
 </style>
 <script src="/demo/tinymce/tinymce.min.js"></script>
 </head>
@@ -37,12 +50,83 @@ PAGE = """<!doctype html>
 <main>
 {sections}
 </main>
+<dialog id="history" aria-label="Version history">
+  <header><h1>Version history</h1><span id="history-status"></span></header>
+  <div class="body">
+    <ol id="history-list"></ol>
+    <!-- the preview: canonical HTML of the version, checked by the content model, in a
+         sandbox that runs nothing -->
+    <iframe id="history-preview" sandbox="" title="Preview of the selected version"></iframe>
+  </div>
+  <footer>
+    <button id="history-save">Save current as version…</button>
+    <button id="history-restore" disabled>Restore this version</button>
+    <button id="history-close">Close</button>
+  </footer>
+</dialog>
 <script>
 const DOCUMENT_ID = {document_json};
 const API_KEY = {api_key_json};
 const ROLE = {role_json};
 const TTL = {ttl_json};
 const here = {{}};
+// The version-history dialog (editor.plugins.rtc.versions / openVersion / restoreVersion).
+const historyState = {{ editor: null, selected: null }};
+function historyStatus(text) {{
+  document.getElementById('history-status').textContent = text;
+}}
+async function previewVersion(number) {{
+  const rtc = historyState.editor.plugins.rtc;
+  historyState.selected = number;
+  for (const b of document.querySelectorAll('#history-list button')) {{
+    b.setAttribute('aria-selected', String(Number(b.dataset.number) === number));
+  }}
+  document.getElementById('history-restore').disabled = true;
+  const html = await rtc.openVersion(number);
+  document.getElementById('history-preview').srcdoc = html;
+  document.getElementById('history-restore').disabled = rtc.getState().role === 'viewer';
+}}
+async function openHistory(editor) {{
+  historyState.editor = editor;
+  const dialog = document.getElementById('history');
+  const list = document.getElementById('history-list');
+  list.replaceChildren();
+  document.getElementById('history-preview').srcdoc = '';
+  if (!dialog.open) dialog.showModal();
+  historyStatus('loading…');
+  const versions = await editor.plugins.rtc.versions({{ limit: 200 }});
+  for (const v of versions) {{
+    const item = document.createElement('li');
+    const button = document.createElement('button');
+    button.dataset.number = String(v.number);
+    button.textContent = '#' + v.number + ' ' + (v.name || v.kind);
+    const meta = document.createElement('small');
+    meta.textContent = new Date(v.createdAt * 1000).toLocaleString() + ' · ' +
+      (v.editors.length ? v.editors.join(', ') : 'no edits') + ' · ' + v.size + ' bytes';
+    button.append(meta);
+    button.addEventListener('click', () => previewVersion(v.number));
+    item.append(button);
+    list.append(item);
+  }}
+  historyStatus(versions.length + ' versions');
+}}
+document.getElementById('history-close').addEventListener('click', () =>
+  document.getElementById('history').close());
+document.getElementById('history-restore').addEventListener('click', async () => {{
+  const n = historyState.selected;
+  if (n === null) return;
+  historyStatus('restoring…');
+  const made = await historyState.editor.plugins.rtc.restoreVersion(n);
+  historyStatus('restored version ' + n + ' as version ' + made);
+  await openHistory(historyState.editor);
+}});
+document.getElementById('history-save').addEventListener('click', async () => {{
+  const name = prompt('Name of the version');
+  if (name === null) return;
+  const made = await historyState.editor.plugins.rtc.createVersion(name);
+  historyStatus('saved version ' + made);
+  await openHistory(historyState.editor);
+}});
 function showHere(user) {{
   const names = [...here[user].values()];
   document.getElementById('here-' + user).textContent =
@@ -106,6 +190,12 @@ function startEditor(user) {{
         'rtc_snapshot: version ' + version + ', ' + html.length + ' characters of HTML';
     }},
     setup: (editor) => {{
+      editor.ui.registry.addButton('history', {{
+        text: 'History', tooltip: 'Version history',
+        onAction: () => openHistory(editor).catch((e) => historyStatus(e.message)),
+      }});
+      document.getElementById('history-' + user).addEventListener('click', () =>
+        openHistory(editor).catch((e) => historyStatus(e.message)));
       const status = document.getElementById('status-' + user);
       setInterval(() => {{
         const rtc = editor.plugins.rtc;
@@ -128,7 +218,8 @@ function startEditor(user) {{
 SECTION = """  <section><h2>{name}</h2><textarea id="editor-{user}"></textarea>
     <div class="status" id="status-{user}">connecting…</div>
     <div class="status" id="here-{user}">also here: nobody</div>
-    <div class="status" id="saved-{user}"></div></section>"""
+    <div class="status" id="saved-{user}"></div>
+    <button id="history-{user}" class="status">Version history…</button></section>"""
 
 
 def render_page(api_key: str, document_id: str, users: list[str], *, role: str = "editor",

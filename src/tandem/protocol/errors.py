@@ -10,7 +10,7 @@ from tandem.errors import TandemError
 
 # code -> (close code, TinyMCE disconnect reason). Clients reconnect (with backoff, and
 # not before ``retry_after`` seconds when the error frame has it) after every close
-# except 4003 and 4010.
+# except 4003, 4004 and 4010.
 CLOSE_CODES: dict[str, tuple[int, str]] = {
     "bad_frame": (4000, "general"),
     "protocol_violation": (4000, "general"),
@@ -20,6 +20,7 @@ CLOSE_CODES: dict[str, tuple[int, str]] = {
     "read_only": (4003, "general"),
     "origin_not_allowed": (4003, "general"),
     "client_id_taken": (4003, "general"),
+    "document_deleted": (4004, "general"),
     "replaced": (4005, "general"),
     "rate_limited": (4008, "general"),
     "slow_consumer": (4008, "general"),

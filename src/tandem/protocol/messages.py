@@ -69,6 +69,29 @@ class Snapshot:
     session_id: str
     seq: int
     data: bytes
+    kind: str = "auto"  # auto | named | restore | repair (docs/protocol.md)
+    name: bytes | None = None  # sealed by the client (named versions)
+
+
+@dataclass(frozen=True, slots=True)
+class ListVersions:
+    id: int
+    before: int | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetVersion:
+    id: int
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetUpdates:
+    id: int
+    after: int
+    upto: int
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +104,14 @@ class TokenRefresh:
     token: str
 
 
-ClientMessage = Hello | CreateSession | Update | Snapshot | Presence | TokenRefresh
+HistoryRequest = ListVersions | GetVersion | GetUpdates
+ClientMessage = (Hello | CreateSession | Update | Snapshot | Presence | TokenRefresh
+                 | ListVersions | GetVersion | GetUpdates)
+#: Kinds a client may give a snapshot (``session`` versions come from create_session).
+SNAPSHOT_KINDS = ("auto", "named", "restore", "repair")
+MAX_VERSION_NAME_BYTES = 1024  # a sealed version name
+MAX_VERSIONS_PAGE = 100  # versions in one ``versions`` answer
+MAX_UPDATES_PAGE = 1000  # updates in one ``history_updates`` answer
 
 
 # -- field readers ---------------------------------------------------------------------
@@ -168,10 +198,35 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
     if kind == "presence":
         return Presence(data=_bytes(obj, "data", kind, min_len=_SEALED_MIN, max_len=max_bytes))
     if kind == "snapshot":
+        snapshot_kind = obj.get("kind")
+        if snapshot_kind is None:
+            snapshot_kind = "auto"
+        elif snapshot_kind not in SNAPSHOT_KINDS:
+            raise bad_frame(f"'kind' in snapshot must be one of {', '.join(SNAPSHOT_KINDS)}")
         return Snapshot(
             session_id=_id(obj, "session_id", kind, _SESSION_ID),
             seq=_int(obj, "seq", kind),
             data=_bytes(obj, "data", kind, min_len=_SEALED_MIN, max_len=max_bytes),
+            kind=snapshot_kind,
+            name=(_bytes(obj, "name", kind, min_len=_SEALED_MIN,
+                         max_len=MAX_VERSION_NAME_BYTES) if _optional(obj, "name") else None),
+        )
+    if kind == "list_versions":
+        return ListVersions(
+            id=_int(obj, "id", kind),
+            before=_int(obj, "before", kind, low=1) if _optional(obj, "before") else None,
+            limit=(_int(obj, "limit", kind, low=1, high=MAX_VERSIONS_PAGE)
+                   if _optional(obj, "limit") else 50),
+        )
+    if kind == "get_version":
+        return GetVersion(id=_int(obj, "id", kind), number=_int(obj, "number", kind, low=1))
+    if kind == "get_updates":
+        return GetUpdates(
+            id=_int(obj, "id", kind),
+            after=_int(obj, "after", kind),
+            upto=_int(obj, "upto", kind),
+            limit=(_int(obj, "limit", kind, low=1, high=MAX_UPDATES_PAGE)
+                   if _optional(obj, "limit") else MAX_UPDATES_PAGE),
         )
     if kind == "create_session":
         iterations = _int(obj, "iterations", kind, low=1, high=100_000_000)

@@ -18,7 +18,8 @@ What it enforces:
 - frames after hello are at most ``max_frame_bytes``, at most ``messages_per_second``
   (bursts of ``message_burst``); presence is at most ``max_presence_bytes`` and over
   ``presence_per_second`` it is dropped;
-- viewers cannot send updates, snapshots or create sessions; updates and snapshots
+- viewers cannot send updates, snapshots (named versions, restores) or create sessions,
+  but may read the version history; updates and snapshots
   must name the document's active session; key-derivation iterations have a minimum;
 - a refreshed token must be for the same user; the token's expiry (plus leeway)
   decides when the connection must end.
@@ -36,7 +37,11 @@ from tandem.protocol.errors import ProtocolError
 from tandem.protocol.messages import (
     ClientMessage,
     CreateSession,
+    GetUpdates,
+    GetVersion,
     Hello,
+    HistoryRequest,
+    ListVersions,
     Presence,
     Snapshot,
     TokenRefresh,
@@ -105,8 +110,15 @@ class TokenReceived:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRequested:
+    """list_versions, get_version or get_updates (editors and viewers)."""
+
+    request: HistoryRequest
+
+
 ClientEvent = (HelloReceived | UpdateReceived | PresenceReceived | SnapshotReceived
-               | CreateSessionReceived | TokenReceived)
+               | CreateSessionReceived | TokenReceived | HistoryRequested)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +206,8 @@ class ServerConnection:
             return CreateSessionReceived(message)
         if isinstance(message, TokenRefresh):
             return TokenReceived(message.token)
+        if isinstance(message, ListVersions | GetVersion | GetUpdates):
+            return HistoryRequested(message)
         raise ProtocolError("protocol_violation", "hello was already received")
 
     def _require_editor(self, what: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from tandem.protocol import binary
 from tandem.protocol.errors import ProtocolError
 from tandem.protocol.messages import b64, batch_frame, encode
-from tandem.storage.records import SessionRecord
+from tandem.storage.records import SessionRecord, UpdateRecord, VersionRecord
 
 __all__ = [
     "UpdateFrame",
@@ -21,8 +21,10 @@ __all__ = [
     "client_joined",
     "client_left",
     "error",
+    "history_updates",
     "new_session",
     "presence",
+    "request_failed",
     "session_created",
     "session_json",
     "session_rejected",
@@ -34,6 +36,9 @@ __all__ = [
     "update",
     "update_b64",
     "update_from_b64",
+    "version",
+    "version_json",
+    "versions",
     "welcome",
 ]
 
@@ -169,11 +174,52 @@ def snapshot_request(seq: int) -> str:
     return encode({"type": "snapshot_request", "seq": seq})
 
 
-def snapshot_ack(seq: int, accepted: bool, message: str | None = None) -> str:
+def snapshot_ack(seq: int, accepted: bool, message: str | None = None, *,
+                 version: int | None = None) -> str:
     frame: dict[str, Any] = {"type": "snapshot_ack", "seq": seq, "accepted": accepted}
     if message is not None:
         frame["message"] = message
+    if version is not None:
+        frame["version"] = version
     return encode(frame)
+
+
+# -- version history -------------------------------------------------------------------
+def version_json(record: VersionRecord) -> dict[str, Any]:
+    return {
+        "number": record.number, "seq": record.seq, "session_id": record.session_id,
+        "key_hint": record.key_hint, "kind": record.kind, "created_at": record.created_at,
+        "editors": list(record.editors), "size": record.size,
+        "name": None if record.name is None else b64(record.name),
+    }
+
+
+def versions(request_id: int, records: list[VersionRecord], sessions: list[SessionRecord],
+             more: bool) -> str:
+    return encode({"type": "versions", "id": request_id,
+                   "versions": [version_json(r) for r in records],
+                   "sessions": [session_json(s) for s in sessions], "more": more})
+
+
+def version(request_id: int, record: VersionRecord, session: SessionRecord | None) -> str:
+    assert record.ciphertext is not None
+    return encode({"type": "version", "id": request_id, "version": version_json(record),
+                   "session": session_json(session) if session is not None else None,
+                   "data": b64(record.ciphertext)})
+
+
+def history_updates(request_id: int, records: list[UpdateRecord],
+                    sessions: list[SessionRecord], more: bool) -> str:
+    return encode({"type": "history_updates", "id": request_id, "updates": [
+        {"seq": u.seq, "session_id": u.session_id, "client_id": u.client_id,
+         "counter": u.counter, "user_id": u.user_id, "data": b64(u.ciphertext)}
+        for u in records], "sessions": [session_json(s) for s in sessions], "more": more})
+
+
+def request_failed(request_id: int, code: str, message: str) -> str:
+    """A history request could not be answered; the connection stays open."""
+    return encode({"type": "request_failed", "id": request_id, "code": code,
+                   "message": message})
 
 
 def token_accepted(expires_at: float, role: str) -> str:

@@ -15,8 +15,10 @@ from starlette.websockets import WebSocket
 
 from tandem import PROTOCOL_VERSION, __version__
 from tandem.auth import AuthError, KeyDirectory, TokenVerifier
+from tandem.server.checkpoints import CheckpointScheduler
 from tandem.server.cluster import ClusterRelay
 from tandem.server.connection import CollabConnection
+from tandem.server.deletion import DeletionWatcher, admin_routes
 from tandem.server.hub import HubRegistry
 from tandem.server.metrics_listener import MetricsListener
 from tandem.server.revocation import RevocationWatcher
@@ -42,6 +44,8 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
 
     state.cluster = ClusterRelay(state)
     revocation = RevocationWatcher(state, settings.revocation_check_interval)
+    checkpoints = CheckpointScheduler(state)
+    deletions = DeletionWatcher(state, settings.revocation_check_interval)
 
     def detailed_health() -> dict:
         return {"status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION,
@@ -61,6 +65,8 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         await store.open()
         await state.cluster.start()
         revocation.start()
+        checkpoints.start()
+        deletions.start()
         if listener is not None:
             await listener.start()
         try:
@@ -68,7 +74,9 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         finally:
             if listener is not None:
                 await listener.stop()
+            await checkpoints.stop()
             await revocation.stop()
+            await deletions.stop()
             await state.cluster.stop()
             await store.close()
 
@@ -135,9 +143,12 @@ def create_app(settings: Settings, store: Store | None = None, *, extra_routes=(
         Route("/v1/documents/info", document_info),
         Route("/plugins/rtc/plugin.min.js", plugin),
         WebSocketRoute(COLLAB_PATH, collab),
+        *admin_routes(state),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.tandem = state
     app.state.revocation = revocation
+    app.state.checkpoints = checkpoints
+    app.state.deletions = deletions
     return app

@@ -18,6 +18,7 @@ from typing import Any
 from tandem.protocol import server_frames
 from tandem.server.cluster_events import (
     ClusterEvent,
+    DocumentDeleted,
     Heartbeat,
     MemberJoined,
     MemberLeft,
@@ -30,6 +31,7 @@ from tandem.server.cluster_events import (
     WhoIsThere,
     parse_event,
 )
+from tandem.server.deletion import close_deleted_document
 from tandem.server.hub import DocumentHub
 from tandem.server.state import ServerState
 from tandem.storage import StorageError
@@ -161,6 +163,8 @@ class ClusterRelay:
         elif isinstance(event, WhoIsThere):
             for member in list(hub.members.values()):
                 self.member_joined(hub, member.info())
+        elif isinstance(event, DocumentDeleted):
+            close_deleted_document(self.state, event.api_key, event.document_id)
 
     def _on_update(self, hub: DocumentHub, event: UpdateCommitted) -> None:
         if hub.session is None or event.session_id != hub.session.session_id:
@@ -244,6 +248,8 @@ class ClusterRelay:
         """After a lost listen connection: adopt a newer session, read missed updates."""
         session = await self.store.active_session(hub.api_key, hub.document_id)
         if session is None:
+            if hub.session is not None:  # it had one: deleted while we were not listening
+                close_deleted_document(self.state, hub.api_key, hub.document_id)
             return
         if hub.session is None or hub.session.session_id != session.session_id:
             await self._adopt_session(hub)

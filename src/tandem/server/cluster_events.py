@@ -129,6 +129,18 @@ class WhoIsThere:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentDeleted:
+    """The document and everything stored for it were deleted (by the storage engine,
+    in the deleting transaction): close its connections."""
+
+    api_key: str
+    document_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "x", "a": self.api_key, "d": self.document_id}
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     def to_wire(self) -> dict[str, Any]:
         return {"k": "hb"}
@@ -143,7 +155,7 @@ class Resync:
 
 
 DocumentEvent = (UpdateCommitted | UpdatesCommitted | SessionCreated | SnapshotStored
-                 | PresenceRelayed | MemberJoined | MemberLeft | WhoIsThere)
+                 | PresenceRelayed | MemberJoined | MemberLeft | WhoIsThere | DocumentDeleted)
 ClusterEvent = DocumentEvent | Heartbeat | Resync
 
 
@@ -240,6 +252,8 @@ def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
         return MemberLeft(api_key, document_id, _member(wire))
     if kind == "who":
         return WhoIsThere(api_key, document_id)
+    if kind == "x":
+        return DocumentDeleted(api_key, document_id)
     return None
 
 

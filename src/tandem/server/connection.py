@@ -25,12 +25,24 @@ from starlette.websockets import WebSocket
 from tandem.auth import AuthError, Identity
 from tandem.protocol import server_frames
 from tandem.protocol.errors import ProtocolError
-from tandem.protocol.messages import CreateSession, Hello, Presence, Snapshot, Update, b64
+from tandem.protocol.messages import (
+    CreateSession,
+    GetUpdates,
+    GetVersion,
+    Hello,
+    HistoryRequest,
+    ListVersions,
+    Presence,
+    Snapshot,
+    Update,
+    b64,
+)
 from tandem.protocol.server_connection import (
     ConnectionLimits,
     CreateSessionReceived,
     Credentials,
     HelloReceived,
+    HistoryRequested,
     PresenceReceived,
     ServerConnection,
     SnapshotReceived,
@@ -38,6 +50,7 @@ from tandem.protocol.server_connection import (
     UpdateReceived,
 )
 from tandem.protocol.server_frames import UpdateFrame
+from tandem.server.deletion import close_deleted_document, document_deleted
 from tandem.server.quotas import check_write
 from tandem.storage import (
     ClientIdTaken,
@@ -319,6 +332,8 @@ class CollabConnection:
             await self._on_create_session(event.request)
         elif isinstance(event, TokenReceived):
             await self._on_token(event.token)
+        elif isinstance(event, HistoryRequested):
+            await self._on_history(event.request)
 
     # -- hello ---------------------------------------------------------------------
     async def _verify(self, api_key: str, token: str, document_id: str) -> Identity:
@@ -382,6 +397,8 @@ class CollabConnection:
                         raise ProtocolError("client_id_taken", "this client id is in use by "
                                             "another user; use a random client id")
                     counter = stored.max_counter
+            if hub.deleted:
+                raise document_deleted()
             others = hub.admit(self, self.state.membership)
             self.hub = hub
         finally:
@@ -587,7 +604,7 @@ class CollabConnection:
                         hub.api_key, hub.document_id, session_id, client_id, user_id,
                         [(m.counter, m.data) for m in batch])
                 except StaleSession as exc:
-                    raise ProtocolError("stale_session", exc.message) from None
+                    raise await self._stale(hub, exc) from None
                 except ClientIdTaken:
                     raise ProtocolError("client_id_taken", "this client id is in use by "
                                         "another user; use a random client id") from None
@@ -599,6 +616,7 @@ class CollabConnection:
                     hub.queued -= len(batch)
                     hub.queued_bytes -= nbytes
                 elapsed = time.perf_counter() - started
+                hub.last_write_at = time.monotonic()
                 metrics = state.metrics
                 for message, result in zip(batch, results, strict=True):
                     metrics.storage_latency(elapsed)
@@ -632,15 +650,20 @@ class CollabConnection:
         if self.state.cluster is not None:
             self.state.cluster.presence(hub, self.client_id, self.user_id, data)
 
+    def _prune_before(self) -> float | None:
+        """The start of the retention window (None: history is kept forever)."""
+        days = self.settings.history_days
+        return time.time() - days * 86400.0 if days > 0 else None
+
     async def _on_snapshot(self, message: Snapshot) -> None:
         hub = self._hub()
         try:
-            await self.state.store.store_snapshot(
+            version = await self.state.store.store_snapshot(
                 hub.api_key, hub.document_id, message.session_id, message.seq, message.data,
-                retain_updates=self.settings.retain_updates,
+                kind=message.kind, name=message.name, prune_before=self._prune_before(),
             )
         except StaleSession as exc:
-            raise ProtocolError("stale_session", exc.message) from None
+            raise await self._stale(hub, exc) from None
         except SnapshotRejected as exc:
             self.deliver(server_frames.snapshot_ack(message.seq, False, exc.message))
             return
@@ -648,11 +671,53 @@ class CollabConnection:
             raise ProtocolError("storage_unavailable", exc.message) from None
         hub.snapshot_seq = max(hub.snapshot_seq, message.seq)
         hub.snapshot_requested_at = 0.0
+        hub.checkpoint_at = time.monotonic()
         with contextlib.suppress(StorageError):
             info = await self.state.store.document_info(hub.api_key, hub.document_id)
             if info is not None:
                 hub.stored_bytes = info.stored_bytes
-        self.deliver(server_frames.snapshot_ack(message.seq, True))
+        self.deliver(server_frames.snapshot_ack(message.seq, True, version=version.number))
+
+    # -- version history (docs/protocol.md, "Version history") --------------------------
+    async def _on_history(self, request: HistoryRequest) -> None:
+        hub = self._hub()
+        store = self.state.store
+        try:
+            if isinstance(request, ListVersions):
+                page = await store.list_versions(hub.api_key, hub.document_id,
+                                                 before=request.before, limit=request.limit + 1)
+                more = len(page) > request.limit
+                page = page[:request.limit]
+                sessions = await store.get_sessions(hub.api_key, hub.document_id,
+                                                    [v.session_id for v in page])
+                self.deliver(server_frames.versions(request.id, page, sessions, more))
+            elif isinstance(request, GetVersion):
+                record = await store.get_version(hub.api_key, hub.document_id, request.number)
+                if record is None:
+                    self.deliver(server_frames.request_failed(
+                        request.id, "unknown_version", f"version {request.number} does not "
+                        "exist (never created, or older than the retention window)"))
+                    return
+                found = await store.get_sessions(hub.api_key, hub.document_id,
+                                                 [record.session_id])
+                self.deliver(server_frames.version(request.id, record,
+                                                   found[0] if found else None))
+            elif isinstance(request, GetUpdates):
+                await self._send_history_updates(hub, request)
+        except StorageError as exc:
+            raise ProtocolError("storage_unavailable", exc.message) from None
+
+    async def _send_history_updates(self, hub: DocumentHub, request: GetUpdates) -> None:
+        upto = min(request.upto, hub.head)
+        page = []
+        if upto > request.after:  # bounded in number and in bytes (invariant 9)
+            page = await self.state.store.updates_between(
+                hub.api_key, hub.document_id, request.after, upto, request.limit,
+                max_bytes=_SYNC_PAGE_BYTES)
+        more = bool(page) and page[-1].seq < upto
+        sessions = await self.state.store.get_sessions(
+            hub.api_key, hub.document_id, [u.session_id for u in page])
+        self.deliver(server_frames.history_updates(request.id, page, sessions, more))
 
     async def _on_create_session(self, message: CreateSession) -> None:
         hub = self._hub()
@@ -672,6 +737,7 @@ class CollabConnection:
             result = await self.state.store.create_session(
                 hub.api_key, hub.document_id, proposed, message.snapshot,
                 replaces=message.replaces, at_seq=message.seq,
+                prune_before=self._prune_before(),
             )
         except StorageUnavailable as exc:
             raise ProtocolError("storage_unavailable", exc.message) from None
@@ -681,7 +747,7 @@ class CollabConnection:
             hub.inflight -= 1
         if result.created:
             hub.session_started(result.session)
-            hub.stored_bytes = len(message.snapshot)
+            hub.stored_bytes += len(message.snapshot)  # the history stays (issue 12)
             self.announced = result.session.session_id
             self.protocol.session_changed(result.session.session_id)
             self.outbound.last_sent_seq = result.session.start_seq
@@ -706,6 +772,18 @@ class CollabConnection:
             Credentials(identity.user_id, identity.role, identity.expires_at)))
         self.token = token
         self.role = identity.role
+
+    async def _stale(self, hub: DocumentHub, exc: StaleSession) -> ProtocolError:
+        """A write named a session that is not active: ``document_deleted`` when the
+        document is gone (deleted meanwhile, perhaps by another process), else
+        ``stale_session``."""
+        if not hub.deleted:
+            with contextlib.suppress(StorageError):
+                if await self.state.store.active_session(*hub.key) is None:
+                    close_deleted_document(self.state, *hub.key, hub)
+                    hub.deleted = True
+        return document_deleted() if hub.deleted else ProtocolError("stale_session",
+                                                                      exc.message)
 
     # -- revocation ----------------------------------------------------------------
     async def reverify(self) -> None:

@@ -44,11 +44,14 @@ class DocumentHub:
         self.head = 0
         self.snapshot_seq = 0
         self.snapshot_requested_at = 0.0
+        self.last_write_at = time.monotonic()  # an update was stored through this node
+        self.checkpoint_at = time.monotonic()  # a checkpoint was stored (or the hub opened)
         self.stored_bytes = 0  # snapshot + log, as last read plus what was appended since
         self.inflight = 0  # tasks storing for this hub (appends, session creation)
         self.queued = 0  # updates accepted for storing, not stored yet
         self.queued_bytes = 0
         self.pins = 0
+        self.deleted = False  # the document was deleted (server.deletion): never rejoin
         self.loaded = asyncio.Event()
         self.load_error: BaseException | None = None
         self.write_rate: ByteRate | None = None  # bytes per minute (quota)
@@ -227,6 +230,27 @@ class DocumentHub:
         targets = editors if everyone else [prefer if prefer in editors else editors[0]]
         for member in targets:
             member.request_snapshot(self.head)
+
+
+    def checkpoint_due(self, now: float, idle: float, interval: float) -> bool:
+        """Updates arrived since the latest checkpoint, and the document has been quiet
+        for ``idle`` seconds or was last checkpointed ``interval`` seconds ago."""
+        if self.head <= self.snapshot_seq or self.session is None:
+            return False
+        if now - self.snapshot_requested_at < min(30.0, idle):
+            return False
+        return now - self.last_write_at >= idle or now - self.checkpoint_at >= interval
+
+    def ask_for_checkpoint(self, now: float, idle: float, interval: float) -> bool:
+        """Send ``snapshot_request`` to one editor when a checkpoint is due."""
+        if not self.checkpoint_due(now, idle, interval):
+            return False
+        editors = self.editors()
+        if not editors:
+            return False
+        self.snapshot_requested_at = now
+        editors[0].request_snapshot(self.head)
+        return True
 
 
 def _client_id_taken() -> ProtocolError:

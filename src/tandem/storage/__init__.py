@@ -1,6 +1,7 @@
 """Storage engines behind one narrow interface (``Store``)."""
 
 from tandem.storage.base import (
+    VERSION_KINDS,
     ClientIdTaken,
     SnapshotRejected,
     StaleSession,
@@ -18,9 +19,11 @@ from tandem.storage.records import (
     SessionRecord,
     SnapshotRecord,
     UpdateRecord,
+    VersionRecord,
 )
 
 __all__ = [
+    "VERSION_KINDS",
     "ApiKeyRecord",
     "AppendResult",
     "ClientCounter",
@@ -36,4 +39,5 @@ __all__ = [
     "Store",
     "UnknownApiKey",
     "UpdateRecord",
+    "VersionRecord",
 ]

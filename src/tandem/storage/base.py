@@ -20,7 +20,16 @@ from tandem.storage.records import (
     SessionRecord,
     SnapshotRecord,
     UpdateRecord,
+    VersionRecord,
 )
+
+#: Kinds of stored versions: ``session`` (a session's initial snapshot), ``auto`` (a
+#: snapshot the server asked for), ``named`` (on demand, with a sealed name), ``restore``
+#: (the state after restoring an older version), ``repair`` (a client replaced a latest
+#: checkpoint it could not use).
+VERSION_KINDS = frozenset({"session", "auto", "named", "restore", "repair"})
+#: The most editors listed on one version (the rest are counted in storage only).
+MAX_VERSION_EDITORS = 50
 
 
 class StorageError(TandemError):
@@ -130,6 +139,7 @@ class Store(abc.ABC):
         *,
         replaces: str | None = None,
         at_seq: int | None = None,
+        prune_before: float | None = None,
     ) -> CreateSessionResult:
         """Create the document's session atomically.
 
@@ -137,8 +147,10 @@ class Store(abc.ABC):
         with ``replaces=ID`` only if ``ID`` is the active session (key rotation)
         and, when ``at_seq`` is given, the document is still at that version (the
         snapshot was sealed for it).
-        On success the initial snapshot is stored at the document's current
-        version. Otherwise ``created`` is False and ``session`` is the winner's.
+        On success the initial snapshot is stored as a version (kind ``session``) at
+        the document's current version; the old sessions' updates and checkpoints
+        stay readable with their own key hints. Otherwise ``created`` is False and
+        ``session`` is the winner's.
         """
 
     @abc.abstractmethod
@@ -196,10 +208,44 @@ class Store(abc.ABC):
         seq: int,
         ciphertext: bytes,
         *,
-        retain_updates: int = 0,
-    ) -> None:
-        """Store a snapshot covering updates up to ``seq`` and compact what it covers,
-        keeping the last ``retain_updates`` covered updates. Older snapshots go."""
+        kind: str = "auto",
+        name: bytes | None = None,
+        prune_before: float | None = None,
+    ) -> VersionRecord:
+        """Store a checkpoint covering updates up to ``seq`` as the document's next
+        version. Nothing is deleted: older checkpoints and the updates they cover stay
+        (history only grows), except what ``prune_history(prune_before)`` removes.
+
+        Refused (SnapshotRejected) beyond the document's version, below the latest
+        checkpoint's seq, and, for ``kind="auto"``, at the latest checkpoint's seq."""
+
+    @abc.abstractmethod
+    async def prune_history(self, api_key: str, document_id: str, before: float) -> int:
+        """Forget history older than ``before`` (a time): the versions created before it
+        except the newest of those (the base the window starts from), and the updates
+        that base covers. The newest version and everything after it always stay.
+        Returns the number of versions removed."""
+
+    @abc.abstractmethod
+    async def list_versions(self, api_key: str, document_id: str, *, before: int | None = None,
+                            limit: int = 50) -> list[VersionRecord]:
+        """Versions newest first (number < ``before`` when given), without ciphertext."""
+
+    @abc.abstractmethod
+    async def get_version(self, api_key: str, document_id: str,
+                          number: int) -> VersionRecord | None:
+        """One version with its checkpoint ciphertext."""
+
+    @abc.abstractmethod
+    async def get_sessions(self, api_key: str, document_id: str,
+                           session_ids: list[str]) -> list[SessionRecord]:
+        """The given sessions of the document (old ones included)."""
+
+    @abc.abstractmethod
+    async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
+                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+        """Stored updates with ``after < seq <= upto`` of any session, in order: at most
+        ``limit``, and (always at least one) no more than ``max_bytes`` of ciphertext."""
 
     @abc.abstractmethod
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None: ...
@@ -212,4 +258,26 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def api_key_stored_bytes(self, api_key: str) -> int:
-        """The ciphertext bytes (updates and snapshots) stored for the API key's documents."""
+        """The ciphertext bytes (updates and checkpoints) stored for the API key's documents."""
+
+    # -- erasure (docs/security.md, "Deleting a document") -------------------------------
+    @abc.abstractmethod
+    async def delete_document(self, api_key: str, document_id: str) -> bool:
+        """Delete the document and everything stored for it (sessions, the update log,
+        its versions, client counters) in one transaction, and tell every node (shared
+        engines: a ``document_deleted`` event). False if it did not exist. Call
+        ``scrub`` afterwards to remove the deleted bytes from the database files."""
+
+    @abc.abstractmethod
+    async def list_documents(self, api_key: str) -> list[str]:
+        """The ids of the API key's documents, sorted."""
+
+    @abc.abstractmethod
+    async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
+        """Which of ``document_ids`` exist (a deletion watcher's check)."""
+
+    async def scrub(self) -> str:
+        """Make what was deleted unrecoverable from the database files where the engine
+        can (SQLite: deleted content is zeroed as it is deleted, then the WAL is
+        checkpointed and truncated). Returns what was done, for humans."""
+        return "nothing to do"

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from tandem.storage.base import (
+    MAX_VERSION_EDITORS,
+    VERSION_KINDS,
     ClientIdTaken,
     SnapshotRejected,
     StaleSession,
@@ -47,6 +49,7 @@ from tandem.storage.records import (
     SessionRecord,
     SnapshotRecord,
     UpdateRecord,
+    VersionRecord,
 )
 
 log = logging.getLogger("tandem.storage.postgres")
@@ -203,6 +206,75 @@ def _session(row: asyncpg.Record) -> SessionRecord:
         iterations=row["iterations"], wrapped_key=bytes(row["wrapped_key"]),
         creator=row["creator"], created_at=row["created_at"], start_seq=row["start_seq"],
     )
+
+
+_VERSION_SELECT = (
+    "SELECT v.number, v.seq, v.session_id, s.key_hint, v.kind, v.created_at, v.editors,"
+    " length(v.ciphertext) AS size, v.name{extra} FROM versions v JOIN sessions s"
+    " ON s.api_key = v.api_key AND s.document_id = v.document_id"
+    " AND s.session_id = v.session_id"
+)
+
+
+def _version(row: asyncpg.Record, ciphertext: bytes | None = None) -> VersionRecord:
+    return VersionRecord(
+        number=row["number"], seq=row["seq"], session_id=row["session_id"],
+        key_hint=row["key_hint"], kind=row["kind"], created_at=row["created_at"],
+        editors=tuple(json.loads(row["editors"])), size=row["size"],
+        name=None if row["name"] is None else bytes(row["name"]), ciphertext=ciphertext)
+
+
+async def _add_version(conn: asyncpg.Connection, api_key: str, document_id: str, seq: int,
+                       session_id: str, kind: str, name: bytes | None,
+                       ciphertext: bytes) -> VersionRecord:
+    """Append a checkpoint as the next version (the caller holds the document row lock)."""
+    if kind not in VERSION_KINDS:
+        raise StorageError(f"unknown version kind {kind!r}")
+    last = await conn.fetchrow(
+        "SELECT number, seq FROM versions WHERE api_key = $1 AND document_id = $2"
+        " ORDER BY number DESC LIMIT 1", api_key, document_id)
+    number, since = (1, 0) if last is None else (last["number"] + 1, last["seq"])
+    editors = [r["user_id"] for r in await conn.fetch(
+        "SELECT DISTINCT user_id FROM updates WHERE api_key = $1 AND document_id = $2"
+        " AND seq > $3 AND seq <= $4 ORDER BY user_id LIMIT $5",
+        api_key, document_id, since, seq, MAX_VERSION_EDITORS)]
+    created_at = time.time()
+    await conn.execute(
+        "INSERT INTO versions (api_key, document_id, number, seq, session_id, kind, name,"
+        " created_at, editors, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        api_key, document_id, number, seq, session_id, kind, name, created_at,
+        json.dumps(editors), ciphertext)
+    hint = await conn.fetchval(
+        "SELECT key_hint FROM sessions WHERE api_key = $1 AND document_id = $2"
+        " AND session_id = $3", api_key, document_id, session_id)
+    return VersionRecord(number=number, seq=seq, session_id=session_id, key_hint=hint or "",
+                         kind=kind, created_at=created_at, editors=tuple(editors),
+                         size=len(ciphertext), name=name)
+
+
+async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str,
+                 before: float) -> int:
+    """The retention window: see ``Store.prune_history``."""
+    base = await conn.fetchrow(
+        "SELECT number, seq FROM versions WHERE api_key = $1 AND document_id = $2"
+        " AND created_at < $3 ORDER BY number DESC LIMIT 1", api_key, document_id, before)
+    if base is None:
+        return 0
+    status = await conn.execute(
+        "DELETE FROM versions WHERE api_key = $1 AND document_id = $2 AND number < $3",
+        api_key, document_id, base["number"])
+    horizon = base["seq"]
+    await conn.execute(
+        "UPDATE client_counters c SET compacted_counter = GREATEST(c.compacted_counter,"
+        " m.counter) FROM (SELECT session_id, client_id, max(counter) AS counter"
+        " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3"
+        " GROUP BY session_id, client_id) m WHERE c.api_key = $1"
+        " AND c.document_id = $2 AND c.session_id = m.session_id"
+        " AND c.client_id = m.client_id", api_key, document_id, horizon)
+    await conn.execute(
+        "DELETE FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3",
+        api_key, document_id, horizon)
+    return int(status.split()[-1])
 
 
 def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
@@ -423,6 +495,7 @@ class PostgresStore(Store):
     async def create_session(
         self, api_key: str, document_id: str, session: SessionRecord, initial_snapshot: bytes,
         *, replaces: str | None = None, at_seq: int | None = None,
+        prune_before: float | None = None,
     ) -> CreateSessionResult:
         async def create(conn: asyncpg.Connection) -> CreateSessionResult:
             try:
@@ -458,14 +531,11 @@ class PostgresStore(Store):
             await conn.execute(
                 "UPDATE documents SET active_session = $1 WHERE api_key = $2"
                 " AND document_id = $3", record.session_id, api_key, document_id)
-            await conn.execute("DELETE FROM updates WHERE api_key = $1 AND document_id = $2",
-                               api_key, document_id)
-            await conn.execute(
-                "INSERT INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (api_key, document_id) DO UPDATE"
-                " SET seq = excluded.seq, session_id = excluded.session_id,"
-                " ciphertext = excluded.ciphertext",
-                api_key, document_id, head, record.session_id, initial_snapshot)
+            # The old sessions' updates and checkpoints stay in the history.
+            await _add_version(conn, api_key, document_id, head, record.session_id, "session",
+                               None, initial_snapshot)
+            if prune_before is not None:
+                await _prune(conn, api_key, document_id, prune_before)
             await self._notify(conn, {"k": "s", "a": api_key, "d": document_id,
                                       "sid": record.session_id})
             return CreateSessionResult(created=True, session=record, version=head)
@@ -579,8 +649,8 @@ class PostgresStore(Store):
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:
             row = await conn.fetchrow(
-                "SELECT seq, session_id, ciphertext FROM snapshots WHERE api_key = $1"
-                " AND document_id = $2", api_key, document_id)
+                "SELECT seq, session_id, ciphertext FROM versions WHERE api_key = $1"
+                " AND document_id = $2 ORDER BY number DESC LIMIT 1", api_key, document_id)
             return None if row is None else SnapshotRecord(
                 row["seq"], row["session_id"], bytes(row["ciphertext"]))
 
@@ -601,8 +671,9 @@ class PostgresStore(Store):
         return await self._run(query)
 
     async def store_snapshot(self, api_key: str, document_id: str, session_id: str, seq: int,
-                             ciphertext: bytes, *, retain_updates: int = 0) -> None:
-        async def store(conn: asyncpg.Connection) -> None:
+                             ciphertext: bytes, *, kind: str = "auto", name: bytes | None = None,
+                             prune_before: float | None = None) -> VersionRecord:
+        async def store(conn: asyncpg.Connection) -> VersionRecord:
             doc = await conn.fetchrow(
                 "SELECT head, active_session FROM documents WHERE api_key = $1"
                 " AND document_id = $2 FOR UPDATE", api_key, document_id)
@@ -612,31 +683,77 @@ class PostgresStore(Store):
                 raise SnapshotRejected(
                     f"snapshot claims version {seq} but the document is at {doc['head']}")
             current = await conn.fetchval(
-                "SELECT seq FROM snapshots WHERE api_key = $1 AND document_id = $2",
-                api_key, document_id)
-            if current is not None and current >= seq:
+                "SELECT seq FROM versions WHERE api_key = $1 AND document_id = $2"
+                " ORDER BY number DESC LIMIT 1", api_key, document_id)
+            if current is not None and (current > seq or (current == seq and kind == "auto")):
                 raise SnapshotRejected(
                     f"a snapshot at version {current} already covers version {seq}")
-            await conn.execute(
-                "INSERT INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (api_key, document_id) DO UPDATE"
-                " SET seq = excluded.seq, session_id = excluded.session_id,"
-                " ciphertext = excluded.ciphertext",
-                api_key, document_id, seq, session_id, ciphertext)
-            horizon = seq - retain_updates
-            await conn.execute(
-                "UPDATE client_counters c SET compacted_counter = GREATEST(c.compacted_counter,"
-                " m.counter) FROM (SELECT session_id, client_id, max(counter) AS counter"
-                " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3"
-                " GROUP BY session_id, client_id) m WHERE c.api_key = $1"
-                " AND c.document_id = $2 AND c.session_id = m.session_id"
-                " AND c.client_id = m.client_id", api_key, document_id, horizon)
-            await conn.execute(
-                "DELETE FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3",
-                api_key, document_id, horizon)
+            version = await _add_version(conn, api_key, document_id, seq, session_id, kind,
+                                         name, ciphertext)
+            if prune_before is not None:
+                await _prune(conn, api_key, document_id, prune_before)
             await self._notify(conn, {"k": "p", "a": api_key, "d": document_id, "s": seq})
+            return version
 
-        await self._run(store, transaction=True)
+        return await self._run(store, transaction=True)
+
+    async def prune_history(self, api_key: str, document_id: str, before: float) -> int:
+        async def prune(conn: asyncpg.Connection) -> int:
+            locked = await conn.fetchval(
+                "SELECT 1 FROM documents WHERE api_key = $1 AND document_id = $2 FOR UPDATE",
+                api_key, document_id)
+            return 0 if locked is None else await _prune(conn, api_key, document_id, before)
+
+        return await self._run(prune, transaction=True)
+
+    async def list_versions(self, api_key: str, document_id: str, *, before: int | None = None,
+                            limit: int = 50) -> list[VersionRecord]:
+        async def query(conn: asyncpg.Connection) -> list[VersionRecord]:
+            rows = await conn.fetch(
+                _VERSION_SELECT.format(extra="") + " WHERE v.api_key = $1"
+                " AND v.document_id = $2 AND v.number < $3 ORDER BY v.number DESC LIMIT $4",
+                api_key, document_id, 2**62 if before is None else before, limit)
+            return [_version(r) for r in rows]
+
+        return await self._run(query)
+
+    async def get_version(self, api_key: str, document_id: str,
+                          number: int) -> VersionRecord | None:
+        async def query(conn: asyncpg.Connection) -> VersionRecord | None:
+            row = await conn.fetchrow(
+                _VERSION_SELECT.format(extra=", v.ciphertext") + " WHERE v.api_key = $1"
+                " AND v.document_id = $2 AND v.number = $3", api_key, document_id, number)
+            return None if row is None else _version(row, bytes(row["ciphertext"]))
+
+        return await self._run(query)
+
+    async def get_sessions(self, api_key: str, document_id: str,
+                           session_ids: list[str]) -> list[SessionRecord]:
+        async def query(conn: asyncpg.Connection) -> list[SessionRecord]:
+            rows = await conn.fetch(
+                "SELECT * FROM sessions WHERE api_key = $1 AND document_id = $2"
+                " AND session_id = ANY($3::text[]) ORDER BY start_seq",
+                api_key, document_id, list(dict.fromkeys(session_ids)))
+            return [_session(r) for r in rows]
+
+        return await self._run(query)
+
+    async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
+                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+        async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
+            # The running total is computed in the database: only what fits is read out.
+            rows = await conn.fetch(
+                "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM ("
+                " SELECT *, sum(length(ciphertext)) OVER (ORDER BY seq) AS upto_here"
+                " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq > $3"
+                " AND seq <= $4 ORDER BY seq LIMIT $5) page"
+                " WHERE upto_here - length(ciphertext) < $6 ORDER BY seq",
+                api_key, document_id, after, upto, limit,
+                2**62 if max_bytes is None else max_bytes)
+            return [UpdateRecord(r["seq"], r["session_id"], r["client_id"], r["counter"],
+                                 r["user_id"], bytes(r["ciphertext"])) for r in rows]
+
+        return await self._run(query)
 
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None:
         async def query(conn: asyncpg.Connection) -> DocumentInfo | None:
@@ -652,14 +769,17 @@ class PostgresStore(Store):
                 "SELECT count(*) AS n, coalesce(sum(length(ciphertext)), 0) AS size"
                 " FROM updates WHERE api_key = $1 AND document_id = $2", api_key, document_id)
             snap = await conn.fetchrow(
-                "SELECT seq, length(ciphertext) AS size FROM snapshots WHERE api_key = $1"
-                " AND document_id = $2", api_key, document_id)
+                "SELECT seq FROM versions WHERE api_key = $1 AND document_id = $2"
+                " ORDER BY number DESC LIMIT 1", api_key, document_id)
+            checkpoint_bytes = await conn.fetchval(
+                "SELECT coalesce(sum(length(ciphertext)), 0) FROM versions"
+                " WHERE api_key = $1 AND document_id = $2", api_key, document_id)
             return DocumentInfo(
                 api_key=api_key, document_id=document_id, version=head, session_count=sessions,
                 active_session=await self._active(conn, api_key, document_id),
                 snapshot_seq=None if snap is None else snap["seq"],
                 stored_updates=stats["n"],
-                stored_bytes=stats["size"] + (snap["size"] if snap else 0))
+                stored_bytes=stats["size"] + checkpoint_bytes)
 
         return await self._run(query, transaction=True)
 
@@ -680,9 +800,47 @@ class PostgresStore(Store):
             return int(await conn.fetchval(
                 "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM updates"
                 " WHERE api_key = $1) + (SELECT coalesce(sum(length(ciphertext)), 0)"
-                " FROM snapshots WHERE api_key = $1)", api_key))
+                " FROM versions WHERE api_key = $1)", api_key))
 
         return await self._run(query)
+
+
+    # -- erasure ---------------------------------------------------------------------------
+    async def delete_document(self, api_key: str, document_id: str) -> bool:
+        async def delete(conn: asyncpg.Connection) -> bool:
+            # The row lock orders this after appends in flight (on any node); ON DELETE
+            # CASCADE removes the sessions, updates, versions and counters.
+            status = await conn.execute(
+                "DELETE FROM documents WHERE api_key = $1 AND document_id = $2",
+                api_key, document_id)
+            if status == "DELETE 0":
+                return False
+            await self._notify(conn, {"k": "x", "a": api_key, "d": document_id})
+            return True
+
+        return await self._run(delete, transaction=True)
+
+    async def list_documents(self, api_key: str) -> list[str]:
+        async def query(conn: asyncpg.Connection) -> list[str]:
+            rows = await conn.fetch(
+                "SELECT document_id FROM documents WHERE api_key = $1 ORDER BY document_id",
+                api_key)
+            return [r["document_id"] for r in rows]
+
+        return await self._run(query)
+
+    async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
+        async def query(conn: asyncpg.Connection) -> set[str]:
+            rows = await conn.fetch(
+                "SELECT document_id FROM documents WHERE api_key = $1"
+                " AND document_id = ANY($2::text[])", api_key, document_ids)
+            return {r["document_id"] for r in rows}
+
+        return await self._run(query) if document_ids else set()
+
+    async def scrub(self) -> str:
+        return ("PostgreSQL keeps deleted rows until VACUUM reclaims them, and in its WAL, "
+                "archives and replicas: see docs/deploy.md, \"Deleting documents\"")
 
 
 async def migrate(conn: asyncpg.Connection) -> int:

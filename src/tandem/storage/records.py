@@ -46,6 +46,27 @@ class SnapshotRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionRecord:
+    """One stored checkpoint of a document's history (docs/protocol.md, "Version history").
+
+    ``name`` is sealed by the client (the server cannot read it); ``editors`` are the
+    user ids (``sub``) of the updates since the previous version; ``size`` is the
+    checkpoint's ciphertext length; ``ciphertext`` is filled only by ``get_version``.
+    """
+
+    number: int
+    seq: int
+    session_id: str
+    key_hint: str
+    kind: str
+    created_at: float
+    editors: tuple[str, ...]
+    size: int
+    name: bytes | None = None
+    ciphertext: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentInfo:
     api_key: str
     document_id: str

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tandem.storage.base import (
+    MAX_VERSION_EDITORS,
+    VERSION_KINDS,
     ClientIdTaken,
     SnapshotRejected,
     StaleSession,
@@ -38,6 +40,7 @@ from tandem.storage.records import (
     SessionRecord,
     SnapshotRecord,
     UpdateRecord,
+    VersionRecord,
 )
 from tandem.storage.sqlite_schema import MIGRATIONS
 
@@ -52,6 +55,9 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted content (rows, freed pages) is overwritten with zeros, not left behind in
+    # free space: a deleted document must not be recoverable from the file (GDPR).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -162,10 +168,87 @@ def _session_from_row(row: tuple) -> SessionRecord:
     )
 
 
-_PUT_SNAPSHOT = (
-    "INSERT OR REPLACE INTO snapshots (api_key, document_id, seq, session_id, ciphertext)"
-    " VALUES (?, ?, ?, ?, ?)"
+_VERSION_COLUMNS = (
+    "v.number, v.seq, v.session_id, s.key_hint, v.kind, v.created_at, v.editors,"
+    " length(v.ciphertext), v.name"
 )
+_VERSION_FROM = (
+    " FROM versions v JOIN sessions s ON s.api_key = v.api_key"
+    " AND s.document_id = v.document_id AND s.session_id = v.session_id"
+)
+
+
+def _version_from_row(row: tuple, ciphertext: bytes | None = None) -> VersionRecord:
+    return VersionRecord(
+        number=row[0], seq=row[1], session_id=row[2], key_hint=row[3], kind=row[4],
+        created_at=row[5], editors=tuple(json.loads(row[6])), size=row[7],
+        name=None if row[8] is None else bytes(row[8]), ciphertext=ciphertext,
+    )
+
+
+def _add_version(conn: sqlite3.Connection, api_key: str, document_id: str, seq: int,
+                 session_id: str, kind: str, name: bytes | None,
+                 ciphertext: bytes) -> VersionRecord:
+    """Append a checkpoint as the document's next version (numbers never repeat: the
+    newest version is never pruned)."""
+    if kind not in VERSION_KINDS:
+        raise StorageError(f"unknown version kind {kind!r}")
+    last = conn.execute(
+        "SELECT number, seq FROM versions WHERE api_key = ? AND document_id = ?"
+        " ORDER BY number DESC LIMIT 1", (api_key, document_id),
+    ).fetchone()
+    number, since = (1, 0) if last is None else (last[0] + 1, last[1])
+    editors = [r[0] for r in conn.execute(
+        "SELECT DISTINCT user_id FROM updates WHERE api_key = ? AND document_id = ?"
+        " AND seq > ? AND seq <= ? ORDER BY user_id LIMIT ?",
+        (api_key, document_id, since, seq, MAX_VERSION_EDITORS),
+    )]
+    created_at = time.time()
+    conn.execute(
+        "INSERT INTO versions (api_key, document_id, number, seq, session_id, kind, name,"
+        " created_at, editors, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (api_key, document_id, number, seq, session_id, kind, name, created_at,
+         json.dumps(editors), ciphertext),
+    )
+    hint = conn.execute(
+        "SELECT key_hint FROM sessions WHERE api_key = ? AND document_id = ? AND session_id = ?",
+        (api_key, document_id, session_id),
+    ).fetchone()
+    return VersionRecord(number=number, seq=seq, session_id=session_id,
+                         key_hint=hint[0] if hint else "", kind=kind, created_at=created_at,
+                         editors=tuple(editors), size=len(ciphertext), name=name)
+
+
+def _prune(conn: sqlite3.Connection, api_key: str, document_id: str, before: float) -> int:
+    """The retention window: see ``Store.prune_history``."""
+    base = conn.execute(
+        "SELECT number, seq FROM versions WHERE api_key = ? AND document_id = ?"
+        " AND created_at < ? ORDER BY number DESC LIMIT 1", (api_key, document_id, before),
+    ).fetchone()
+    if base is None:
+        return 0
+    number, horizon = base
+    removed = conn.execute(
+        "DELETE FROM versions WHERE api_key = ? AND document_id = ? AND number < ?",
+        (api_key, document_id, number),
+    ).rowcount
+    # Re-sent updates older than the horizon are still recognised as duplicates.
+    conn.execute(
+        "UPDATE client_counters SET compacted_counter = max(compacted_counter, ("
+        " SELECT coalesce(max(u.counter), 0) FROM updates u"
+        " WHERE u.api_key = client_counters.api_key"
+        " AND u.document_id = client_counters.document_id"
+        " AND u.session_id = client_counters.session_id"
+        " AND u.client_id = client_counters.client_id AND u.seq <= ?))"
+        " WHERE api_key = ? AND document_id = ?",
+        (horizon, api_key, document_id),
+    )
+    conn.execute(
+        "DELETE FROM updates WHERE api_key = ? AND document_id = ? AND seq <= ?",
+        (api_key, document_id, horizon),
+    )
+    return removed
+
 _SESSION_FIELDS = (
     "session_id", "key_hint", "salt", "iterations", "wrapped_key", "creator", "created_at",
     "start_seq",
@@ -357,6 +440,7 @@ class SQLiteStore(Store):
         *,
         replaces: str | None = None,
         at_seq: int | None = None,
+        prune_before: float | None = None,
     ) -> CreateSessionResult:
         def create(conn: sqlite3.Connection) -> CreateSessionResult:
             doc = conn.execute(
@@ -403,14 +487,12 @@ class SQLiteStore(Store):
                 "UPDATE documents SET active_session = ? WHERE api_key = ? AND document_id = ?",
                 (record.session_id, api_key, document_id),
             )
-            # A new session starts from its own initial snapshot: the old log is covered.
-            conn.execute(
-                "DELETE FROM updates WHERE api_key = ? AND document_id = ?", (api_key, document_id)
-            )
-            conn.execute(
-                _PUT_SNAPSHOT,
-                (api_key, document_id, head, record.session_id, initial_snapshot),
-            )
+            # A new session starts from its own initial snapshot; the old sessions'
+            # updates and checkpoints stay in the history (readable with old key hints).
+            _add_version(conn, api_key, document_id, head, record.session_id, "session", None,
+                         initial_snapshot)
+            if prune_before is not None:
+                _prune(conn, api_key, document_id, prune_before)
             return CreateSessionResult(created=True, session=record, version=head)
 
         return await self._write(create)
@@ -495,8 +577,8 @@ class SQLiteStore(Store):
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         def query(conn: sqlite3.Connection) -> SnapshotRecord | None:
             row = conn.execute(
-                "SELECT seq, session_id, ciphertext FROM snapshots"
-                " WHERE api_key = ? AND document_id = ?",
+                "SELECT seq, session_id, ciphertext FROM versions"
+                " WHERE api_key = ? AND document_id = ? ORDER BY number DESC LIMIT 1",
                 (api_key, document_id),
             ).fetchone()
             return None if row is None else SnapshotRecord(row[0], row[1], bytes(row[2]))
@@ -527,9 +609,11 @@ class SQLiteStore(Store):
         seq: int,
         ciphertext: bytes,
         *,
-        retain_updates: int = 0,
-    ) -> None:
-        def store(conn: sqlite3.Connection) -> None:
+        kind: str = "auto",
+        name: bytes | None = None,
+        prune_before: float | None = None,
+    ) -> VersionRecord:
+        def store(conn: sqlite3.Connection) -> VersionRecord:
             doc = conn.execute(
                 "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
                 (api_key, document_id),
@@ -541,34 +625,83 @@ class SQLiteStore(Store):
                     f"snapshot claims version {seq} but the document is at {doc[0]}"
                 )
             current = conn.execute(
-                "SELECT seq FROM snapshots WHERE api_key = ? AND document_id = ?",
+                "SELECT seq FROM versions WHERE api_key = ? AND document_id = ?"
+                " ORDER BY number DESC LIMIT 1",
                 (api_key, document_id),
             ).fetchone()
-            if current is not None and current[0] >= seq:
+            if current is not None and (current[0] > seq or
+                                        (current[0] == seq and kind == "auto")):
                 raise SnapshotRejected(
                     f"a snapshot at version {current[0]} already covers version {seq}"
                 )
-            conn.execute(
-                _PUT_SNAPSHOT,
-                (api_key, document_id, seq, session_id, ciphertext),
-            )
-            horizon = seq - retain_updates
-            conn.execute(
-                "UPDATE client_counters SET compacted_counter = max(compacted_counter, ("
-                " SELECT coalesce(max(u.counter), 0) FROM updates u"
-                " WHERE u.api_key = client_counters.api_key"
-                " AND u.document_id = client_counters.document_id"
-                " AND u.session_id = client_counters.session_id"
-                " AND u.client_id = client_counters.client_id AND u.seq <= ?))"
-                " WHERE api_key = ? AND document_id = ?",
-                (horizon, api_key, document_id),
-            )
-            conn.execute(
-                "DELETE FROM updates WHERE api_key = ? AND document_id = ? AND seq <= ?",
-                (api_key, document_id, horizon),
-            )
+            version = _add_version(conn, api_key, document_id, seq, session_id, kind, name,
+                                   ciphertext)
+            if prune_before is not None:
+                _prune(conn, api_key, document_id, prune_before)
+            return version
 
-        await self._write(store)
+        return await self._write(store)
+
+    async def prune_history(self, api_key: str, document_id: str, before: float) -> int:
+        return await self._write(lambda conn: _prune(conn, api_key, document_id, before))
+
+    async def list_versions(self, api_key: str, document_id: str, *, before: int | None = None,
+                            limit: int = 50) -> list[VersionRecord]:
+        def query(conn: sqlite3.Connection) -> list[VersionRecord]:
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLUMNS}{_VERSION_FROM}"
+                " WHERE v.api_key = ? AND v.document_id = ? AND v.number < ?"
+                " ORDER BY v.number DESC LIMIT ?",
+                (api_key, document_id, 2**62 if before is None else before, limit),
+            ).fetchall()
+            return [_version_from_row(r) for r in rows]
+
+        return await self._read(query)
+
+    async def get_version(self, api_key: str, document_id: str,
+                          number: int) -> VersionRecord | None:
+        def query(conn: sqlite3.Connection) -> VersionRecord | None:
+            row = conn.execute(
+                f"SELECT {_VERSION_COLUMNS}, v.ciphertext{_VERSION_FROM}"
+                " WHERE v.api_key = ? AND v.document_id = ? AND v.number = ?",
+                (api_key, document_id, number),
+            ).fetchone()
+            return None if row is None else _version_from_row(row, bytes(row[9]))
+
+        return await self._read(query)
+
+    async def get_sessions(self, api_key: str, document_id: str,
+                           session_ids: list[str]) -> list[SessionRecord]:
+        def query(conn: sqlite3.Connection) -> list[SessionRecord]:
+            found = []
+            for session_id in dict.fromkeys(session_ids):
+                row = conn.execute(
+                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE api_key = ?"
+                    " AND document_id = ? AND session_id = ?",
+                    (api_key, document_id, session_id),
+                ).fetchone()
+                if row is not None:
+                    found.append(_session_from_row(row))
+            return found
+
+        return await self._read(query)
+
+    async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
+                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+        def query(conn: sqlite3.Connection) -> list[UpdateRecord]:
+            # The running total is computed in the database: only what fits is read out.
+            rows = conn.execute(
+                "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM ("
+                " SELECT *, sum(length(ciphertext)) OVER (ORDER BY seq) AS upto_here"
+                " FROM updates WHERE api_key = ? AND document_id = ? AND seq > ?"
+                " AND seq <= ? ORDER BY seq LIMIT ?)"
+                " WHERE upto_here - length(ciphertext) < ? ORDER BY seq",
+                (api_key, document_id, after, upto, limit,
+                 2**62 if max_bytes is None else max_bytes),
+            ).fetchall()
+            return [UpdateRecord(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+        return await self._read(query)
 
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None:
         def query(conn: sqlite3.Connection) -> DocumentInfo | None:
@@ -588,7 +721,12 @@ class SQLiteStore(Store):
                 key,
             ).fetchone()
             snap = conn.execute(
-                "SELECT seq, length(ciphertext) FROM snapshots"
+                "SELECT seq FROM versions WHERE api_key = ? AND document_id = ?"
+                " ORDER BY number DESC LIMIT 1",
+                key,
+            ).fetchone()
+            (checkpoint_bytes,) = conn.execute(
+                "SELECT coalesce(sum(length(ciphertext)), 0) FROM versions"
                 " WHERE api_key = ? AND document_id = ?",
                 key,
             ).fetchone()
@@ -600,7 +738,7 @@ class SQLiteStore(Store):
                 active_session=self._active(conn, api_key, document_id),
                 snapshot_seq=None if snap is None else snap[0],
                 stored_updates=count,
-                stored_bytes=size + (snap[1] if snap else 0),
+                stored_bytes=size + checkpoint_bytes,
             )
 
         return await self._read(query)
@@ -625,9 +763,83 @@ class SQLiteStore(Store):
                 (api_key,),
             ).fetchone()
             (snapshots,) = conn.execute(
-                "SELECT coalesce(sum(length(ciphertext)), 0) FROM snapshots WHERE api_key = ?",
+                "SELECT coalesce(sum(length(ciphertext)), 0) FROM versions WHERE api_key = ?",
                 (api_key,),
             ).fetchone()
             return int(updates) + int(snapshots)
 
         return await self._read(query)
+
+    # -- erasure ---------------------------------------------------------------------------
+    async def delete_document(self, api_key: str, document_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            # ON DELETE CASCADE removes its sessions, updates, versions and counters;
+            # secure_delete (set on every connection) zeroes what they occupied.
+            return conn.execute(
+                "DELETE FROM documents WHERE api_key = ? AND document_id = ?",
+                (api_key, document_id),
+            ).rowcount > 0
+
+        return await self._write(delete)
+
+    async def list_documents(self, api_key: str) -> list[str]:
+        def query(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT document_id FROM documents WHERE api_key = ? ORDER BY document_id",
+                (api_key,),
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._read(query)
+
+    async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
+        def query(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(document_ids), 500):
+                chunk = document_ids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT document_id FROM documents WHERE api_key = ?"
+                    f" AND document_id IN ({marks})", (api_key, *chunk),
+                ).fetchall()
+                found.update(r[0] for r in rows)
+            return found
+
+        return await self._read(query) if document_ids else set()
+
+    async def scrub(self) -> str:
+        """Rebuild the database file (VACUUM) and truncate the WAL to zero bytes.
+
+        ``secure_delete`` zeroes deleted rows and freed pages, but when SQLite splits or
+        rebalances a b-tree page the cells it moves leave stale copies in the unused space
+        of live pages; only a rebuild removes them, and the WAL may hold older copies of
+        pages. The rebuild takes a write lock: writes wait while it copies the file (about
+        a second per few hundred MB). Waits (up to about a minute) for a moment without
+        writers and old readers."""
+        if self._writer is None:
+            raise StorageUnavailable("the store is not open")
+
+        def checkpoint() -> str:
+            conn = _connect(str(self.path))
+            try:
+                for _attempt in range(60):
+                    try:
+                        conn.execute("VACUUM")
+                    except sqlite3.OperationalError as exc:  # busy past the timeout
+                        if "locked" not in str(exc) and "busy" not in str(exc):
+                            raise
+                        time.sleep(0.5)
+                        continue
+                    busy, frames, _done = conn.execute(
+                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if not busy:
+                        return (f"database file rebuilt (VACUUM); WAL checkpointed ({frames} "
+                                "frames) and truncated")
+                    time.sleep(0.5)
+            finally:
+                conn.close()
+            raise StorageError(
+                "the WAL could not be truncated (the database stayed busy); run "
+                "'tandem db scrub' again when it is quieter")
+
+        return await asyncio.to_thread(checkpoint)

@@ -89,4 +89,31 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE client_counters ADD COLUMN user_id TEXT;
     """,
+    # 4: version history. Every checkpoint is kept as a numbered version (the single
+    # snapshot row is gone); updates stay after a checkpoint covers them, pruned only
+    # outside the retention window (history_days). ``name`` is sealed by the client.
+    """
+    CREATE TABLE versions (
+        api_key TEXT NOT NULL,
+        document_id TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name BLOB,
+        created_at REAL NOT NULL,
+        editors TEXT NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (api_key, document_id, number),
+        FOREIGN KEY (api_key, document_id)
+            REFERENCES documents(api_key, document_id) ON DELETE CASCADE
+    );
+    INSERT INTO versions (api_key, document_id, number, seq, session_id, kind, name,
+                          created_at, editors, ciphertext)
+        SELECT s.api_key, s.document_id, 1, s.seq, s.session_id, 'auto', NULL,
+               d.created_at, '[]', s.ciphertext
+        FROM snapshots s JOIN documents d
+            ON d.api_key = s.api_key AND d.document_id = s.document_id;
+    DROP TABLE snapshots;
+    """,
 ]

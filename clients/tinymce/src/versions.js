@@ -1,0 +1,231 @@
+// Version history in the editor (docs/protocol.md, "Version history"; issue 12):
+// editor.plugins.rtc.versions(), .openVersion(n), .restoreVersion(n), .createVersion(name),
+// and the fall-back that rebuilds the document from an older checkpoint and the retained log
+// when the latest checkpoint cannot be decrypted or lacks acknowledged updates.
+//
+// Everything here is a key holder's work: the server only lists and hands out ciphertext.
+import * as Y from 'yjs';
+import { REMOTE_ORIGIN, fetchKey } from './protocol-client.js';
+import { EncryptionError, SessionCipher, WRONG_KEY_MESSAGE, unwrapContentKey, fromBase64, toBase64 } from './crypto.js';
+import { modelToHtml } from './content/html.js';
+import { insertItems, readFragment, readTopNode } from './content/ydoc.js';
+
+const PAGE = 100; // the protocol's most versions per list_versions
+export const RESTORE_ORIGIN = Symbol('tandem-restore');
+
+/** Canonical, checked HTML of a Y.Doc's content (collaborators' content is untrusted). */
+export function docHtml(doc) {
+  return modelToHtml(readFragment(doc.getXmlFragment('content')));
+}
+
+/**
+ * Make `fragment` show what `target` shows, as one local edit that replaces only the
+ * top-level blocks that differ: a common prefix and suffix keep their identity, so
+ * collaborators' concurrent edits inside them survive.
+ */
+export function morphFragment(fragment, target, origin = RESTORE_ORIGIN) {
+  const render = (node) => {
+    const blocks = readTopNode(node); // checked: a version's content is untrusted too
+    return { html: modelToHtml(blocks), blocks };
+  };
+  const have = fragment.toArray().map((n) => render(n).html);
+  const wanted = target.toArray().map(render);
+  const want = wanted.map((w) => w.html);
+  let prefix = 0;
+  while (prefix < Math.min(have.length, want.length) && have[prefix] === want[prefix]) prefix++;
+  let suffix = 0;
+  while (suffix < Math.min(have.length, want.length) - prefix && have[have.length - 1 - suffix] === want[want.length - 1 - suffix]) suffix++;
+  const removed = have.length - suffix - prefix;
+  const added = wanted.slice(prefix, want.length - suffix);
+  if (!removed && !added.length) return 0;
+  fragment.doc.transact(() => {
+    if (removed) fragment.delete(prefix, removed);
+    if (added.length) insertItems(fragment, prefix, added.flatMap((w) => w.blocks));
+  }, origin);
+  return Math.max(removed, added.length);
+}
+
+export class VersionHistory {
+  /**
+   * @param {import('./protocol-client.js').TandemClient} client
+   * @param {{onIncident?: Function}} [o]
+   */
+  constructor(client, o = {}) {
+    this.client = client;
+    this.incidents = []; // what recover() reported, for getState() and tests
+    const report = o.onIncident || (() => {});
+    this.onIncident = (info) => {
+      this.incidents.push(info);
+      console.warn('[rtc] ' + info.message);
+      report(info);
+    };
+    this._ciphers = new Map();
+    this._busy = Promise.resolve();
+    client.on('sync-problem', (problem) => {
+      this.recover(problem).catch((err) => console.error('[rtc] could not fall back to the history', err));
+    });
+  }
+
+  async _cipherFor(session) {
+    const client = this.client;
+    if (client.session && client._cipher && session.session_id === client.session.session_id) return client._cipher;
+    let cipher = this._ciphers.get(session.session_id);
+    if (!cipher) {
+      const [key] = await fetchKey(client.encryptionProvider, client.documentId, session.key_hint);
+      const contentKey = await unwrapContentKey(key, fromBase64(session.salt), session.iterations, fromBase64(session.wrapped_key), client.documentId, session.session_id);
+      cipher = new SessionCipher(contentKey, client.documentId, session.session_id);
+      this._ciphers.set(session.session_id, cipher);
+    }
+    return cipher;
+  }
+
+  async _page(before, limit = PAGE) {
+    const message = { type: 'list_versions', limit };
+    if (before) message.before = before;
+    return this.client.request(message);
+  }
+
+  /** Versions, newest first: {number, seq, kind, createdAt, editors, size, sessionId, keyHint, name}. */
+  async list({ limit = Infinity } = {}) {
+    const found = [];
+    let before = null;
+    while (found.length < limit) {
+      const answer = await this._page(before, Math.min(PAGE, limit - found.length));
+      const sessions = new Map((answer.sessions || []).map((s) => [s.session_id, s]));
+      for (const v of answer.versions) {
+        let name = null;
+        if (v.name) {
+          try {
+            const cipher = await this._cipherFor(sessions.get(v.session_id));
+            name = new TextDecoder().decode(await cipher.openVersionName(v.seq, fromBase64(v.name)));
+          } catch {
+            name = null; // unreadable: listed without a name
+          }
+        }
+        found.push({ number: v.number, seq: v.seq, kind: v.kind, createdAt: v.created_at, editors: v.editors, size: v.size, sessionId: v.session_id, keyHint: v.key_hint, name });
+      }
+      if (!answer.more || !answer.versions.length) break;
+      before = answer.versions[answer.versions.length - 1].number;
+    }
+    return found;
+  }
+
+  /** The document as of version n (a Y.Doc). With rebuild, its own checkpoint is not trusted. */
+  async open(number, { rebuild = false } = {}) {
+    const answer = await this.client.request({ type: 'get_version', number });
+    const version = answer.version;
+    if (!rebuild) {
+      try {
+        const cipher = await this._cipherFor(answer.session);
+        const state = await cipher.openSnapshot(version.seq, fromBase64(answer.data));
+        const doc = new Y.Doc();
+        Y.applyUpdate(doc, state);
+        return doc;
+      } catch {
+        /* fall back below */
+      }
+    }
+    const rebuilt = await this._rebuild(version.seq, number);
+    if (!rebuilt) throw new Error(`version ${number} cannot be opened and no older checkpoint rebuilds it`);
+    return rebuilt.doc;
+  }
+
+  /** Store the current state as a version (all local edits acknowledged first). */
+  async createVersion(name = null, kind = 'named') {
+    const client = this.client;
+    if (client.role !== 'editor') throw new Error('a viewer cannot create versions');
+    await client.whenSynced();
+    await client.flush();
+    if (!client._cipher || !client.session || client._above.size) throw new Error('the document is not fully loaded');
+    const seq = client.version;
+    const message = {
+      session_id: client.session.session_id,
+      seq,
+      kind,
+      data: toBase64(await client._cipher.sealSnapshot(seq, Y.encodeStateAsUpdate(client.doc))),
+    };
+    if (name) message.name = toBase64(await client._cipher.sealVersionName(seq, new TextEncoder().encode(name)));
+    const ack = await client.sendSnapshot(message);
+    if (!ack.accepted) throw new Error(ack.message || 'the version was not stored');
+    return ack.version;
+  }
+
+  /**
+   * Bring version n back as a new edit on top of the document: the state before is stored as
+   * a version, only differing blocks are replaced, the result is stored as a restore version.
+   */
+  async restore(number, { rebuild = false } = {}) {
+    const client = this.client;
+    if (client.role !== 'editor') throw new Error('a viewer cannot restore versions');
+    const target = await this.open(number, { rebuild });
+    if (rebuild) {
+      const current = await this._rebuild(client.version, number);
+      if (current) Y.applyUpdate(client.doc, Y.encodeStateAsUpdate(current.doc), REMOTE_ORIGIN);
+    }
+    await this.createVersion(`Before restoring version ${number}`);
+    morphFragment(client.fragment, target.getXmlFragment('content'));
+    return this.createVersion(`Restored version ${number}`, 'restore');
+  }
+
+  /** The newest checkpoint below `below` that decrypts and, with the log up to `upto`, lacks nothing. */
+  async _rebuild(upto, below = null) {
+    let before = below;
+    for (;;) {
+      const answer = await this._page(before);
+      const sessions = new Map((answer.sessions || []).map((s) => [s.session_id, s]));
+      for (const v of answer.versions) {
+        if (v.seq > upto) continue;
+        const doc = await this._tryBase(v, sessions.get(v.session_id), upto);
+        if (doc) return { doc, number: v.number };
+      }
+      if (!answer.more || !answer.versions.length) return null;
+      before = answer.versions[answer.versions.length - 1].number;
+    }
+  }
+
+  async _tryBase(version, session, upto) {
+    const doc = new Y.Doc();
+    try {
+      const cipher = await this._cipherFor(session);
+      const got = await this.client.request({ type: 'get_version', number: version.number });
+      Y.applyUpdate(doc, await cipher.openSnapshot(version.seq, fromBase64(got.data)));
+    } catch {
+      return null;
+    }
+    let after = version.seq;
+    while (after < upto) {
+      const page = await this.client.request({ type: 'get_updates', after, upto });
+      const sessions = new Map((page.sessions || []).map((s) => [s.session_id, s]));
+      for (const u of page.updates) {
+        try {
+          const cipher = await this._cipherFor(sessions.get(u.session_id));
+          Y.applyUpdate(doc, await cipher.openUpdate(u.client_id, u.counter, fromBase64(u.data)));
+        } catch {
+          /* an update nobody can read: skipped */
+        }
+        after = u.seq;
+      }
+      if (!page.more || !page.updates.length) break;
+    }
+    if (doc.store.pendingStructs || doc.store.pendingDs) return null;
+    return doc;
+  }
+
+  /** The latest checkpoint was unusable: merge the document rebuilt from history, repair. */
+  async recover(problem) {
+    const client = this.client;
+    const upto = client.version;
+    const rebuilt = await this._rebuild(upto);
+    if (!rebuilt) {
+      this.onIncident({ type: 'history', code: problem.code, message: `${problem.message}; no older checkpoint could rebuild the document`, recovered: false });
+      if (!client._cipher) client._fail(new EncryptionError(WRONG_KEY_MESSAGE)); // nothing opens: a wrong key
+      return;
+    }
+    Y.applyUpdate(client.doc, Y.encodeStateAsUpdate(rebuilt.doc), REMOTE_ORIGIN);
+    this.onIncident({ type: 'history', code: problem.code, message: `${problem.message}; rebuilt from version ${rebuilt.number} and the log`, recovered: true, base: rebuilt.number });
+    if (client.role === 'editor' && client._cipher && client.session && client.version === upto) {
+      const data = await client._cipher.sealSnapshot(upto, Y.encodeStateAsUpdate(client.doc));
+      await client.sendSnapshot({ session_id: client.session.session_id, seq: upto, kind: 'repair', data: toBase64(data) }).catch(() => {});
+    }
+  }
+}
