@@ -340,8 +340,7 @@ class SessionCipher:
     def open_presence(self, client_id: str, blob: bytes) -> bytes:
         return _open_with(self._aes, blob, self._aad("presence", client_id))
 
-    def seal_version_name(self, seq: int, plaintext: bytes, *,
-                          nonce: bytes | None = None) -> bytes:
+    def seal_version_name(self, seq: int, plaintext: bytes, *, nonce: bytes | None = None) -> bytes:
         """A named version's name, bound to the snapshot's seq (docs/protocol.md)."""
         return _seal_with(self._aes, plaintext, self._aad("version_name", seq), nonce)
 

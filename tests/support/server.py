@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -98,21 +99,26 @@ def start_subprocess(data_dir: Path | str, port: int, *extra: str) -> subprocess
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     where = (["--database-url", str(data_dir)] if str(data_dir).startswith("postgresql://")
              else ["--data-dir", str(data_dir)])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tandem", *where, "serve", "--port",
-         str(port), "--log-level", "warning", *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
+    # stderr goes to an anonymous file, not a pipe: nothing has to drain it or close it
+    # (an unread pipe can block the server; an unclosed one is a ResourceWarning).
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tandem", *where, "serve", "--port",
+             str(port), "--log-level", "warning", *extra],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                stderr.seek(0)
+                raise RuntimeError(f"server exited: {stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait(10)
     raise RuntimeError("server did not start")
 
 

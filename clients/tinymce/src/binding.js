@@ -24,7 +24,7 @@ import { updateChildren } from './content/edit.js';
 import { runsOf, runText, sameBlocks } from './content/model.js';
 import { displayText } from './content/whitespace.js';
 import { isBlockTag } from './content/schema.js';
-import { domPointToY, domRuns, editorNodeKind, mapDomPoint, yPointToDom } from './positions.js';
+import { domPointToY, domRuns, editorNodeKind, isPositionError, mapDomPoint, yPointToDom } from './positions.js';
 import { morphNodes } from './morph.js';
 
 const ELEMENT = 1;
@@ -75,11 +75,14 @@ export class Binding {
    * @param {(info: object) => void} [o.onIncident] the loop guard tripped
    * @param {() => void} [o.onRemoteRender] after a collaborator's change was shown
    * @param {() => (Selection|null)} [o.getSelection]
+   * @param {() => void} [o.onDirty] the DOM changed and a sync is due
    */
   constructor(body, fragment, o = {}) {
     this.body = body;
     this.doc = body.ownerDocument;
     this.fragment = fragment;
+    if (!fragment.doc) throw new Error('the shared fragment must belong to a Y.Doc');
+    /** @type {Y.Doc} */
     this.ydoc = fragment.doc;
     this.origin = o.origin ?? this;
     this.io = o.io || plainIo(this.doc);
@@ -110,7 +113,9 @@ export class Binding {
       if (tr.origin === this.origin || this._saved !== undefined || this.busy) return;
       try {
         this._saved = this.saveSelection(true);
-      } catch {
+      } catch (err) {
+        // Never fail the transaction over the caret: it is just not put back afterwards.
+        console.warn('[rtc] could not save the selection before a shared-document change:', err);
         this._saved = null;
       }
     };
@@ -147,7 +152,9 @@ export class Binding {
   // -- the DOM's top-level groups -------------------------------------------------------------
 
   _groups() {
+    /** @type {{nodes: ChildNode[]}[]} */
     const groups = [];
+    /** @type {{nodes: ChildNode[]} | null} */
     let inline = null;
     for (const node of Array.from(this.body.childNodes)) {
       if (isIgnorable(node)) continue;
@@ -415,7 +422,7 @@ export class Binding {
     const caret = this._caretContext(newMid, readings);
     const guard = this._guard(this._wouldWrite(oldMid, newMid, readings));
     const newEntries = [];
-    let wrote = false;
+    let wrote;
     let tripped = false;
     const plan = () => {
       let pos = yStart;
@@ -423,7 +430,7 @@ export class Binding {
       const index = new Map(oldMid.map((e, k) => [e.nodes[0], k]));
       newMid.forEach((g, gi) => {
         const blocks = readings[gi].blocks;
-        const k = index.has(g.nodes[0]) ? index.get(g.nodes[0]) : -1;
+        const k = index.get(g.nodes[0]) ?? -1;
         if (k >= oi) {
           for (; oi < k; oi++) this.fragment.delete(pos, oldMid[oi].ys.length);
           const e = oldMid[k];
@@ -449,7 +456,7 @@ export class Binding {
     if (guard.blocked) tripped = true;
     else this.ydoc.transact(plan, this.origin);
     wrote = this._localChanged;
-    if (tripped) return this._incident(guard);
+    if (tripped) return this._incident();
     this.entries = [...old.slice(0, a), ...newEntries, ...old.slice(old.length - s)];
     this._index();
     if (wrote) {
@@ -677,8 +684,8 @@ export class Binding {
     if (!a || !f) return;
     try {
       sel.setBaseAndExtent(a.node, a.offset, f.node, f.offset);
-    } catch {
-      /* the point is not a valid caret position; leave the browser's choice */
+    } catch (err) {
+      if (!isPositionError(err)) throw err; // not a valid caret position: the browser's choice stays
     }
   }
 

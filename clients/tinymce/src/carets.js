@@ -6,6 +6,8 @@
 // Each caret is `.rtc-caret.rtc-caret-N` with a `.rtc-caret-label`; selected text is covered by
 // `.rtc-selection.rtc-caret-N` boxes.
 
+import { isPositionError } from './positions.js';
+
 export const CARET_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#e377c2', '#8c564b'];
 
 /** The caret class number (1–8) of a caret number the server gave. */
@@ -85,13 +87,15 @@ export class CaretOverlay {
       try {
         a = this.resolve(r.anchor);
         h = this.resolve(r.head);
-      } catch {
+      } catch (err) {
+        // A collaborator's caret is untrusted input: a malformed one is not drawn.
+        console.warn('[rtc] a collaborator sent a caret that cannot be placed:', err);
         continue;
       }
       if (!a || !h) continue;
       const n = caretClass(r.caret);
       const range = this.doc.createRange();
-      let headRect = null;
+      let headRect;
       try {
         // selection highlight
         range.setStart(a.node, a.offset);
@@ -115,8 +119,9 @@ export class CaretOverlay {
           const el = h.node.nodeType === 1 ? h.node : h.node.parentNode;
           headRect = el && el.getBoundingClientRect ? el.getBoundingClientRect() : null;
         }
-      } catch {
-        continue;
+      } catch (err) {
+        if (!isPositionError(err)) throw err;
+        continue; // the caret points past the content this editor shows
       }
       if (!headRect) continue;
       const caret = this._box(`rtc-caret rtc-caret-${n}`, headRect.left + sx, headRect.top + sy, null, headRect.height || 16);

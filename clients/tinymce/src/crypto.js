@@ -54,13 +54,30 @@ function randomBytes(n) {
   return out;
 }
 
+/**
+ * `value` as a Uint8Array (a view of the same memory), or an EncryptionError.
+ * @param {unknown} value
+ * @param {string} what
+ * @returns {Uint8Array<ArrayBuffer>}
+ */
 function bytes(value, what) {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) {
-    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-  throw new EncryptionError(`${what} must be bytes (Uint8Array)`);
+  /** @type {Uint8Array} */
+  let view;
+  if (value instanceof Uint8Array) view = value;
+  else if (value instanceof ArrayBuffer) view = new Uint8Array(value);
+  else if (ArrayBuffer.isView(value)) view = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  else throw new EncryptionError(`${what} must be bytes (Uint8Array)`);
+  // WebCrypto refuses views of shared memory: those are copied.
+  if (typeof SharedArrayBuffer !== 'undefined' && view.buffer instanceof SharedArrayBuffer) return view.slice();
+  return /** @type {Uint8Array<ArrayBuffer>} */ (view);
+}
+
+/**
+ * @param {unknown} err
+ * @returns {string}
+ */
+function errorText(err) {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function isWellFormed(text) {
@@ -106,7 +123,7 @@ function fieldText(value) {
  * Encode ["tandem/1", kind, ...fields] as uint32-BE-length-prefixed UTF-8 parts.
  * @param {string} kind
  * @param {...(string|number|bigint)} fields
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function associatedData(kind, ...fields) {
   const parts = [];
@@ -177,7 +194,7 @@ export function keyCacheSize() {
  * @param {string} key
  * @param {Uint8Array} salt 32 bytes
  * @param {number} iterations
- * @returns {Promise<Uint8Array>} 32 raw bytes (a fresh copy)
+ * @returns {Promise<Uint8Array<ArrayBuffer>>} 32 raw bytes (a fresh copy)
  */
 export async function deriveKey(key, salt, iterations) {
   const password = passwordBytes(key);
@@ -209,7 +226,7 @@ export async function deriveKey(key, salt, iterations) {
     return (await pending).slice();
   } catch (err) {
     if (err instanceof EncryptionError) throw err;
-    throw new EncryptionError(`key derivation failed: ${err && err.message}`);
+    throw new EncryptionError(`key derivation failed: ${errorText(err)}`);
   }
 }
 
@@ -252,7 +269,9 @@ async function openWith(cryptoKey, blob, aad) {
       b.subarray(NONCE_BYTES),
     );
     return new Uint8Array(pt);
-  } catch {
+  } catch (err) {
+    // WebCrypto's one answer to a failed tag check; anything else is not an altered message.
+    if (!(err !== null && typeof err === 'object' && 'name' in err && err.name === 'OperationError')) throw err;
     throw new EncryptionError(
       'the ciphertext failed authentication (wrong key, or it was altered or moved)',
     );
@@ -261,9 +280,9 @@ async function openWith(cryptoKey, blob, aad) {
 
 /**
  * nonce || AES-256-GCM(key, nonce).encrypt(plaintext, aad); a random nonce unless one is given.
- * @param {Uint8Array|CryptoKey} key 32 raw bytes (or an AES-GCM CryptoKey)
- * @param {Uint8Array} plaintext
- * @param {Uint8Array} aad
+ * @param {BufferSource|CryptoKey} key 32 raw bytes (or an AES-GCM CryptoKey)
+ * @param {BufferSource} plaintext
+ * @param {BufferSource} aad
  * @param {{nonce?: Uint8Array}} [options]
  * @returns {Promise<Uint8Array>}
  */
@@ -284,6 +303,11 @@ export async function openSealed(key, blob, aad) {
 /**
  * Create a fresh content key and wrap it under the key derived from `key`.
  * salt, iterations and wrappedKey go to the server; contentKey never leaves the client.
+ * @param {string} key the document's key (from the encryption provider)
+ * @param {string} documentId
+ * @param {string} sessionId
+ * @param {{iterations?: number, salt?: Uint8Array | null, contentKey?: Uint8Array | null,
+ *   nonce?: Uint8Array}} [options] fixed salt, content key and nonce: test vectors only
  * @returns {Promise<{salt: Uint8Array, iterations: number, wrappedKey: Uint8Array, contentKey: Uint8Array}>}
  */
 export async function newSessionSecrets(
@@ -344,6 +368,12 @@ export class SessionCipher {
     return associatedData(kind, this.documentId, this.sessionId, ...fields);
   }
 
+  /**
+   * @param {string|number|bigint} clientId
+   * @param {number|bigint} counter
+   * @param {Uint8Array} plaintext
+   * @param {{nonce?: Uint8Array}} [options] a fixed nonce (test vectors only)
+   */
   async sealUpdate(clientId, counter, plaintext, { nonce } = {}) {
     return sealWith(await this._key, plaintext, this._aad('update', clientId, counter), nonce);
   }
@@ -352,6 +382,11 @@ export class SessionCipher {
     return openWith(await this._key, blob, this._aad('update', clientId, counter));
   }
 
+  /**
+   * @param {number|bigint} seq
+   * @param {Uint8Array} plaintext
+   * @param {{nonce?: Uint8Array}} [options] a fixed nonce (test vectors only)
+   */
   async sealSnapshot(seq, plaintext, { nonce } = {}) {
     return sealWith(await this._key, plaintext, this._aad('snapshot', seq), nonce);
   }
@@ -360,6 +395,11 @@ export class SessionCipher {
     return openWith(await this._key, blob, this._aad('snapshot', seq));
   }
 
+  /**
+   * @param {string|number|bigint} clientId
+   * @param {Uint8Array} plaintext
+   * @param {{nonce?: Uint8Array}} [options] a fixed nonce (test vectors only)
+   */
   async sealPresence(clientId, plaintext, { nonce } = {}) {
     return sealWith(await this._key, plaintext, this._aad('presence', clientId), nonce);
   }
@@ -368,7 +408,12 @@ export class SessionCipher {
     return openWith(await this._key, blob, this._aad('presence', clientId));
   }
 
-  /** A named version's name, bound to the snapshot's seq (docs/protocol.md). */
+  /**
+   * A named version's name, bound to the snapshot's seq (docs/protocol.md).
+   * @param {number} seq
+   * @param {Uint8Array} plaintext
+   * @param {{nonce?: Uint8Array}} [options] a fixed nonce (test vectors only)
+   */
   async sealVersionName(seq, plaintext, { nonce } = {}) {
     return sealWith(await this._key, plaintext, this._aad('version_name', seq), nonce);
   }
@@ -393,7 +438,7 @@ export function toBase64(data) {
   const CHUNK = 0x8000;
   let binary = '';
   for (let i = 0; i < b.length; i += CHUNK) {
-    binary += String.fromCharCode.apply(null, b.subarray(i, i + CHUNK));
+    binary += String.fromCharCode.apply(null, /** @type {number[]} */ (/** @type {unknown} */ (b.subarray(i, i + CHUNK))));
   }
   return btoa(binary);
 }

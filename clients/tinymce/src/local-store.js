@@ -13,6 +13,14 @@ function request(req) {
   });
 }
 
+/**
+ * @param {unknown} err
+ * @returns {string}
+ */
+function errorText(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+
 export class LocalStore {
   /** @param {IDBFactory|null} idb */
   constructor(idb) {
@@ -28,7 +36,7 @@ export class LocalStore {
         if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE);
       };
       this._db = request(req).catch((err) => {
-        console.warn('[rtc] no local copy (IndexedDB unavailable):', err && err.message);
+        console.warn('[rtc] no local copy (IndexedDB unavailable):', errorText(err));
         return null;
       });
     }
@@ -55,7 +63,7 @@ export class LocalStore {
     try {
       return (await this._tx('readonly', (s) => s.get(key))) || null;
     } catch (err) {
-      console.warn('[rtc] could not read the local copy:', err && err.message);
+      console.warn('[rtc] could not read the local copy:', errorText(err));
       return null;
     }
   }
@@ -65,7 +73,7 @@ export class LocalStore {
       await this._tx('readwrite', (s) => s.put(value, key));
       return true;
     } catch (err) {
-      console.warn('[rtc] could not save the local copy:', err && err.message);
+      console.warn('[rtc] could not save the local copy:', errorText(err));
       return false;
     }
   }
@@ -73,8 +81,8 @@ export class LocalStore {
   async delete(key) {
     try {
       await this._tx('readwrite', (s) => s.delete(key));
-    } catch {
-      /* nothing to delete */
+    } catch (err) {
+      console.warn('[rtc] could not erase the local copy:', errorText(err));
     }
   }
 }

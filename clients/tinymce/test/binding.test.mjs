@@ -3,7 +3,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import { makeDom } from './helpers.mjs';
+import { elementNode, makeDom, textNode } from './helpers.mjs';
 import { Binding } from '../src/binding.js';
 import { htmlToModel } from '../src/content/parse.js';
 import { modelToHtml } from '../src/content/html.js';
@@ -14,6 +14,11 @@ import { randomHtml, rng } from './random-content.mjs';
 
 const LOCAL = { local: true };
 
+/**
+ * An editable body bound to `doc`, showing `html` if given.
+ * @param {Y.Doc} doc
+ * @param {{html?: string | null}} [options]
+ */
 function editor(doc, { html = null } = {}) {
   const { window, document, body } = makeDom('');
   const fragment = doc.getXmlFragment('content');
@@ -21,8 +26,19 @@ function editor(doc, { html = null } = {}) {
   const binding = new Binding(body, fragment, { origin: LOCAL });
   binding.renderAll();
   binding.observe();
-  return { window, document, body, doc, fragment, binding, sel: window.getSelection() };
+  const sel = window.getSelection();
+  assert.ok(sel);
+  return { window, document, body, doc, fragment, binding, sel };
 }
+
+/**
+ * The first XmlText of top-level block `i` (the tests' blocks are paragraphs of text).
+ * @param {Y.XmlFragment} fragment
+ * @param {number} i
+ * @returns {Y.XmlText}
+ */
+const firstText = (fragment, i) =>
+  /** @type {Y.XmlText} */ (/** @type {Y.XmlElement} */ (fragment.get(i)).get(0));
 
 const shared = (fragment) => modelToHtml(readFragment(fragment));
 
@@ -34,14 +50,19 @@ function updatesOf(doc) {
 
 /** Two docs joined by a relay whose messages wait until deliver() — like a network. */
 function relay(a, b) {
+  /** @type {[Y.Doc, Uint8Array][]} */
   const queue = [];
   a.on('update', (u, origin) => origin !== 'relay' && queue.push([b, u]));
   b.on('update', (u, origin) => origin !== 'relay' && queue.push([a, u]));
   return {
     queue,
+    /**
+     * @param {number} [n] how many queued updates to deliver (all)
+     * @param {(to: Y.Doc) => void} [before] called before each is applied
+     */
     deliver(n = queue.length, before = () => {}) {
       for (let i = 0; i < n && queue.length; i++) {
-        const [to, u] = queue.shift();
+        const [to, u] = /** @type {[Y.Doc, Uint8Array]} */ (queue.shift());
         before(to);
         Y.applyUpdate(to, u, 'relay');
       }
@@ -87,11 +108,12 @@ describe('no echo', () => {
     // a collaborator writes spaces HTML would collapse
     const other = new Y.Doc();
     Y.applyUpdate(other, Y.encodeStateAsUpdate(doc));
-    other.getXmlFragment('content').get(0).get(0).insert(0, '  ');
+    const para = /** @type {Y.XmlElement} */ (other.getXmlFragment('content').get(0));
+    /** @type {Y.XmlText} */ (para.get(0)).insert(0, '  ');
     Y.applyUpdate(doc, Y.encodeStateAsUpdate(other), 'remote');
     // model "  a  b   c " (runs of spaces): shown with U+00A0 wherever a space would collapse
-    assert.equal(A.fragment.get(0).get(0).toString(), '  a  b   c ');
-    assert.equal(A.body.firstChild.textContent, '\u00a0\u00a0a \u00a0b \u00a0\u00a0c\u00a0');
+    assert.equal(firstText(A.fragment, 0).toString(), '  a  b   c ');
+    assert.equal(elementNode(A.body.firstChild).textContent, '\u00a0\u00a0a \u00a0b \u00a0\u00a0c\u00a0');
     assert.equal(A.binding.sync({ full: true }), false);
   });
 });
@@ -100,11 +122,11 @@ describe('local edits', () => {
   test('typing one character writes one small update to one XmlText', () => {
     const html = Array.from({ length: 50 }, (_, i) => `<p>paragraph number ${i} with some text</p>`).join('');
     const A = editor(new Y.Doc(), { html });
-    const texts = A.fragment.toArray().map((p) => p.get(0));
+    const texts = A.fragment.toArray().map((_, i) => firstText(A.fragment, i));
     const updates = updatesOf(A.doc);
     const changed = new Set();
     A.fragment.observeDeep((events) => events.forEach((e) => changed.add(e.target)));
-    const node = A.body.children[25].firstChild;
+    const node = textNode(A.body.children[25].firstChild);
     node.insertData(10, 'X');
     A.sel.setBaseAndExtent(node, 11, node, 11);
     assert.equal(A.binding.sync(), true);
@@ -116,12 +138,12 @@ describe('local edits', () => {
 
   test('bold on a word is a format, not a re-insert', () => {
     const A = editor(new Y.Doc(), { html: '<p>hello brave world</p>' });
-    const t = A.fragment.get(0).get(0);
+    const t = firstText(A.fragment, 0);
     const updates = updatesOf(A.doc);
-    A.body.firstChild.innerHTML = 'hello <strong>brave</strong> world';
+    elementNode(A.body.firstChild).innerHTML = 'hello <strong>brave</strong> world';
     A.binding.sync();
     assert.equal(shared(A.fragment), '<p>hello <strong>brave</strong> world</p>');
-    assert.equal(A.fragment.get(0).get(0), t, 'same XmlText');
+    assert.equal(firstText(A.fragment, 0), t, 'same XmlText');
     assert.ok(updates[0].u.length < 80, `${updates[0].u.length} bytes`);
   });
 
@@ -129,7 +151,7 @@ describe('local edits', () => {
     const A = editor(new Y.Doc(), { html: '<p>one</p><p>twothree</p><p>four</p>' });
     const [p1, p2, p3] = A.fragment.toArray();
     const b = A.body.children[1];
-    b.firstChild.data = 'two';
+    textNode(b.firstChild).data = 'two';
     const np = A.document.createElement('p');
     np.textContent = 'three';
     b.after(np);
@@ -156,7 +178,7 @@ describe('local edits', () => {
     const A = editor(new Y.Doc(), { html: '<p>a</p>' });
     const notes = [];
     A.binding.onNotes = (n) => notes.push(...n);
-    A.body.firstChild.innerHTML = 'a<img src="x.png" onerror="alert(1)"><iframe src="https://evil.example/"></iframe>';
+    elementNode(A.body.firstChild).innerHTML = 'a<img src="x.png" onerror="alert(1)"><iframe src="https://evil.example/"></iframe>';
     A.binding.sync();
     assert.equal(shared(A.fragment), '<p>a<img src="x.png"></p>');
     assert.deepEqual(notes, ["removed event handler 'onerror' on <img>", "removed attribute 'src' on <iframe>", 'removed <iframe> whose src is not an allowed embed host']);
@@ -176,8 +198,8 @@ describe('remote edits', () => {
     const B = editor(docB);
     const [n1, n2, n3] = Array.from(A.body.children);
     const t2 = n2.firstChild;
-    A.sel.setBaseAndExtent(n3.firstChild, 3, n3.firstChild, 3);
-    B.body.children[1].firstChild.insertData(0, 'the ');
+    A.sel.setBaseAndExtent(textNode(n3.firstChild), 3, textNode(n3.firstChild), 3);
+    textNode(B.body.children[1].firstChild).insertData(0, 'the ');
     B.binding.sync();
     net.deliver();
     assert.deepEqual(Array.from(A.body.children), [n1, n2, n3], 'the same DOM nodes');
@@ -194,12 +216,12 @@ describe('remote edits', () => {
     const A = editor(docA, { html: '<p>hello world</p>' });
     net.deliver();
     const B = editor(docB);
-    const t = A.body.firstChild.firstChild;
+    const t = textNode(A.body.firstChild?.firstChild);
     A.sel.setBaseAndExtent(t, 5, t, 5); // after "hello"
-    B.body.firstChild.firstChild.insertData(5, '!!');
+    textNode(B.body.firstChild?.firstChild).insertData(5, '!!');
     B.binding.sync();
     net.deliver();
-    assert.equal(A.body.firstChild.textContent, 'hello!! world');
+    assert.equal(elementNode(A.body.firstChild).textContent, 'hello!! world');
     assert.equal(A.sel.anchorOffset, 5, 'the remote text went after the caret');
   });
 
@@ -257,7 +279,7 @@ describe('two users at one caret', () => {
       net.deliver();
       const B = editor(docB);
       for (const E of [A, B]) {
-        const t = E.body.firstChild.firstChild;
+        const t = textNode(E.body.firstChild?.firstChild);
         E.sel.setBaseAndExtent(t, 5, t, 5);
       }
       const words = { A: ['one', 'two', 'three'], B: ['four', 'five', 'six'] };
@@ -280,8 +302,8 @@ describe('two users at one caret', () => {
       net.deliver(net.queue.length, sync);
       assert.equal(net.queue.length, 0, 'the last deliveries wrote nothing new');
       assert.equal(A.binding.stats.writes + B.binding.stats.writes, writesBefore);
-      const text = A.fragment.get(0).get(0).toString().replace(/\u00a0/g, ' ');
-      assert.equal(JSON.stringify(A.fragment.get(0).get(0).toDelta()), JSON.stringify(B.fragment.get(0).get(0).toDelta()));
+      const text = firstText(A.fragment, 0).toString().replace(/\u00a0/g, ' ');
+      assert.equal(JSON.stringify(firstText(A.fragment, 0).toDelta()), JSON.stringify(firstText(B.fragment, 0).toDelta()));
       assert.equal(shared(A.fragment), shared(B.fragment));
       // the typist's own DOM keeps the U+00A0 it typed where the other shows a space
       const shown = (E) => E.body.innerHTML.replace(/&nbsp;/g, ' ');
@@ -301,13 +323,13 @@ describe('the loop guard', () => {
     const updates = updatesOf(A.doc);
     // something (not the user) changes the DOM after every sync
     for (let i = 0; i < 6; i++) {
-      A.body.firstChild.firstChild.appendData('!');
+      textNode(A.body.firstChild?.firstChild).appendData('!');
       A.binding.sync();
     }
     assert.equal(incidents.length >= 1, true);
     assert.equal(incidents[0].reason, 'sync-loop');
     assert.ok(updates.length <= 3, `${updates.length} writes`);
-    assert.equal(A.body.textContent, A.fragment.get(0).get(0).toString(), 'view reloaded from the document');
+    assert.equal(A.body.textContent, firstText(A.fragment, 0).toString(), 'view reloaded from the document');
   });
 
   test('input between writes keeps the guard quiet', () => {
@@ -316,11 +338,11 @@ describe('the loop guard', () => {
     A.binding.onIncident = (i) => incidents.push(i);
     for (let i = 0; i < 10; i++) {
       A.binding.noteInput();
-      A.body.firstChild.firstChild.appendData('!');
+      textNode(A.body.firstChild?.firstChild).appendData('!');
       A.binding.sync();
     }
     assert.equal(incidents.length, 0);
-    assert.equal(A.fragment.get(0).get(0).toString(), 'x!!!!!!!!!!');
+    assert.equal(firstText(A.fragment, 0).toString(), 'x!!!!!!!!!!');
   });
 });
 

@@ -36,7 +36,13 @@ const SALT = Uint8Array.from({ length: 32 }, (_, i) => i);
 const CONTENT_KEY = Uint8Array.from({ length: 32 }, (_, i) => 100 + i);
 const FAST = MIN_ITERATIONS;
 
+/**
+ * @param {unknown} err
+ * @returns {err is EncryptionError}
+ */
 const isEncryptionError = (err) => err instanceof EncryptionError && err.code === 'encryption';
+// Where a test hands a function a value of the wrong type on purpose, the value is cast to
+// `any`: the function's runtime checks are what is under test.
 
 const cipherFor = (c) => new SessionCipher(h(c.content_key_hex), c.document_id, c.session_id);
 
@@ -183,9 +189,9 @@ describe('associatedData', () => {
     assert.throws(() => associatedData('k', 1.5), TypeError);
     assert.throws(() => associatedData('k', 2 ** 53), TypeError);
     assert.throws(() => associatedData('k', NaN), TypeError);
-    assert.throws(() => associatedData('k', true), TypeError);
-    assert.throws(() => associatedData('k', null), TypeError);
-    assert.throws(() => associatedData('k', new Uint8Array(1)), TypeError);
+    assert.throws(() => associatedData('k', /** @type {any} */ (true)), TypeError);
+    assert.throws(() => associatedData('k', /** @type {any} */ (null)), TypeError);
+    assert.throws(() => associatedData('k', /** @type {any} */ (new Uint8Array(1))), TypeError);
     assert.throws(() => associatedData('k', 'lone \udc00'), isEncryptionError);
     assert.throws(() => associatedData('k', 'lone \ud800 x'), isEncryptionError);
   });
@@ -225,7 +231,7 @@ describe('round trips and binding', () => {
       ['doc', 'sess', 'c1', 4],
       ['docs', 'ess', 'c1', 3],
     ];
-    for (const [d, s, c, n] of cases) {
+    for (const [d, s, c, n] of /** @type {any[][]} */ (cases)) {
       await assert.rejects(new SessionCipher(CONTENT_KEY, d, s).openUpdate(c, n, sealed), isEncryptionError);
     }
   });
@@ -303,7 +309,7 @@ describe('keys and sessions', () => {
   });
 
   test('iteration bounds are enforced', async () => {
-    for (const it of [0, 1, MIN_ITERATIONS - 1, MAX_ITERATIONS + 1, -5, 10000.5, '10000', null, true]) {
+    for (const it of /** @type {any[]} */ ([0, 1, MIN_ITERATIONS - 1, MAX_ITERATIONS + 1, -5, 10000.5, '10000', null, true])) {
       await assert.rejects(deriveKey(KEY, SALT, it), isEncryptionError, String(it));
       await assert.rejects(
         unwrapContentKey(KEY, SALT, it, new Uint8Array(60), 'd', 's'),
@@ -316,10 +322,10 @@ describe('keys and sessions', () => {
   });
 
   test('salt must be 32 bytes; key must be a non-empty well-formed string', async () => {
-    for (const salt of [new Uint8Array(0), new Uint8Array(16), new Uint8Array(31), new Uint8Array(33), 'salt']) {
+    for (const salt of /** @type {any[]} */ ([new Uint8Array(0), new Uint8Array(16), new Uint8Array(31), new Uint8Array(33), 'salt'])) {
       await assert.rejects(deriveKey(KEY, salt, FAST), isEncryptionError);
     }
-    for (const key of ['', 42, null, utf8('bytes'), '\ud800']) {
+    for (const key of /** @type {any[]} */ (['', 42, null, utf8('bytes'), '\ud800'])) {
       await assert.rejects(deriveKey(key, SALT, FAST), isEncryptionError);
     }
   });
@@ -340,7 +346,7 @@ describe('keys and sessions', () => {
   });
 
   test('key, nonce and content key lengths are enforced', async () => {
-    for (const key of [new Uint8Array(16), new Uint8Array(31), new Uint8Array(33), 'x'.repeat(32)]) {
+    for (const key of /** @type {any[]} */ ([new Uint8Array(16), new Uint8Array(31), new Uint8Array(33), 'x'.repeat(32)])) {
       await assert.rejects(seal(key, new Uint8Array(), new Uint8Array()), isEncryptionError);
       assert.throws(() => new SessionCipher(key, 'd', 's'), isEncryptionError);
     }
@@ -365,7 +371,7 @@ describe('base64', () => {
   });
 
   test('strict decoding', () => {
-    for (const bad of ['Zg', 'Zg=', 'Zm9', 'Zm9v\n', ' Zm9v', 'Zm-v', 'Zm_v', 'Z===', '=Zm9', 'Zh==', 'Zm9=', 'Zm9w=', null]) {
+    for (const bad of /** @type {any[]} */ (['Zg', 'Zg=', 'Zm9', 'Zm9v\n', ' Zm9v', 'Zm-v', 'Zm_v', 'Z===', '=Zm9', 'Zh==', 'Zm9=', 'Zm9w=', null])) {
       assert.throws(() => fromBase64(bad), isEncryptionError, String(bad));
     }
     assert.deepEqual(fromBase64(''), new Uint8Array());

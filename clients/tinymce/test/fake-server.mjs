@@ -78,6 +78,8 @@ export class FakeServer {
         this.url = url;
         this.readyState = 0;
         this.sent = [];
+        /** @type {((event: object) => void) | null} set by the client */
+        this.onopen = null;
         server.sockets.add(this);
         setTimeout(() => {
           if (this.readyState !== 0) return;

@@ -1,4 +1,5 @@
 // Test helpers: a DOM (jsdom) and small Yjs utilities.
+import assert from 'node:assert/strict';
 import { JSDOM } from 'jsdom';
 import * as Y from 'yjs';
 
@@ -18,4 +19,24 @@ export function link(a, b) {
   b.on('update', (u, origin) => { if (origin !== 'relay') Y.applyUpdate(a, u, 'relay'); });
   Y.applyUpdate(b, Y.encodeStateAsUpdate(a), 'relay');
   Y.applyUpdate(a, Y.encodeStateAsUpdate(b), 'relay');
+}
+
+/**
+ * `node` as a Text node; fails the test when it is not one.
+ * @param {Node | null | undefined} node
+ * @returns {Text}
+ */
+export function textNode(node) {
+  assert.ok(node && node.nodeType === 3, `expected a text node, not ${node && node.nodeName}`);
+  return /** @type {Text} */ (node);
+}
+
+/**
+ * `node` as an element; fails the test when it is not one.
+ * @param {Node | null | undefined} node
+ * @returns {HTMLElement}
+ */
+export function elementNode(node) {
+  assert.ok(node && node.nodeType === 1, `expected an element, not ${node && node.nodeName}`);
+  return /** @type {HTMLElement} */ (node);
 }

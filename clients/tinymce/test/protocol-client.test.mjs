@@ -22,7 +22,7 @@ function client(server, opts = {}) {
     apiKey: 'key',
     documentId: opts.documentId || 'doc-1',
     tokenProvider: opts.tokenProvider || (async () => ({ token: opts.user || 'alice' })),
-    encryptionProvider: async ({ documentId, keyHint }) => {
+    encryptionProvider: async ({ keyHint }) => {
       calls.push(keyHint);
       const hint = keyHint ?? opts.hint ?? 'k1';
       return { key: KEYS[hint], keyHint: hint };

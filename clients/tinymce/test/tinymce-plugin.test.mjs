@@ -19,9 +19,10 @@ async function makeEditor(server, { user, initial = '<p>start</p>', documentId =
   Object.assign(window, { TextEncoder, TextDecoder });
   Object.defineProperty(window, 'isSecureContext', { value: true });
   window.WebSocket = server.socketClass();
-  window.matchMedia = () => ({ matches: false, addListener() {}, removeListener() {}, addEventListener() {}, removeEventListener() {} });
-  const rect = { left: 0, top: 0, right: 0, bottom: 0, width: 0, height: 0, x: 0, y: 0 };
-  window.Range.prototype.getClientRects = () => [];
+  // jsdom has no layout: just enough of these for TinyMCE (cast: they are partial on purpose)
+  window.matchMedia = () => /** @type {any} */ ({ matches: false, addListener() {}, removeListener() {}, addEventListener() {}, removeEventListener() {} });
+  const rect = /** @type {DOMRect} */ ({ left: 0, top: 0, right: 0, bottom: 0, width: 0, height: 0, x: 0, y: 0, toJSON() { return this; } });
+  window.Range.prototype.getClientRects = () => /** @type {any} */ ([]);
   window.Range.prototype.getBoundingClientRect = () => rect;
   window.CSS = { escape: (s) => String(s).replace(/[^a-zA-Z0-9_-]/g, (c) => '\\' + c), supports: () => false };
   window.ResizeObserver = class { observe() {} unobserve() {} disconnect() {} };

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from joserfc.errors import JoseError
+from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry
 
 from tandem.auth.errors import AuthError
@@ -118,7 +120,7 @@ def _ecdsa_scalars_in_range(signature: bytes, spec: AlgorithmSpec) -> bool:
     return 0 < r < spec.order and 0 < s < spec.order
 
 
-def signature_valid(spec: AlgorithmSpec, key: Any, signing_input: bytes, signature: bytes) -> bool:
+def signature_valid(spec: AlgorithmSpec, key: Key, signing_input: bytes, signature: bytes) -> bool:
     """Verify with joserfc. ``key`` is a joserfc public key that ``key_fits`` the alg.
 
     ECDSA signatures must be raw ``r || s`` of the exact length (a DER signature
@@ -132,5 +134,5 @@ def signature_valid(spec: AlgorithmSpec, key: Any, signing_input: bytes, signatu
     try:
         algorithm.check_key(key)
         return bool(algorithm.verify(signing_input, signature, key))
-    except Exception:  # a key that does not fit is a failed check, never a crash
+    except (JoseError, ValueError, TypeError):  # a key that does not fit: a failed check
         return False

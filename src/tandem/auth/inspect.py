@@ -117,8 +117,8 @@ class Inspection:
     def first_failure(self) -> Step | None:
         """The failure the verifier would report (it checks in AUTH_MESSAGES order)."""
         failures = [step for step in self.steps if step.status == "fail"]
-        order = list(AUTH_MESSAGES)
-        return min(failures, key=lambda s: order.index(s.code), default=None)
+        rank = {code: index for index, code in enumerate(AUTH_MESSAGES)}
+        return min(failures, key=lambda s: rank.get(s.code or "", len(rank)), default=None)
 
     def add(self, name: str, status: str, text: str, code: str | None = None) -> None:
         self.steps.append(Step(name, status, text, code))

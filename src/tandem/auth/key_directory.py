@@ -22,22 +22,31 @@ from typing import Any, Protocol
 
 from tandem.auth.errors import AuthError
 from tandem.auth.jwks_fetch import JwksFetchError, fetch_jwks
+from tandem.storage.records import ApiKeyRecord
 
 log = logging.getLogger("tandem.auth")
 
 
 class KeySource(Protocol):
-    async def keys_for(self, api_key: str, *, refresh: bool = False) -> list[dict]: ...
+    async def keys_for(self, api_key: str, *, refresh: bool = False) -> list[dict[str, Any]]: ...
+
+
+class KeyStore(Protocol):
+    """The part of the Store a ``KeyDirectory`` reads."""
+
+    async def get_api_key(self, key: str) -> ApiKeyRecord | None: ...
+
+    async def list_public_keys(self, api_key: str) -> list[dict[str, Any]]: ...
 
 
 class StaticKeySource:
     """An in-memory key source (tests, benchmarks, embedding): api_key -> JWKs."""
 
-    def __init__(self, keys: dict[str, list[dict]] | None = None) -> None:
-        self.keys: dict[str, list[dict]] = dict(keys or {})
+    def __init__(self, keys: dict[str, list[dict[str, Any]]] | None = None) -> None:
+        self.keys: dict[str, list[dict[str, Any]]] = dict(keys or {})
         self.calls: list[tuple[str, bool]] = []
 
-    async def keys_for(self, api_key: str, *, refresh: bool = False) -> list[dict]:
+    async def keys_for(self, api_key: str, *, refresh: bool = False) -> list[dict[str, Any]]:
         self.calls.append((api_key, refresh))
         if api_key not in self.keys:
             raise AuthError("jwks_unavailable", "unknown API key")
@@ -46,7 +55,7 @@ class StaticKeySource:
 
 @dataclass(slots=True)
 class _UrlEntry:
-    keys: list[dict] | None = None
+    keys: list[dict[str, Any]] | None = None
     fetched_at: float = -1e18  # last successful fetch
     attempted_at: float = -1e18  # last attempt, successful or not
     error: str | None = None
@@ -58,7 +67,7 @@ class KeyDirectory:
 
     def __init__(
         self,
-        store: Any,
+        store: KeyStore,
         *,
         jwks_ttl: float = 300,
         http_timeout: float = 5,
@@ -75,7 +84,7 @@ class KeyDirectory:
         self._urls: dict[str, _UrlEntry] = {}
         self.fetch_count = 0  # fetch attempts, successful or not (observability, tests)
 
-    async def keys_for(self, api_key: str, *, refresh: bool = False) -> list[dict]:
+    async def keys_for(self, api_key: str, *, refresh: bool = False) -> list[dict[str, Any]]:
         record = await self.store.get_api_key(api_key)
         if record is None:
             raise AuthError("jwks_unavailable", "unknown API key")
@@ -90,7 +99,7 @@ class KeyDirectory:
             raise
         return [*stored, *fetched]
 
-    async def _url_keys(self, url: str, *, refresh: bool) -> list[dict]:
+    async def _url_keys(self, url: str, *, refresh: bool) -> list[dict[str, Any]]:
         entry = self._urls.setdefault(url, _UrlEntry())
         if self._needs_fetch(entry, refresh):
             async with entry.lock:

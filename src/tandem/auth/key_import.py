@@ -24,8 +24,11 @@ import re
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 from tandem.auth.algorithms import SUPPORTED_ALGORITHMS, key_fits
@@ -37,6 +40,16 @@ MAX_KID_LENGTH = 256
 EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _PUBLIC_MEMBERS = {"RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x")}
+# What importing an untrusted JWK can raise: joserfc's own errors (bad members, unknown
+# curve), ValueError (bad base64, a point not on the curve), KeyError/TypeError (missing
+# or mistyped members reaching cryptography), UnsupportedAlgorithm (this OpenSSL lacks it).
+JWK_IMPORT_ERRORS: tuple[type[Exception], ...] = (
+    JoseError,
+    ValueError,
+    TypeError,
+    KeyError,
+    UnsupportedAlgorithm,
+)
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL)
 _PRIVATE_HINT = (
     "this is a PRIVATE key: register only its public half, e.g. "
@@ -96,6 +109,7 @@ def _from_pem(text: str) -> list[dict[str, Any]]:
     for label, _body in blocks:
         block = next(m.group(0) for m in _PEM_BLOCK.finditer(text) if m.group(1) == label)
         data = block.encode("ascii", "replace")
+        public: PublicKeyTypes
         try:
             if label == "CERTIFICATE":
                 public = x509.load_pem_x509_certificate(data).public_key()
@@ -170,10 +184,12 @@ def validate_public_jwk(jwk: Any) -> dict[str, Any]:
     kid = jwk.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH):
         raise _fail("invalid_key", f"kid must be a non-empty string of at most {MAX_KID_LENGTH}")
-    members = {name: jwk.get(name) for name in _PUBLIC_MEMBERS[kty]}
-    for name, value in members.items():
+    members: dict[str, str] = {}
+    for name in _PUBLIC_MEMBERS[kty]:
+        value = jwk.get(name)
         if not isinstance(value, str) or not value:
             raise _fail("invalid_key", f"{kty} JWK member {name!r} must be a non-empty string")
+        members[name] = value
     if kty == "EC" and members["crv"] not in ("P-256", "P-384", "P-521"):
         raise _fail("unsupported_key", f"EC curve {members['crv']!r} is not supported")
     if kty == "OKP" and members["crv"] != "Ed25519":
@@ -185,7 +201,7 @@ def validate_public_jwk(jwk: Any) -> dict[str, Any]:
             raise _fail("invalid_key", "RSA member 'n' is not base64url") from None
     try:
         key = JWKRegistry.import_key({"kty": kty, **members})
-    except Exception as exc:  # joserfc/cryptography: bad base64, point not on curve...
+    except JWK_IMPORT_ERRORS as exc:
         raise _fail("invalid_key", f"invalid {kty} key: {exc}") from None
     canonical = _check_rsa(key) if isinstance(key, RSAKey) else key.as_dict(private=False)
     alg = jwk.get("alg")
@@ -215,7 +231,7 @@ def _from_json(value: Any) -> list[dict[str, Any]]:
     return [validate_public_jwk(value)]
 
 
-def parse_public_keys(text: str) -> list[dict[str, Any]]:
+def parse_public_keys(text: str | bytes) -> list[dict[str, Any]]:
     """Parse PEM / base64 DER / JWK / JWK set text into canonical public JWKs."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")

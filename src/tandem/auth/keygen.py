@@ -12,7 +12,11 @@ from tandem.auth.algorithms import SUPPORTED_ALGORITHMS
 from tandem.auth.errors import KeyImportError
 from tandem.auth.key_import import MAX_RSA_BITS, MIN_RSA_BITS, parse_public_keys
 
-_CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,7 @@ def generate_keypair(alg: str = "RS256", bits: int = 2048) -> GeneratedKeyPair:
         private: Any = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     elif spec.kty == "EC":
         assert spec.crv is not None
-        private = ec.generate_private_key(_CURVES[spec.crv]())
+        private = ec.generate_private_key(_CURVES[spec.crv])
     else:
         private = ed25519.Ed25519PrivateKey.generate()
     private_pem = private.private_bytes(

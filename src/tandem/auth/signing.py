@@ -29,7 +29,13 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 from tandem.auth.algorithms import SUPPORTED_ALGORITHMS, key_fits
 from tandem.auth.claims import DOCUMENT_CLAIM, MAX_NUMERIC_DATE, MAX_SUB_LENGTH, ROLE_CLAIM, ROLES
-from tandem.auth.key_import import EC_CURVES, MAX_KID_LENGTH, MAX_RSA_BITS, MIN_RSA_BITS
+from tandem.auth.key_import import (
+    EC_CURVES,
+    JWK_IMPORT_ERRORS,
+    MAX_KID_LENGTH,
+    MAX_RSA_BITS,
+    MIN_RSA_BITS,
+)
 from tandem.errors import TandemError
 
 DEFAULT_TTL = 600
@@ -107,23 +113,30 @@ def _from_private_key(private: Any, kid: str | None = None) -> SigningKey:
     if isinstance(private, rsa.RSAPrivateKey):
         bits = private.key_size
         if not MIN_RSA_BITS <= bits <= MAX_RSA_BITS:
-            raise _fail("unsupported_key", f"RSA key of {bits} bits: Tandem accepts "
-                                           f"{MIN_RSA_BITS} to {MAX_RSA_BITS} bits")
+            raise _fail(
+                "unsupported_key",
+                f"RSA key of {bits} bits: Tandem accepts {MIN_RSA_BITS} to {MAX_RSA_BITS} bits",
+            )
         key: RSAKey | ECKey | OKPKey = RSAKey.import_key(private)
         default = _DEFAULT_ALG["RSA"]
     elif isinstance(private, ec.EllipticCurvePrivateKey):
         crv = EC_CURVES.get(private.curve.name)
         if crv is None:
-            raise _fail("unsupported_key", f"EC curve {private.curve.name} is not supported "
-                                           "(use P-256, P-384 or P-521)")
+            raise _fail(
+                "unsupported_key",
+                f"EC curve {private.curve.name} is not supported (use P-256, P-384 or P-521)",
+            )
         key = ECKey.import_key(private)
         default = _DEFAULT_ALG[crv]
     elif isinstance(private, ed25519.Ed25519PrivateKey):
         key = OKPKey.import_key(private)
         default = _DEFAULT_ALG["Ed25519"]
     else:
-        raise _fail("unsupported_key", f"{type(private).__name__.lstrip('_')} keys are not "
-                                       "supported (use RSA, EC P-256/P-384/P-521 or Ed25519)")
+        raise _fail(
+            "unsupported_key",
+            f"{type(private).__name__.lstrip('_')} keys are not "
+            "supported (use RSA, EC P-256/P-384/P-521 or Ed25519)",
+        )
     public = key.as_dict(private=False)
     return SigningKey(key, public, default, kid if kid is not None else key.thumbprint())
 
@@ -136,8 +149,11 @@ def _from_jwk(text: str) -> SigningKey:
     if not isinstance(value, dict) or "keys" in value:
         raise _fail("unrecognized_key", "expected one private JWK (a JSON object), not a set")
     if value.get("kty") == "oct":
-        raise _fail("unsupported_key", 'symmetric (kty "oct") keys are refused: tokens are '
-                                       "signed with an asymmetric private key")
+        raise _fail(
+            "unsupported_key",
+            'symmetric (kty "oct") keys are refused: tokens are '
+            "signed with an asymmetric private key",
+        )
     if "d" not in value:
         raise _fail("public_key", _PUBLIC_HINT)
     kid = value.get("kid")
@@ -145,7 +161,7 @@ def _from_jwk(text: str) -> SigningKey:
         raise _fail("invalid_claim", "the JWK's kid must be a non-empty string")
     try:
         key = JWKRegistry.import_key(value)
-    except Exception as exc:  # joserfc/cryptography: bad members, unknown kty
+    except JWK_IMPORT_ERRORS as exc:
         raise _fail("unrecognized_key", f"invalid private JWK: {exc}") from None
     private = getattr(key, "private_key", None)
     if private is None:
@@ -163,18 +179,28 @@ def choose_algorithm(key: SigningKey, alg: str | None) -> str:
         return key.default_alg
     spec = SUPPORTED_ALGORITHMS.get(alg) if isinstance(alg, str) else None
     if spec is None:
-        raise _fail("alg_mismatch", f"unsupported algorithm {alg!r}; accepted: "
-                                    f"{', '.join(SUPPORTED_ALGORITHMS)}")
+        raise _fail(
+            "alg_mismatch",
+            f"unsupported algorithm {alg!r}; accepted: {', '.join(SUPPORTED_ALGORITHMS)}",
+        )
     if not key_fits(key.public_jwk, spec):
-        kind = key.public_jwk["kty"] + (f"/{key.public_jwk['crv']}"
-                                        if "crv" in key.public_jwk else "")
-        raise _fail("alg_mismatch", f"alg {alg} does not fit this {kind} key "
-                                    f"(it signs {key.default_alg})")
+        kind = key.public_jwk["kty"] + (
+            f"/{key.public_jwk['crv']}" if "crv" in key.public_jwk else ""
+        )
+        raise _fail(
+            "alg_mismatch", f"alg {alg} does not fit this {kind} key (it signs {key.default_alg})"
+        )
     return alg
 
 
-def build_claims(sub: str, *, document: str | None = None, role: str | None = None,
-                 ttl: int = DEFAULT_TTL, now: int | None = None) -> dict[str, Any]:
+def build_claims(
+    sub: str,
+    *,
+    document: str | None = None,
+    role: str | None = None,
+    ttl: int = DEFAULT_TTL,
+    now: int | None = None,
+) -> dict[str, Any]:
     """``sub``, ``iat``, ``exp`` (= iat + ttl) and the optional Tiny RTC claims."""
     if not isinstance(sub, str) or not sub or len(sub) > MAX_SUB_LENGTH:
         raise _fail("invalid_claim", f"sub must be 1 to {MAX_SUB_LENGTH} characters")
@@ -195,8 +221,9 @@ def build_claims(sub: str, *, document: str | None = None, role: str | None = No
     return claims
 
 
-def sign_token(key: SigningKey, claims: dict[str, Any], *, alg: str | None = None,
-               kid: str | None = None) -> str:
+def sign_token(
+    key: SigningKey, claims: dict[str, Any], *, alg: str | None = None, kid: str | None = None
+) -> str:
     """A compact JWS over ``claims`` with header ``{alg, kid, typ: JWT}``."""
     chosen = choose_algorithm(key, alg)
     use_kid = key.kid if kid is None else kid

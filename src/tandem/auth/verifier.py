@@ -25,13 +25,14 @@ are ignored, never fetched; ``kid`` is only compared for string equality.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from joserfc.jwk import JWKRegistry
+from joserfc.jwk import JWKRegistry, Key
 
 from tandem.auth.algorithms import (
     AlgorithmSpec,
@@ -50,10 +51,12 @@ from tandem.auth.claims import (
 )
 from tandem.auth.errors import AuthError
 from tandem.auth.key_directory import KeySource
+from tandem.auth.key_import import JWK_IMPORT_ERRORS
 from tandem.auth.segments import DecodedToken, decode_token
 
 MAX_TOKEN_BYTES = 16 * 1024
 MAX_CANDIDATE_KEYS = 8  # keys tried for a token without kid
+log = logging.getLogger("tandem.auth")
 _PUBLIC_MEMBERS = {"RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x")}
 
 
@@ -65,7 +68,7 @@ class Identity:
     document_id: str | None  # the token's document claim (None: any document)
     role: str  # "editor" | "viewer"
     expires_at: float
-    claims: dict
+    claims: dict[str, Any]
 
 
 class PublicKeyCache:
@@ -73,21 +76,24 @@ class PublicKeyCache:
 
     def __init__(self, size: int = 1024) -> None:
         self._size = size
-        self._keys: OrderedDict[str, Any] = OrderedDict()
+        self._keys: OrderedDict[str, Key | None] = OrderedDict()
 
-    def get(self, jwk: dict[str, Any]) -> Any | None:
+    def get(self, jwk: dict[str, Any]) -> Key | None:
         kty = jwk.get("kty")
         if kty not in _PUBLIC_MEMBERS:
             return None
-        members = {name: jwk.get(name) for name in _PUBLIC_MEMBERS[kty]}
+        members: dict[str, Any] = {name: jwk.get(name) for name in _PUBLIC_MEMBERS[kty]}
         cache_key = json.dumps([kty, members], sort_keys=True)
         if cache_key in self._keys:
             self._keys.move_to_end(cache_key)
             return self._keys[cache_key]
+        key: Key | None
         try:
             key = JWKRegistry.import_key({"kty": kty, **members})
-        except Exception:
-            key = None  # a broken stored key never matches
+        except JWK_IMPORT_ERRORS as exc:
+            # A broken stored or fetched key never matches; said once, as it is cached.
+            log.warning("public key %s (kid %r) cannot be imported: %s", kty, jwk.get("kid"), exc)
+            key = None
         self._keys[cache_key] = key
         if len(self._keys) > self._size:
             self._keys.popitem(last=False)

@@ -20,7 +20,7 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 JWKS_CHECK_TIMEOUT = 5.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("keys", help="register, list and remove public keys (JWK sets)")
     commands = parser.add_subparsers(dest="keys_command", metavar="ACTION")
     commands.required = True

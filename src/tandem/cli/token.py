@@ -8,8 +8,12 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from tandem.cli.context import CliContext
+
+if TYPE_CHECKING:
+    from tandem.auth.key_directory import KeySource
 
 # tandem.auth is imported in the handlers: `tandem --help` should not pay for it.
 
@@ -32,32 +36,49 @@ was added to (`tandem keys add`). Its kid is the key's RFC 7638 thumbprint, the 
 the key under another kid."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("token", help="check or inspect a JWT identity token")
     commands = parser.add_subparsers(dest="token_command", metavar="ACTION")
     commands.required = True
 
     sign = commands.add_parser(
         "sign",
-        help="sign a token with a private key (development and scripts; production tokens "
-             "come from your back end)",
+        help=(
+            "sign a token with a private key (development and scripts; production tokens "
+            "come from your back end)"
+        ),
         description=SIGN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sign.add_argument("--key", required=True, metavar="PRIVATE.pem",
-                      help="PEM private key (e.g. from `tandem keys generate`) or private JWK; "
-                           "- reads stdin")
+    sign.add_argument(
+        "--key",
+        required=True,
+        metavar="PRIVATE.pem",
+        help="PEM private key (e.g. from `tandem keys generate`) or private JWK; - reads stdin",
+    )
     sign.add_argument("--sub", required=True, metavar="USER", help="the user id (sub claim)")
-    sign.add_argument("--document", metavar="DOC",
-                      help="restrict the token to this document id (default: any document)")
-    sign.add_argument("--role", choices=("editor", "viewer"),
-                      help="the role claim (default: none, which the server takes as editor)")
-    sign.add_argument("--ttl", type=int, default=600, metavar="SECONDS",
-                      help="lifetime in seconds (default 600)")
+    sign.add_argument(
+        "--document",
+        metavar="DOC",
+        help="restrict the token to this document id (default: any document)",
+    )
+    sign.add_argument(
+        "--role",
+        choices=("editor", "viewer"),
+        help="the role claim (default: none, which the server takes as editor)",
+    )
+    sign.add_argument(
+        "--ttl", type=int, default=600, metavar="SECONDS", help="lifetime in seconds (default 600)"
+    )
     sign.add_argument("--kid", metavar="KID", help="key id header (default: the key's thumbprint)")
-    sign.add_argument("--alg", choices=ALGORITHMS,
-                      help="signature algorithm (default: RS256 for RSA keys, ES256/ES384/ES512 "
-                           "for P-256/P-384/P-521, EdDSA for Ed25519)")
+    sign.add_argument(
+        "--alg",
+        choices=ALGORITHMS,
+        help=(
+            "signature algorithm (default: RS256 for RSA keys, ES256/ES384/ES512 "
+            "for P-256/P-384/P-521, EdDSA for Ed25519)"
+        ),
+    )
     sign.set_defaults(func=sign_command)
 
     check = commands.add_parser(
@@ -96,11 +117,14 @@ def read_key_file(name: str) -> str:
             with open(name, encoding="utf-8", errors="replace") as handle:
                 text = handle.read(MAX_KEY_FILE_BYTES + 1)
         except OSError as exc:
-            raise SigningError(f"cannot read {name}: {exc.strerror or exc}",
-                               code="unrecognized_key") from None
+            raise SigningError(
+                f"cannot read {name}: {exc.strerror or exc}", code="unrecognized_key"
+            ) from None
     if len(text) > MAX_KEY_FILE_BYTES:
-        raise SigningError(f"{name} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key file",
-                           code="unrecognized_key")
+        raise SigningError(
+            f"{name} is larger than {MAX_KEY_FILE_BYTES} bytes: not a key file",
+            code="unrecognized_key",
+        )
     return text
 
 
@@ -131,7 +155,7 @@ async def check_token(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _key_directory(ctx: CliContext, api_key: str | None) -> AsyncIterator[object]:
+async def _key_directory(ctx: CliContext, api_key: str | None) -> AsyncIterator[KeySource | None]:
     from tandem.auth import KeyDirectory
 
     if api_key is None:
@@ -148,7 +172,7 @@ async def inspect_command(args: argparse.Namespace, ctx: CliContext) -> int:
     async with _key_directory(ctx, args.api_key) as keys:
         report = await inspect_token(
             token,
-            keys=keys,  # type: ignore[arg-type]
+            keys=keys,
             api_key=args.api_key,
             document_id=args.document,
             leeway=ctx.settings.leeway,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tandem.demo.page import render_page
@@ -16,8 +16,12 @@ from tandem.demo.tenant import DemoTenant
 
 _USER = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 # Images the demo accepts (TinyMCE's images_upload_url), by their first bytes.
-_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "png", b"\xff\xd8\xff": "jpg", b"GIF87a": "gif",
-                b"GIF89a": "gif"}
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+}
 _UPLOAD_MAX = 5 * 1024 * 1024
 _UPLOAD_NAME = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp)")
 
@@ -31,8 +35,9 @@ def _image_kind(data: bytes) -> str | None:
     return None
 
 
-def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path,
-                upload_dir: Path | None = None) -> list:
+def demo_routes(
+    tenant_ref: dict[str, DemoTenant], tinymce_dir: Path, upload_dir: Path | None = None
+) -> list[BaseRoute]:
     """``tenant_ref['tenant']`` is filled at start-up, once the store is open. Uploaded
     images go to ``upload_dir`` (no uploads without one)."""
 
@@ -43,12 +48,22 @@ def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path,
         user = query.get("user")
         role = query.get("role", "editor")
         ttl = query.get("ttl", "600")
-        if (user is not None and not _USER.fullmatch(user)) or role not in (
-                "editor", "viewer") or not ttl.isdigit():
+        if (
+            (user is not None and not _USER.fullmatch(user))
+            or role not in ("editor", "viewer")
+            or not ttl.isdigit()
+        ):
             return JSONResponse({"message": "invalid user, role or ttl"}, status_code=400)
         users = [user] if user else ["alice", "bob"]
-        return HTMLResponse(render_page(tenant_ref["tenant"].api_key, document_id, users,
-                                        role=role, ttl=max(1, min(int(ttl), 3600))))
+        return HTMLResponse(
+            render_page(
+                tenant_ref["tenant"].api_key,
+                document_id,
+                users,
+                role=role,
+                ttl=max(1, min(int(ttl), 3600)),
+            )
+        )
 
     async def token(request: Request) -> Response:
         # Demo only: anyone who can reach this endpoint gets a token for any user.
@@ -57,10 +72,13 @@ def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path,
         role = request.query_params.get("role", "editor")
         ttl = request.query_params.get("ttl", "600")
         if not _USER.fullmatch(user) or role not in ("editor", "viewer") or not ttl.isdigit():
-            return JSONResponse({"message": "user (1-64 of [A-Za-z0-9_.@-]), role and ttl "
-                                 "are required"}, status_code=400)
-        signed = tenant_ref["tenant"].sign(user, document=document_id, role=role,
-                                           ttl=max(1, min(int(ttl), 3600)))
+            return JSONResponse(
+                {"message": "user (1-64 of [A-Za-z0-9_.@-]), role and ttl are required"},
+                status_code=400,
+            )
+        signed = tenant_ref["tenant"].sign(
+            user, document=document_id, role=role, ttl=max(1, min(int(ttl), 3600))
+        )
         return JSONResponse({"token": signed}, headers={"Cache-Control": "no-store"})
 
     async def favicon(request: Request) -> Response:
@@ -73,15 +91,15 @@ def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path,
             return JSONResponse({"message": "uploads are off"}, status_code=404)
         if int(request.headers.get("content-length") or 0) > _UPLOAD_MAX + 4096:
             return JSONResponse({"message": "image too large (5 MB at most)"}, status_code=413)
-        form = await request.form(max_files=1, max_fields=4)
-        file = form.get("file")
-        if file is None or isinstance(file, str):
-            return JSONResponse({"message": "a multipart 'file' is required"}, status_code=400)
-        data = await file.read(_UPLOAD_MAX + 1)
+        # `async with`: the form's spooled temporary files are closed when it ends
+        async with request.form(max_files=1, max_fields=4) as form:
+            file = form.get("file")
+            if file is None or isinstance(file, str):
+                return JSONResponse({"message": "a multipart 'file' is required"}, status_code=400)
+            data = await file.read(_UPLOAD_MAX + 1)
         kind = _image_kind(data)
         if len(data) > _UPLOAD_MAX or kind is None:
-            return JSONResponse({"message": "PNG, JPEG, GIF or WebP up to 5 MB"},
-                                status_code=400)
+            return JSONResponse({"message": "PNG, JPEG, GIF or WebP up to 5 MB"}, status_code=400)
         name = f"{hashlib.sha256(data).hexdigest()[:32]}.{kind}"
         upload_dir.mkdir(parents=True, exist_ok=True)
         (upload_dir / name).write_bytes(data)
@@ -92,10 +110,14 @@ def demo_routes(tenant_ref: dict[str, DemoTenant], tinymce_dir: Path,
         path = upload_dir / name if upload_dir is not None else None
         if path is None or not _UPLOAD_NAME.fullmatch(name) or not path.is_file():
             return Response(status_code=404)
-        media = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
-                 "webp": "image/webp"}[name.rsplit(".", 1)[1]]
-        return Response(path.read_bytes(), media_type=media,
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+        media = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}[
+            name.rsplit(".", 1)[1]
+        ]
+        return Response(
+            path.read_bytes(),
+            media_type=media,
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     return [
         Route("/", page),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from tandem.protocol.errors import ProtocolError, bad_frame
 
@@ -109,7 +110,7 @@ class ServerUpdate:
     user_id: str
     data: bytes
 
-    def as_message(self) -> dict:
+    def as_message(self) -> dict[str, Any]:
         """The JSON ``update`` message's fields (``data`` as bytes, not base64)."""
         return {"type": "update", "seq": self.seq, "session_id": self.session_id,
                 "client_id": self.client_id, "counter": self.counter,

@@ -74,8 +74,12 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         except UnicodeDecodeError:
             raise StrictJSONError("not valid UTF-8") from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates,
-                           parse_constant=_reject_constant, parse_float=_finite)
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite,
+        )
     except StrictJSONError:
         raise
     except RecursionError:

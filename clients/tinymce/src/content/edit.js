@@ -28,6 +28,10 @@ function sameRange(a, aStart, b, bStart, len) {
  * `caret` (an offset in `neu`, or null) decides between equally small diffs: a change that ends
  * at the caret is what the user typed there, so a character typed after an identical one is
  * inserted after the typist's own previous character, not before someone else's.
+ * @param {any[]} base
+ * @param {any[]} neu
+ * @param {number | null} [caret]
+ * @returns {{p: number, s: number}}
  */
 export function changedRange(base, neu, caret = null) {
   const bl = base.length;

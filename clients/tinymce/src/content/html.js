@@ -39,11 +39,16 @@ export function embedHtml(embed) {
   return `${open}${inner}</${tag}>`;
 }
 
-/** Marks as [[tag, value, key]] in nesting order (outermost first). */
+/**
+ * Marks as [[tag, value, key]] in nesting order (outermost first).
+ * @param {Record<string, any> | null | undefined} marks
+ * @returns {[string, any, string][]}
+ */
 export function orderedMarks(marks) {
-  return Object.keys(marks || {})
+  const present = marks || {};
+  return Object.keys(present)
     .sort(compareMarks)
-    .map((tag) => [tag, marks[tag], tag + '=' + sortedJson(marks[tag])]);
+    .map((tag) => /** @type {[string, any, string]} */ ([tag, present[tag], tag + '=' + sortedJson(present[tag])]));
 }
 
 function openMark(tag, value) {
@@ -55,6 +60,7 @@ export function runHtml(r, pre, first = false) {
   const flat = r.run.map((s) => (s.embed !== undefined ? '\ufffc' : s.text)).join('');
   const shown = pre ? flat : displayText(flat);
   const out = [];
+  /** @type {[string, any, string][]} */
   const stack = [];
   let pos = 0;
   for (const s of r.run) {
@@ -63,7 +69,7 @@ export function runHtml(r, pre, first = false) {
     const wanted = orderedMarks(s.marks);
     let keep = 0;
     while (keep < stack.length && keep < wanted.length && stack[keep][2] === wanted[keep][2]) keep++;
-    while (stack.length > keep) out.push(`</${stack.pop()[0]}>`);
+    for (const [tag] of stack.splice(keep).reverse()) out.push(`</${tag}>`);
     for (const w of wanted.slice(keep)) {
       out.push(openMark(w[0], w[1]));
       stack.push(w);
@@ -79,7 +85,7 @@ export function runHtml(r, pre, first = false) {
     }
     pos += size;
   }
-  while (stack.length) out.push(`</${stack.pop()[0]}>`);
+  for (const [tag] of stack.reverse()) out.push(`</${tag}>`);
   return out.join('');
 }
 

@@ -15,7 +15,6 @@ import {
   VOID_EMBEDS,
   contained,
   isBlockTag,
-  isFlowBlock,
   isMarkTag,
   isStructural,
   isVoidBlock,

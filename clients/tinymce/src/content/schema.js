@@ -60,8 +60,8 @@ export const isMarkTag = (tag) => MARK_RANK.has(tag);
 
 /** Order of marks when nesting (outermost first); unknown names after known ones, by name. */
 export function compareMarks(a, b) {
-  const ra = MARK_RANK.has(a) ? MARK_RANK.get(a) : MARKS.length;
-  const rb = MARK_RANK.has(b) ? MARK_RANK.get(b) : MARKS.length;
+  const ra = MARK_RANK.get(a) ?? MARKS.length;
+  const rb = MARK_RANK.get(b) ?? MARKS.length;
   if (ra !== rb) return ra - rb;
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -18,7 +18,6 @@ import {
   VOID_EMBEDS,
   contained,
   isBlockTag,
-  isFlowBlock,
   isMarkTag,
   isStructural,
   isVoidBlock,

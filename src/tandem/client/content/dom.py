@@ -75,8 +75,14 @@ def _text(data: str | None) -> list[Node]:
 _KEPT_FLAT = VOID_EMBEDS | VOID_BLOCKS | {"br"}
 
 
+def _is_comment(el: ElementTree.Element) -> bool:
+    # typeshed types every child's tag as str; a comment's tag is the Comment factory
+    tag: object = el.tag
+    return tag is ElementTree.Comment
+
+
 def _shallow(el: ElementTree.Element) -> Node:
-    if el.tag is ElementTree.Comment:
+    if _is_comment(el):
         return Node("comment", data=el.text or "")
     tag = _local(str(el.tag)).lower()
     return Node("element", tag, [(_attr_name(k), v) for k, v in el.attrib.items()])
@@ -90,7 +96,7 @@ def _content(el: ElementTree.Element) -> list[tuple[ElementTree.Element | None, 
     if el.text:
         out.append((None, el.text))
     for child in el:
-        if child.tag is ElementTree.Comment or isinstance(child.tag, str):
+        if _is_comment(child) or isinstance(child.tag, str):
             out.append((child, None))
         if child.tail:
             out.append((None, child.tail))

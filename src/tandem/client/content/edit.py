@@ -63,7 +63,7 @@ def write_marks(attrs: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _first_text(node: XmlElement) -> XmlText | None:
+def _first_text(node: XmlElement | XmlFragment) -> XmlText | None:
     for child in node.children:
         if isinstance(child, XmlText):
             return child

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 #: JavaScript's ``\\s``: WhiteSpace and LineTerminator of ECMAScript.
 JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -47,9 +48,9 @@ def u16key(text: str) -> bytes:
     return text.encode("utf-16-be", "surrogatepass")
 
 
-def js_sorted(keys: object) -> list[str]:
+def js_sorted(keys: Iterable[str]) -> list[str]:
     """``Object.keys(...).sort()``."""
-    return sorted(keys, key=u16key)  # type: ignore[call-overload]
+    return sorted(keys, key=u16key)
 
 
 def js_regex(pattern: str, flags: int = 0) -> re.Pattern[str]:

@@ -10,6 +10,7 @@ never sees an editor's DOM, so only the HTML side is here.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +37,14 @@ from tandem.client.content.schema import (
 )
 from tandem.client.content.whitespace import collapse_source, model_text
 
+
+class _NotEmbed(enum.Enum):
+    """``embed_of``'s answer for an element that is not an embed (None: a dropped one)."""
+
+    NOT_EMBED = enum.auto()
+
+
+_NOT_EMBED = _NotEmbed.NOT_EMBED
 _ZWNBSP = re.compile("\ufeff")
 _TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _TEXT_SPACES = re.compile("[\t\n\f\r]")
@@ -103,6 +112,7 @@ def hoist(b: Block) -> list[Block]:
 
     They follow it; its runs around them stay in pieces of the same block.
     """
+
     def bad(c: Item) -> bool:
         return "run" not in c and not nests(b["tag"], c["tag"])
 
@@ -155,8 +165,12 @@ def _has_class(el: Node, classes: Iterable[str]) -> bool:
 def comment_ok(data: str) -> bool:
     """A comment that can be written back as ``<!--data-->`` without escaping it, and not a
     processing instruction browsers used to turn into one (``<?xml …?>``)."""
-    return (bool(_COMMENT_OK.fullmatch(data)) and "--" not in data
-            and not data.startswith("?") and u16len(data) <= 1000)
+    return (
+        bool(_COMMENT_OK.fullmatch(data))
+        and "--" not in data
+        and not data.startswith("?")
+        and u16len(data) <= 1000
+    )
 
 
 class Parser:
@@ -186,14 +200,16 @@ class Parser:
         for item in self.flow(nodes, {}, False, None):
             if "run" in item:
                 if item["run"]:
-                    blocks.append(block("p", {}, finish_flow(drop_trailing_break([item], False),
-                                                             False)))
+                    blocks.append(
+                        block("p", {}, finish_flow(drop_trailing_break([item], False), False))
+                    )
             else:
                 blocks.append(item)
         return blocks
 
-    def flow(self, nodes: list[Node], marks: Marks, pre: bool,
-             parent_tag: str | None) -> list[Item]:
+    def flow(
+        self, nodes: list[Node], marks: Marks, pre: bool, parent_tag: str | None
+    ) -> list[Item]:
         """Children of a flow context (inside block ``parent_tag``): runs and blocks."""
         items: list[Item] = []
         wrappers: set[int] = set()
@@ -258,7 +274,7 @@ class Parser:
         flush()
         return items
 
-    def embed_of(self, el: Node, tag: str) -> Embed | object | None:
+    def embed_of(self, el: Node, tag: str) -> Embed | _NotEmbed | None:
         """An inline element that is one unit of content.
 
         ``_NOT_EMBED`` when it is not an embed, None when it is one that must be dropped,
@@ -269,8 +285,11 @@ class Parser:
         if not is_mark_tag(tag):
             return _NOT_EMBED  # elements outside the schema are never embeds
         empty = not _has_content(el)
-        if not empty and (el.get("contenteditable") or "").lower() != "false" and not _has_class(
-                el, NONEDITABLE_CLASSES):
+        if (
+            not empty
+            and (el.get("contenteditable") or "").lower() != "false"
+            and not _has_class(el, NONEDITABLE_CLASSES)
+        ):
             return _NOT_EMBED
         if empty and not el.attrs:
             return None  # <strong></strong>: nothing
@@ -379,9 +398,6 @@ class Parser:
         return out
 
 
-_NOT_EMBED = object()
-
-
 def _append_text(children: list[Any], text: str) -> None:
     if children and isinstance(children[-1], str):
         children[-1] += text
@@ -410,8 +426,14 @@ def finish_flow(items: list[Item], pre: bool = False) -> list[Item]:
     if not items:
         return [run([])]
     only = items[0] if len(items) == 1 else None
-    if (not pre and only and "run" in only and len(only["run"]) == 1
-            and only["run"][0].get("text") == " " and not only["run"][0].get("marks")):
+    if (
+        not pre
+        and only
+        and "run" in only
+        and len(only["run"]) == 1
+        and only["run"][0].get("text") == " "
+        and not only["run"][0].get("marks")
+    ):
         return [run([])]
     return items
 

@@ -61,9 +61,10 @@ def embed_html(embed: dict[str, Any]) -> str:
 
 def ordered_marks(marks: Marks | None) -> list[tuple[str, Any, str]]:
     """Marks as (tag, value, key) in nesting order (outermost first)."""
+    present = marks or {}
     return [
-        (tag, marks[tag], f"{tag}={sorted_json(marks[tag])}")
-        for tag in sorted(marks or {}, key=mark_order)
+        (tag, present[tag], f"{tag}={sorted_json(present[tag])}")
+        for tag in sorted(present, key=mark_order)
     ]
 
 
@@ -116,7 +117,8 @@ def block_html(b: Block, pre: bool = False) -> str:
         return start
     inner_pre = pre or b["tag"] == "pre"
     inner = "".join(
-        run_html(c, inner_pre, b["tag"] == "pre" and i == 0) if is_run(c)
+        run_html(c, inner_pre, b["tag"] == "pre" and i == 0)
+        if is_run(c)
         else block_html(c, inner_pre)
         for i, c in enumerate(b["children"])
     )

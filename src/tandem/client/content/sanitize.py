@@ -177,8 +177,11 @@ def clean_attribute(tag: str, name: str, value: Any) -> str | None:
         return None
     if not _is_allowed_name(tag, name) or name == "style":
         return None
-    if (u16len(value) > SCHEMA["attribute_value_max"] or "\x00" in value
-            or _VALUE_BREAKOUT.search(value)):
+    if (
+        u16len(value) > SCHEMA["attribute_value_max"]
+        or "\x00" in value
+        or _VALUE_BREAKOUT.search(value)
+    ):
         return None
     if name in URL_ATTRS:
         return clean_url(tag, name, value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from pycrdt import XmlElement, XmlFragment, XmlText
@@ -267,8 +268,13 @@ def _attribute_value(value: Any) -> Any:
     return value
 
 
+def _attribute_pairs(el: XmlElement) -> Iterator[tuple[str, Any]]:
+    # pycrdt annotates XmlAttributesView.__iter__ as returning an Iterable; it is an iterator
+    yield from el.attributes.__iter__()
+
+
 def _block_attrs(el: XmlElement, tag: str) -> dict[str, str]:
-    raw = {k: _attribute_value(v) for k, v in el.attributes}
+    raw = {k: _attribute_value(v) for k, v in _attribute_pairs(el)}
     obj: dict[str, str] = {}
     for k, value in raw.items():
         if not isinstance(value, str):
@@ -290,8 +296,9 @@ def _block_attrs(el: XmlElement, tag: str) -> dict[str, str]:
     return check_attrs(tag, obj)
 
 
-def _read_flow_children(parent: Parent, pre: bool, depth: int,
-                        parent_tag: str | None) -> list[Item]:
+def _read_flow_children(
+    parent: Parent, pre: bool, depth: int, parent_tag: str | None
+) -> list[Item]:
     items: list[Item] = []
     wrappers: set[int] = set()
     for child in parent.children:
@@ -299,8 +306,9 @@ def _read_flow_children(parent: Parent, pre: bool, depth: int,
             items.append(read_text(child, pre))
         elif isinstance(child, XmlElement):
             tag = (child.tag or "").lower()
-            stray = (tag in LIST_WRAPPERS and not contained(parent_tag, tag)
-                     and depth + 1 <= MAX_DEPTH)
+            stray = (
+                tag in LIST_WRAPPERS and not contained(parent_tag, tag) and depth + 1 <= MAX_DEPTH
+            )
             for b in read_element(child, pre, depth + 1, parent_tag):
                 if stray and b.get("tag") == tag:
                     push_wrapped(items, b, wrappers)
@@ -326,8 +334,9 @@ def _nonempty(item: Item) -> bool:
     return not is_run(item) or bool(item["run"])
 
 
-def read_element(el: XmlElement, pre: bool = False, depth: int = 1,
-                 parent_tag: str | None = None) -> list[Item]:
+def read_element(
+    el: XmlElement, pre: bool = False, depth: int = 1, parent_tag: str | None = None
+) -> list[Item]:
     """A Yjs element as model items (usually one block; unknown wrappers, and table parts
     outside a table, give their children — as an HTML parser would).
 
@@ -356,8 +365,7 @@ def read_element(el: XmlElement, pre: bool = False, depth: int = 1,
                 if is_structural(default):
                     kids.append(block(default, {}, _wrap_structural(default, meaningful)))
                 else:
-                    kids.append(block(default, {},
-                                      finish_flow(_merge_runs(meaningful), pre)))
+                    kids.append(block(default, {}, finish_flow(_merge_runs(meaningful), pre)))
             stray.clear()
 
         for item in _read_flow_children(el, pre, depth, tag):
