@@ -1,6 +1,6 @@
 """Tandem side by side with Hocuspocus and pycrdt-websocket, and Tandem on many nodes.
 
-    bench/run [--quick] [--only fanout|docs|join|saturation|idle|nodes ...] [--out FILE]
+    bench/run [--quick] [--only fanout|docs|join|saturation|idle|nodes|writers ...] [--out FILE]
 
 (``bench/run`` raises ``ulimit -n``, runs ``bench/setup-peers`` and then this file with
 .venv/bin/python.) Every server is a separate process on a loopback port with a fresh
@@ -24,14 +24,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env
+
+bench_env.ensure()
+
 import report
 import workloads
+import writers
 import ypeers
 from tandem_driver import TandemServer
 
 RAISED_LIMITS = {"TANDEM_MESSAGES_PER_SECOND": "1000000", "TANDEM_MESSAGE_BURST": "1000000"}
 P99_LIMIT_MS = 100.0
 SYSTEMS = ["Tandem", "Hocuspocus", "pycrdt-websocket"]
+TANDEM_SRC = os.environ.get("BENCH_TANDEM_SRC", "")  # --tandem-src: a baseline's src/
+RAW_RELAY = "raw relay"  # the yardstick: verbatim broadcast, no work per message
+FANOUT_SYSTEMS = [*SYSTEMS, RAW_RELAY]
 f = report.fmt
 
 
@@ -46,6 +54,8 @@ def serve(system: str, env: dict | None = None, database_url: str | None = None,
         if system == "Tandem":
             for i in range(nodes):
                 server = TandemServer(tmp / f"node{i}", env=dict(env or {}))
+                if TANDEM_SRC:  # a baseline checkout's server (the clients stay this one's)
+                    server.env["PYTHONPATH"] = TANDEM_SRC
                 if database_url:
                     server.env["TANDEM_DATABASE_URL"] = database_url
                     server.database_url = database_url
@@ -60,6 +70,9 @@ def serve(system: str, env: dict | None = None, database_url: str | None = None,
                 server.start()
         elif system == "Hocuspocus":
             servers.append(ypeers.HocuspocusServer(tmp / "data"))
+            servers[0].start()
+        elif system == RAW_RELAY:
+            servers.append(ypeers.RawRelayServer(tmp / "data"))
             servers[0].start()
         else:
             servers.append(ypeers.PycrdtServer(tmp / "data"))
@@ -150,6 +163,11 @@ class Summary:
         self.acked_rate = med([r.acked_rate for r in runs])
         self.sends = runs[0].sends
         self.foreign = med([r.foreign_cpu for r in runs])
+        # CPU seconds per 1,000 delivered messages (receipts expected at the receivers)
+        self.cpu_per_k = med([r.server_cpu * r.duration / max(r.expected, 1) * 1000
+                              for r in runs])
+        self.gen_per_k = med([sum(r.generator_cpu) * r.duration / max(r.expected, 1) * 1000
+                              for r in runs])
 
 
 # --- 1. fan-out --------------------------------------------------------------------------------
@@ -158,50 +176,69 @@ def section_fanout(args) -> str:
     sizes = [2, 10] if args.quick else [2, 10, 50, 200]
     runs_of = {2: 1, 10: 1} if args.quick else {2: 3, 10: 3, 50: 3, 200: 1}
     table: dict = {}
-    for system in SYSTEMS:
-        with serve(system) as server:
-            for n in sizes:
-                workers = 1 if n <= 10 else (2 if n <= 50 else 3)
-                observers = None if n <= 50 else 20
-                runs = []
-                for k in range(runs_of[n]):
+    systems = FANOUT_SYSTEMS
+    # All servers run at once and the runs are interleaved (for each N and run: every
+    # system in turn), so a slow spell of this shared machine hits every system alike.
+    with contextlib.ExitStack() as stack:
+        servers = {system: stack.enter_context(serve(system)) for system in systems}
+        for n in sizes:
+            workers = 1 if n <= 10 else (2 if n <= 50 else 3)
+            observers = None if n <= 50 else 20
+            runs: dict = {system: [] for system in systems}
+            for k in range(runs_of[n]):
+                for system in systems:
                     print(f"fan-out {system}: {n} clients, run {k + 1}/{runs_of[n]} ...",
                           flush=True)
                     doc = f"fanout-{n:03d}-{k}-{secrets.token_hex(2)}"
-                    r = workloads.run_fanout(server, doc, clients=n, rate_per_client=5.0,
-                                             duration=duration, workers=workers,
-                                             observers=observers)
+                    r = workloads.run_fanout(servers[system], doc, clients=n,
+                                             rate_per_client=5.0, duration=duration,
+                                             workers=workers, observers=observers)
                     print(f"  p50 {r.latency_ms['p50']:.1f} p99 {r.latency_ms['p99']:.1f} ms "
                           f"drops {r.drops} server CPU {r.server_cpu * 100:.0f}% "
-                          f"gen {gen_cpu(r)}", flush=True)
-                    runs.append(r)
-                table[(system, n)] = Summary(runs)
-    lat_rows, res_rows = [], []
+                          f"gen {gen_cpu(r)} other {r.foreign_cpu * 100:.0f}%", flush=True)
+                    runs[system].append(r)
+            for system in systems:
+                table[(system, n)] = Summary(runs[system])
+    lat_rows, res_rows, raw_rows = [], [], []
     for n in sizes:
-        t, h, p = (table[(s, n)] for s in SYSTEMS)
+        t, h, p, x = (table[(s, n)] for s in systems)
         lat_rows.append([n, f"{t.n}", f"{f(t.p50)} / {f(t.p99)} / {f(t.max)}",
                          f"{f(h.p50)} / {f(h.p99)} / {f(h.max)}",
                          f"{f(p.p50)} / {f(p.p99)} / {f(p.max)}",
-                         ratio(t.p99, h.p99), ratio(t.p99, p.p99),
-                         f"{t.drops} / {h.drops} / {p.drops}",
+                         f"{f(x.p50)} / {f(x.p99)} / {f(x.max)}",
+                         f"{ratio(t.p50, h.p50)} / {ratio(t.p99, h.p99)}",
+                         ratio(t.p99, p.p99),
+                         f"{t.drops} / {h.drops} / {p.drops} / {x.drops}",
                          f"{f(t.ack50)} / {f(t.ack99)}", f"{f(h.ack50)} / {f(h.ack99)}"])
-        res_rows.append([n, f"{t.cpu * 100:.0f}% / {h.cpu * 100:.0f}% / {p.cpu * 100:.0f}%",
-                         ratio(t.cpu, h.cpu), ratio(t.cpu, p.cpu),
-                         f"{t.rss:.0f} / {h.rss:.0f} / {p.rss:.0f}",
-                         f"{t.gen} / {h.gen} / {p.gen}",
-                         f"{f(t.lag99)} / {f(h.lag99)} / {f(p.lag99)}",
-                         " / ".join(f"{x.foreign * 100:.0f}%" for x in (t, h, p)),
-                         "; ".join(f"{s}: {', '.join(table[(s, n)].errors[:2])}" for s in SYSTEMS
+        res_rows.append([n, " / ".join(f"{y.cpu * 100:.0f}%" for y in (t, h, p, x)),
+                         " / ".join(f"{y.cpu_per_k * 1e3:.0f}" for y in (t, h, p, x)),
+                         ratio(t.cpu_per_k, h.cpu_per_k),
+                         f"{t.rss:.0f} / {h.rss:.0f} / {p.rss:.0f} / {x.rss:.0f}",
+                         " / ".join(y.gen for y in (t, h, p, x)),
+                         " / ".join(f"{y.gen_per_k * 1e3:.0f}" for y in (t, h, p, x)),
+                         " / ".join(f(y.lag99) for y in (t, h, p, x)),
+                         " / ".join(f"{y.foreign * 100:.0f}%" for y in (t, h, p, x)),
+                         "; ".join(f"{s}: {', '.join(table[(s, n)].errors[:2])}" for s in systems
                                    if table[(s, n)].errors) or "–"])
-    verdict = []
+        raw_rows.append([n, f"{f(x.p50)} / {f(x.p99)}", f"{f(t.p50)} / {f(t.p99)}",
+                         f"{ratio(x.p50, t.p50)} / {ratio(x.p99, t.p99)}",
+                         f"{x.cpu_per_k * 1e3:.0f} / {t.cpu_per_k * 1e3:.0f}",
+                         ratio(x.cpu_per_k, t.cpu_per_k)])
+    verdict, raw_verdict = [], []
     for n in sizes:
-        t, h = table[("Tandem", n)], table[("Hocuspocus", n)]
-        ok = t.p99 <= h.p99
-        verdict.append(f"N={n}: {'met' if ok else '**not met**'} ({f(t.p99)} vs {f(h.p99)} ms)")
+        t, h, x = table[("Tandem", n)], table[("Hocuspocus", n)], table[(RAW_RELAY, n)]
+        ok = t.p99 <= h.p99 and t.p50 <= h.p50 and t.drops == 0
+        verdict.append(f"N={n}: {'met' if ok else '**not met**'} (p50 {f(t.p50)} vs "
+                       f"{f(h.p50)}, p99 {f(t.p99)} vs {f(h.p99)} ms, drops {t.drops})")
+        score = min(x.p99 / t.p99 if t.p99 else 0, x.cpu_per_k / t.cpu_per_k
+                    if t.cpu_per_k else 0)
+        raw_verdict.append(f"N={n}: {score:.2f} ({'met' if score >= 0.7 else '**not met**'})")
     return "\n".join([
         "## 1. Fan-out: one document, N clients typing 5 single-character updates/s each",
         "",
-        f"{duration:g} s of typing per run; cells are the **median over runs** (column *runs*). "
+        f"{duration:g} s of typing per run; cells are the **median over runs** (column *runs*); "
+        "all four servers run side by side and the runs are interleaved (each N, each run: "
+        "every system in turn), so load from other users of the machine hits all alike. "
         "Latency is send → receipt at every other client on one clock (CLOCK_MONOTONIC), in "
         "ms, p50 / p99 / max. Tandem clients decrypt and apply every update (pycrdt); the "
         "peers' clients apply every update (pycrdt). Drops = expected receipts missing 10 s "
@@ -213,20 +250,42 @@ def section_fanout(args) -> str:
         "parsing (a Python generator cannot parse 200 × 1,000 frames/s on this machine).",
         "",
         report.table(["N", "runs", "Tandem p50/p99/max", "Hocuspocus p50/p99/max",
-                      "pycrdt-ws p50/p99/max", "p99 Tandem/Hocuspocus", "p99 Tandem/pycrdt",
-                      "drops T/H/P", "Tandem ack p50/p99", "Hocuspocus SyncStatus p50/p99"],
+                      "pycrdt-ws p50/p99/max", "raw relay p50/p99/max",
+                      "Tandem/Hocuspocus p50 / p99", "p99 Tandem/pycrdt",
+                      "drops T/H/P/R", "Tandem ack p50/p99", "Hocuspocus SyncStatus p50/p99"],
                      lat_rows),
         "",
-        "Resources (median over runs): server CPU (100 % = one core) while typing, server "
-        "RSS at the end (MiB), load-generator CPU per process, send lag p99 (ms; how late the "
-        "generator sent against its schedule), and the CPU used on the machine by processes "
-        "that are neither the server nor the generators (other users' jobs: noise).",
+        "Resources (median over runs), columns T / H / P / R = Tandem / Hocuspocus / "
+        "pycrdt-websocket / raw relay: server CPU (100 % = one core) while typing; server "
+        "**CPU ms per 1,000 delivered messages** (server CPU time over the window ÷ the "
+        "receipts expected at all receivers × 1,000); server RSS at the end (MiB); "
+        "load-generator CPU per process and per 1,000 delivered messages (ms; all generator "
+        "processes together); send lag p99 (ms; how late the generator sent against its "
+        "schedule); and the CPU used on the machine by processes that are neither the server "
+        "nor the generators (other users' jobs: noise).",
         "",
-        report.table(["N", "server CPU T/H/P", "CPU Tandem/Hocuspocus", "CPU Tandem/pycrdt",
-                      "RSS MiB T/H/P", "generator CPU T / H / P", "send lag p99 T/H/P",
-                      "other processes' CPU T/H/P", "errors"], res_rows),
+        report.table(["N", "server CPU T/H/P/R", "server CPU ms per 1,000 delivered T/H/P/R",
+                      "CPU per delivered Tandem/Hocuspocus", "RSS MiB T/H/P/R",
+                      "generator CPU T / H / P / R",
+                      "generator CPU ms per 1,000 delivered T/H/P/R",
+                      "send lag p99 T/H/P/R", "other processes' CPU T/H/P/R", "errors"],
+                     res_rows),
         "",
-        "Goal *Tandem p99 ≤ Hocuspocus p99 at every N*: " + "; ".join(verdict) + ".",
+        "Raw relay: `bench/peers/raw_relay/server.py`, a `websockets` server that writes "
+        "every frame verbatim to the room's other connections (no parsing, storage, "
+        "authentication or encryption), driven by the same generator (y-websocket client). "
+        "It is the limit of a Python WebSocket broadcast on this machine. *raw / Tandem*: "
+        "higher is better, 1.0 = as fast as the raw relay.",
+        "",
+        report.table(["N", "raw relay p50/p99 ms", "Tandem p50/p99 ms",
+                      "latency raw/Tandem p50 / p99", "CPU ms per 1,000 delivered raw / Tandem",
+                      "CPU raw/Tandem"], raw_rows),
+        "",
+        "Goal *Tandem p50 and p99 ≤ Hocuspocus's, drops 0, at every N*: "
+        + "; ".join(verdict) + ".",
+        "",
+        "Goal *Tandem ≥ 0.7× the raw relay* (the lower of p99 raw/Tandem and CPU per "
+        "delivered message raw/Tandem): " + "; ".join(raw_verdict) + ".",
     ])
 
 
@@ -563,8 +622,78 @@ def section_nodes(args) -> str:
     ])
 
 
+# --- 7. closed-loop writers, both engines -------------------------------------------------------
+def section_writers(args) -> str:
+    base_url = args.postgres
+    duration = args.duration or (3.0 if args.quick else 8.0)
+    runs = 1 if args.quick else 3
+    n_writers = 8
+    setups = [("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 3)]
+    if args.quick:
+        setups = setups[:2]
+    res: dict = {}
+    for engine, nodes in setups:
+        results = []
+        for k in range(runs):
+            ctx = fresh_database(base_url) if engine == "PostgreSQL" else \
+                contextlib.nullcontext()
+            with ctx as url, serve("Tandem", RAISED_LIMITS, database_url=url,
+                                   nodes=nodes) as srv:
+                servers = srv if isinstance(srv, list) else [srv]
+                print(f"writers: {n_writers} closed-loop SDK writers, {engine}, {nodes} "
+                      f"node(s), run {k + 1}/{runs} ...", flush=True)
+                doc = f"writers-{secrets.token_hex(3)}"
+                r = writers.run_writers(servers, doc, writers=n_writers, duration=duration)
+                r.contiguous = asyncio.run(writers.check_contiguous(
+                    url, servers[0].data_dir, servers[0].api_key, doc))
+                print(f"  {r.rate:.0f} acked/s, flush p50 {r.flush_ms['p50']:.1f} p99 "
+                      f"{r.flush_ms['p99']:.1f} ms, contiguous {r.contiguous}", flush=True)
+                results.append(r)
+        res[(engine, nodes)] = results
+    rows = []
+    sqlite_rate = med([r.rate for r in res[("SQLite", 1)]])
+    for (engine, nodes), results in res.items():
+        mid = sorted(results, key=lambda r: r.rate)[len(results) // 2]
+        rate = med([r.rate for r in results])
+        rows.append([engine, nodes, len(results), f"{rate:.0f}",
+                     ratio(rate, sqlite_rate) if engine != "SQLite" else "–",
+                     f"{f(med([r.flush_ms['p50'] for r in results]))} / "
+                     f"{f(med([r.flush_ms['p99'] for r in results]))}",
+                     " + ".join(f"{c * 100:.0f}%" for c in mid.server_cpu),
+                     " + ".join(f"{c * 100:.0f}%" for c in mid.generator_cpu),
+                     f"{mid.foreign_cpu * 100:.0f}%",
+                     "yes" if all(r.contiguous for r in results) else "**NO**",
+                     "; ".join(sorted({e for r in results for e in r.errors})[:2]) or "–"])
+    pg1 = med([r.rate for r in res[("PostgreSQL", 1)]])
+    goal = [f"PostgreSQL (1 node) / SQLite = {ratio(pg1, sqlite_rate)} "
+            f"({'met' if pg1 >= 0.8 * sqlite_rate else '**not met**'}, goal ≥ 0.8)"]
+    if ("PostgreSQL", 3) in res:
+        pg3 = med([r.rate for r in res[("PostgreSQL", 3)]])
+        goal.append(f"3 nodes / 1 node = {ratio(pg3, pg1)} "
+                    f"({'met' if pg3 >= pg1 else '**not met**'}, goal ≥ 1.0)")
+    return "\n".join([
+        f"## 7. Closed-loop writers: {n_writers} SDK clients on one document, both engines",
+        "",
+        f"{n_writers} `tandem.client.DocumentClient` writers (2 generator processes), each in "
+        "a loop *append a paragraph, `await flush()`* (the next edit waits for the durable "
+        f"ack of the previous one); {duration:g} s per run, {runs} run(s), median. With "
+        "several nodes the writers go round-robin over them (one PostgreSQL database). "
+        "*Contiguous*: after the run, the stored log holds every seq from the snapshot to "
+        "the head exactly once. Tandem runs "
+        + ", ".join(f"`{k}={v}`" for k, v in RAISED_LIMITS.items()) + ".",
+        "",
+        report.table(["engine", "nodes", "runs", "acked updates/s", "vs SQLite",
+                      "flush p50 / p99 ms", "server CPU per node", "generator CPU",
+                      "other processes' CPU (incl. PostgreSQL)", "contiguous", "errors"],
+                     rows),
+        "",
+        "Goals: " + "; ".join(goal) + ".",
+    ])
+
+
 SECTIONS = {"fanout": section_fanout, "docs": section_docs, "join": section_join,
-            "saturation": section_saturation, "idle": section_idle, "nodes": section_nodes}
+            "saturation": section_saturation, "idle": section_idle, "nodes": section_nodes,
+            "writers": section_writers}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -577,9 +706,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get(
         "BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"),
         help="PostgreSQL server (without database) for the nodes section")
+    parser.add_argument("--tandem-src", help="run the Tandem servers from this src/ "
+                        "directory (a baseline checkout, e.g. `git archive main`); the "
+                        "clients and the report stay this checkout's")
     args = parser.parse_args(argv)
+    if args.tandem_src:
+        global TANDEM_SRC
+        TANDEM_SRC = str(Path(args.tandem_src).resolve())
     command = "bench/run " + shlex.join(sys.argv[1:] if argv is None else argv)
-    sections = args.only or (["fanout", "saturation", "join", "nodes"] if args.quick
+    sections = args.only or (["fanout", "saturation", "join", "nodes", "writers"] if args.quick
                              else list(SECTIONS))
     started = time.monotonic()
     texts = []
@@ -604,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
         "@hocuspocus/extension-sqlite (full document state, debounced 2–10 s), "
         "pycrdt-websocket with `SQLiteYStore` (every update, written after the broadcast)",
         f"- Mode: {'quick' if args.quick else 'full'}; sections: {', '.join(sections)}; "
-        f"wall time {elapsed:.0f} s; `ulimit -n` {os.environ.get('BENCH_NOFILE', '?')}",
+        f"wall time {elapsed:.0f} s; `ulimit -n` {os.environ.get('BENCH_NOFILE', '?')}"
+        + (f"; **Tandem server from `{TANDEM_SRC}`** (baseline)" if TANDEM_SRC else ""),
         *texts,
     ]) + "\n"
     Path(args.out).write_text(doc)

@@ -17,6 +17,10 @@ import time
 import warnings
 from pathlib import Path
 
+import bench_env
+
+bench_env.ensure()
+
 from joserfc import jwt
 from joserfc.jwk import import_key
 

@@ -28,6 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env
+
+bench_env.ensure()
+
 import httpx
 from playwright.async_api import async_playwright
 

@@ -18,6 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_env
+
+bench_env.ensure()
+
 import report
 import workloads
 from tandem_driver import TandemServer

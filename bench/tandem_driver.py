@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tandem.crypto import SessionCipher, unwrap_content_key
+from tandem.protocol import binary
 from tandem.protocol.messages import PROTOCOL_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
@@ -269,8 +270,11 @@ class TandemClient(LocalEdits):
     def __init__(self, url: str, api_key: str, document_id: str, token: str, *,
                  client_id: str | None = None, key: str = BENCH_KEY,
                  on_update: Receipt | None = None, on_ack: Receipt | None = None,
-                 answer_snapshots: bool = True, apply_remote: bool = True) -> None:
+                 answer_snapshots: bool = True, apply_remote: bool = True,
+                 binary: bool = True) -> None:
         self.url = url
+        self.binary = binary  # offer binary update frames (used when welcome agrees)
+        self.binary_ok = False
         self.api_key = api_key
         self.document_id = document_id
         self.token = token
@@ -323,7 +327,7 @@ class TandemClient(LocalEdits):
             "type": "hello", "protocol": PROTOCOL_VERSION, "api_key": self.api_key,
             "document_id": self.document_id, "token": self.token, "client_id": self.client_id,
             "client_info": {"bench": True}, "last_seq": None, "session_id": None,
-            "batch": True}))
+            "batch": True, "binary": self.binary}))
         self.reader = asyncio.create_task(self._read())
         waiter = asyncio.create_task(self.synced.wait())
         await asyncio.wait({waiter, self.reader}, timeout=timeout,
@@ -351,8 +355,12 @@ class TandemClient(LocalEdits):
         assert self.cipher is not None and self.ws is not None
         self.counter += 1
         data = self.cipher.seal_update(self.client_id, self.counter, plaintext)
-        frame = ('{"type":"update","session_id":"%s","counter":%d,"data":"%s"}'  # noqa: UP031
-                 % (self.session_id, self.counter, base64.b64encode(data).decode()))
+        if self.binary_ok:
+            frame: str | bytes = binary.encode_client_update(self.session_id, self.counter,
+                                                             data)
+        else:
+            frame = ('{"type":"update","session_id":"%s","counter":%d,"data":"%s"}'  # noqa: UP031
+                     % (self.session_id, self.counter, base64.b64encode(data).decode()))
         t = now_ns()
         await self.ws.send(frame)
         return (self.client_id, self.counter), t
@@ -364,43 +372,57 @@ class TandemClient(LocalEdits):
                 t = now_ns()
                 self.frames_in += 1
                 self.bytes_in += len(raw)
+                if isinstance(raw, bytes) and binary.is_binary(raw):
+                    for part in binary.decode_server_frame(raw):
+                        if isinstance(part, binary.ServerUpdate):
+                            self._receive_update(part.as_message(), t)
+                        else:
+                            await self._dispatch(json.loads(part), t)
+                    continue
                 frame = json.loads(raw)
                 messages = frame["messages"] if frame["type"] == "batch" else [frame]
                 for msg in messages:
-                    kind = msg["type"]
-                    if kind == "update":
-                        if self.buffered is not None and not self.synced.is_set():
-                            self.buffered.append(msg)
-                            continue
-                        self._on_update(msg)
-                        if self.on_update is not None:
-                            self.on_update((msg["client_id"], msg["counter"]), t)
-                    elif kind == "ack":
-                        self._advance(msg["seq"])
-                        if self.on_ack is not None:
-                            self.on_ack((self.client_id, msg["counter"]), t)
-                    elif kind == "snapshot":
-                        if self.buffered is not None and not self.synced.is_set():
-                            self.buffered.append(msg)
-                        else:
-                            self._on_snapshot(msg)
-                    elif kind == "synced":
-                        self.t_synced = t
-                        self._advance(msg["version"])
-                        self.synced.set()
-                    elif kind == "welcome":
-                        self.t_welcome = t
-                        self._on_welcome(msg)
-                    elif kind == "snapshot_request":
-                        if self.answer_snapshots and not self._above and self.apply_remote:
-                            await self._send_snapshot()
-                    elif kind == "error":
-                        self.error = f"{msg.get('code')}: {msg.get('message')}"
+                    await self._dispatch(msg, t)
         except websockets.ConnectionClosed as exc:
             if self.error is None and exc.rcvd is not None and exc.rcvd.code != 1000:
                 self.error = f"closed {exc.rcvd.code} {exc.rcvd.reason}"
         finally:
             self.closed.set()
+
+    def _receive_update(self, msg: dict, t: int) -> None:
+        if self.buffered is not None and not self.synced.is_set():
+            self.buffered.append(msg)
+            return
+        self._on_update(msg)
+        if self.on_update is not None:
+            self.on_update((msg["client_id"], msg["counter"]), t)
+
+    async def _dispatch(self, msg: dict, t: int) -> None:
+        kind = msg["type"]
+        if kind == "update":
+            self._receive_update(msg, t)
+        elif kind == "ack":
+            self._advance(msg["seq"])
+            if self.on_ack is not None:
+                self.on_ack((self.client_id, msg["counter"]), t)
+        elif kind == "snapshot":
+            if self.buffered is not None and not self.synced.is_set():
+                self.buffered.append(msg)
+            else:
+                self._on_snapshot(msg)
+        elif kind == "synced":
+            self.t_synced = t
+            self._advance(msg["version"])
+            self.synced.set()
+        elif kind == "welcome":
+            self.t_welcome = t
+            self.binary_ok = self.binary and msg.get("binary") is True
+            self._on_welcome(msg)
+        elif kind == "snapshot_request":
+            if self.answer_snapshots and not self._above and self.apply_remote:
+                await self._send_snapshot()
+        elif kind == "error":
+            self.error = f"{msg.get('code')}: {msg.get('message')}"
 
     def _on_welcome(self, msg: dict) -> None:
         session = msg["session"]
@@ -427,8 +449,9 @@ class TandemClient(LocalEdits):
 
     def _on_update(self, msg: dict) -> None:
         assert self.cipher is not None
-        plain = self.cipher.open_update(msg["client_id"], msg["counter"],
-                                        base64.b64decode(msg["data"]))
+        data = msg["data"]
+        plain = self.cipher.open_update(msg["client_id"], msg["counter"], data
+                                        if isinstance(data, bytes) else base64.b64decode(data))
         if self.apply_remote:
             self._apply(plain)
         self._advance(msg["seq"])

@@ -283,6 +283,22 @@ class PycrdtServer(PeerServer):
                 str(self.data_dir / "ystore.db")]
 
 
+class RawRelayServer(PeerServer):
+    """``peers/raw_relay/server.py``: verbatim broadcast, no work per message (the limit
+    a Python WebSocket server reaches); speaks just enough y-websocket for YClient."""
+
+    driver = "pycrdt"
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir, name="raw relay")
+        self.cwd = BENCH / "peers" / "raw_relay"
+
+    def command(self) -> list[str]:
+        import sys
+
+        return [sys.executable, "server.py", str(self.port)]
+
+
 def versions() -> dict[str, str]:
     out = {}
     pkg = BENCH / "peers" / "hocuspocus" / "node_modules"

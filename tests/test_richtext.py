@@ -561,3 +561,22 @@ def test_random_text_never_crashes_and_normalize_is_idempotent(html: str) -> Non
 def test_normalize_is_idempotent_on_examples(html: str) -> None:
     once = normalize_html(html)
     assert normalize_html(once) == once
+
+
+def test_a_list_emptied_by_concurrent_deletions_is_nothing() -> None:
+    # Two users each delete one item of the list in a table cell at once: Yjs keeps an empty
+    # <ul>, which TinyMCE's parser drops, so the model does too (docs/content-model.md §1).
+    a, b = _pair("<table><tbody><tr><td><p>x</p><ol><li>x</li></ol>"
+                 "<ul><li>one</li><li>two</li></ul></td></tr></tbody></table>")
+
+    def ul_of(doc: pycrdt.Doc) -> XmlElement:
+        cell = content_root(doc).children[0].children[0].children[0].children[0]
+        return list(cell.children)[2]
+
+    del ul_of(a).children[0]
+    del ul_of(b).children[1]
+    _sync(a, b)
+    assert ul_of(a).tag == "ul" and len(ul_of(a).children) == 0
+    expected = "<table><tbody><tr><td><p>x</p><ol><li>x</li></ol></td></tr></tbody></table>"
+    assert fragment_to_html(content_root(a)) == fragment_to_html(content_root(b)) == expected
+    assert normalize_html(expected) == expected

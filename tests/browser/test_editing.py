@@ -8,6 +8,7 @@ from tandem.client.richtext import normalize_html
 from tests.support.browser import (
     canonical,
     converge,
+    doc_cat,
     editor_html,
     focus_end,
     open_editor,
@@ -237,3 +238,66 @@ async def test_presence_callbacks_user_details_and_snapshot_hook(demo, contexts)
     await alice.wait_for_function(
         "() => document.getElementById('here-alice').textContent === 'also here: nobody'",
         timeout=10_000)
+
+
+async def test_an_empty_list_left_in_a_table_cell_is_shown_as_nothing_and_stays_editable(
+        demo, contexts, tmp_path):
+    """Concurrent list toggles can leave a <ul> without items in the shared document (the
+    browser fuzzer's seed 16); TinyMCE drops it, and so does the content model: every editor
+    shows the shared document, and an edit in that cell deletes the empty list without
+    rewriting the table or tripping the loop guard."""
+    from pycrdt import XmlElement
+
+    doc = "empty-list-in-cell"
+    client = sdk_client(demo, doc)
+    await client.start()
+    try:
+        await client.wait_synced()
+        client.set_html("<p>before</p><table><tbody><tr><td><p></p><p>a</p><ol><li>a</li></ol>"
+                        "</td></tr></tbody></table>")
+        cell = client.fragment.children[1].children[0].children[0].children[0]
+        with client.doc.transaction():
+            cell.children.insert(2, XmlElement("ul"))  # between <p>a</p> and the <ol>
+        await client.flush()
+        expected = ("<p>before</p>\n<table><tbody><tr><td><p></p><p>a</p><ol><li>a</li></ol>"
+                    "</td></tr></tbody></table>")
+        assert client.to_html() == expected
+        assert [c.tag for c in cell.children] == ["p", "p", "ul", "ol"]
+
+        pages = []
+        for user in ("alice", "bob"):
+            page = await open_editor(await contexts(), demo, user, doc)
+            await page.evaluate("""(id) => { window.__incidents = [];
+                tinymce.get(id).on('RtcIncident', (e) => window.__incidents.push(e.reason)); }""",
+                                f"editor-{user}")
+            assert await canonical(page, user) == expected
+            assert normalize_html(await editor_html(page, user)) == expected
+            pages.append((page, user))
+        assert await doc_cat(demo, doc, tmp_path) == expected
+
+        alice = pages[0][0]
+        await alice.evaluate("""(id) => { const ed = tinymce.get(id); ed.focus();
+            ed.selection.select(ed.getBody().querySelectorAll('td p')[1], true);
+            ed.selection.collapse(false); }""", "editor-alice")
+        await alice.keyboard.type("XYZ")
+        final = await converge(pages)
+        assert final == expected.replace("<p>a</p>", "<p>aXYZ</p>")
+        for page, user in pages:
+            assert normalize_html(await editor_html(page, user)) == final
+            assert await page.evaluate("window.__incidents") == []
+            state = await rtc_state(page, user)
+            assert state["editable"], state
+            stats = await page.evaluate("(id) => tinymce.get(id).plugins.rtc.getStats()",
+                                        f"editor-{user}")
+            assert not stats.get("rewrites") and not stats.get("incidents"), stats
+            assert page.rtc_log.errors == [] and page.rtc_log.console_errors == []
+        for _ in range(100):
+            if client.to_html() == final:
+                break
+            await alice.wait_for_timeout(50)
+        assert client.to_html() == final
+        cell = client.fragment.children[1].children[0].children[0].children[0]
+        assert [c.tag for c in cell.children] == ["p", "p", "ol"], "the empty <ul> was deleted"
+        assert await doc_cat(demo, doc, tmp_path) == final
+    finally:
+        await client.close()

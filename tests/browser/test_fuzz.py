@@ -21,7 +21,7 @@ SEEDS = [
     FuzzCase(seed=5, users=4, rounds=2),  # runaway growth
     FuzzCase(seed=6, users=2, rounds=2),  # typed letters duplicated, bursts interleaved
     FuzzCase(seed=9, users=2, rounds=2),  # interleaving at the end of the last paragraph
-    FuzzCase(seed=16, users=3, rounds=2),  # interleaving in a table cell
+    FuzzCase(seed=16, users=3, rounds=2),  # interleaving in a cell; an empty <ul> left
 ]
 
 

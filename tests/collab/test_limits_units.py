@@ -129,8 +129,8 @@ async def test_storage_binds_a_client_id_to_its_user(tmp_path, engine):
                                            [(1, b"a" * 30), (2, b"b" * 30)])
         assert [r.seq for r in first] == [1, 2]
         with pytest.raises(ClientIdTaken):
-            await store.append_update(key, "doc", "S" * 20, "client-1", "mallory",
-                                      2**53 - 1, b"m" * 30)
+            await store.append_update(key, "doc", "S" * 20, "client-1", 2**53 - 1,
+                                      "mallory", b"m" * 30)
         counter = await store.client_counter(key, "doc", "S" * 20, "client-1")
         assert counter is not None and (counter.user_id, counter.max_counter) == ("alice", 2)
         assert await store.client_counter(key, "doc", "S" * 20, "client-2") is None

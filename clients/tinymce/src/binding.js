@@ -19,7 +19,7 @@
 import * as Y from 'yjs';
 import { domToModel } from './content/parse.js';
 import { modelToHtml } from './content/html.js';
-import { insertItems, readTopNode, sameShape } from './content/ydoc.js';
+import { insertItems, readTopNode, sameShape, vanishedTypes } from './content/ydoc.js';
 import { updateChildren } from './content/edit.js';
 import { runsOf, runText, sameBlocks } from './content/model.js';
 import { displayText } from './content/whitespace.js';
@@ -497,11 +497,24 @@ export class Binding {
    * Make the top-level Yjs types `ys` (at `pos` in the fragment) hold `blocks`. The edit is
    * computed against what Yjs holds now (rendered, so what the user saw), addressed by
    * index where the Yjs types have the model's shape, and a whole rewrite where they do not
-   * (a document written in another shape by another client). Returns the new types.
+   * (a document written in another shape by another client). What reads as nothing there (an
+   * empty list concurrent edits left) is deleted first, so it costs no rewrite. Returns the
+   * new types.
    */
   _write(pos, ys, blocks, caret) {
     const current = ys.flatMap((y) => readTopNode(y));
-    if (sameShape(ys, current)) return updateChildren(this.fragment, pos, current, blocks, caret);
+    let shaped = sameShape(ys, current);
+    const gone = shaped ? null : vanishedTypes(ys, current);
+    if (gone) {
+      for (const t of gone) {
+        if (t.fill) t.fill.insert(0, [new Y.XmlText()]);
+        else t.parent.delete(t.parent.toArray().indexOf(t), 1);
+      }
+      ys = ys.filter((y) => !gone.includes(y));
+      shaped = sameShape(ys, current);
+      this.stats.pruned = (this.stats.pruned || 0) + gone.length;
+    }
+    if (shaped) return updateChildren(this.fragment, pos, current, blocks, caret);
     this.stats.rewrites = (this.stats.rewrites || 0) + 1;
     if (globalThis.__rtcDebug) console.error('[rtc-debug] rewrite', JSON.stringify(ys.map((y) => y.toJSON())).slice(0, 2000), JSON.stringify(current).slice(0, 2000));
     if (ys.length) this.fragment.delete(pos, ys.length);

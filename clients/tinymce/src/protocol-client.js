@@ -25,6 +25,71 @@ import {
 } from './crypto.js';
 
 export const PROTOCOL_VERSION = 1;
+
+// -- binary frames (docs/protocol.md, "Binary frames") ------------------------------------------
+// Negotiated in hello/welcome ("binary": true): updates travel as a small header and the raw
+// ciphertext, no JSON and no base64. A binary frame whose first byte is below 0x09 is one of
+// these; any other binary frame holds UTF-8 JSON.
+const FIRST_NON_BINARY = 0x09;
+const CLIENT_UPDATE = 0x01;
+const SERVER_UPDATE = 0x02;
+const BATCH = 0x04;
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A client update as a binary frame: 0x01, len(session id), session id, u64 counter, data. */
+export function encodeClientUpdate(sessionId, counter, data) {
+  const sid = utf8.encode(sessionId);
+  const out = new Uint8Array(10 + sid.length + data.length);
+  out[0] = CLIENT_UPDATE;
+  out[1] = sid.length;
+  out.set(sid, 2);
+  new DataView(out.buffer).setBigUint64(2 + sid.length, BigInt(counter));
+  out.set(data, 10 + sid.length);
+  return out;
+}
+
+function decodeServerUpdate(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes[0] !== SERVER_UPDATE) throw new Error(`not an update frame: ${bytes[0]}`);
+  const seq = Number(view.getBigUint64(1));
+  const counter = Number(view.getBigUint64(9));
+  let at = 17;
+  const field = (size) => {
+    if (at + size > bytes.length) throw new Error('truncated update frame');
+    const out = bytes.subarray(at, at + size);
+    at += size;
+    return utf8Decoder.decode(out);
+  };
+  const sessionId = field(bytes[at++]);
+  const clientId = field(bytes[at++]);
+  if (at + 2 > bytes.length) throw new Error('truncated update frame');
+  const uidLength = view.getUint16(at);
+  at += 2;
+  const userId = field(uidLength);
+  return { type: 'update', seq, counter, session_id: sessionId, client_id: clientId, user_id: userId, data: bytes.slice(at) };
+}
+
+/** The messages of a binary server frame (an update, or a batch of updates and JSON). */
+export function decodeServerFrame(bytes) {
+  if (bytes[0] === SERVER_UPDATE) return [decodeServerUpdate(bytes)];
+  if (bytes[0] !== BATCH) throw new Error(`unknown binary frame type ${bytes[0]}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = [];
+  let at = 1;
+  while (at < bytes.length) {
+    if (at + 4 > bytes.length) throw new Error('truncated batch frame');
+    const size = view.getUint32(at);
+    at += 4;
+    if (size === 0 || at + size > bytes.length) throw new Error('truncated batch frame');
+    const part = bytes.subarray(at, at + size);
+    out.push(part[0] < FIRST_NON_BINARY ? decodeServerUpdate(part) : JSON.parse(utf8Decoder.decode(part)));
+    at += size;
+  }
+  return out;
+}
+
+const binaryData = (data) => (typeof data === 'string' ? fromBase64(data) : data);
 export const COLLAB_PATH = '/v1/collab';
 /** Close codes after which reconnecting cannot help. Every other close is retried with
  * backoff, never sooner than the error's retry_after (a full document, a quota, a rate
@@ -129,6 +194,9 @@ export class TandemClient {
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     this.now = o.now || (() => Date.now());
     this.create = o.create !== false;
+    // offer binary update frames (used when the server's welcome agrees; JSON otherwise)
+    this.binaryFrames = o.binaryFrames !== false;
+    this._binary = false;
     this.beforeRemote = o.beforeRemote || null; // called before applying remote content
     // returns a promise to wait for before applying remote content (an IME composition), or null
     this.holdRemote = o.holdRemote || null;
@@ -375,6 +443,17 @@ export class TandemClient {
     }
   }
 
+  _sendBytes(bytes) {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== 1) return false;
+    try {
+      ws.send(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   _sendUpdate(counter) {
     const generation = this._generation;
     this._sendChain = this._sendChain
@@ -385,7 +464,8 @@ export class TandemClient {
         if (!update || !cipher || !session || generation !== this._generation) return;
         const data = await cipher.sealUpdate(this.clientId, counter, update);
         if (generation !== this._generation || !this._pending.has(counter)) return;
-        this._sendRaw({ type: 'update', session_id: session.session_id, counter, data: toBase64(data) });
+        if (this._binary) this._sendBytes(encodeClientUpdate(session.session_id, counter, data));
+        else this._sendRaw({ type: 'update', session_id: session.session_id, counter, data: toBase64(data) });
       })
       .catch((err) => this._fail(err));
   }
@@ -418,6 +498,12 @@ export class TandemClient {
       return;
     }
     this._ws = ws;
+    this._binary = false; // until this connection's welcome agrees
+    try {
+      ws.binaryType = 'arraybuffer';
+    } catch {
+      // not every WebSocket implementation has it (binary frames then arrive as it gives them)
+    }
     ws.onopen = () => {
       if (generation !== this._generation) return;
       this.connected = true;
@@ -433,14 +519,21 @@ export class TandemClient {
         last_seq: this.session ? this.version : null,
         session_id: this.session ? this.session.session_id : null,
         batch: true,
+        binary: this.binaryFrames !== false,
       });
     };
     ws.onmessage = (event) => {
       if (generation !== this._generation) return;
       let msg;
       try {
-        const raw = typeof event.data === 'string' ? event.data : new TextDecoder().decode(event.data);
-        msg = JSON.parse(raw);
+        if (typeof event.data === 'string') {
+          msg = JSON.parse(event.data);
+        } else {
+          const bytes = new Uint8Array(event.data);
+          msg = bytes.length && bytes[0] < FIRST_NON_BINARY
+            ? { type: 'batch', messages: decodeServerFrame(bytes) }
+            : JSON.parse(new TextDecoder().decode(bytes));
+        }
       } catch {
         return;
       }
@@ -591,6 +684,7 @@ export class TandemClient {
   }
 
   async _onWelcome(msg) {
+    this._binary = msg.binary === true && this.binaryFrames !== false;
     this.userId = msg.user_id;
     this.role = msg.role;
     this.caret = msg.caret;
@@ -738,7 +832,7 @@ export class TandemClient {
       return;
     }
     if (seq > this.version && !this._above.has(seq)) {
-      const update = await this._cipher.openUpdate(msg.client_id, msg.counter, fromBase64(msg.data));
+      const update = await this._cipher.openUpdate(msg.client_id, msg.counter, binaryData(msg.data));
       await this._hold();
       if (this.beforeRemote) this.beforeRemote();
       this._applyRemote(update);

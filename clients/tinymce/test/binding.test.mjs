@@ -7,7 +7,7 @@ import { elementNode, makeDom, textNode } from './helpers.mjs';
 import { Binding } from '../src/binding.js';
 import { htmlToModel } from '../src/content/parse.js';
 import { modelToHtml } from '../src/content/html.js';
-import { readFragment, writeFragment } from '../src/content/ydoc.js';
+import { insertItems, readFragment, writeFragment } from '../src/content/ydoc.js';
 import { changedRange } from '../src/content/edit.js';
 import { runUnits } from '../src/content/model.js';
 import { randomHtml, rng } from './random-content.mjs';
@@ -246,6 +246,127 @@ describe('remote edits', () => {
     assert.equal(A.body.innerHTML, '<p>b</p><ul><li><strong>item</strong></li></ul>');
     assert.equal(A.body.children[0], b);
     assert.equal(A.binding.sync({ full: true }), false);
+  });
+});
+
+describe('what reads as nothing (an empty list concurrent edits left)', () => {
+  const any = (x) => x; // Yjs children and query results, as the test knows them
+  const CELL = '<table><tbody><tr><td><p>a</p><ul><li>one</li><li>two</li></ul><p>b</p></td></tr></tbody></table>';
+  const cellOf = (E) => E.body.querySelector('td');
+  const yCell = (E) => E.fragment.get(0).get(0).get(0).get(0);
+
+  /** A and B each delete one item of the list in the cell at once: Yjs keeps an empty <ul>. */
+  function emptied() {
+    const docA = new Y.Doc();
+    const docB = new Y.Doc();
+    const net = relay(docA, docB);
+    const A = editor(docA, { html: CELL });
+    net.deliver();
+    const B = editor(docB);
+    cellOf(A).querySelector('li').remove();
+    A.binding.noteInput();
+    A.binding.sync();
+    cellOf(B).querySelectorAll('li')[1].remove();
+    B.binding.noteInput();
+    B.binding.sync();
+    net.deliver();
+    return { A, B, net };
+  }
+
+  test('an empty list is nothing: every editor shows the shared document, and writes nothing', () => {
+    const { A, B } = emptied();
+    assert.deepEqual(yCell(A).toArray().map((t) => t.nodeName), ['p', 'ul', 'p'], 'the empty <ul> is in Yjs');
+    assert.equal(yCell(A).get(1).length, 0);
+    for (const E of [A, B]) {
+      assert.equal(shared(E.fragment), '<table><tbody><tr><td><p>a</p><p>b</p></td></tr></tbody></table>');
+      assert.equal(modelToHtml(E.binding.readDom()), shared(E.fragment));
+      assert.equal(E.binding.sync({ full: true }), false);
+      assert.equal(E.binding.stats.unaligned, 0);
+    }
+  });
+
+  test('an edit in that cell deletes the empty list and rewrites nothing', () => {
+    const { A, B, net } = emptied();
+    const [pa, , pb] = yCell(A).toArray();
+    const [ta, tb] = [pa.get(0), pb.get(0)];
+    // both type in the cell at once: A after "b", B after "a"
+    const nb = cellOf(A).children[1].firstChild;
+    A.sel.setBaseAndExtent(nb, 1, nb, 1);
+    typeAt(A, 'X');
+    const na = cellOf(B).children[0].firstChild;
+    B.sel.setBaseAndExtent(na, 1, na, 1);
+    typeAt(B, 'Y');
+    net.deliver();
+    for (const E of [A, B]) {
+      assert.equal(shared(E.fragment), '<table><tbody><tr><td><p>aY</p><p>bX</p></td></tr></tbody></table>');
+      assert.equal(modelToHtml(E.binding.readDom()), shared(E.fragment));
+      assert.equal(E.binding.stats.rewrites || 0, 0, 'no whole rewrite');
+    }
+    assert.equal(A.binding.stats.pruned, 1);
+    assert.deepEqual(yCell(A).toArray().map((t) => t.nodeName), ['p', 'p'], 'the empty <ul> is gone from Yjs');
+    assert.equal(yCell(A).get(0).get(0), ta, 'the same XmlText');
+    assert.equal(yCell(A).get(1).get(0), tb, 'the same XmlText');
+  });
+
+  test('a cell holding nothing but an empty list is an empty cell; typing there rewrites nothing', () => {
+    const docA = new Y.Doc();
+    const docB = new Y.Doc();
+    const net = relay(docA, docB);
+    const A = editor(docA, { html: '<p>x</p><table><tbody><tr><td>67</td><td><ol><li>one</li><li>two</li></ol></td></tr></tbody></table>' });
+    net.deliver();
+    const B = editor(docB);
+    any(A.body.querySelector('li')).remove();
+    A.binding.noteInput();
+    A.binding.sync();
+    B.body.querySelectorAll('li')[1].remove();
+    B.binding.noteInput();
+    B.binding.sync();
+    net.deliver();
+    const cell = (E) => any(E.fragment).get(1).get(0).get(0).get(1);
+    assert.deepEqual(cell(A).toArray().map((t) => t.nodeName), ['ol']);
+    const empty = '<p>x</p>\n<table><tbody><tr><td>67</td><td></td></tr></tbody></table>';
+    for (const E of [A, B]) {
+      assert.equal(shared(E.fragment), empty);
+      assert.equal(modelToHtml(E.binding.readDom()), empty);
+    }
+    const firsts = [A, B].map((E) => any(E.fragment).get(1).get(0).get(0).get(0));
+    // both type into the empty cell at once
+    for (const [E, text] of /** @type {[any, string][]} */ ([[A, 'a'], [B, 'n']])) {
+      const td = E.body.querySelectorAll('td')[1];
+      td.textContent = text;
+      E.sel.setBaseAndExtent(td.firstChild, 1, td.firstChild, 1);
+      E.binding.noteInput();
+      E.binding.sync();
+    }
+    net.deliver();
+    for (const [k, E] of [A, B].entries()) {
+      assert.match(shared(E.fragment), /^<p>x<\/p>\n<table><tbody><tr><td>67<\/td><td>(an|na)<\/td><\/tr><\/tbody><\/table>$/);
+      assert.equal(modelToHtml(E.binding.readDom()), shared(E.fragment));
+      assert.equal(E.binding.stats.rewrites || 0, 0, 'no whole rewrite');
+      assert.equal(any(E.fragment).get(1).get(0).get(0).get(0), firsts[k], 'the first cell is the same Yjs element');
+    }
+  });
+
+  test('an empty list at the top level or in a list item is nothing too', () => {
+    const doc = new Y.Doc();
+    const fragment = doc.getXmlFragment('content');
+    doc.transact(() => {
+      insertItems(fragment, 0, htmlToModel('<p>a</p><ul><li>x</li></ul><p>b</p>', makeDom().document).blocks);
+      fragment.insert(1, [new Y.XmlElement('ul')]);
+      any(fragment).get(2).get(0).insert(1, [new Y.XmlElement('ol')]);
+    });
+    const A = editor(doc);
+    assert.equal(shared(fragment), '<p>a</p>\n<ul><li>x</li></ul>\n<p>b</p>');
+    assert.equal(modelToHtml(A.binding.readDom()), shared(fragment));
+    assert.equal(A.binding.sync(), false);
+    assert.equal(A.binding.stats.unaligned, 0);
+    const li = any(A.body.querySelector('li')).firstChild;
+    A.sel.setBaseAndExtent(li, 1, li, 1);
+    typeAt(A, 'Z');
+    assert.equal(shared(fragment), '<p>a</p>\n<ul><li>xZ</li></ul>\n<p>b</p>');
+    assert.equal(A.binding.stats.rewrites || 0, 0);
+    assert.deepEqual(any(fragment).toArray().map((t) => t.nodeName), ['p', 'ul', 'p'], 'the empty top-level <ul> is gone');
+    assert.equal(any(fragment).get(1).get(0).length, 1, 'the empty <ol> in the item is gone');
   });
 });
 

@@ -101,6 +101,11 @@ export const HTML_CASES = [
   ['line break ending a block', '<p>a<br></p><p>b<br><br></p><p><strong>c<br></strong></p><p><br></p>'],
   ['empty formatting elements', '<p>a<em><strong></strong></em>b<span class="m"></span></p>'],
   ['deep nesting', '<div>'.repeat(150) + 'deep <b>text</b>' + '</div>'.repeat(150)],
+  // what TinyMCE's parser removes when empty (a list, table, tbody, blockquote) is nothing
+  ['empty list, table and quote are nothing', '<p>a</p><ul></ul><ol class="c"> </ol><table><tbody><tr></tr></tbody></table><table><thead></thead></table><blockquote></blockquote><blockquote>&nbsp;</blockquote><p>b</p>'],
+  ['empty list in a table cell', '<table><tbody><tr><td><p></p><p>x</p><ol><li>x</li></ol><ul></ul></td></tr></tbody></table>'],
+  ['empty list item in a list', '<ul><li>a<ul></ul></li></ul><ul><li></li></ul>'],
+  ['empty containers TinyMCE keeps', '<ul id="x"></ul><table id="t"></table><menu></menu><dl></dl><blockquote><p></p></blockquote><table><thead><tr></tr></thead><tbody><tr><td>1</td></tr><tr></tr></tbody><tbody></tbody><tfoot></tfoot></table>'],
 ];
 
 // Yjs structures: {el: tag, attrs, children} | {text: [[insert, attrs?], ...]} (insert: a
@@ -133,6 +138,8 @@ export const YJS_CASES = [
   ['heading in a heading', [{ el: 'h1', children: [{ el: 'h2', children: [{ text: [['t']] }] }] }]],
   ['block inside an embed', [{ el: 'p', children: [{ text: [[{ tag: 'span', attrs: { contenteditable: 'false' }, children: ['a', { tag: 'div', attrs: {}, children: ['b'] }] }]] }] }]],
   ['anchor embed with a link mark', [{ el: 'p', children: [{ text: [[{ tag: 'a', attrs: { id: 'x' } }, { a: { href: '/l' } }], ['t', { a: { href: '/l' } }]] }] }]],
+  ['empty list in a table cell (concurrent list toggles)', [{ el: 'table', children: [{ el: 'tbody', children: [{ el: 'tr', children: [{ el: 'td', children: [{ el: 'p', children: [{ text: [] }] }, { el: 'p', children: [{ text: [['x']] }] }, { el: 'ol', children: [{ el: 'li', children: [{ text: [['x']] }] }] }, { el: 'ul' }] }] }] }] }]],
+  ['empty containers', [{ el: 'ul' }, { el: 'ol', attrs: { class: 'c' }, children: [{ text: [] }] }, { el: 'table', children: [{ el: 'tbody', children: [{ el: 'tr' }] }] }, { el: 'blockquote', children: [{ text: [] }] }, { el: 'p', children: [{ text: [['x']] }] }, { el: 'ul', attrs: { id: 'kept' } }, { el: 'div', children: [{ el: 'ul' }, { text: [['y']] }] }]],
   ['deep nesting', [JSON.parse('{"el":"div","children":[' + '{"el":"div","children":['.repeat(120) + '{"el":"p","children":[{"text":[["deep"]]}]}' + ']}'.repeat(120) + ']}')]],
 ];
 

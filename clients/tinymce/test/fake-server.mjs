@@ -1,6 +1,56 @@
 // An in-memory Tandem server speaking docs/protocol.md to FakeSocket objects (no network).
 // Enough of the real server for the client tests: sessions, the create race, seq/ack,
 // de-duplication, resume from last_seq, presence relay, errors with close codes.
+const utf8 = new TextEncoder();
+
+function decodeClientUpdate(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes[0] !== 0x01) throw new Error('not a client update');
+  const sidLength = bytes[1];
+  const sessionId = new TextDecoder().decode(bytes.subarray(2, 2 + sidLength));
+  const counter = Number(view.getBigUint64(2 + sidLength));
+  const data = Buffer.from(bytes.subarray(10 + sidLength)).toString('base64');
+  return { type: 'update', session_id: sessionId, counter, data, binary: true };
+}
+
+function encodeServerUpdate(m) {
+  const sid = utf8.encode(m.session_id);
+  const cid = utf8.encode(m.client_id);
+  const uid = utf8.encode(m.user_id);
+  const data = Buffer.from(m.data, 'base64');
+  const out = new Uint8Array(17 + 1 + sid.length + 1 + cid.length + 2 + uid.length + data.length);
+  const view = new DataView(out.buffer);
+  out[0] = 0x02;
+  view.setBigUint64(1, BigInt(m.seq));
+  view.setBigUint64(9, BigInt(m.counter));
+  let at = 17;
+  out[at++] = sid.length;
+  out.set(sid, at);
+  at += sid.length;
+  out[at++] = cid.length;
+  out.set(cid, at);
+  at += cid.length;
+  view.setUint16(at, uid.length);
+  at += 2;
+  out.set(uid, at);
+  out.set(data, at + uid.length);
+  return out.buffer;
+}
+
+function encodeBatch(parts) {
+  const bytes = parts.map((p) => new Uint8Array(p));
+  const out = new Uint8Array(1 + bytes.reduce((n, b) => n + 4 + b.length, 0));
+  const view = new DataView(out.buffer);
+  out[0] = 0x04;
+  let at = 1;
+  for (const b of bytes) {
+    view.setUint32(at, b.length);
+    out.set(b, at + 4);
+    at += 4 + b.length;
+  }
+  return out.buffer;
+}
+
 export class FakeServer {
   constructor() {
     this.docs = new Map();
@@ -10,6 +60,9 @@ export class FakeServer {
     this.queue = [];
     this.maxMembers = Infinity; // per document, then too_many_connections (4009)
     this.retryAfter = null; // seconds, sent with too_many_connections
+    this.binary = false; // speak binary update frames with clients that ask (docs/protocol.md)
+    this.binaryIn = 0; // binary frames received
+    this.binaryOut = 0; // binary frames sent
   }
 
   doc(id) {
@@ -36,7 +89,13 @@ export class FakeServer {
       }
       send(data) {
         if (this.readyState !== 1) throw new Error('not open');
-        const msg = JSON.parse(data);
+        let msg;
+        if (typeof data === 'string') {
+          msg = JSON.parse(data);
+        } else {
+          server.binaryIn += 1;
+          msg = decodeClientUpdate(data);
+        }
         this.sent.push(msg);
         server.received.push(msg);
         if (server.hold) server.queue.push([this, msg]);
@@ -57,7 +116,13 @@ export class FakeServer {
 
   push(ws, msg) {
     if (ws.readyState !== 1) return;
-    setTimeout(() => ws.readyState === 1 && ws.onmessage && ws.onmessage({ data: JSON.stringify(msg) }), 0);
+    let data = JSON.stringify(msg);
+    if (ws.binaryOk && msg.type === 'update') {
+      this.binaryOut += 1;
+      // every other one as a batch, so both framings are exercised
+      data = this.binaryOut % 2 ? encodeServerUpdate(msg) : encodeBatch([encodeServerUpdate(msg), utf8.encode(JSON.stringify({ type: 'client_joined_noop' }))]);
+    }
+    setTimeout(() => ws.readyState === 1 && ws.onmessage && ws.onmessage({ data }), 0);
   }
 
   /** Close from the server side (network drop or error close). */
@@ -141,12 +206,14 @@ export class FakeServer {
     }
     const member = { user_id: msg.token, client_id: msg.client_id, caret: d.members.size + 1, client_info: msg.client_info, role: 'editor' };
     ws.state = { documentId: msg.document_id, clientId: msg.client_id, member };
+    ws.binaryOk = this.binary && msg.binary === true;
     const clients = [...d.members.values()].map((s) => s.member);
     d.members.set(ws, ws.state);
     for (const other of d.members.keys()) if (other !== ws) this.push(other, { type: 'client_joined', ...member });
     this.push(ws, {
       type: 'welcome', protocol: 1, user_id: member.user_id, role: 'editor', client_id: msg.client_id, caret: member.caret,
       version: d.version, session: d.session, clients, token_expires_at: Date.now() / 1000 + 3600, limits: {},
+      ...(ws.binaryOk ? { binary: true } : {}),
     });
     if (!d.session) return;
     const resume = msg.session_id === d.session.session_id && msg.last_seq !== null && msg.last_seq >= d.snapshot.seq;

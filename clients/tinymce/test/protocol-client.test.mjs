@@ -73,6 +73,37 @@ describe('protocol client', () => {
     assert.equal(closeReason(null, 'encryption'), 'encryption');
   });
 
+  test('binary update frames when the server agrees; JSON for a client that opts out', async () => {
+    const server = new FakeServer();
+    server.binary = true;
+    const a = client(server, { initial: 'hello' });
+    a.start();
+    await a.whenSynced();
+    typeInto(a, ' world');
+    await a.flush();
+    assert.equal(server.binaryIn, 1);
+    assert.ok(!JSON.stringify(server.received).includes('world'));
+    const b = client(server, { user: 'bob' });
+    b.start();
+    await b.whenSynced();
+    assert.equal(text(b), 'hello world');
+    typeInto(b, '!');
+    typeInto(b, '?');
+    await until(() => text(a) === 'hello world!?');
+    assert.ok(server.binaryOut >= 2); // single and batched binary frames were decoded
+    const c = client(server, { user: 'carol', client: { binaryFrames: false } });
+    c.start();
+    await c.whenSynced();
+    const before = server.binaryIn;
+    typeInto(c, '.');
+    await c.flush();
+    assert.equal(server.binaryIn, before); // carol sent JSON
+    await until(() => text(a) === 'hello world!?.' && text(b) === text(a));
+    a.close();
+    b.close();
+    c.close();
+  });
+
   test('creates a session, sends updates, gets acks; a second client loads it', async () => {
     const server = new FakeServer();
     const a = client(server, { initial: 'hello' });

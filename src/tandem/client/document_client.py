@@ -44,6 +44,7 @@ from tandem.crypto import (
     new_session_secrets,
     unwrap_content_key,
 )
+from tandem.protocol import binary
 from tandem.protocol.messages import PROTOCOL_VERSION
 
 log = logging.getLogger("tandem.client")
@@ -79,6 +80,10 @@ class DocumentClient(HistoryMixin):
     plaintext, on this machine) and merged into the document on the next start, so
     edits survive a crash or a restart before the server acknowledged them.
     """
+
+    #: Offer binary update frames in hello (docs/protocol.md, "Binary frames"); they are
+    #: used when the server's welcome agrees, JSON otherwise.
+    use_binary_frames: bool = True
 
     def __init__(
         self,
@@ -131,6 +136,7 @@ class DocumentClient(HistoryMixin):
         self._pending: dict[int, bytes] = {}  # counter -> plaintext Yjs update, until acked
         self._above: set[int] = set()
         self._ws: ClientConnection | None = None
+        self._binary_frames = False  # this connection negotiated binary update frames
         self._synced = asyncio.Event()
         self._acked = asyncio.Event()
         self._acked.set()
@@ -274,6 +280,13 @@ class DocumentClient(HistoryMixin):
         if update is None or self._cipher is None or self.session is None:
             return
         data = self._cipher.seal_update(self.client_id, counter, update)
+        if self._binary_frames:  # negotiated: a small header and the raw ciphertext
+            ws = self._ws
+            if ws is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(binary.encode_client_update(
+                        self.session["session_id"], counter, data))
+            return
         await self._send(
             {
                 "type": "update",
@@ -402,6 +415,7 @@ class DocumentClient(HistoryMixin):
                         "client_id": self.client_id,
                         "client_info": self.client_info,
                         "batch": True,
+                        "binary": self.use_binary_frames,
                         "last_seq": self.version if self.session else None,
                         "session_id": self.session["session_id"] if self.session else None,
                     }
@@ -410,9 +424,10 @@ class DocumentClient(HistoryMixin):
             refresher = asyncio.create_task(self._refresh_token_loop())
             self._outbox = asyncio.Queue()
             sender = asyncio.create_task(self._drain_outbox(self._outbox))
+            self._binary_frames = False
             try:
                 async for raw in ws:
-                    await self._handle(json.loads(raw))
+                    await self._receive_frame(raw)
             finally:
                 refresher.cancel()
                 sender.cancel()
@@ -444,6 +459,25 @@ class DocumentClient(HistoryMixin):
             await self._send({"type": "token", "token": token})
 
     # -- internals: server messages ------------------------------------------------------
+    async def _receive_frame(self, raw: str | bytes) -> None:
+        """One WebSocket frame: JSON text, or (negotiated) a binary update or batch."""
+        if isinstance(raw, bytes) and binary.is_binary(raw):
+            try:
+                messages = binary.decode_server_frame(raw)
+            except binary.FrameError as exc:
+                raise ClientError(f"unreadable frame from the server: {exc}",
+                                  code="bad_frame") from None
+            for message in messages:
+                if isinstance(message, binary.ServerUpdate):
+                    await self._handle(message.as_message())
+                else:
+                    await self._handle(json.loads(message))
+            return
+        msg = json.loads(raw)
+        if isinstance(msg, dict) and msg.get("type") == "welcome":
+            self._binary_frames = self.use_binary_frames and msg.get("binary") is True
+        await self._handle(msg)
+
     async def _handle(self, msg: dict) -> None:
         kind = msg.get("type")
         if kind == "batch":  # several server messages in one frame, in order
@@ -649,8 +683,10 @@ class DocumentClient(HistoryMixin):
         seq = msg["seq"]
         if seq > self.version and seq not in self._above:
             try:
+                data = msg["data"]  # base64 text (JSON frame) or bytes (binary frame)
                 update = self._cipher.open_update(
-                    msg["client_id"], msg["counter"], base64.b64decode(msg["data"])
+                    msg["client_id"], msg["counter"],
+                    data if isinstance(data, bytes) else base64.b64decode(data),
                 )
                 self._apply_remote(update)
                 if not self.synced:

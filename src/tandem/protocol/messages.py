@@ -1,6 +1,7 @@
 """Client messages parsed and validated into small immutable events; server messages encoded.
 
-Frames are JSON text frames holding one object with a ``type``. Binary fields
+Frames are JSON text frames holding one object with a ``type`` (updates may also come
+as binary frames, ``binary``, once negotiated). Binary fields
 (ciphertext, salt, wrapped key) are standard base64 with padding. JSON is read
 strictly (``strict_json``: no duplicate names, no non-finite numbers, no lone
 surrogates, bounded depth). Nothing here does I/O; every malformed input raises
@@ -16,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tandem.protocol import strict_json
+from tandem.protocol import binary, strict_json
 from tandem.protocol.errors import ProtocolError, bad_frame
 
 PROTOCOL_VERSION = 1
@@ -41,6 +42,7 @@ class Hello:
     last_seq: int | None
     session_id: str | None
     batch: bool = False  # the client accepts several messages in one ``batch`` frame
+    binary: bool = False  # the client speaks binary update frames (``protocol.binary``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,9 @@ _SEALED_MIN = 12 + 16  # nonce + GCM tag: anything shorter cannot be a ciphertex
 
 def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
     """Parse one frame. ``max_bytes`` bounds every binary field."""
+    if isinstance(raw, bytes) and raw and raw[0] < binary.FIRST_NON_BINARY:
+        update = binary.decode_client_frame(raw, max_bytes=max_bytes)
+        return Update(session_id=update.session_id, counter=update.counter, data=update.data)
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -270,6 +275,7 @@ def _parse_hello(obj: dict) -> Hello:
             _id(obj, "session_id", kind, _SESSION_ID) if _optional(obj, "session_id") else None
         ),
         batch=obj.get("batch") is True,
+        binary=obj.get("binary") is True,
     )
 
 

@@ -11,12 +11,15 @@
   add another page (below half the byte bound), so a late joiner's sync never needs
   more than that much memory however long the history.
 
-Frames are ASCII JSON text (``messages.encode``), so their length is their size.
+Frames are ASCII JSON text (``messages.encode``) or binary frames (``bytes``, see
+``protocol.binary``), so their length is their size in bytes either way.
 """
 
 from __future__ import annotations
 
 from collections import deque
+
+Frame = str | bytes  # JSON text, or a binary frame
 
 
 class OutboundQueue:
@@ -26,9 +29,9 @@ class OutboundQueue:
     def __init__(self, max_bytes: int, max_frames: int) -> None:
         self.max_bytes = max_bytes
         self.max_frames = max_frames
-        self._queue: deque[str] = deque()
+        self._queue: deque[Frame] = deque()
         self.nbytes = 0
-        self._held: list[tuple[str, int | None]] = []
+        self._held: list[tuple[Frame, int | None]] = []
         self._held_bytes = 0
         self.syncing = False
         self.last_sent_seq = 0
@@ -44,7 +47,7 @@ class OutboundQueue:
         frames = len(self._queue) + len(self._held)
         return self.total_bytes + size <= self.max_bytes and frames < self.max_frames
 
-    def push(self, frame: str, *, seq: int | None = None, ephemeral: bool = False) -> bool:
+    def push(self, frame: Frame, *, seq: int | None = None, ephemeral: bool = False) -> bool:
         """Queue a live frame. False: it does not fit (the client is not reading)."""
         if ephemeral and self.total_bytes + len(frame) > self.max_bytes // 4:
             return True  # presence is ephemeral: shed it for a backed-up reader
@@ -57,14 +60,14 @@ class OutboundQueue:
         self._append(frame, seq)
         return True
 
-    def push_history(self, frame: str, *, seq: int | None = None) -> bool:
+    def push_history(self, frame: Frame, *, seq: int | None = None) -> bool:
         """Queue a frame of the sync (snapshot, stored updates, synced): never held."""
         if not self._fits(len(frame)):
             return False
         self._append(frame, seq)
         return True
 
-    def _append(self, frame: str, seq: int | None) -> None:
+    def _append(self, frame: Frame, seq: int | None) -> None:
         if seq is not None:
             if seq <= self.last_sent_seq:
                 return  # the sync already delivered it
@@ -92,9 +95,9 @@ class OutboundQueue:
         for frame, seq in held:
             self._append(frame, seq)
 
-    def pop(self, limit: int) -> list[str]:
+    def pop(self, limit: int) -> list[Frame]:
         """Up to ``limit`` frames, oldest first."""
-        out: list[str] = []
+        out: list[Frame] = []
         while self._queue and len(out) < limit:
             frame = self._queue.popleft()
             self.nbytes -= len(frame)

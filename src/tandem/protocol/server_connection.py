@@ -245,7 +245,7 @@ class ServerConnection:
                     "max_presence_bytes": self.limits.max_presence_bytes,
                     "messages_per_second": self.limits.messages_per_second,
                     "presence_per_second": self.limits.presence_per_second},
-            counter=counter)
+            counter=counter, binary=self.hello.binary)
 
     def token_refreshed(self, credentials: Credentials) -> str:
         """A ``token`` message verified: the ``token_accepted`` frame."""

@@ -1,17 +1,23 @@
 """Every frame the server sends, built in one place (docs/protocol.md, "Server → client
-messages"). Each function returns the encoded JSON text of one message."""
+messages"). Each function returns the encoded JSON text of one message; an update is an
+``UpdateFrame`` that encodes itself once per representation (JSON text for JSON clients,
+a binary frame for clients that negotiated ``binary``) and is shared by every receiver."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+from tandem.protocol import binary
 from tandem.protocol.errors import ProtocolError
 from tandem.protocol.messages import b64, batch_frame, encode
 from tandem.storage.records import SessionRecord, UpdateRecord, VersionRecord
 
 __all__ = [
+    "UpdateFrame",
     "ack",
     "batch_frame",
+    "binary_batch",
     "client_joined",
     "client_left",
     "error",
@@ -29,6 +35,7 @@ __all__ = [
     "token_accepted",
     "update",
     "update_b64",
+    "update_from_b64",
     "version",
     "version_json",
     "versions",
@@ -50,13 +57,15 @@ def session_json(session: SessionRecord) -> dict[str, Any]:
 
 def welcome(*, protocol: int, user_id: str, role: str, client_id: str, caret: int,
             version: int, session: SessionRecord | None, clients: list[dict[str, Any]],
-            token_expires_at: float, limits: dict[str, Any], counter: int) -> str:
+            token_expires_at: float, limits: dict[str, Any], counter: int,
+            binary: bool = False) -> str:
+    extra: dict[str, Any] = {"binary": True} if binary else {}
     return encode({
         "type": "welcome", "protocol": protocol, "user_id": user_id, "role": role,
         "client_id": client_id, "caret": caret, "version": version,
         "session": session_json(session) if session is not None else None,
         "clients": clients, "token_expires_at": token_expires_at, "limits": limits,
-        "counter": counter,
+        "counter": counter, **extra,
     })
 
 
@@ -64,9 +73,60 @@ def snapshot(session_id: str, seq: int, data: bytes) -> str:
     return encode({"type": "snapshot", "session_id": session_id, "seq": seq, "data": b64(data)})
 
 
+class UpdateFrame:
+    """One accepted update as the server sends it: built once per publish, shared by all
+    receivers; each representation is encoded on first use and cached."""
+
+    __slots__ = ("_binary", "_data", "_data_b64", "_text", "client_id", "counter", "seq",
+                 "session_id", "user_id")
+
+    def __init__(self, seq: int, session_id: str, client_id: str, counter: int,
+                 user_id: str, data: bytes | None = None, data_b64: str | None = None) -> None:
+        self.seq = seq
+        self.session_id = session_id
+        self.client_id = client_id
+        self.counter = counter
+        self.user_id = user_id
+        self._data = data
+        self._data_b64 = data_b64
+        self._text: str | None = None
+        self._binary: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            data_b64 = self._data_b64
+            if data_b64 is None:
+                data_b64 = b64(self._data or b"")
+            self._text = update_b64(self.seq, self.session_id, self.client_id, self.counter,
+                                    self.user_id, data_b64)
+        return self._text
+
+    @property
+    def binary(self) -> bytes:
+        if self._binary is None:
+            data = self._data
+            if data is None:
+                data = base64.b64decode(self._data_b64 or "")
+            self._binary = binary.encode_server_update(
+                self.seq, self.session_id, self.client_id, self.counter, self.user_id, data)
+        return self._binary
+
+
 def update(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
-           data: bytes) -> str:
-    return update_b64(seq, session_id, client_id, counter, user_id, b64(data))
+           data: bytes) -> UpdateFrame:
+    return UpdateFrame(seq, session_id, client_id, counter, user_id, data=data)
+
+
+def update_from_b64(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
+                    data_b64: str) -> UpdateFrame:
+    """An update whose ciphertext is already base64 (as cluster events carry it)."""
+    return UpdateFrame(seq, session_id, client_id, counter, user_id, data_b64=data_b64)
+
+
+def binary_batch(frames: list[str | bytes]) -> bytes:
+    """Several messages (JSON text or binary frames) as one binary ``batch`` frame."""
+    return binary.encode_batch(frames)
 
 
 def update_b64(seq: int, session_id: str, client_id: str, counter: int, user_id: str,

@@ -27,6 +27,7 @@ from tandem.server.cluster_events import (
     SessionCreated,
     SnapshotStored,
     UpdateCommitted,
+    UpdatesCommitted,
     WhoIsThere,
     parse_event,
 )
@@ -141,7 +142,9 @@ class ClusterRelay:
         hub = self.state.hubs.hubs.get((event.api_key, event.document_id))
         if hub is None or not hub.loaded.is_set():
             return
-        if isinstance(event, UpdateCommitted):
+        if isinstance(event, UpdatesCommitted):
+            self._on_updates(hub, event)
+        elif isinstance(event, UpdateCommitted):
             self._on_update(hub, event)
         elif isinstance(event, SessionCreated):
             self._spawn(self._adopt_session(hub))
@@ -171,11 +174,34 @@ class ClusterRelay:
             self._spawn(self._fetch_and_publish(hub, event.seq))
             return
         hub.stored_bytes += len(event.data_b64) * 3 // 4
-        hub.publish(event.seq, server_frames.update_b64(
+        hub.publish(event.seq, server_frames.update_from_b64(
             event.seq, event.session_id, event.client_id, event.counter, event.user_id,
             event.data_b64), None)
         self.state.metrics.fanout(max(0.0, time.time() - event.time))
         self.state.metrics.updates_out += len(hub.members)
+
+    def _on_updates(self, hub: DocumentHub, event: UpdatesCommitted) -> None:
+        if hub.session is None or event.session_id != hub.session.session_id:
+            self._spawn(self._catch_up(hub))
+            return
+        missing: list[int] = []
+        for entry in event.entries:
+            if entry.data_b64 is None:
+                missing.append(entry.seq)
+                continue
+            hub.stored_bytes += len(entry.data_b64) * 3 // 4
+            hub.publish(entry.seq, server_frames.update_from_b64(
+                entry.seq, event.session_id, entry.client_id, entry.counter, entry.user_id,
+                entry.data_b64), None)
+            self.state.metrics.updates_out += len(hub.members)
+        if missing:
+            self._spawn(self._fetch_range_and_publish(hub, min(missing), max(missing)))
+        self.state.metrics.fanout(max(0.0, time.time() - event.time))
+
+    async def _fetch_range_and_publish(self, hub: DocumentHub, first: int, last: int) -> None:
+        rows = await self.store.updates_after(hub.api_key, hub.document_id, first - 1,
+                                              limit=last - first + 1)
+        self._publish_rows(hub, rows)
 
     def _on_joined(self, hub: DocumentHub, node: str, member: dict[str, Any]) -> None:
         client_id = member["client_id"]

@@ -5,7 +5,7 @@ is read back by ``parse_event``, which checks every field's type and returns Non
 for anything malformed or unknown (a newer node's event kind, a corrupted payload),
 so a bad event can neither crash a node nor reach a client. The wire format is the
 one the storage engines already publish from inside their transactions (``u``,
-``s``, ``p``); ``node`` is added by the store when it sends.
+``ub`` — a group commit —, ``s``, ``p``); ``node`` is added by the store when it sends.
 """
 
 from __future__ import annotations
@@ -35,6 +35,33 @@ class UpdateCommitted:
         if self.data_b64 is not None:
             wire["data"] = self.data_b64
         return wire
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedEntry:
+    """One update of an ``UpdatesCommitted`` batch."""
+
+    seq: int
+    client_id: str
+    counter: int
+    user_id: str
+    data_b64: str | None  # absent when the batch's notification had no room: read the row
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatesCommitted:
+    """A group commit: consecutive updates of one session, one notification (``ub``)."""
+
+    api_key: str
+    document_id: str
+    session_id: str
+    time: float
+    entries: tuple[CommittedEntry, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"k": "ub", "a": self.api_key, "d": self.document_id, "sid": self.session_id,
+                "t": self.time, "u": [[e.seq, e.client_id, e.counter, e.user_id, e.data_b64]
+                                      for e in self.entries]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +154,8 @@ class Resync:
         return {"k": "resync"}
 
 
-DocumentEvent = (UpdateCommitted | SessionCreated | SnapshotStored | PresenceRelayed
-                 | MemberJoined | MemberLeft | WhoIsThere | DocumentDeleted)
+DocumentEvent = (UpdateCommitted | UpdatesCommitted | SessionCreated | SnapshotStored
+                 | PresenceRelayed | MemberJoined | MemberLeft | WhoIsThere | DocumentDeleted)
 ClusterEvent = DocumentEvent | Heartbeat | Resync
 
 
@@ -174,6 +201,19 @@ def _member(wire: dict[str, Any]) -> dict[str, Any]:
             if k in member}
 
 
+def _entry(item: object) -> CommittedEntry:
+    if not isinstance(item, list) or len(item) != 5:
+        raise _Bad("u")
+    seq, client_id, counter, user_id, data = item
+    for number in (seq, counter):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise _Bad("u")
+    if not isinstance(client_id, str) or not client_id or not isinstance(user_id, str) \
+            or not user_id or (data is not None and not isinstance(data, str)):
+        raise _Bad("u")
+    return CommittedEntry(seq, client_id, counter, user_id, data)
+
+
 def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
     if kind == "hb":
         return Heartbeat()
@@ -190,6 +230,15 @@ def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
         return UpdateCommitted(api_key, document_id, _int(wire, "s"), _str(wire, "sid"),
                                _str(wire, "c"), _int(wire, "n"), _str(wire, "uid"),
                                float(sent), data)
+    if kind == "ub":
+        sent = wire.get("t", 0.0)
+        if isinstance(sent, bool) or not isinstance(sent, int | float):
+            raise _Bad("t")
+        raw = wire.get("u")
+        if not isinstance(raw, list) or not raw or len(raw) > 100_000:
+            raise _Bad("u")
+        return UpdatesCommitted(api_key, document_id, _str(wire, "sid"), float(sent),
+                                tuple(_entry(item) for item in raw))
     if kind == "s":
         return SessionCreated(api_key, document_id, _str(wire, "sid"))
     if kind == "p":

@@ -49,6 +49,7 @@ from tandem.protocol.server_connection import (
     TokenReceived,
     UpdateReceived,
 )
+from tandem.protocol.server_frames import UpdateFrame
 from tandem.server.deletion import close_deleted_document, document_deleted
 from tandem.server.quotas import check_write
 from tandem.storage import (
@@ -117,6 +118,8 @@ class CollabConnection:
         self._batch: deque[Update] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._counted_user = False
+        self.binary = False  # the client negotiated binary update frames
+        self._batching = False  # ... and batch frames
 
     # -- Member --------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -124,9 +127,12 @@ class CollabConnection:
         return {"user_id": self.user_id, "client_id": self.client_id, "caret": self.caret,
                 "client_info": self.hello.client_info, "role": self.role}
 
-    def deliver(self, frame: str, *, seq: int | None = None, ephemeral: bool = False) -> None:
+    def deliver(self, frame: str | UpdateFrame, *, seq: int | None = None,
+                ephemeral: bool = False) -> None:
         if self._final is not None:
             return
+        if type(frame) is UpdateFrame:
+            frame = frame.binary if self.binary else frame.text
         if not self.outbound.push(frame, seq=seq, ephemeral=ephemeral):
             self.fail(ProtocolError(
                 "slow_consumer", "the client is not reading its messages fast enough"))
@@ -142,9 +148,11 @@ class CollabConnection:
     def request_snapshot(self, seq: int) -> None:
         self.deliver(server_frames.snapshot_request(seq))
 
-    def _history(self, frame: str, seq: int | None = None) -> None:
+    def _history(self, frame: str | UpdateFrame, seq: int | None = None) -> None:
         if self._final is not None:
             return
+        if type(frame) is UpdateFrame:
+            frame = frame.binary if self.binary else frame.text
         if not self.outbound.push_history(frame, seq=seq):
             self.fail(ProtocolError(
                 "slow_consumer", "the client is not reading its messages fast enough"))
@@ -172,9 +180,12 @@ class CollabConnection:
     async def _send_loop(self) -> None:
         """Drain the outbound queue. When frames pile up and the client accepts it,
         send them as one ``batch`` frame: per-frame overhead is what limits fan-out to
-        many clients, not bytes."""
+        many clients, not bytes. Frames go straight to the ASGI server's ``send`` (the
+        connection is accepted and only this task sends), without Starlette's
+        per-message state checks."""
         loop = asyncio.get_running_loop()
         outbound = self.outbound
+        send = self.ws._send  # the raw ASGI send callable
         last_send = 0.0
         try:
             while True:
@@ -189,7 +200,7 @@ class CollabConnection:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                if self.hello is not None and self.hello.batch:
+                if self._batching:
                     # Under a stream of frames, send at most every _BATCH_INTERVAL: a
                     # busy document costs a few sends per client, not one per update.
                     # An occasional frame still leaves at once.
@@ -204,9 +215,17 @@ class CollabConnection:
                 else:
                     frames = outbound.pop(1)
                 if len(frames) == 1:
-                    await self.ws.send_text(frames[0])
+                    frame = frames[0]
+                elif self.binary:
+                    frame = server_frames.binary_batch(frames)
                 elif frames:
-                    await self.ws.send_text(server_frames.batch_frame(frames))
+                    frame = server_frames.batch_frame(frames)  # type: ignore[arg-type]
+                else:
+                    continue
+                if type(frame) is bytes:
+                    await send({"type": "websocket.send", "bytes": frame})
+                else:
+                    await send({"type": "websocket.send", "text": frame})
                 if outbound.room_for_history:
                     self._room.set()
         except asyncio.CancelledError:
@@ -355,6 +374,8 @@ class CollabConnection:
         self.user_id = identity.user_id
         self.role = identity.role
         self.token = hello.token
+        self.binary = hello.binary
+        self._batching = hello.batch
         self.state.connections[hello.api_key].add(self)
 
     async def _join(self, hello: Hello) -> None:

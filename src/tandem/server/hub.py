@@ -21,6 +21,7 @@ from typing import Any
 
 from tandem.protocol import server_frames
 from tandem.protocol.errors import ProtocolError
+from tandem.protocol.server_frames import UpdateFrame
 from tandem.server.member import Member
 from tandem.server.quotas import ByteGate, ByteRate
 from tandem.storage import SessionRecord, Store
@@ -58,7 +59,7 @@ class DocumentHub:
         # busy document waits behind its own writes, not ahead of everyone else's.
         self.write_gate = ByteGate(WRITE_GATE_BYTES)
         self._next_seq = 1
-        self._pending: dict[int, tuple[str, Member | None]] = {}
+        self._pending: dict[int, tuple[UpdateFrame, Member | None]] = {}
         # Members connected to other nodes (shared storage only): client id -> (node, member)
         self.remote_members: dict[str, tuple[str, dict[str, Any]]] = {}
         # Called when an update is missing from the sequence (e.g. a lost notification).
@@ -176,8 +177,10 @@ class DocumentHub:
         self._pending = {s: p for s, p in self._pending.items() if s >= self._next_seq}
         self._release()
 
-    def publish(self, seq: int, frame: str, sender: Member | None) -> None:
-        """Release update ``seq`` to every member but its sender, in sequence order."""
+    def publish(self, seq: int, frame: UpdateFrame, sender: Member | None) -> None:
+        """Release update ``seq`` to every member but its sender, in sequence order. The
+        frame is built once and shared: each representation (JSON text, binary) is
+        encoded at most once however many members receive it."""
         if seq < self._next_seq:
             return  # already released (e.g. seen through another path)
         self._pending[seq] = (frame, sender)

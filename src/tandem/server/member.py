@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from tandem.protocol.errors import ProtocolError
+from tandem.protocol.server_frames import UpdateFrame
 from tandem.storage import SessionRecord
 
 
@@ -18,9 +19,11 @@ class Member(Protocol):
     def info(self) -> dict[str, Any]:
         """The member object other clients see (docs/protocol.md)."""
 
-    def deliver(self, frame: str, *, seq: int | None = None, ephemeral: bool = False) -> None:
+    def deliver(self, frame: str | UpdateFrame, *, seq: int | None = None,
+                ephemeral: bool = False) -> None:
         """Queue a frame for this client (never blocks; a client that cannot keep up is
-        dropped by its own connection)."""
+        dropped by its own connection). An ``UpdateFrame`` is sent in the representation
+        the client negotiated (JSON text or binary)."""
 
     def kick(self, error: ProtocolError) -> None:
         """End this connection with ``error`` (the hub has already removed it)."""

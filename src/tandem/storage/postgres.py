@@ -1,9 +1,14 @@
 """PostgreSQL engine: shared by any number of server nodes.
 
 Sequence numbers come from a row lock on the document (``SELECT … FOR UPDATE``),
-so they stay contiguous when nodes write concurrently; session creation is one
-transaction that only succeeds while the document has no (or the expected)
-active session. Committed changes are announced with ``pg_notify`` inside the
+so they stay contiguous when nodes write concurrently. Appends are group-committed
+per document: all that a node has queued for a document while its previous
+transaction ran go into the next one (one statement: one round trip, one lock, one
+``pg_notify``, one commit), as the SQLite engine's writer thread does for the whole
+file; the statement calls a PL/pgSQL function each pooled connection creates in its
+``pg_temp`` schema (no migration). Session creation is one transaction that only
+succeeds while the document has no (or the expected) active session. Committed
+changes are announced with ``pg_notify`` inside the
 same transaction, so other nodes hear of exactly what was committed, in commit
 order.
 """
@@ -11,13 +16,14 @@ order.
 from __future__ import annotations
 
 import asyncio
-import base64
+import collections
 import contextlib
 import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
@@ -52,6 +58,9 @@ T = TypeVar("T")
 CHANNEL = "tandem"
 # NOTIFY payloads must stay under 8000 bytes; larger ciphertexts are read from the table.
 _INLINE_LIMIT = 6000
+# Group commit: one document's appends per transaction, at most this many / bytes.
+_GROUP_MAX_ITEMS = 512
+_GROUP_MAX_BYTES = 4 * 1024 * 1024
 _MIGRATION_LOCK = 0x7A4D3E  # pg_advisory_lock key: one node migrates at a time
 _CONNECTION_ERRORS = (
     OSError,
@@ -64,6 +73,131 @@ _CONNECTION_ERRORS = (
 _SESSION_COLUMNS = (
     "session_id, key_hint, salt, iterations, wrapped_key, creator, created_at, start_seq"
 )
+
+
+# A group commit in one round trip: this function (created per pooled connection in
+# pg_temp, so no schema migration) runs in the implicit transaction of the one statement
+# that calls it: lock the document row, per job check the session and the client id's
+# user, per update de-duplicate (stored, compacted, or earlier in this batch) or insert
+# with the next seq, then update the head and send one pg_notify for the batch. One row
+# out per update, in input order: (seq, duplicate, job error: '' | 'stale' | 'taken').
+_APPEND_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION pg_temp.tandem_append(
+    p_api text, p_doc text, p_job int[], p_sid text[], p_cid text[], p_uid text[],
+    p_n bigint[], p_data bytea[], p_channel text, p_node text, p_inline int)
+RETURNS TABLE (o_seq bigint, o_dup boolean, o_err text) LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_head bigint;
+    v_start bigint;
+    v_active text;
+    v_found boolean;
+    v_total int := coalesce(array_length(p_job, 1), 0);
+    v_first int := 1;
+    v_last int;
+    v_user text;
+    v_compacted bigint;
+    v_max_seq bigint;
+    v_seq bigint;
+    v_b64 text;
+    v_budget int := p_inline;
+    v_entries jsonb := '[]'::jsonb;
+BEGIN
+    SELECT head, active_session INTO v_head, v_active FROM documents
+        WHERE api_key = p_api AND document_id = p_doc FOR UPDATE;
+    v_found := FOUND;
+    v_start := v_head;
+    WHILE v_first <= v_total LOOP
+        v_last := v_first;
+        WHILE v_last < v_total AND p_job[v_last + 1] = p_job[v_first] LOOP
+            v_last := v_last + 1;
+        END LOOP;
+        IF NOT v_found OR v_active IS DISTINCT FROM p_sid[v_first] THEN
+            FOR i IN v_first .. v_last LOOP
+                o_seq := 0; o_dup := false; o_err := 'stale'; RETURN NEXT;
+            END LOOP;
+            v_first := v_last + 1;
+            CONTINUE;
+        END IF;
+        SELECT user_id, compacted_counter, max_seq INTO v_user, v_compacted, v_max_seq
+            FROM client_counters WHERE api_key = p_api AND document_id = p_doc
+            AND session_id = v_active AND client_id = p_cid[v_first];
+        IF FOUND AND v_user IS NOT NULL AND v_user <> p_uid[v_first] THEN
+            FOR i IN v_first .. v_last LOOP
+                o_seq := 0; o_dup := false; o_err := 'taken'; RETURN NEXT;
+            END LOOP;
+            v_first := v_last + 1;
+            CONTINUE;
+        END IF;
+        FOR i IN v_first .. v_last LOOP
+            SELECT seq INTO v_seq FROM updates WHERE api_key = p_api AND document_id = p_doc
+                AND session_id = v_active AND client_id = p_cid[i] AND counter = p_n[i];
+            IF FOUND THEN
+                o_seq := v_seq; o_dup := true; o_err := ''; RETURN NEXT;
+                CONTINUE;
+            END IF;
+            IF v_compacted IS NOT NULL AND p_n[i] <= v_compacted THEN
+                o_seq := v_max_seq; o_dup := true; o_err := ''; RETURN NEXT;
+                CONTINUE;
+            END IF;
+            v_head := v_head + 1;
+            INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,
+                                 user_id, ciphertext)
+                VALUES (p_api, p_doc, v_head, v_active, p_cid[i], p_n[i], p_uid[i], p_data[i]);
+            INSERT INTO client_counters (api_key, document_id, session_id, client_id,
+                                         max_counter, max_seq, user_id)
+                VALUES (p_api, p_doc, v_active, p_cid[i], p_n[i], v_head, p_uid[i])
+                ON CONFLICT (api_key, document_id, session_id, client_id) DO UPDATE
+                SET max_counter = GREATEST(client_counters.max_counter, excluded.max_counter),
+                    max_seq = GREATEST(client_counters.max_seq, excluded.max_seq),
+                    user_id = coalesce(client_counters.user_id, excluded.user_id);
+            v_b64 := NULL;
+            IF v_budget > 0 AND length(p_data[i]) * 4 / 3 + length(p_cid[i])
+                    + length(p_uid[i]) + 48 <= v_budget THEN
+                v_b64 := translate(encode(p_data[i], 'base64'), E'\n', '');
+                v_budget := v_budget - (length(v_b64) + length(p_cid[i])
+                                        + length(p_uid[i]) + 48);
+            ELSE
+                v_budget := 0;  -- the inlined ciphertexts stay a prefix
+            END IF;
+            v_entries := v_entries || jsonb_build_array(
+                jsonb_build_array(v_head, p_cid[i], p_n[i], p_uid[i], v_b64));
+            o_seq := v_head; o_dup := false; o_err := ''; RETURN NEXT;
+        END LOOP;
+        v_first := v_last + 1;
+    END LOOP;
+    IF v_head > v_start THEN
+        UPDATE documents SET head = v_head WHERE api_key = p_api AND document_id = p_doc;
+        PERFORM pg_notify(p_channel, json_build_object(
+            'k', 'ub', 'a', p_api, 'd', p_doc, 'sid', v_active,
+            't', extract(epoch FROM clock_timestamp()), 'u', v_entries,
+            'node', p_node)::text);
+    END IF;
+END
+$fn$;
+"""
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Every pooled connection: the group-commit function, in this session's pg_temp."""
+    await conn.execute(_APPEND_FUNCTION)
+
+
+@dataclass(slots=True)
+class _AppendJob:
+    session_id: str
+    client_id: str
+    user_id: str
+    items: list[tuple[int, bytes]]
+    future: asyncio.Future[list[AppendResult]]
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():
+        return  # the caller gave up (cancelled)
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _session(row: asyncpg.Record) -> SessionRecord:
@@ -160,6 +294,8 @@ class PostgresStore(Store):
         self._timeout = timeout
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._append_queues: dict[tuple[str, str], collections.deque[_AppendJob]] = {}
+        self._append_tasks: set[asyncio.Task[None]] = set()
 
     # -- plumbing ------------------------------------------------------------------
     async def open(self) -> None:
@@ -167,6 +303,7 @@ class PostgresStore(Store):
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self._min_size, max_size=self._max_size,
                 command_timeout=self._timeout, timeout=self._timeout,
+                init=_init_connection,
             )
             async with self._pool.acquire() as conn:
                 await migrate(conn)
@@ -175,6 +312,11 @@ class PostgresStore(Store):
             raise StorageUnavailable(f"cannot reach PostgreSQL: {exc}") from None
 
     async def close(self) -> None:
+        for task in list(self._append_tasks):
+            task.cancel()
+        for task in list(self._append_tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -400,53 +542,6 @@ class PostgresStore(Store):
 
         return await self._run(create, transaction=True)
 
-    async def _append_one(
-        self, conn: asyncpg.Connection, api_key: str, document_id: str, session_id: str,
-        client_id: str, counter: int, user_id: str, ciphertext: bytes,
-    ) -> AppendResult:
-        doc = await conn.fetchrow(
-            "SELECT head, active_session FROM documents WHERE api_key = $1"
-            " AND document_id = $2 FOR UPDATE", api_key, document_id)
-        if doc is None or doc["active_session"] != session_id:
-            raise StaleSession("this session is no longer the document's active session")
-        seen = await conn.fetchrow(
-            "SELECT compacted_counter, max_seq, user_id FROM client_counters WHERE api_key = $1"
-            " AND document_id = $2 AND session_id = $3 AND client_id = $4",
-            api_key, document_id, session_id, client_id)
-        if seen is not None and seen["user_id"] is not None and seen["user_id"] != user_id:
-            raise ClientIdTaken("this client id is bound to another user")
-        stored = await conn.fetchval(
-            "SELECT seq FROM updates WHERE api_key = $1 AND document_id = $2"
-            " AND session_id = $3 AND client_id = $4 AND counter = $5",
-            api_key, document_id, session_id, client_id, counter)
-        if stored is not None:
-            return AppendResult(seq=stored, duplicate=True)
-        if seen is not None and counter <= seen["compacted_counter"]:
-            return AppendResult(seq=seen["max_seq"], duplicate=True)  # compacted since
-        seq = doc["head"] + 1
-        await conn.execute(
-            "INSERT INTO updates (api_key, document_id, seq, session_id, client_id,"
-            " counter, user_id, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext)
-        await conn.execute(
-            "UPDATE documents SET head = $1 WHERE api_key = $2 AND document_id = $3",
-            seq, api_key, document_id)
-        await conn.execute(
-            "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
-            " max_counter, max_seq, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (api_key, document_id, session_id, client_id)"
-            " DO UPDATE SET max_counter = GREATEST(client_counters.max_counter,"
-            " excluded.max_counter), max_seq = GREATEST(client_counters.max_seq,"
-            " excluded.max_seq), user_id = coalesce(client_counters.user_id,"
-            " excluded.user_id)",
-            api_key, document_id, session_id, client_id, counter, seq, user_id)
-        event = {"k": "u", "a": api_key, "d": document_id, "s": seq, "sid": session_id,
-                 "c": client_id, "n": counter, "uid": user_id, "t": time.time()}
-        if len(ciphertext) * 4 // 3 + len(api_key) + len(document_id) < _INLINE_LIMIT:
-            event["data"] = base64.b64encode(ciphertext).decode("ascii")
-        await self._notify(conn, event)
-        return AppendResult(seq=seq)
-
     async def append_update(
         self, api_key: str, document_id: str, session_id: str, client_id: str, counter: int,
         user_id: str, ciphertext: bytes,
@@ -458,11 +553,98 @@ class PostgresStore(Store):
         self, api_key: str, document_id: str, session_id: str, client_id: str, user_id: str,
         items: list[tuple[int, bytes]],
     ) -> list[AppendResult]:
-        async def append(conn: asyncpg.Connection) -> list[AppendResult]:
-            return [await self._append_one(conn, api_key, document_id, session_id, client_id,
-                                           counter, user_id, data) for counter, data in items]
+        """Queue the appends on the document's group-commit queue and wait until the
+        transaction that holds them committed (see ``_drain_appends``)."""
+        if not items:
+            return []
+        if self._pool is None:
+            raise StorageUnavailable("the store is not open")
+        loop = asyncio.get_running_loop()
+        job = _AppendJob(session_id, client_id, user_id, list(items), loop.create_future())
+        key = (api_key, document_id)
+        queue = self._append_queues.get(key)
+        if queue is None:
+            queue = self._append_queues[key] = collections.deque()
+            task = loop.create_task(self._drain_appends(key, queue))
+            self._append_tasks.add(task)
+            task.add_done_callback(self._append_tasks.discard)
+        queue.append(job)
+        return await job.future
 
-        return await self._run(append, transaction=True)
+    async def _drain_appends(self, key: tuple[str, str],
+                             queue: collections.deque[_AppendJob]) -> None:
+        """Group commit per document: every append queued for the document while the
+        previous transaction ran goes into the next one (one row lock, one INSERT, one
+        ``pg_notify``, one commit), in queue order, so seqs follow arrival order and a
+        client's own updates stay in order. A job whose caller was cancelled before its
+        batch started is skipped (nothing of it is written)."""
+        try:
+            while queue:
+                batch: list[_AppendJob] = []
+                count = nbytes = 0
+                while queue and (not batch or (count < _GROUP_MAX_ITEMS
+                                               and nbytes < _GROUP_MAX_BYTES)):
+                    job = queue.popleft()
+                    if job.future.done():
+                        continue
+                    batch.append(job)
+                    count += len(job.items)
+                    nbytes += sum(len(data) for _n, data in job.items)
+                if not batch:
+                    continue
+                try:
+                    outcomes = await self._run(
+                        lambda conn, batch=batch: self._append_batch(conn, key, batch))
+                except StorageError as exc:
+                    outcomes = [type(exc)(exc.message) for _job in batch]
+                except asyncio.CancelledError:
+                    for job in batch:
+                        _settle(job.future, StorageUnavailable("the store is closing"))
+                    raise
+                except Exception as exc:  # a bug: fail these callers, keep the queue going
+                    log.exception("group commit failed")
+                    outcomes = [StorageError(f"append failed: {exc}")] * len(batch)
+                for job, outcome in zip(batch, outcomes, strict=True):
+                    _settle(job.future, outcome)
+        finally:
+            for job in queue:
+                _settle(job.future, StorageUnavailable("the store is closing"))
+            if self._append_queues.get(key) is queue:
+                del self._append_queues[key]
+
+    async def _append_batch(self, conn: asyncpg.Connection, key: tuple[str, str],
+                            batch: list[_AppendJob]) -> list[list[AppendResult] | Exception]:
+        """One statement, one round trip, one transaction for a batch of jobs
+        (``pg_temp.tandem_append``). A job fails alone (stale session, client id of
+        another user) and writes nothing; the others are stored."""
+        api_key, document_id = key
+        columns: tuple[list[int], list[str], list[str], list[str], list[int], list[bytes]] = (
+            [], [], [], [], [], [])
+        for index, job in enumerate(batch):
+            for counter, data in job.items:
+                for column, value in zip(columns, (index, job.session_id, job.client_id,
+                                                   job.user_id, counter, data), strict=True):
+                    column.append(value)
+        budget = _INLINE_LIMIT - len(api_key) - len(document_id) - 100 - len(self.node_id)
+        rows = await conn.fetch(
+            "SELECT o_seq, o_dup, o_err FROM pg_temp.tandem_append($1, $2, $3, $4, $5, $6,"
+            " $7, $8, $9, $10, $11)", api_key, document_id, *columns, CHANNEL, self.node_id,
+            budget)
+        outcomes: list[list[AppendResult] | Exception] = []
+        at = 0
+        for job in batch:
+            mine = rows[at:at + len(job.items)]
+            at += len(job.items)
+            error = mine[0]["o_err"]
+            if error == "stale":
+                outcomes.append(StaleSession(
+                    "this session is no longer the document's active session"))
+            elif error == "taken":
+                outcomes.append(ClientIdTaken("this client id is bound to another user"))
+            else:
+                outcomes.append([AppendResult(seq=r["o_seq"], duplicate=r["o_dup"])
+                                 for r in mine])
+        return outcomes
 
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:

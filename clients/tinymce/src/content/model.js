@@ -6,7 +6,7 @@
 //   marks = { tag: true | {attr: string} }          Embed = { tag, attrs, children? } | { comment }
 // Everything here is plain data: equality is structural (keys sorted where order is free).
 
-import { compareMarks } from './schema.js';
+import { SCHEMA, compareMarks, isVoidBlock } from './schema.js';
 
 export const block = (tag, attrs = {}, children = []) => ({ tag, attrs, children });
 export const run = (segs = []) => ({ run: segs });
@@ -89,3 +89,19 @@ export function runsOf(items, out = []) {
   }
   return out;
 }
+
+// TinyMCE's parser removes a list, a table, a tbody or a blockquote that holds no content, and
+// pads the blocks of PADDED (so they always hold some): the model keeps what TinyMCE keeps.
+const REMOVED_WHEN_EMPTY = new Set(SCHEMA.removed_when_empty);
+const PADDED = new Set(SCHEMA.padded_blocks);
+
+/** Is an item content to TinyMCE's parser (text, an embed, a padded or void block, an id)? */
+export function holdsContent(item) {
+  if (isRun(item)) return item.run.length > 0;
+  if (PADDED.has(item.tag) || isVoidBlock(item.tag)) return true;
+  if (item.children.some(holdsContent)) return true;
+  return item.attrs.id !== undefined && !item.children.some((c) => !isRun(c)); // <ul id="x"></ul>
+}
+
+/** A block TinyMCE's parser would remove (an empty list, table, tbody or blockquote): nothing. */
+export const vanishes = (b) => REMOVED_WHEN_EMPTY.has(b.tag) && !holdsContent(b);

@@ -21,7 +21,7 @@ import {
   nests,
 } from './schema.js';
 import { cleanAttributes, iframeAllowed } from './sanitize.js';
-import { block, marksKey, run } from './model.js';
+import { block, marksKey, run, vanishes } from './model.js';
 import { collapseSource, modelText } from './whitespace.js';
 
 const ELEMENT = 1;
@@ -186,6 +186,7 @@ export class Parser {
           }
           flush();
           for (const b of hoist(this.block(node, tag, m, pre))) {
+            if (vanishes(b)) continue; // an empty list, table or quote: TinyMCE drops it too
             if (stray && b.tag === tag) pushWrapped(items, b, wrappers);
             else items.push(b);
           }
@@ -306,7 +307,8 @@ export class Parser {
         if (kind === 'skip') continue;
         if (allowed.has(ctag)) {
           wrap();
-          out.push(this.block(node, ctag, marks, pre));
+          const b = this.block(node, ctag, marks, pre);
+          if (!vanishes(b)) out.push(b);
           continue;
         }
         if (DROP_WITH_CONTENT.has(ctag)) {

@@ -23,7 +23,7 @@ import {
   isVoidBlock,
 } from './schema.js';
 import { STYLE_PREFIX, checkAttrs, iframeAllowed } from './sanitize.js';
-import { block, isRun, marksKey, run } from './model.js';
+import { block, isRun, marksKey, run, vanishes } from './model.js';
 import { LIST_WRAPPERS, commentOk, finishFlow, hoist, pushWrapped, withoutOwnMark } from './parse.js';
 
 // eslint-disable-next-line no-control-regex
@@ -258,10 +258,11 @@ export function readElement(el, pre = false, parentTag = null, depth = 1) {
       } else stray.push(item);
     }
     wrap();
-    return [block(tag, attrs, kids)];
+    const b = block(tag, attrs, kids);
+    return vanishes(b) ? [] : [b]; // an empty list or table (left by concurrent edits): nothing
   }
   const innerPre = pre || tag === 'pre';
-  return hoist(block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag, depth)), innerPre)));
+  return hoist(block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag, depth)), innerPre))).filter((b) => !vanishes(b));
 }
 
 function wrapStructural(tag, items) {
@@ -362,4 +363,43 @@ export function sameShape(types, items) {
     if (!sameShape(t.toArray(), item.children)) return false;
   }
   return true;
+}
+
+/**
+ * The Yjs elements among `types` (and below them) that read as nothing — an empty list that
+ * concurrent edits left, an element no client keeps — provided that without them the types
+ * have the shape of `items` (see sameShape); else null. Deleting them changes no model, and
+ * lets an edit address the rest by index instead of rewriting the block. An entry
+ * `{fill: element}` is a flow block left with no child (its model holds one empty run): it
+ * needs an empty Y.XmlText.
+ * @param {any[]} types
+ * @param {any[]} items
+ * @param {boolean} [pre]
+ * @param {string | null} [parentTag]
+ * @param {number} [depth]
+ * @param {any[]} [out]
+ * @param {Y.XmlElement | null} [parent]
+ * @returns {any[] | null}
+ */
+export function vanishedTypes(types, items, pre = false, parentTag = null, depth = 1, out = [], parent = null) {
+  let j = 0;
+  for (const t of types) {
+    if (t instanceof Y.XmlElement && !readElement(t, pre, /** @type {any} */ (parentTag), depth).length) {
+      out.push(t);
+      continue;
+    }
+    const item = items[j++];
+    if (item === undefined) return null;
+    if (isRun(item)) {
+      if (!(t instanceof Y.XmlText)) return null;
+      continue;
+    }
+    if (!(t instanceof Y.XmlElement) || String(t.nodeName || '').toLowerCase() !== item.tag) return null;
+    if (!vanishedTypes(t.toArray(), item.children, pre || item.tag === 'pre', item.tag, depth + 1, out, t)) return null;
+  }
+  if (j === 0 && parent && items.length === 1 && isRun(items[0]) && !items[0].run.length) {
+    out.push({ fill: parent }); // <td><ul></ul></td> reads as an empty cell
+    return out;
+  }
+  return j === items.length ? out : null;
 }

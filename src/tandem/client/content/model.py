@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from tandem.client.content.schema import mark_order
+from tandem.client.content.schema import SCHEMA, is_void_block, mark_order
 
 Block = dict[str, Any]
 Run = dict[str, Any]
@@ -109,3 +109,26 @@ def runs_of(items: Iterable[Item], out: list[Run] | None = None) -> list[Run]:
         else:
             runs_of(item["children"], out)
     return out
+
+
+# TinyMCE's parser removes a list, a table, a tbody or a blockquote that holds no content, and
+# pads the blocks of _PADDED (so they always hold some): the model keeps what TinyMCE keeps.
+_REMOVED_WHEN_EMPTY = frozenset(SCHEMA["removed_when_empty"])
+_PADDED = frozenset(SCHEMA["padded_blocks"])
+
+
+def holds_content(item: Item) -> bool:
+    """Is an item content to TinyMCE's parser (text, an embed, a padded or void block, an id)?"""
+    if is_run(item):
+        return bool(item["run"])
+    if item["tag"] in _PADDED or is_void_block(item["tag"]):
+        return True
+    if any(holds_content(c) for c in item["children"]):
+        return True
+    # <ul id="x"></ul>
+    return "id" in item["attrs"] and all(is_run(c) for c in item["children"])
+
+
+def vanishes(b: Block) -> bool:
+    """A block TinyMCE's parser would remove (an empty list, table, tbody or blockquote)."""
+    return b["tag"] in _REMOVED_WHEN_EMPTY and not holds_content(b)

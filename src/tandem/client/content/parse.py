@@ -17,7 +17,17 @@ from typing import Any
 
 from tandem.client.content.dom import Node, parse_body
 from tandem.client.content.jscompat import js_split_space, js_trim, u16len
-from tandem.client.content.model import Block, Item, Marks, Run, Seg, block, marks_key, run
+from tandem.client.content.model import (
+    Block,
+    Item,
+    Marks,
+    Run,
+    Seg,
+    block,
+    marks_key,
+    run,
+    vanishes,
+)
 from tandem.client.content.sanitize import clean_attributes, iframe_allowed
 from tandem.client.content.schema import (
     DROP_WITH_CONTENT,
@@ -250,6 +260,8 @@ class Parser:
                         continue
                     flush()
                     for b in hoist(self.block(node, tag, m, pre)):
+                        if vanishes(b):
+                            continue  # an empty list, table or quote: TinyMCE drops it too
                         if stray and b["tag"] == tag:
                             push_wrapped(items, b, wrappers)
                         else:
@@ -386,7 +398,9 @@ class Parser:
                 ctag = node.tag
                 if ctag in allowed:
                     wrap()
-                    out.append(self.block(node, ctag, marks, pre))
+                    b = self.block(node, ctag, marks, pre)
+                    if not vanishes(b):
+                        out.append(b)
                     continue
                 if ctag in DROP_WITH_CONTENT:
                     self.note(f"removed <{ctag}>")

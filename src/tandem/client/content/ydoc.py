@@ -23,7 +23,18 @@ from typing import Any
 from pycrdt import XmlElement, XmlFragment, XmlText
 
 from tandem.client.content.jscompat import js_number_string
-from tandem.client.content.model import Block, Item, Marks, Run, Seg, append_seg, block, is_run, run
+from tandem.client.content.model import (
+    Block,
+    Item,
+    Marks,
+    Run,
+    Seg,
+    append_seg,
+    block,
+    is_run,
+    run,
+    vanishes,
+)
 from tandem.client.content.parse import (
     BARE_MARKS,
     LIST_WRAPPERS,
@@ -375,10 +386,13 @@ def read_element(
             else:
                 stray.append(item)
         wrap()
-        return [block(tag, attrs, kids)]
+        b = block(tag, attrs, kids)
+        # an empty list or table (left by concurrent edits) is nothing
+        return [] if vanishes(b) else [b]
     inner_pre = pre or tag == "pre"
     items = _read_flow_children(el, inner_pre, depth, tag)
-    return hoist(block(tag, attrs, finish_flow(_merge_runs(items), inner_pre)))
+    blocks = hoist(block(tag, attrs, finish_flow(_merge_runs(items), inner_pre)))
+    return [b for b in blocks if not vanishes(b)]
 
 
 def _wrap_structural(tag: str, items: list[Item]) -> list[Item]:
