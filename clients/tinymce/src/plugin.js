@@ -183,8 +183,8 @@ function setupPlugin(editor) {
     state.editable = !!want;
     try {
       editor.mode.set(want ? 'design' : 'readonly');
-    } catch {
-      /* mode API unavailable */
+    } catch (err) {
+      console.debug('[rtc] could not switch the editor to', want ? 'design' : 'readonly', 'mode (no mode API?)', err);
     }
   }
 
@@ -285,10 +285,11 @@ function setupPlugin(editor) {
       return;
     }
     syncNow();
-    let sel = null;
+    let sel;
     try {
       sel = currentSelection();
-    } catch {
+    } catch (err) {
+      console.debug('[rtc] no selection to share in presence', err);
       sel = null;
     }
     const payload = { selection: sel };
@@ -296,7 +297,7 @@ function setupPlugin(editor) {
     if (!force && key === state.lastPresenceKey) return;
     state.lastPresenceKey = key;
     state.lastPresence = now;
-    state.client.setPresence(payload).catch(() => {});
+    state.client.setPresence(payload).catch((err) => console.debug('[rtc] presence not sent', err));
   }
 
   // -- remote clients -----------------------------------------------------------------------------
@@ -520,8 +521,8 @@ function setupPlugin(editor) {
       pendingSynced.splice(0).forEach((w) => w.reject(new Error(SECURE_CONTEXT_MESSAGE)));
       try {
         editor.mode.set('readonly');
-      } catch {
-        /* ignore */
+      } catch (err) {
+        console.warn('[rtc] could not make the editor read-only', err);
       }
       return;
     }
@@ -610,8 +611,8 @@ function setupPlugin(editor) {
       if (state.offlineNotice) {
         try {
           state.offlineNotice.close();
-        } catch {
-          /* closed */
+        } catch (err) {
+          console.debug('[rtc] the offline notice was already closed', err);
         }
         state.offlineNotice = null;
       }
@@ -758,8 +759,8 @@ function register(tiny) {
       const editor = e && e.editor;
       try {
         if (editor && editor.hasPlugin('rtc') && !editor.options.isSet('model')) editor.options.set('model', 'dom');
-      } catch {
-        /* older TinyMCE: nothing to do */
+      } catch (err) {
+        console.debug('[rtc] could not set the "model" option to dom (older TinyMCE?)', err);
       }
     });
   }

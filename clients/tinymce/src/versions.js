@@ -121,8 +121,8 @@ export class VersionHistory {
         const doc = new Y.Doc();
         Y.applyUpdate(doc, state);
         return doc;
-      } catch {
-        /* fall back below */
+      } catch (err) {
+        console.warn(`[rtc] version ${number} could not be opened; rebuilding it from the log`, err);
       }
     }
     const rebuilt = await this._rebuild(version.seq, number);
@@ -130,7 +130,18 @@ export class VersionHistory {
     return rebuilt.doc;
   }
 
-  /** Store the current state as a version (all local edits acknowledged first). */
+  /** The client's document, which it has from its first connection on. */
+  _doc() {
+    const doc = this.client.doc;
+    if (!doc) throw new Error('the client has no document yet');
+    return doc;
+  }
+
+  /**
+   * Store the current state as a version (all local edits acknowledged first).
+   * @param {string | null} [name]
+   * @param {string} [kind]
+   */
   async createVersion(name = null, kind = 'named') {
     const client = this.client;
     if (client.role !== 'editor') throw new Error('a viewer cannot create versions');
@@ -142,7 +153,7 @@ export class VersionHistory {
       session_id: client.session.session_id,
       seq,
       kind,
-      data: toBase64(await client._cipher.sealSnapshot(seq, Y.encodeStateAsUpdate(client.doc))),
+      data: toBase64(await client._cipher.sealSnapshot(seq, Y.encodeStateAsUpdate(this._doc()))),
     };
     if (name) message.name = toBase64(await client._cipher.sealVersionName(seq, new TextEncoder().encode(name)));
     const ack = await client.sendSnapshot(message);
@@ -160,7 +171,7 @@ export class VersionHistory {
     const target = await this.open(number, { rebuild });
     if (rebuild) {
       const current = await this._rebuild(client.version, number);
-      if (current) Y.applyUpdate(client.doc, Y.encodeStateAsUpdate(current.doc), REMOTE_ORIGIN);
+      if (current) Y.applyUpdate(this._doc(), Y.encodeStateAsUpdate(current.doc), REMOTE_ORIGIN);
     }
     await this.createVersion(`Before restoring version ${number}`);
     morphFragment(client.fragment, target.getXmlFragment('content'));
@@ -200,8 +211,9 @@ export class VersionHistory {
         try {
           const cipher = await this._cipherFor(sessions.get(u.session_id));
           Y.applyUpdate(doc, await cipher.openUpdate(u.client_id, u.counter, fromBase64(u.data)));
-        } catch {
-          /* an update nobody can read: skipped */
+        } catch (err) {
+          // an update nobody can read: skipped, as the SDK does
+          console.warn(`[rtc] update ${u.seq} could not be read while rebuilding; skipped`, err);
         }
         after = u.seq;
       }
@@ -221,11 +233,11 @@ export class VersionHistory {
       if (!client._cipher) client._fail(new EncryptionError(WRONG_KEY_MESSAGE)); // nothing opens: a wrong key
       return;
     }
-    Y.applyUpdate(client.doc, Y.encodeStateAsUpdate(rebuilt.doc), REMOTE_ORIGIN);
+    Y.applyUpdate(this._doc(), Y.encodeStateAsUpdate(rebuilt.doc), REMOTE_ORIGIN);
     this.onIncident({ type: 'history', code: problem.code, message: `${problem.message}; rebuilt from version ${rebuilt.number} and the log`, recovered: true, base: rebuilt.number });
     if (client.role === 'editor' && client._cipher && client.session && client.version === upto) {
-      const data = await client._cipher.sealSnapshot(upto, Y.encodeStateAsUpdate(client.doc));
-      await client.sendSnapshot({ session_id: client.session.session_id, seq: upto, kind: 'repair', data: toBase64(data) }).catch(() => {});
+      const data = await client._cipher.sealSnapshot(upto, Y.encodeStateAsUpdate(this._doc()));
+      await client.sendSnapshot({ session_id: client.session.session_id, seq: upto, kind: 'repair', data: toBase64(data) }).catch((err) => console.warn('[rtc] the repair checkpoint was not sent', err));
     }
   }
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from tandem import __version__
 from tandem.cli.context import CliContext
@@ -35,15 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_global_options(parser: argparse.ArgumentParser, default: object = None) -> None:
-    parser.add_argument("--config", metavar="FILE", default=default,
-                        help="TOML settings file (or TANDEM_CONFIG)")
-    parser.add_argument("--data-dir", metavar="DIR", default=default,
-                        help="SQLite data directory (TANDEM_DATA_DIR; ./tandem-data)")
-    parser.add_argument("--database-url", metavar="URL", default=default,
-                        help="database URL instead of --data-dir (TANDEM_DATABASE_URL)")
+    parser.add_argument(
+        "--config", metavar="FILE", default=default, help="TOML settings file (or TANDEM_CONFIG)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="SQLite data directory (TANDEM_DATA_DIR; ./tandem-data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=default,
+        help="database URL instead of --data-dir (TANDEM_DATABASE_URL)",
+    )
 
 
-def _leaf_parsers(parser: argparse.ArgumentParser):
+def _leaf_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
     """Every sub-command parser that runs something, so that global options may
     also follow the sub-command (``tandem serve --data-dir DIR``)."""
     for action in parser._actions:

@@ -12,7 +12,7 @@ from tandem.cli.context import CliContext
 from tandem.errors import TandemError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("apikey", help="create, list and delete API keys (tenants)")
     commands = parser.add_subparsers(dest="apikey_command", metavar="ACTION")
     commands.required = True
@@ -27,8 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="allowed browser origin, e.g. https://app.example.com (repeat; none: any origin)",
     )
     output = create.add_mutually_exclusive_group()
-    output.add_argument("--quiet", "-q", action="store_true",
-                        help="print only the key, e.g. KEY=$(tandem apikey create --quiet)")
+    output.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the key, e.g. KEY=$(tandem apikey create --quiet)",
+    )
     output.add_argument("--json", action="store_true", help="machine-readable output")
     create.set_defaults(func=create_key)
 
@@ -37,11 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=list_keys)
 
     delete = commands.add_parser(
-        "delete", help="delete an API key with its public keys and all its documents "
-                       "(erased like 'tandem doc delete')"
+        "delete",
+        help="delete an API key with its public keys and all its documents "
+        "(erased like 'tandem doc delete')",
     )
-    delete.add_argument("--yes", "-y", action="store_true",
-                        help="confirm deleting the key's documents (needed when it has any)")
+    delete.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="confirm deleting the key's documents (needed when it has any)",
+    )
     delete.add_argument("key")
     delete.set_defaults(func=delete_key)
 
@@ -67,9 +76,17 @@ async def create_key(args: argparse.Namespace, ctx: CliContext) -> int:
         print(record.key)
         return 0
     if args.json:
-        print(json.dumps({"key": record.key, "name": record.name,
-                          "origins": list(record.origins), "created_at": record.created_at},
-                         indent=2))
+        print(
+            json.dumps(
+                {
+                    "key": record.key,
+                    "name": record.name,
+                    "origins": list(record.origins),
+                    "created_at": record.created_at,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"name: {record.name or '-'}")
     print(f"origins: {', '.join(record.origins) or 'any'}")
@@ -82,20 +99,33 @@ async def list_keys(args: argparse.Namespace, ctx: CliContext) -> int:
         records = await store.list_api_keys()
         counts = {r.key: len(await store.list_public_keys(r.key)) for r in records}
     if args.json:
-        print(json.dumps([
-            {"key": r.key, "name": r.name, "origins": list(r.origins), "jwks_url": r.jwks_url,
-             "public_keys": counts[r.key], "created_at": r.created_at}
-            for r in records
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "key": r.key,
+                        "name": r.name,
+                        "origins": list(r.origins),
+                        "jwks_url": r.jwks_url,
+                        "public_keys": counts[r.key],
+                        "created_at": r.created_at,
+                    }
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
         return 0
     if not records:
         print("no API keys; create one with: tandem apikey create --name NAME")
         return 0
     for r in records:
         created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.created_at))
-        print(f"{r.key}  name={r.name or '-'}  origins={','.join(r.origins) or 'any'}"
-              f"  keys={counts[r.key]}{'  jwks_url=' + r.jwks_url if r.jwks_url else ''}"
-              f"  created={created}Z")
+        print(
+            f"{r.key}  name={r.name or '-'}  origins={','.join(r.origins) or 'any'}"
+            f"  keys={counts[r.key]}{'  jwks_url=' + r.jwks_url if r.jwks_url else ''}"
+            f"  created={created}Z"
+        )
     return 0
 
 
@@ -105,9 +135,12 @@ async def delete_key(args: argparse.Namespace, ctx: CliContext) -> int:
             raise TandemError("unknown API key")
         documents = await store.list_documents(args.key)
         if documents and not args.yes:
-            print(f"API key {args.key} has {len(documents)} document(s); deleting it "
-                  "deletes them and everything stored for them, which cannot be undone. "
-                  "Run again with --yes to delete.", file=sys.stderr)
+            print(
+                f"API key {args.key} has {len(documents)} document(s); deleting it "
+                "deletes them and everything stored for them, which cannot be undone. "
+                "Run again with --yes to delete.",
+                file=sys.stderr,
+            )
             return 2
         # One by one, as 'tandem doc delete' does: every node closes their connections
         # with document_deleted; then the key (and anything created meanwhile) goes.

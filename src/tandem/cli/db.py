@@ -36,29 +36,36 @@ REQUIRED_TABLES = {"api_keys", "public_keys", "documents", "sessions", "updates"
 EXIT_USE_OTHER_TOOL = 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("db", help="database maintenance: migrate, backup, restore")
     commands = parser.add_subparsers(dest="db_command", metavar="ACTION")
     commands.required = True
     migrate = commands.add_parser(
-        "migrate", help="apply pending schema migrations (safe to run on a live cluster)")
+        "migrate", help="apply pending schema migrations (safe to run on a live cluster)"
+    )
     migrate.set_defaults(func=migrate_schema)
 
     backup = commands.add_parser(
-        "backup", help="copy the SQLite database to FILE, consistently, while servers run")
+        "backup", help="copy the SQLite database to FILE, consistently, while servers run"
+    )
     backup.add_argument("file", metavar="FILE", help="the backup to write (must not exist)")
     backup.set_defaults(func=backup_database)
 
     restore = commands.add_parser(
-        "restore", help="restore a backup FILE into an empty data directory")
+        "restore", help="restore a backup FILE into an empty data directory"
+    )
     restore.add_argument("file", metavar="FILE", help="a file written by 'tandem db backup'")
     restore.set_defaults(func=restore_database)
 
     scrub = commands.add_parser(
-        "scrub", help="remove deleted content from the database files (SQLite: VACUUM, "
-        "WAL truncation)")
-    scrub.add_argument("--vacuum", action="store_true",
-                       help="accepted for earlier scripts: the file is always rebuilt now")
+        "scrub",
+        help="remove deleted content from the database files (SQLite: VACUUM, WAL truncation)",
+    )
+    scrub.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="accepted for earlier scripts: the file is always rebuilt now",
+    )
     scrub.set_defaults(func=scrub_database)
 
 
@@ -100,26 +107,33 @@ def _use_postgres_tools(url: str, action: str) -> int:
             "taken while servers keep writing:\n"
             f"  pg_dump --format=custom --file=tandem.dump '{shown}'\n"
             "For point-in-time recovery use base backups and WAL archiving "
-            "(pg_basebackup, archive_command). See docs/deploy.md, \"Backup and restore\".")
+            '(pg_basebackup, archive_command). See docs/deploy.md, "Backup and restore".'
+        )
     else:
         advice = (
             "this database is PostgreSQL: restore a pg_dump backup with pg_restore into "
             "an empty database, then start the servers:\n"
             "  createdb tandem_restored\n"
             "  pg_restore --dbname=tandem_restored --no-owner tandem.dump\n"
-            "See docs/deploy.md, \"Backup and restore\".")
+            'See docs/deploy.md, "Backup and restore".'
+        )
     print(advice, file=sys.stderr)
     return EXIT_USE_OTHER_TOOL
 
 
 # -- checking a database file ------------------------------------------------------------
-def _check_tandem_database(conn: sqlite3.Connection, name: str, *,
-                           integrity: bool = True) -> dict[str, int]:
+def _check_tandem_database(
+    conn: sqlite3.Connection, name: str, *, integrity: bool = True
+) -> dict[str, int]:
     """Raise unless ``conn`` is a (sound) Tandem database; returns a few counts."""
     try:
-        (result,) = conn.execute(
-            "PRAGMA integrity_check(1)" if integrity else "PRAGMA quick_check(1)"
-        ).fetchone() if integrity else ("ok",)
+        (result,) = (
+            conn.execute(
+                "PRAGMA integrity_check(1)" if integrity else "PRAGMA quick_check(1)"
+            ).fetchone()
+            if integrity
+            else ("ok",)
+        )
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         raise TandemError(f"{name} is not a SQLite database: {exc}") from None
@@ -129,17 +143,20 @@ def _check_tandem_database(conn: sqlite3.Connection, name: str, *,
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     missing = REQUIRED_TABLES - tables
     if version < 1 or missing:
-        raise TandemError(f"{name} is a SQLite database but not a Tandem database "
-                          f"(missing tables: {', '.join(sorted(missing)) or 'none'}, "
-                          f"schema version {version})")
+        raise TandemError(
+            f"{name} is a SQLite database but not a Tandem database "
+            f"(missing tables: {', '.join(sorted(missing)) or 'none'}, "
+            f"schema version {version})"
+        )
     if version > len(MIGRATIONS):
-        raise TandemError(f"{name} has schema version {version}, newer than this Tandem "
-                          f"(knows {len(MIGRATIONS)}); restore it with a newer Tandem")
+        raise TandemError(
+            f"{name} has schema version {version}, newer than this Tandem "
+            f"(knows {len(MIGRATIONS)}); restore it with a newer Tandem"
+        )
     (api_keys,) = conn.execute("SELECT count(*) FROM api_keys").fetchone()
     (documents,) = conn.execute("SELECT count(*) FROM documents").fetchone()
     (updates,) = conn.execute("SELECT count(*) FROM updates").fetchone()
-    return {"schema": version, "api_keys": api_keys, "documents": documents,
-            "updates": updates}
+    return {"schema": version, "api_keys": api_keys, "documents": documents, "updates": updates}
 
 
 def _is_sqlite_file(path: Path) -> bool:
@@ -171,8 +188,10 @@ def _copy(source: sqlite3.Connection, target: Path, journal_mode: str) -> None:
 
 
 def _describe(counts: dict[str, int]) -> str:
-    return (f"schema version {counts['schema']}, {counts['api_keys']} API key(s), "
-            f"{counts['documents']} document(s), {counts['updates']} logged update(s)")
+    return (
+        f"schema version {counts['schema']}, {counts['api_keys']} API key(s), "
+        f"{counts['documents']} document(s), {counts['updates']} logged update(s)"
+    )
 
 
 # -- backup ------------------------------------------------------------------------------
@@ -204,8 +223,10 @@ def sqlite_backup(source: Path, target: Path) -> str:
     os.replace(partial, target)
     _fsync(target.parent)
     size = target.stat().st_size
-    return (f"backed up {source} to {target}: {_describe(counts)}, {size} bytes, "
-            f"in {time.monotonic() - started:.1f} s (integrity_check ok)")
+    return (
+        f"backed up {source} to {target}: {_describe(counts)}, {size} bytes, "
+        f"in {time.monotonic() - started:.1f} s (integrity_check ok)"
+    )
 
 
 async def backup_database(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -231,7 +252,8 @@ def sqlite_restore(source: Path, target: Path) -> str:
             shown = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
             raise TandemError(
                 f"the data directory {data_dir} is not empty ({shown}); restore only into "
-                "an empty or new directory (--data-dir), never over a database")
+                "an empty or new directory (--data-dir), never over a database"
+            )
     conn = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
     try:
         counts = _check_tandem_database(conn, str(source))

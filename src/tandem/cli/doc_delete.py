@@ -19,13 +19,19 @@ from tandem.storage import Store
 EXIT_NOT_CONFIRMED = 2
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     delete = commands.add_parser(
-        "delete", help="delete a document and everything stored for it (GDPR erasure; "
-                       "works on the database, cannot be undone)")
+        "delete",
+        help="delete a document and everything stored for it (GDPR erasure; "
+        "works on the database, cannot be undone)",
+    )
     delete.add_argument("--api-key", required=True, metavar="KEY")
-    delete.add_argument("--yes", "-y", action="store_true",
-                        help="confirm: without it nothing is deleted (exit code 2)")
+    delete.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="confirm: without it nothing is deleted (exit code 2)",
+    )
     delete.add_argument("document_id", metavar="DOCUMENT_ID")
     delete.set_defaults(func=delete_document)
 
@@ -37,17 +43,21 @@ async def describe(store: Store, api_key: str, document_id: str) -> str:
     info = await store.document_info(api_key, document_id)
     if info is None:
         raise TandemError(f"unknown document {document_id!r} for this API key")
-    return (f"version {info.version}, {info.session_count} session(s), "
-            f"{info.stored_updates} stored update(s), {info.stored_bytes} bytes")
+    return (
+        f"version {info.version}, {info.session_count} session(s), "
+        f"{info.stored_updates} stored update(s), {info.stored_bytes} bytes"
+    )
 
 
 async def delete_document(args: argparse.Namespace, ctx: CliContext) -> int:
     async with ctx.store() as store:
         what = await describe(store, args.api_key, args.document_id)
         if not args.yes:
-            print(f"this deletes document {args.document_id!r} ({what}) and everything "
-                  "stored for it; it cannot be undone. Run again with --yes to delete.",
-                  file=sys.stderr)
+            print(
+                f"this deletes document {args.document_id!r} ({what}) and everything "
+                "stored for it; it cannot be undone. Run again with --yes to delete.",
+                file=sys.stderr,
+            )
             return EXIT_NOT_CONFIRMED
         if not await store.delete_document(args.api_key, args.document_id):
             raise TandemError(f"unknown document {args.document_id!r} for this API key")

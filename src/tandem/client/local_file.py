@@ -31,8 +31,11 @@ class LocalFile:
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable local file %s: %s", self.path, exc)
             return []
-        if (not isinstance(data, dict) or data.get("format") != _FORMAT
-                or data.get("document_id") != self.document_id):
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != _FORMAT
+            or data.get("document_id") != self.document_id
+        ):
             log.warning("ignoring local file %s: written for another document", self.path)
             return []
         updates = []
@@ -42,8 +45,11 @@ class LocalFile:
         return updates
 
     def save(self, updates: list[bytes]) -> None:
-        data = {"format": _FORMAT, "document_id": self.document_id,
-                "updates": [base64.b64encode(u).decode("ascii") for u in updates]}
+        data = {
+            "format": _FORMAT,
+            "document_id": self.document_id,
+            "updates": [base64.b64encode(u).decode("ascii") for u in updates],
+        }
         tmp = self.path.with_name(self.path.name + ".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as handle:

@@ -9,6 +9,8 @@ against the allow-lists of ``schema.json`` before printing it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pycrdt
 from pycrdt import XmlFragment
 
@@ -40,9 +42,10 @@ __all__ = [
 ]
 
 
-def content_root(doc: pycrdt.Doc) -> XmlFragment:
+def content_root(doc: pycrdt.Doc[Any]) -> XmlFragment:
     """The document's rich-text root, the ``XmlFragment`` named :data:`ROOT_NAME`."""
-    return doc.get(ROOT_NAME, type=XmlFragment)
+    root: XmlFragment = doc.get(ROOT_NAME, type=XmlFragment)
+    return root
 
 
 def html_to_fragment(html: str, fragment: XmlFragment) -> list[str]:
@@ -77,6 +80,7 @@ def morph_fragment(fragment: XmlFragment, target: XmlFragment) -> int:
     """Make ``fragment`` show what ``target`` shows, as one edit that touches only the
     top-level blocks that differ (a common prefix and suffix stay as they are, so
     concurrent edits inside them survive). Returns the number of blocks replaced."""
+
     def rendered(node: object) -> tuple[str, list[Block]]:
         blocks = read_top_node(node)
         return model_to_html(blocks), blocks
@@ -87,15 +91,16 @@ def morph_fragment(fragment: XmlFragment, target: XmlFragment) -> int:
     while prefix < min(len(have), len(want)) and have[prefix][0] == want[prefix][0]:
         prefix += 1
     suffix = 0
-    while (suffix < min(len(have), len(want)) - prefix
-           and have[-1 - suffix][0] == want[-1 - suffix][0]):
+    while (
+        suffix < min(len(have), len(want)) - prefix and have[-1 - suffix][0] == want[-1 - suffix][0]
+    ):
         suffix += 1
-    removed = have[prefix:len(have) - suffix]
-    added = want[prefix:len(want) - suffix]
+    removed = have[prefix : len(have) - suffix]
+    added = want[prefix : len(want) - suffix]
     if not removed and not added:
         return 0
     with fragment.doc.transaction():
         if removed:
-            del fragment.children[prefix:prefix + len(removed)]
+            del fragment.children[prefix : prefix + len(removed)]
         insert_items(fragment, prefix, [b for _html, blocks in added for b in blocks])
     return max(len(removed), len(added))

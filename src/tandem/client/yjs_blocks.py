@@ -38,7 +38,7 @@ class _Reader:
             if shift > 70:
                 raise ValueError("var-uint too long")
 
-    def int(self) -> None:  # signed var-int: the value is not needed
+    def varint(self) -> None:  # signed var-int: the value is not needed
         byte = self.byte()
         while byte & 0x80:
             byte = self.byte()
@@ -52,14 +52,14 @@ class _Reader:
         length = self.uint()
         start = self.pos
         self.skip(length)
-        return self.data[start:self.pos].decode("utf-8", errors="surrogatepass")
+        return self.data[start : self.pos].decode("utf-8", errors="surrogatepass")
 
     def any(self) -> None:
         kind = self.byte()
         if kind in (127, 126, 121, 120):  # undefined, null, false, true
             return
         if kind == 125:
-            self.int()
+            self.varint()
         elif kind == 124:
             self.skip(4)
         elif kind in (123, 122):
@@ -174,8 +174,9 @@ def decode_state_vector(data: bytes) -> dict[int, int]:
 def missing_clients(state_vector: bytes, expected: dict[int, int]) -> dict[int, int]:
     """Clients whose structs the document has not integrated: ``{client: clock it has}``."""
     have = decode_state_vector(state_vector)
-    return {client: have.get(client, 0) for client, end in expected.items()
-            if have.get(client, 0) < end}
+    return {
+        client: have.get(client, 0) for client, end in expected.items() if have.get(client, 0) < end
+    }
 
 
 def merge_ends(into: dict[int, int], ends: dict[int, int]) -> None:

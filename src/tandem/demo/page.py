@@ -222,11 +222,11 @@ SECTION = """  <section><h2>{name}</h2><textarea id="editor-{user}"></textarea>
     <button id="history-{user}" class="status">Version history…</button></section>"""
 
 
-def render_page(api_key: str, document_id: str, users: list[str], *, role: str = "editor",
-                ttl: int = 600) -> str:
+def render_page(
+    api_key: str, document_id: str, users: list[str], *, role: str = "editor", ttl: int = 600
+) -> str:
     """One editor per user (``users`` are already validated identifiers)."""
-    sections = "\n".join(SECTION.format(name=html.escape(u.capitalize()), user=u)
-                         for u in users)
+    sections = "\n".join(SECTION.format(name=html.escape(u.capitalize()), user=u) for u in users)
     starts = "\n".join(f"startEditor({json.dumps(u)});" for u in users)
     return PAGE.format(
         document=html.escape(document_id),

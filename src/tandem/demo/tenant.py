@@ -23,8 +23,9 @@ class DemoTenant:
     kid: str
     private_pem: str
 
-    def sign(self, user: str, *, document: str | None = None, role: str = "editor",
-             ttl: int = 600) -> str:
+    def sign(
+        self, user: str, *, document: str | None = None, role: str = "editor", ttl: int = 600
+    ) -> str:
         now = int(time.time())
         claims: dict[str, object] = {"sub": user, "iat": now, "exp": now + ttl, ROLE_CLAIM: role}
         if document:
@@ -47,6 +48,7 @@ async def ensure_demo_tenant(store: Store, data_dir: Path) -> DemoTenant:
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"api_key": tenant.api_key, "kid": tenant.kid,
-                   "private_pem": tenant.private_pem}, fh)
+        json.dump(
+            {"api_key": tenant.api_key, "kid": tenant.kid, "private_pem": tenant.private_pem}, fh
+        )
     return tenant

@@ -42,8 +42,14 @@ class ProtocolError(TandemError):
 
     code = "protocol_violation"
 
-    def __init__(self, code: str, message: str, *, detail: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         if code not in CLOSE_CODES:
             raise ValueError(f"undocumented protocol error code {code!r}")
         super().__init__(message, code=code)

@@ -11,8 +11,9 @@ class TokenBucket:
 
     __slots__ = ("_clock", "_last", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock

@@ -24,8 +24,14 @@ from tandem.protocol.token_bucket import TokenBucket
 
 
 class SourceLimiter:
-    def __init__(self, failures_per_second: float, burst: int, *, max_sources: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        failures_per_second: float,
+        burst: int,
+        *,
+        max_sources: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = failures_per_second
         self.burst = burst
         self.max_sources = max_sources
@@ -54,8 +60,10 @@ class SourceLimiter:
         wait = bucket.wait_time(1.0)
         if wait > 0:
             raise ProtocolError(
-                "rate_limited", "too many failed authentications from this address; "
-                "retry later", retry_after=max(1.0, wait))
+                "rate_limited",
+                "too many failed authentications from this address; retry later",
+                retry_after=max(1.0, wait),
+            )
 
     def failed(self, source: str) -> None:
         if self.rate > 0:
@@ -65,8 +73,9 @@ class SourceLimiter:
 class RejectedTokens:
     """Digests of tokens whose signature failed, for ``ttl`` seconds (LRU-bounded)."""
 
-    def __init__(self, *, size: int = 4096, ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, size: int = 4096, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.size = size
         self.ttl = ttl
         self._clock = clock
@@ -74,8 +83,9 @@ class RejectedTokens:
 
     @staticmethod
     def _digest(api_key: str, token: str) -> bytes:
-        return hashlib.blake2b(f"{api_key}\x00{token}".encode("utf-8", "replace"),
-                               digest_size=16).digest()
+        return hashlib.blake2b(
+            f"{api_key}\x00{token}".encode("utf-8", "replace"), digest_size=16
+        ).digest()
 
     def get(self, api_key: str, token: str) -> Exception | None:
         key = self._digest(api_key, token)
@@ -109,7 +119,8 @@ class UserConnections:
             raise ProtocolError(
                 "too_many_connections",
                 f"this user already has {self._counts[key]} connections (the limit)",
-                retry_after=5.0)
+                retry_after=5.0,
+            )
         self._counts[key] += 1
 
     def release(self, api_key: str, user_id: str) -> None:

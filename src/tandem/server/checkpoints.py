@@ -9,7 +9,6 @@ edited. Each stored snapshot is a version of the document's history.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -36,15 +35,19 @@ class CheckpointScheduler:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait() neither raises the task's outcome nor hides a cancellation of stop()
+            await asyncio.wait([self._task])
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.warning("the checkpoint scheduler had failed: %r", self._task.exception())
             self._task = None
 
     def tick(self, now: float | None = None) -> int:
         """Ask where a checkpoint is due; returns how many documents were asked."""
         now = time.monotonic() if now is None else now
-        return sum(hub.ask_for_checkpoint(now, self.idle, self.interval)
-                   for hub in list(self.state.hubs.hubs.values()))
+        return sum(
+            hub.ask_for_checkpoint(now, self.idle, self.interval)
+            for hub in list(self.state.hubs.hubs.values())
+        )
 
     async def _run(self) -> None:
         while True:

@@ -21,7 +21,6 @@ token is what editors have, and no editor may destroy a document (docs/security.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 from collections import defaultdict
@@ -47,8 +46,9 @@ def document_deleted() -> ProtocolError:
     return ProtocolError("document_deleted", "the document was deleted")
 
 
-def close_deleted_document(state: ServerState, api_key: str, document_id: str,
-                           hub: DocumentHub | None = None) -> int:
+def close_deleted_document(
+    state: ServerState, api_key: str, document_id: str, hub: DocumentHub | None = None
+) -> int:
     """Close this node's connections to a deleted document; returns how many. Its hub
     is dropped at once, so the next connection to the id finds a new, empty document.
     With ``hub``, only if that hub is still the document's (not a newer one)."""
@@ -85,8 +85,10 @@ class DeletionWatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # wait() neither raises the task's outcome nor hides a cancellation of stop()
+            await asyncio.wait([self._task])
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.warning("the deletion watcher had failed: %r", self._task.exception())
             self._task = None
 
     async def _run(self) -> None:
@@ -107,7 +109,8 @@ class DeletionWatcher:
         closed = 0
         for api_key, hubs in open_hubs.items():
             existing = await self.state.store.existing_documents(
-                api_key, [hub.document_id for hub in hubs])
+                api_key, [hub.document_id for hub in hubs]
+            )
             for hub in hubs:
                 if hub.document_id not in existing:
                     closed += close_deleted_document(self.state, api_key, hub.document_id, hub)
@@ -115,8 +118,9 @@ class DeletionWatcher:
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Response:
-    return JSONResponse({"code": code, "message": message}, status_code=status,
-                        headers=headers or None)
+    return JSONResponse(
+        {"code": code, "message": message}, status_code=status, headers=headers or None
+    )
 
 
 def admin_routes(state: ServerState) -> list[Route]:
@@ -125,42 +129,49 @@ def admin_routes(state: ServerState) -> list[Route]:
     async def delete_document(request: Request) -> Response:
         token = state.settings.admin_token
         if not token:
-            return _error(404, "admin_disabled",
-                          "the admin API is off; set admin_token (TANDEM_ADMIN_TOKEN)")
+            return _error(
+                404, "admin_disabled", "the admin API is off; set admin_token (TANDEM_ADMIN_TOKEN)"
+            )
         source = request.client.host if request.client else "unknown"
         assert state.sources is not None
         try:
             state.sources.check(source)
         except ProtocolError as exc:
-            return _error(429, exc.code, exc.message,
-                          **{"Retry-After": str(int(exc.retry_after or 1) + 1)})
+            return _error(
+                429, exc.code, exc.message, **{"Retry-After": str(int(exc.retry_after or 1) + 1)}
+            )
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             state.sources.failed(source)
-            return _error(401, "unauthorized", "the admin token is required "
-                          "(Authorization: Bearer <admin_token>)", **{
-                              "WWW-Authenticate": "Bearer"})
+            return _error(
+                401,
+                "unauthorized",
+                "the admin token is required (Authorization: Bearer <admin_token>)",
+                **{"WWW-Authenticate": "Bearer"},
+            )
         api_key = request.headers.get("tandem-api-key", "")
         document_id = request.path_params.get("document_id", "")
         if not api_key or not document_id:
-            return _error(400, "bad_request",
-                          "the Tandem-Api-Key header and a document id are required")
+            return _error(
+                400, "bad_request", "the Tandem-Api-Key header and a document id are required"
+            )
         try:
             deleted = await state.store.delete_document(api_key, document_id)
         except StorageError as exc:
             return _error(503, "storage_unavailable", exc.message)
         if not deleted:
-            return _error(404, "unknown_document",
-                          f"no document {document_id!r} for this API key")
+            return _error(404, "unknown_document", f"no document {document_id!r} for this API key")
         closed = close_deleted_document(state, api_key, document_id)
-        body: dict[str, object] = {"deleted": True, "document_id": document_id,
-                                   "closed_connections": closed}
+        body: dict[str, object] = {
+            "deleted": True,
+            "document_id": document_id,
+            "closed_connections": closed,
+        }
         try:
             body["scrub"] = await state.store.scrub()
         except StorageError as exc:  # deleted; only the files' clean-up is late
             body["scrub_error"] = exc.message
-        log.info("deleted a document through the admin API (%d connection(s) closed)",
-                 closed)
+        log.info("deleted a document through the admin API (%d connection(s) closed)", closed)
         return JSONResponse(body)
 
     return [Route(DOCUMENT_PATH, delete_document, methods=["DELETE"])]

@@ -51,9 +51,12 @@ class ServerMetrics:
 
     def render(self, documents_open: int) -> str:
         lines = [
-            "# TYPE tandem_connections gauge", f"tandem_connections {self.connections}",
-            "# TYPE tandem_documents_open gauge", f"tandem_documents_open {documents_open}",
-            "# TYPE tandem_updates_in_total counter", f"tandem_updates_in_total {self.updates_in}",
+            "# TYPE tandem_connections gauge",
+            f"tandem_connections {self.connections}",
+            "# TYPE tandem_documents_open gauge",
+            f"tandem_documents_open {documents_open}",
+            "# TYPE tandem_updates_in_total counter",
+            f"tandem_updates_in_total {self.updates_in}",
             "# TYPE tandem_updates_out_total counter",
             f"tandem_updates_out_total {self.updates_out}",
             "# TYPE tandem_errors_total counter",

@@ -29,8 +29,9 @@ from tandem.protocol.token_bucket import TokenBucket
 class ByteRate:
     """``per_minute`` bytes per minute, bursts of a quarter of that (at least ``floor``)."""
 
-    def __init__(self, per_minute: int, *, floor: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_minute: int, *, floor: int = 0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_minute = per_minute
         self._bucket = TokenBucket(per_minute / 60.0, max(per_minute / 4, floor), clock)
 
@@ -73,10 +74,16 @@ class WriteLimits:
     max_log_updates: int = 0
 
 
-def check_write(nbytes: int, *, log_length: int, document_bytes: int,
-                api_key_bytes: int | None, limits: WriteLimits,
-                document_rate: ByteRate | None, api_key_rate: ByteRate | None
-                ) -> ProtocolError | None:
+def check_write(
+    nbytes: int,
+    *,
+    log_length: int,
+    document_bytes: int,
+    api_key_bytes: int | None,
+    limits: WriteLimits,
+    document_rate: ByteRate | None,
+    api_key_rate: ByteRate | None,
+) -> ProtocolError | None:
     """Whether an update of ``nbytes`` may be stored now; the error if not.
 
     Size limits are checked before the rates, so a refused write takes no quota."""
@@ -84,18 +91,25 @@ def check_write(nbytes: int, *, log_length: int, document_bytes: int,
         return ProtocolError(
             "storage_quota_exceeded",
             f"the document has {log_length} updates since its last snapshot (the limit); "
-            "writes resume when an editor uploads a snapshot", retry_after=10.0)
+            "writes resume when an editor uploads a snapshot",
+            retry_after=10.0,
+        )
     if limits.max_document_bytes and document_bytes + nbytes > limits.max_document_bytes:
         return ProtocolError(
             "storage_quota_exceeded",
             f"the document would hold more than {limits.max_document_bytes} bytes",
-            retry_after=60.0)
-    if (limits.max_api_key_bytes and api_key_bytes is not None
-            and api_key_bytes + nbytes > limits.max_api_key_bytes):
+            retry_after=60.0,
+        )
+    if (
+        limits.max_api_key_bytes
+        and api_key_bytes is not None
+        and api_key_bytes + nbytes > limits.max_api_key_bytes
+    ):
         return ProtocolError(
             "storage_quota_exceeded",
             f"the API key's documents would hold more than {limits.max_api_key_bytes} bytes",
-            retry_after=60.0)
+            retry_after=60.0,
+        )
     for rate, what in ((document_rate, "document"), (api_key_rate, "API key")):
         if rate is not None:
             wait = rate.take(nbytes)
@@ -103,7 +117,8 @@ def check_write(nbytes: int, *, log_length: int, document_bytes: int,
                 return ProtocolError(
                     "quota_exceeded",
                     f"more than {rate.per_minute} bytes per minute for this {what}",
-                    retry_after=wait)
+                    retry_after=wait,
+                )
     return None
 
 

@@ -13,7 +13,6 @@ on its own, so revocation reaches every node within one interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -42,8 +41,10 @@ class RevocationWatcher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # wait() neither raises the task's outcome nor hides a cancellation of stop()
+            await asyncio.wait([self._task])
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.warning("the revocation watcher had failed: %r", self._task.exception())
             self._task = None
 
     async def _run(self) -> None:
@@ -61,8 +62,10 @@ class RevocationWatcher:
         if record is None:
             return None
         keys = await store.list_public_keys(api_key)
-        material = json.dumps([record.jwks_url, sorted(keys, key=lambda k: json.dumps(
-            k, sort_keys=True))], sort_keys=True)
+        material = json.dumps(
+            [record.jwks_url, sorted(keys, key=lambda k: json.dumps(k, sort_keys=True))],
+            sort_keys=True,
+        )
         return hashlib.sha256(material.encode()).hexdigest()
 
     async def check(self) -> int:
@@ -81,8 +84,11 @@ class RevocationWatcher:
                 continue
             for connection in list(self.state.connections.get(api_key, ())):
                 if current is None:
-                    connection.fail(ProtocolError("jwt", "Unable to retrieve JWK set",
-                                                  detail="jwks_unavailable"))
+                    connection.fail(
+                        ProtocolError(
+                            "jwt", "Unable to retrieve JWK set", detail="jwks_unavailable"
+                        )
+                    )
                 else:
                     await connection.reverify()
                 if connection.protocol.is_closed:

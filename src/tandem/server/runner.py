@@ -25,10 +25,16 @@ def uvicorn_config(
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise SettingsError("--tls-cert and --tls-key must be given together")
     cap = connection_cap(settings.max_connections, settings.fd_reserve)
-    http = type("TandemHTTPProtocol", (HTTPProtocol,), {
-        "header_timeout": settings.header_timeout, "max_connections": cap})
-    ws = type("TandemWebSocketProtocol", (WebSocketProtocol,), {
-        "first_frame_limit": min(settings.max_hello_bytes, settings.max_frame_bytes)})
+    http = type(
+        "TandemHTTPProtocol",
+        (HTTPProtocol,),
+        {"header_timeout": settings.header_timeout, "max_connections": cap},
+    )
+    ws = type(
+        "TandemWebSocketProtocol",
+        (WebSocketProtocol,),
+        {"first_frame_limit": min(settings.max_hello_bytes, settings.max_frame_bytes)},
+    )
     install_repeat_filter()
     return uvicorn.Config(
         app,
@@ -51,7 +57,9 @@ def uvicorn_config(
 
 
 async def serve(app: Starlette, settings: Settings, *, log_level: str = "info") -> None:
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     server = uvicorn.Server(uvicorn_config(app, settings, log_level=log_level))
     await server.serve()

@@ -114,7 +114,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][TRANSPORT_EXTENSION] = {
-                "set_max_message_size": self._set_max_message_size}
+                "set_max_message_size": self._set_max_message_size
+            }
 
     def _set_max_message_size(self, nbytes: int) -> None:
         self.conn.max_message_size = nbytes
@@ -132,8 +133,11 @@ class _Refused:
         now = time.monotonic()
         if now - self._logged_at >= 60:
             self._logged_at = now
-            log.warning("at the connection limit (%d open sockets): refusing new connections "
-                        "(%d so far)", HTTPProtocol.max_connections, self.count)
+            log.warning(
+                "at the connection limit (%d open sockets): refusing new connections (%d so far)",
+                HTTPProtocol.max_connections,
+                self.count,
+            )
 
 
 refused = _Refused()
@@ -163,8 +167,14 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-_FILTERED_LOGGERS = ("asyncio", "uvicorn.error", "tandem.server", "tandem.cluster",
-                     "tandem.auth", "tandem.storage.postgres")
+_FILTERED_LOGGERS = (
+    "asyncio",
+    "uvicorn.error",
+    "tandem.server",
+    "tandem.cluster",
+    "tandem.auth",
+    "tandem.storage.postgres",
+)
 
 
 def install_repeat_filter(interval: float = 10.0) -> RepeatFilter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import Any
 
 from tandem.errors import TandemError
 from tandem.storage.records import (
@@ -71,14 +72,14 @@ class Store(abc.ABC):
     node_id: str = "local"
 
     # -- events between server nodes (shared engines only) ---------------------------
-    async def listen(self, handler: Callable[[dict], None]) -> None:
+    async def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """Deliver events from every node (committed updates, new sessions, snapshots,
         and what ``notify`` sends) to ``handler``. A no-op for a single-process store.
         After a lost connection is re-established, ``{"k": "resync"}`` is delivered so
         the server can read what it may have missed."""
         return None
 
-    async def notify(self, event: dict) -> None:
+    async def notify(self, event: dict[str, Any]) -> None:
         """Send an ephemeral event (presence, joins) to every node. Best effort."""
         return None
 
@@ -116,11 +117,11 @@ class Store(abc.ABC):
 
     # -- public keys (JWK dicts, public members only) ------------------------------
     @abc.abstractmethod
-    async def add_public_keys(self, api_key: str, jwks: list[dict]) -> None:
+    async def add_public_keys(self, api_key: str, jwks: list[dict[str, Any]]) -> None:
         """Insert or replace keys by their ``kid`` (every JWK given here has one)."""
 
     @abc.abstractmethod
-    async def list_public_keys(self, api_key: str) -> list[dict]: ...
+    async def list_public_keys(self, api_key: str) -> list[dict[str, Any]]: ...
 
     @abc.abstractmethod
     async def remove_public_key(self, api_key: str, kid: str) -> bool: ...
@@ -185,8 +186,9 @@ class Store(abc.ABC):
         transaction where the engine can: they get consecutive sequence numbers in
         the order given (Yjs expects a client's own updates in order)."""
         return [
-            await self.append_update(api_key, document_id, session_id, client_id, counter,
-                                     user_id, data)
+            await self.append_update(
+                api_key, document_id, session_id, client_id, counter, user_id, data
+            )
             for counter, data in items
         ]
 
@@ -227,23 +229,34 @@ class Store(abc.ABC):
         Returns the number of versions removed."""
 
     @abc.abstractmethod
-    async def list_versions(self, api_key: str, document_id: str, *, before: int | None = None,
-                            limit: int = 50) -> list[VersionRecord]:
+    async def list_versions(
+        self, api_key: str, document_id: str, *, before: int | None = None, limit: int = 50
+    ) -> list[VersionRecord]:
         """Versions newest first (number < ``before`` when given), without ciphertext."""
 
     @abc.abstractmethod
-    async def get_version(self, api_key: str, document_id: str,
-                          number: int) -> VersionRecord | None:
+    async def get_version(
+        self, api_key: str, document_id: str, number: int
+    ) -> VersionRecord | None:
         """One version with its checkpoint ciphertext."""
 
     @abc.abstractmethod
-    async def get_sessions(self, api_key: str, document_id: str,
-                           session_ids: list[str]) -> list[SessionRecord]:
+    async def get_sessions(
+        self, api_key: str, document_id: str, session_ids: list[str]
+    ) -> list[SessionRecord]:
         """The given sessions of the document (old ones included)."""
 
     @abc.abstractmethod
-    async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
-                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+    async def updates_between(
+        self,
+        api_key: str,
+        document_id: str,
+        after: int,
+        upto: int,
+        limit: int,
+        *,
+        max_bytes: int | None = None,
+    ) -> list[UpdateRecord]:
         """Stored updates with ``after < seq <= upto`` of any session, in order: at most
         ``limit``, and (always at least one) no more than ``max_bytes`` of ciphertext."""
 
@@ -252,8 +265,9 @@ class Store(abc.ABC):
 
     # -- quotas and client ids (read-only helpers) -----------------------------------
     @abc.abstractmethod
-    async def client_counter(self, api_key: str, document_id: str, session_id: str,
-                             client_id: str) -> ClientCounter | None:
+    async def client_counter(
+        self, api_key: str, document_id: str, session_id: str, client_id: str
+    ) -> ClientCounter | None:
         """Who stored updates under ``client_id`` in the session and its highest counter."""
 
     @abc.abstractmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import secrets
 import sqlite3
@@ -43,6 +44,8 @@ from tandem.storage.records import (
     VersionRecord,
 )
 from tandem.storage.sqlite_schema import MIGRATIONS
+
+log = logging.getLogger("tandem.storage")
 
 T = TypeVar("T")
 _MAX_BATCH = 256
@@ -132,15 +135,17 @@ class _Writer(threading.Thread):
                 try:
                     outcomes.append((True, fn(conn)))
                     conn.execute("RELEASE job")
-                except Exception as exc:
+                except Exception as exc:  # the job's own failure: raised to its awaiter
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception as exc:  # the batch's transaction failed: raised to every awaiter
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            log.warning("SQLite write batch of %d job(s) failed: %r", len(batch), exc)
             failure = StorageUnavailable(f"SQLite write failed: {exc}")
+            failure.__cause__ = exc
             outcomes = [(False, failure)] * len(batch)
         for (_fn, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, fut, ok, value)
@@ -155,7 +160,7 @@ def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
         fut.set_exception(value)
 
 
-def _session_from_row(row: tuple) -> SessionRecord:
+def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
     return SessionRecord(
         session_id=row[0],
         key_hint=row[1],
@@ -178,52 +183,89 @@ _VERSION_FROM = (
 )
 
 
-def _version_from_row(row: tuple, ciphertext: bytes | None = None) -> VersionRecord:
+def _version_from_row(row: tuple[Any, ...], ciphertext: bytes | None = None) -> VersionRecord:
     return VersionRecord(
-        number=row[0], seq=row[1], session_id=row[2], key_hint=row[3], kind=row[4],
-        created_at=row[5], editors=tuple(json.loads(row[6])), size=row[7],
-        name=None if row[8] is None else bytes(row[8]), ciphertext=ciphertext,
+        number=row[0],
+        seq=row[1],
+        session_id=row[2],
+        key_hint=row[3],
+        kind=row[4],
+        created_at=row[5],
+        editors=tuple(json.loads(row[6])),
+        size=row[7],
+        name=None if row[8] is None else bytes(row[8]),
+        ciphertext=ciphertext,
     )
 
 
-def _add_version(conn: sqlite3.Connection, api_key: str, document_id: str, seq: int,
-                 session_id: str, kind: str, name: bytes | None,
-                 ciphertext: bytes) -> VersionRecord:
+def _add_version(
+    conn: sqlite3.Connection,
+    api_key: str,
+    document_id: str,
+    seq: int,
+    session_id: str,
+    kind: str,
+    name: bytes | None,
+    ciphertext: bytes,
+) -> VersionRecord:
     """Append a checkpoint as the document's next version (numbers never repeat: the
     newest version is never pruned)."""
     if kind not in VERSION_KINDS:
         raise StorageError(f"unknown version kind {kind!r}")
     last = conn.execute(
         "SELECT number, seq FROM versions WHERE api_key = ? AND document_id = ?"
-        " ORDER BY number DESC LIMIT 1", (api_key, document_id),
+        " ORDER BY number DESC LIMIT 1",
+        (api_key, document_id),
     ).fetchone()
     number, since = (1, 0) if last is None else (last[0] + 1, last[1])
-    editors = [r[0] for r in conn.execute(
-        "SELECT DISTINCT user_id FROM updates WHERE api_key = ? AND document_id = ?"
-        " AND seq > ? AND seq <= ? ORDER BY user_id LIMIT ?",
-        (api_key, document_id, since, seq, MAX_VERSION_EDITORS),
-    )]
+    editors = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT user_id FROM updates WHERE api_key = ? AND document_id = ?"
+            " AND seq > ? AND seq <= ? ORDER BY user_id LIMIT ?",
+            (api_key, document_id, since, seq, MAX_VERSION_EDITORS),
+        )
+    ]
     created_at = time.time()
     conn.execute(
         "INSERT INTO versions (api_key, document_id, number, seq, session_id, kind, name,"
         " created_at, editors, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (api_key, document_id, number, seq, session_id, kind, name, created_at,
-         json.dumps(editors), ciphertext),
+        (
+            api_key,
+            document_id,
+            number,
+            seq,
+            session_id,
+            kind,
+            name,
+            created_at,
+            json.dumps(editors),
+            ciphertext,
+        ),
     )
     hint = conn.execute(
         "SELECT key_hint FROM sessions WHERE api_key = ? AND document_id = ? AND session_id = ?",
         (api_key, document_id, session_id),
     ).fetchone()
-    return VersionRecord(number=number, seq=seq, session_id=session_id,
-                         key_hint=hint[0] if hint else "", kind=kind, created_at=created_at,
-                         editors=tuple(editors), size=len(ciphertext), name=name)
+    return VersionRecord(
+        number=number,
+        seq=seq,
+        session_id=session_id,
+        key_hint=hint[0] if hint else "",
+        kind=kind,
+        created_at=created_at,
+        editors=tuple(editors),
+        size=len(ciphertext),
+        name=name,
+    )
 
 
 def _prune(conn: sqlite3.Connection, api_key: str, document_id: str, before: float) -> int:
     """The retention window: see ``Store.prune_history``."""
     base = conn.execute(
         "SELECT number, seq FROM versions WHERE api_key = ? AND document_id = ?"
-        " AND created_at < ? ORDER BY number DESC LIMIT 1", (api_key, document_id, before),
+        " AND created_at < ? ORDER BY number DESC LIMIT 1",
+        (api_key, document_id, before),
     ).fetchone()
     if base is None:
         return 0
@@ -249,8 +291,15 @@ def _prune(conn: sqlite3.Connection, api_key: str, document_id: str, before: flo
     )
     return removed
 
+
 _SESSION_FIELDS = (
-    "session_id", "key_hint", "salt", "iterations", "wrapped_key", "creator", "created_at",
+    "session_id",
+    "key_hint",
+    "salt",
+    "iterations",
+    "wrapped_key",
+    "creator",
+    "created_at",
     "start_seq",
 )
 _SESSION_COLUMNS = ", ".join(_SESSION_FIELDS)
@@ -323,7 +372,9 @@ class SQLiteStore(Store):
     async def create_api_key(self, name: str, origins: tuple[str, ...] = ()) -> ApiKeyRecord:
         record = ApiKeyRecord(
             # The prefix keeps keys from starting with "-" (argparse would read an option).
-            key="tk_" + secrets.token_urlsafe(30), name=name, origins=tuple(origins),
+            key="tk_" + secrets.token_urlsafe(30),
+            name=name,
+            origins=tuple(origins),
             created_at=time.time(),
         )
 
@@ -338,9 +389,12 @@ class SQLiteStore(Store):
         return await self._write(insert)
 
     @staticmethod
-    def _api_key_from_row(row: tuple) -> ApiKeyRecord:
+    def _api_key_from_row(row: tuple[Any, ...]) -> ApiKeyRecord:
         return ApiKeyRecord(
-            key=row[0], name=row[1], origins=tuple(json.loads(row[2])), jwks_url=row[3],
+            key=row[0],
+            name=row[1],
+            origins=tuple(json.loads(row[2])),
+            jwks_url=row[3],
             created_at=row[4],
         )
 
@@ -378,7 +432,7 @@ class SQLiteStore(Store):
         await self._write(update)
 
     # -- public keys -------------------------------------------------------------------
-    async def add_public_keys(self, api_key: str, jwks: list[dict]) -> None:
+    async def add_public_keys(self, api_key: str, jwks: list[dict[str, Any]]) -> None:
         now = time.time()
 
         def insert(conn: sqlite3.Connection) -> None:
@@ -396,8 +450,8 @@ class SQLiteStore(Store):
 
         await self._write(insert)
 
-    async def list_public_keys(self, api_key: str) -> list[dict]:
-        def query(conn: sqlite3.Connection) -> list[dict]:
+    async def list_public_keys(self, api_key: str) -> list[dict[str, Any]]:
+        def query(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
                 "SELECT jwk FROM public_keys WHERE api_key = ? ORDER BY added_at, kid", (api_key,)
             ).fetchall()
@@ -477,9 +531,18 @@ class SQLiteStore(Store):
                 conn.execute(
                     f"INSERT INTO sessions (api_key, document_id, {_SESSION_COLUMNS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (api_key, document_id, record.session_id, record.key_hint, record.salt,
-                     record.iterations, record.wrapped_key, record.creator, record.created_at,
-                     record.start_seq),
+                    (
+                        api_key,
+                        document_id,
+                        record.session_id,
+                        record.key_hint,
+                        record.salt,
+                        record.iterations,
+                        record.wrapped_key,
+                        record.creator,
+                        record.created_at,
+                        record.start_seq,
+                    ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise StorageError("a session with this id already exists") from exc
@@ -489,8 +552,16 @@ class SQLiteStore(Store):
             )
             # A new session starts from its own initial snapshot; the old sessions'
             # updates and checkpoints stay in the history (readable with old key hints).
-            _add_version(conn, api_key, document_id, head, record.session_id, "session", None,
-                         initial_snapshot)
+            _add_version(
+                conn,
+                api_key,
+                document_id,
+                head,
+                record.session_id,
+                "session",
+                None,
+                initial_snapshot,
+            )
             if prune_before is not None:
                 _prune(conn, api_key, document_id, prune_before)
             return CreateSessionResult(created=True, session=record, version=head)
@@ -499,8 +570,14 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _append_one(
-        conn: sqlite3.Connection, api_key: str, document_id: str, session_id: str,
-        client_id: str, counter: int, user_id: str, ciphertext: bytes,
+        conn: sqlite3.Connection,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        counter: int,
+        user_id: str,
+        ciphertext: bytes,
     ) -> AppendResult:
         doc = conn.execute(
             "SELECT head, active_session FROM documents WHERE api_key = ? AND document_id = ?",
@@ -556,8 +633,11 @@ class SQLiteStore(Store):
         user_id: str,
         ciphertext: bytes,
     ) -> AppendResult:
-        return (await self.append_updates(api_key, document_id, session_id, client_id,
-                                          user_id, [(counter, ciphertext)]))[0]
+        return (
+            await self.append_updates(
+                api_key, document_id, session_id, client_id, user_id, [(counter, ciphertext)]
+            )
+        )[0]
 
     async def append_updates(
         self,
@@ -569,8 +649,12 @@ class SQLiteStore(Store):
         items: list[tuple[int, bytes]],
     ) -> list[AppendResult]:
         def append(conn: sqlite3.Connection) -> list[AppendResult]:
-            return [self._append_one(conn, api_key, document_id, session_id, client_id,
-                                     counter, user_id, data) for counter, data in items]
+            return [
+                self._append_one(
+                    conn, api_key, document_id, session_id, client_id, counter, user_id, data
+                )
+                for counter, data in items
+            ]
 
         return await self._write(append)
 
@@ -629,13 +713,13 @@ class SQLiteStore(Store):
                 " ORDER BY number DESC LIMIT 1",
                 (api_key, document_id),
             ).fetchone()
-            if current is not None and (current[0] > seq or
-                                        (current[0] == seq and kind == "auto")):
+            if current is not None and (current[0] > seq or (current[0] == seq and kind == "auto")):
                 raise SnapshotRejected(
                     f"a snapshot at version {current[0]} already covers version {seq}"
                 )
-            version = _add_version(conn, api_key, document_id, seq, session_id, kind, name,
-                                   ciphertext)
+            version = _add_version(
+                conn, api_key, document_id, seq, session_id, kind, name, ciphertext
+            )
             if prune_before is not None:
                 _prune(conn, api_key, document_id, prune_before)
             return version
@@ -645,8 +729,9 @@ class SQLiteStore(Store):
     async def prune_history(self, api_key: str, document_id: str, before: float) -> int:
         return await self._write(lambda conn: _prune(conn, api_key, document_id, before))
 
-    async def list_versions(self, api_key: str, document_id: str, *, before: int | None = None,
-                            limit: int = 50) -> list[VersionRecord]:
+    async def list_versions(
+        self, api_key: str, document_id: str, *, before: int | None = None, limit: int = 50
+    ) -> list[VersionRecord]:
         def query(conn: sqlite3.Connection) -> list[VersionRecord]:
             rows = conn.execute(
                 f"SELECT {_VERSION_COLUMNS}{_VERSION_FROM}"
@@ -658,8 +743,9 @@ class SQLiteStore(Store):
 
         return await self._read(query)
 
-    async def get_version(self, api_key: str, document_id: str,
-                          number: int) -> VersionRecord | None:
+    async def get_version(
+        self, api_key: str, document_id: str, number: int
+    ) -> VersionRecord | None:
         def query(conn: sqlite3.Connection) -> VersionRecord | None:
             row = conn.execute(
                 f"SELECT {_VERSION_COLUMNS}, v.ciphertext{_VERSION_FROM}"
@@ -670,8 +756,9 @@ class SQLiteStore(Store):
 
         return await self._read(query)
 
-    async def get_sessions(self, api_key: str, document_id: str,
-                           session_ids: list[str]) -> list[SessionRecord]:
+    async def get_sessions(
+        self, api_key: str, document_id: str, session_ids: list[str]
+    ) -> list[SessionRecord]:
         def query(conn: sqlite3.Connection) -> list[SessionRecord]:
             found = []
             for session_id in dict.fromkeys(session_ids):
@@ -686,8 +773,16 @@ class SQLiteStore(Store):
 
         return await self._read(query)
 
-    async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
-                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+    async def updates_between(
+        self,
+        api_key: str,
+        document_id: str,
+        after: int,
+        upto: int,
+        limit: int,
+        *,
+        max_bytes: int | None = None,
+    ) -> list[UpdateRecord]:
         def query(conn: sqlite3.Connection) -> list[UpdateRecord]:
             # The running total is computed in the database: only what fits is read out.
             rows = conn.execute(
@@ -696,8 +791,14 @@ class SQLiteStore(Store):
                 " FROM updates WHERE api_key = ? AND document_id = ? AND seq > ?"
                 " AND seq <= ? ORDER BY seq LIMIT ?)"
                 " WHERE upto_here - length(ciphertext) < ? ORDER BY seq",
-                (api_key, document_id, after, upto, limit,
-                 2**62 if max_bytes is None else max_bytes),
+                (
+                    api_key,
+                    document_id,
+                    after,
+                    upto,
+                    limit,
+                    2**62 if max_bytes is None else max_bytes,
+                ),
             ).fetchall()
             return [UpdateRecord(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
 
@@ -744,8 +845,9 @@ class SQLiteStore(Store):
         return await self._read(query)
 
     # -- quotas and client ids ----------------------------------------------------------
-    async def client_counter(self, api_key: str, document_id: str, session_id: str,
-                             client_id: str) -> ClientCounter | None:
+    async def client_counter(
+        self, api_key: str, document_id: str, session_id: str, client_id: str
+    ) -> ClientCounter | None:
         def query(conn: sqlite3.Connection) -> ClientCounter | None:
             row = conn.execute(
                 "SELECT user_id, max_counter FROM client_counters WHERE api_key = ?"
@@ -775,10 +877,13 @@ class SQLiteStore(Store):
         def delete(conn: sqlite3.Connection) -> bool:
             # ON DELETE CASCADE removes its sessions, updates, versions and counters;
             # secure_delete (set on every connection) zeroes what they occupied.
-            return conn.execute(
-                "DELETE FROM documents WHERE api_key = ? AND document_id = ?",
-                (api_key, document_id),
-            ).rowcount > 0
+            return (
+                conn.execute(
+                    "DELETE FROM documents WHERE api_key = ? AND document_id = ?",
+                    (api_key, document_id),
+                ).rowcount
+                > 0
+            )
 
         return await self._write(delete)
 
@@ -796,11 +901,12 @@ class SQLiteStore(Store):
         def query(conn: sqlite3.Connection) -> set[str]:
             found: set[str] = set()
             for start in range(0, len(document_ids), 500):
-                chunk = document_ids[start:start + 500]
+                chunk = document_ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
                 rows = conn.execute(
                     f"SELECT document_id FROM documents WHERE api_key = ?"
-                    f" AND document_id IN ({marks})", (api_key, *chunk),
+                    f" AND document_id IN ({marks})",
+                    (api_key, *chunk),
                 ).fetchall()
                 found.update(r[0] for r in rows)
             return found
@@ -830,16 +936,18 @@ class SQLiteStore(Store):
                             raise
                         time.sleep(0.5)
                         continue
-                    busy, frames, _done = conn.execute(
-                        "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                     if not busy:
-                        return (f"database file rebuilt (VACUUM); WAL checkpointed ({frames} "
-                                "frames) and truncated")
+                        return (
+                            f"database file rebuilt (VACUUM); WAL checkpointed ({frames} "
+                            "frames) and truncated"
+                        )
                     time.sleep(0.5)
             finally:
                 conn.close()
             raise StorageError(
                 "the WAL could not be truncated (the database stayed busy); run "
-                "'tandem db scrub' again when it is quieter")
+                "'tandem db scrub' again when it is quieter"
+            )
 
         return await asyncio.to_thread(checkpoint)
