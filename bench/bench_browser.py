@@ -36,11 +36,29 @@ import httpx
 from playwright.async_api import async_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WORDS = [
-    "tandem", "collaborates", "securely", "on", "documents", "while", "the", "server",
-    "only", "ever", "sees", "ciphertext", "and", "ordering", "metadata",
+    "tandem",
+    "collaborates",
+    "securely",
+    "on",
+    "documents",
+    "while",
+    "the",
+    "server",
+    "only",
+    "ever",
+    "sees",
+    "ciphertext",
+    "and",
+    "ordering",
+    "metadata",
 ]
 
 
@@ -57,9 +75,19 @@ def pct(values: list[float], q: float) -> float:
 
 def start_demo(data_dir: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/tandem"), "--data-dir", str(data_dir), "demo", "--port",
-         str(port), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            str(ROOT / ".venv/bin/tandem"),
+            "--data-dir",
+            str(data_dir),
+            "demo",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -75,7 +103,10 @@ async def wait_synced(page, user: str) -> None:
     await page.wait_for_function(
         "(id) => { const e = window.tinymce && tinymce.get(id);"
         " return !!(e && e.plugins.rtc && e.plugins.rtc.getState && "
-        "e.plugins.rtc.getState().synced); }", arg=f"editor-{user}", timeout=60000)
+        "e.plugins.rtc.getState().synced); }",
+        arg=f"editor-{user}",
+        timeout=60000,
+    )
 
 
 async def keystroke_latency(browser, base: str, keys: int) -> list[float]:
@@ -112,7 +143,8 @@ async def keystroke_latency(browser, base: str, keys: int) -> list[float]:
         await a.wait_for_timeout(40)  # a fast typist: 25 keys/s
     await b.wait_for_function(
         f"() => tinymce.get('editor-bob').getBody().textContent.length >= {start_len + keys}",
-        timeout=30000)
+        timeout=30000,
+    )
     sent = await a.evaluate("() => window.__sent")
     seen = await b.evaluate("() => window.__seen")
     arrival: dict[int, float] = {}
@@ -142,8 +174,10 @@ async def typists_latency(browser, base: str, keys: int, typists: int = 3) -> li
     }}""")
     await reader.wait_for_function(
         f"() => tinymce.get('editor-reader').getBody().querySelectorAll('p').length >= {typists}",
-        timeout=30000)
-    await reader.evaluate("""(n) => {
+        timeout=30000,
+    )
+    await reader.evaluate(
+        """(n) => {
         const body = tinymce.get('editor-reader').getBody();
         window.__seen = [];
         const lengths = () => Array.from(body.querySelectorAll('p'), (p) => p.textContent.length);
@@ -154,19 +188,25 @@ async def typists_latency(browser, base: str, keys: int, typists: int = 3) -> li
           for (let i = 0; i < n; i++) if (now[i] !== last[i]) window.__seen.push([i, now[i], t]);
           last = now;
         }).observe(body, {subtree: true, childList: true, characterData: true});
-    }""", typists)
+    }""",
+        typists,
+    )
     starts = await reader.evaluate(
         "() => Array.from(tinymce.get('editor-reader').getBody().querySelectorAll('p'),"
-        " (p) => p.textContent.length)")
+        " (p) => p.textContent.length)"
+    )
     for i, (page, user) in enumerate(zip(pages[:-1], users, strict=True)):
-        await page.evaluate("""([id, i]) => {
+        await page.evaluate(
+            """([id, i]) => {
             const ed = tinymce.get(id);
             window.__sent = [];
             ed.getBody().addEventListener('keydown', () =>
               window.__sent.push(performance.timeOrigin + performance.now()), true);
             const p = ed.getBody().querySelectorAll('p')[i];
             ed.focus(); ed.selection.select(p, true); ed.selection.collapse(false);
-        }""", [f"editor-{user}", i])
+        }""",
+            [f"editor-{user}", i],
+        )
 
     async def typist(page):
         for k in range(keys):
@@ -177,7 +217,9 @@ async def typists_latency(browser, base: str, keys: int, typists: int = 3) -> li
     await reader.wait_for_function(
         "([s, k]) => Array.from(tinymce.get('editor-reader').getBody().querySelectorAll('p'),"
         " (p) => p.textContent.length).every((n, i) => i >= s.length || n >= s[i] + k)",
-        arg=[starts, keys], timeout=60000)
+        arg=[starts, keys],
+        timeout=60000,
+    )
     seen = await reader.evaluate("() => window.__seen")
     latencies: list[float] = []
     for i, page in enumerate(pages[:-1]):
@@ -194,8 +236,9 @@ async def typists_latency(browser, base: str, keys: int, typists: int = 3) -> li
     return latencies
 
 
-async def open_large_document(browser, base: str, data_dir: Path, port: int,
-                              pages_count: int) -> dict:
+async def open_large_document(
+    browser, base: str, data_dir: Path, port: int, pages_count: int
+) -> dict:
     """Create a document of ~pages_count pages with the Python SDK, then time opening it."""
     sys.path.insert(0, str(ROOT / "src"))
     from tandem.client import DocumentClient
@@ -212,10 +255,13 @@ async def open_large_document(browser, base: str, data_dir: Path, port: int,
         paragraphs.append(f"<p>{i}: {words}</p>" if i % 12 else f"<h2>Page {i // 12 + 1}</h2>")
     html = "".join(paragraphs)
     client = DocumentClient(
-        f"http://127.0.0.1:{port}", api_key=signer.api_key, document_id=doc,
+        f"http://127.0.0.1:{port}",
+        api_key=signer.api_key,
+        document_id=doc,
         token_provider=lambda _a: {"token": signer.sign("bench", document=doc)},
         encryption_provider=lambda _a: {"key": DEMO_KEY, "keyHint": DEMO_KEY_HINT},
-        initial_content=html)
+        initial_content=html,
+    )
     await client.start()
     await client.wait_synced(60)
     size = len(client.to_html())
@@ -229,7 +275,9 @@ async def open_large_document(browser, base: str, data_dir: Path, port: int,
         await wait_synced(page, "reader")
         await page.wait_for_function(
             "(n) => tinymce.get('editor-reader').getBody().querySelectorAll('p').length >= n",
-            arg=pages_count * 11, timeout=60000)
+            arg=pages_count * 11,
+            timeout=60000,
+        )
         timings.append((time.perf_counter() - started) * 1000)
         await ctx.close()
     return {"html_bytes": size, "paragraphs": len(paragraphs), "open_ms": timings}
@@ -239,8 +287,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200)
     parser.add_argument("--pages", type=int, default=50)
-    parser.add_argument("--typists", type=int, default=3,
-                        help="users typing at once for the second latency row (0: skip)")
+    parser.add_argument(
+        "--typists",
+        type=int,
+        default=3,
+        help="users typing at once for the second latency row (0: skip)",
+    )
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="tandem-bench-browser-"))
     port = free_port()
@@ -248,11 +300,15 @@ async def main() -> None:
     base = f"http://localhost:{port}"
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=shutil.which("chromium")
-                                               or "/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(
+                executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
             latencies = await keystroke_latency(browser, base, args.keys)
-            together = (await typists_latency(browser, base, args.keys, args.typists)
-                        if args.typists else [])
+            together = (
+                await typists_latency(browser, base, args.keys, args.typists)
+                if args.typists
+                else []
+            )
             big = await open_large_document(browser, base, data_dir, port, args.pages)
             version = browser.version
             await browser.close()
@@ -261,21 +317,29 @@ async def main() -> None:
         proc.wait(10)
         shutil.rmtree(data_dir, ignore_errors=True)
     print(f"# Browser benchmark ({platform.node()}, {os.cpu_count()} cores, Chromium {version})")
-    print(f"\ncommand: .venv/bin/python bench/bench_browser.py --keys {args.keys} "
-          f"--pages {args.pages} --typists {args.typists}\n")
+    print(
+        f"\ncommand: .venv/bin/python bench/bench_browser.py --keys {args.keys} "
+        f"--pages {args.pages} --typists {args.typists}\n"
+    )
     print("| measurement | n | p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")
-    print(f"| keystroke in A → visible in B | {len(latencies)} | "
-          f"{statistics.median(latencies):.1f} | {pct(latencies, 99):.1f} | "
-          f"{max(latencies):.1f} |")
+    print(
+        f"| keystroke in A → visible in B | {len(latencies)} | "
+        f"{statistics.median(latencies):.1f} | {pct(latencies, 99):.1f} | "
+        f"{max(latencies):.1f} |"
+    )
     if together:
-        print(f"| {args.typists} typists at once → visible to a reader | {len(together)} | "
-              f"{statistics.median(together):.1f} | {pct(together, 99):.1f} | "
-              f"{max(together):.1f} |")
+        print(
+            f"| {args.typists} typists at once → visible to a reader | {len(together)} | "
+            f"{statistics.median(together):.1f} | {pct(together, 99):.1f} | "
+            f"{max(together):.1f} |"
+        )
     opens = big["open_ms"]
-    print(f"| open a {args.pages}-page document ({big['paragraphs']} blocks, "
-          f"{big['html_bytes'] // 1024} KiB HTML) | {len(opens)} | "
-          f"{statistics.median(opens):.0f} | {max(opens):.0f} | {max(opens):.0f} |")
+    print(
+        f"| open a {args.pages}-page document ({big['paragraphs']} blocks, "
+        f"{big['html_bytes'] // 1024} KiB HTML) | {len(opens)} | "
+        f"{statistics.median(opens):.0f} | {max(opens):.0f} | {max(opens):.0f} |"
+    )
 
 
 if __name__ == "__main__":

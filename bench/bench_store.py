@@ -37,8 +37,12 @@ async def one_run(store, writers: int, duration: float) -> tuple[float, list[flo
     try:
         key = (await store.create_api_key("bench")).key
         sid = "session-" + secrets.token_hex(8)
-        await store.create_session(key, "doc", SessionRecord(
-            sid, "h", b"s" * 32, 10_000, b"w" * 60, "bench", time.time()), b"snapshot")
+        await store.create_session(
+            key,
+            "doc",
+            SessionRecord(sid, "h", b"s" * 32, 10_000, b"w" * 60, "bench", time.time()),
+            b"snapshot",
+        )
         latencies: list[float] = []
         count = 0
         deadline = time.perf_counter() + duration
@@ -49,8 +53,7 @@ async def one_run(store, writers: int, duration: float) -> tuple[float, list[flo
             while time.perf_counter() < deadline:
                 n += 1
                 t0 = time.perf_counter()
-                await store.append_update(key, "doc", sid, f"writer-{w:04d}", n, "bench",
-                                          SEALED)
+                await store.append_update(key, "doc", sid, f"writer-{w:04d}", n, "bench", SEALED)
                 latencies.append((time.perf_counter() - t0) * 1e3)
                 count += 1
 
@@ -68,15 +71,15 @@ async def run_engine(engine: str, args) -> dict:
     for _ in range(args.runs):
         if engine == "sqlite":
             tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
-            rate, lat = await one_run(SQLiteStore(tmp / "t.sqlite3"), args.writers,
-                                      args.duration)
+            rate, lat = await one_run(SQLiteStore(tmp / "t.sqlite3"), args.writers, args.duration)
         else:
             name = f"tandem_bench_{secrets.token_hex(4)}"
             admin = await asyncpg.connect(args.postgres + "/postgres")
             await admin.execute(f"CREATE DATABASE {name}")
             try:
-                rate, lat = await one_run(PostgresStore(f"{args.postgres}/{name}"),
-                                          args.writers, args.duration)
+                rate, lat = await one_run(
+                    PostgresStore(f"{args.postgres}/{name}"), args.writers, args.duration
+                )
             finally:
                 await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 await admin.close()
@@ -84,25 +87,35 @@ async def run_engine(engine: str, args) -> dict:
         rates.append(rate)
         p50s.append(lat[len(lat) // 2])
         p99s.append(lat[min(len(lat) - 1, int(len(lat) * 0.99))])
-    return {"rate": statistics.median(rates), "p50": statistics.median(p50s),
-            "p99": statistics.median(p99s)}
+    return {
+        "rate": statistics.median(rates),
+        "p50": statistics.median(p50s),
+        "p99": statistics.median(p99s),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--postgres", default=os.environ.get(
-        "BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"),
+    )
     args = parser.parse_args()
-    print(f"tandem from {Path(tandem.__file__).parent}; {args.writers} closed-loop "
-          f"appenders on one document, {args.duration:g} s × {args.runs} runs (median)")
+    print(
+        f"tandem from {Path(tandem.__file__).parent}; {args.writers} closed-loop "
+        f"appenders on one document, {args.duration:g} s × {args.runs} runs (median)"
+    )
     results = {e: asyncio.run(run_engine(e, args)) for e in ("sqlite", "postgres")}
     for engine, r in results.items():
-        print(f"{engine:9s} {r['rate']:8.0f} appends/s   p50 {r['p50']:7.2f} ms   "
-              f"p99 {r['p99']:7.2f} ms")
+        print(
+            f"{engine:9s} {r['rate']:8.0f} appends/s   p50 {r['p50']:7.2f} ms   "
+            f"p99 {r['p99']:7.2f} ms"
+        )
     print(f"postgres / sqlite = {results['postgres']['rate'] / results['sqlite']['rate']:.2f}")
 
 

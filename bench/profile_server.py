@@ -44,8 +44,12 @@ def summarize(raw: str, top: int = 15) -> tuple[list, list, int]:
             continue
         n = int(count)
         samples += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1]
-                  + ")" if " (" in f else f for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            if " (" in f
+            else f
+            for f in stack.split(";")
+        ]
         self_counts[frames[-1]] += n
         for frame in set(frames):
             total_counts[frame] += n
@@ -53,8 +57,9 @@ def summarize(raw: str, top: int = 15) -> tuple[list, list, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", help="also write the summary here")
@@ -78,27 +83,50 @@ def main() -> int:
 
         def record() -> None:
             time.sleep(4.0)  # clients connected and typing
-            subprocess.run([str(py_spy), "record", "--pid", str(server.pid), "--duration",
-                            str(int(args.duration - 2)), "--rate", "200", "--format", "raw",
-                            "--output", str(raw_file), "--nonblocking"],
-                           check=False, capture_output=True)
+            subprocess.run(
+                [
+                    str(py_spy),
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--duration",
+                    str(int(args.duration - 2)),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw_file),
+                    "--nonblocking",
+                ],
+                check=False,
+                capture_output=True,
+            )
 
         thread = threading.Thread(target=record)
         thread.start()
-        r = workloads.run_fanout(server, f"profile-{secrets.token_hex(2)}",
-                                 clients=args.clients, rate_per_client=5.0,
-                                 duration=args.duration, workers=workers,
-                                 observers=None if args.clients <= 50 else 20)
+        r = workloads.run_fanout(
+            server,
+            f"profile-{secrets.token_hex(2)}",
+            clients=args.clients,
+            rate_per_client=5.0,
+            duration=args.duration,
+            workers=workers,
+            observers=None if args.clients <= 50 else 20,
+        )
         thread.join()
     finally:
         server.stop()
-    self_top, total_top, samples = summarize(raw_file.read_text() if raw_file.exists()
-                                             else "")
-    lines = [f"py-spy, Tandem server{' (' + args.tandem_src + ')' if args.tandem_src else ''}, "
-             f"{args.clients} clients × 5 updates/s, "
-             f"{args.duration:g} s (p50 {r.latency_ms['p50']:.1f} ms, p99 "
-             f"{r.latency_ms['p99']:.1f} ms, server CPU {r.server_cpu * 100:.0f}%); "
-             f"{samples} busy samples", "", "self:"]
+    self_top, total_top, samples = summarize(raw_file.read_text() if raw_file.exists() else "")
+    lines = [
+        f"py-spy, Tandem server{' (' + args.tandem_src + ')' if args.tandem_src else ''}, "
+        f"{args.clients} clients × 5 updates/s, "
+        f"{args.duration:g} s (p50 {r.latency_ms['p50']:.1f} ms, p99 "
+        f"{r.latency_ms['p99']:.1f} ms, server CPU {r.server_cpu * 100:.0f}%); "
+        f"{samples} busy samples",
+        "",
+        "self:",
+    ]
     lines += [f"  {n * 100 / max(samples, 1):5.1f}%  {name}" for name, n in self_top]
     lines += ["", "total (on the stack):"]
     lines += [f"  {n * 100 / max(samples, 1):5.1f}%  {name}" for name, n in total_top]

@@ -23,8 +23,13 @@ def summary(values: list[float]) -> dict:
     s = sorted(values)
     if not s:
         return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
-    return {"n": len(s), "p50": percentile(s, 50), "p99": percentile(s, 99), "max": s[-1],
-            "mean": sum(s) / len(s)}
+    return {
+        "n": len(s),
+        "p50": percentile(s, 50),
+        "p99": percentile(s, 99),
+        "max": s[-1],
+        "mean": sum(s) / len(s),
+    }
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -41,8 +46,9 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "?"
 
@@ -70,17 +76,19 @@ def machine() -> dict:
         "memory": f"{mem_kib / 1024 / 1024:.1f} GiB",
         "os": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
-        "commit": _git("rev-parse", "--short", "HEAD") + (" (+ uncommitted changes in src/)"
-                                                            if dirty else ""),
+        "commit": _git("rev-parse", "--short", "HEAD")
+        + (" (+ uncommitted changes in src/)" if dirty else ""),
         "versions": f"pycrdt {version('pycrdt')}, websockets {websockets.__version__}, "
-                    f"uvicorn {uvicorn.__version__}",
+        f"uvicorn {uvicorn.__version__}",
     }
 
 
 def machine_section(info: dict, command: str) -> str:
-    return "\n".join([
-        f"- Machine: {info['cores']} cores ({info['cpu']}), {info['memory']} RAM, {info['os']}",
-        f"- Python {info['python']}; {info['versions']}",
-        f"- Tandem commit: {info['commit']}",
-        f"- Command: `{command}`",
-    ])
+    return "\n".join(
+        [
+            f"- Machine: {info['cores']} cores ({info['cpu']}), {info['memory']} RAM, {info['os']}",
+            f"- Python {info['python']}; {info['versions']}",
+            f"- Tandem commit: {info['commit']}",
+            f"- Command: `{command}`",
+        ]
+    )

@@ -59,7 +59,11 @@ class Signer:
         self.private_key = ec.generate_private_key(ec.SECP256R1())
         numbers = self.private_key.public_key().public_numbers()
         self.public_jwk = {
-            "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+            "kty": "EC",
+            "crv": "P-256",
+            "kid": kid,
+            "alg": "ES256",
+            "use": "sig",
             "x": _b64url(numbers.x.to_bytes(32, "big")),
             "y": _b64url(numbers.y.to_bytes(32, "big")),
         }
@@ -67,8 +71,9 @@ class Signer:
     def token(self, sub: str, ttl: float = 3600) -> str:
         payload = {"sub": sub, "exp": int(time.time() + ttl), "iat": int(time.time())}
         header = {"alg": "ES256", "typ": "JWT", "kid": self.kid}
-        signing_input = (_b64url(json.dumps(header).encode()) + "." +
-                         _b64url(json.dumps(payload).encode())).encode()
+        signing_input = (
+            _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(payload).encode())
+        ).encode()
         der = self.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return signing_input.decode() + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
@@ -201,8 +206,16 @@ class TandemServer(ServerProcess):
         self.port = self.port or free_port()
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         exe = Path(sys.executable).with_name("tandem")
-        cmd = [str(exe), "--data-dir", str(self.data_dir), "serve", "--port", str(self.port),
-               "--log-level", "warning"]
+        cmd = [
+            str(exe),
+            "--data-dir",
+            str(self.data_dir),
+            "serve",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
         self._log = open(self.data_dir / "server.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=self._log)
         deadline = time.monotonic() + 30
@@ -236,20 +249,29 @@ class TandemServer(ServerProcess):
 
     def client_config(self, document_id: str) -> dict:
         """What a load-generator process needs to connect clients (picklable)."""
-        return {"url": self.ws_url, "http_url": self.http_url, "api_key": self.api_key,
-                "document_id": document_id}
+        return {
+            "url": self.ws_url,
+            "http_url": self.http_url,
+            "api_key": self.api_key,
+            "document_id": document_id,
+        }
 
 
-async def create_document(server: TandemServer, document_id: str,
-                          initial_html: str = "<p>bench</p>") -> None:
+async def create_document(
+    server: TandemServer, document_id: str, initial_html: str = "<p>bench</p>"
+) -> None:
     """Create the document's session with the real SDK (PBKDF2 at BENCH_ITERATIONS)."""
     from tandem.client import DocumentClient
 
     client = DocumentClient(
-        server.http_url, api_key=server.api_key, document_id=document_id,
+        server.http_url,
+        api_key=server.api_key,
+        document_id=document_id,
         token_provider=lambda _a: {"token": server.token("creator")},
         encryption_provider=lambda _a: {"key": BENCH_KEY, "keyHint": "bench"},
-        initial_content=initial_html, iterations=BENCH_ITERATIONS, reconnect=False,
+        initial_content=initial_html,
+        iterations=BENCH_ITERATIONS,
+        reconnect=False,
     )
     async with client:
         await client.flush()
@@ -267,11 +289,21 @@ class TandemError(Exception):
 class TandemClient(LocalEdits):
     """One simulated collaborator on one document (see the module docstring)."""
 
-    def __init__(self, url: str, api_key: str, document_id: str, token: str, *,
-                 client_id: str | None = None, key: str = BENCH_KEY,
-                 on_update: Receipt | None = None, on_ack: Receipt | None = None,
-                 answer_snapshots: bool = True, apply_remote: bool = True,
-                 binary: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        document_id: str,
+        token: str,
+        *,
+        client_id: str | None = None,
+        key: str = BENCH_KEY,
+        on_update: Receipt | None = None,
+        on_ack: Receipt | None = None,
+        answer_snapshots: bool = True,
+        apply_remote: bool = True,
+        binary: bool = True,
+    ) -> None:
         self.url = url
         self.binary = binary  # offer binary update frames (used when welcome agrees)
         self.binary_ok = False
@@ -306,7 +338,6 @@ class TandemClient(LocalEdits):
         self.t_hello = self.t_welcome = self.t_synced = 0
         self.buffered: list[dict] | None = None
 
-
     def _advance(self, seq: int) -> None:
         if seq <= self.version:
             return
@@ -320,18 +351,32 @@ class TandemClient(LocalEdits):
         """Open, say hello, and return once ``synced``. With ``buffer_sync`` the history
         frames are only buffered (timed separately by ``apply_buffered``)."""
         self.buffered = [] if buffer_sync else None
-        self.ws = await websockets.connect(self.url, max_size=None, open_timeout=10,
-                                           ping_interval=None, compression=None)
+        self.ws = await websockets.connect(
+            self.url, max_size=None, open_timeout=10, ping_interval=None, compression=None
+        )
         self.t_hello = now_ns()
-        await self.ws.send(json.dumps({
-            "type": "hello", "protocol": PROTOCOL_VERSION, "api_key": self.api_key,
-            "document_id": self.document_id, "token": self.token, "client_id": self.client_id,
-            "client_info": {"bench": True}, "last_seq": None, "session_id": None,
-            "batch": True, "binary": self.binary}))
+        await self.ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "protocol": PROTOCOL_VERSION,
+                    "api_key": self.api_key,
+                    "document_id": self.document_id,
+                    "token": self.token,
+                    "client_id": self.client_id,
+                    "client_info": {"bench": True},
+                    "last_seq": None,
+                    "session_id": None,
+                    "batch": True,
+                    "binary": self.binary,
+                }
+            )
+        )
         self.reader = asyncio.create_task(self._read())
         waiter = asyncio.create_task(self.synced.wait())
-        await asyncio.wait({waiter, self.reader}, timeout=timeout,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {waiter, self.reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         waiter.cancel()
         if not self.synced.is_set():
             raise TandemError(f"{self.client_id}: not synced: {self.error or 'timeout'}")
@@ -356,11 +401,12 @@ class TandemClient(LocalEdits):
         self.counter += 1
         data = self.cipher.seal_update(self.client_id, self.counter, plaintext)
         if self.binary_ok:
-            frame: str | bytes = binary.encode_client_update(self.session_id, self.counter,
-                                                             data)
+            frame: str | bytes = binary.encode_client_update(self.session_id, self.counter, data)
         else:
-            frame = ('{"type":"update","session_id":"%s","counter":%d,"data":"%s"}'  # noqa: UP031
-                     % (self.session_id, self.counter, base64.b64encode(data).decode()))
+            frame = (
+                '{"type":"update","session_id":"%s","counter":%d,"data":"%s"}'  # noqa: UP031
+                % (self.session_id, self.counter, base64.b64encode(data).decode())
+            )
         t = now_ns()
         await self.ws.send(frame)
         return (self.client_id, self.counter), t
@@ -429,8 +475,13 @@ class TandemClient(LocalEdits):
         if session is None:
             raise TandemError("the bench document has no session (create it first)")
         content_key = unwrap_content_key(
-            self.key, base64.b64decode(session["salt"]), session["iterations"],
-            base64.b64decode(session["wrapped_key"]), self.document_id, session["session_id"])
+            self.key,
+            base64.b64decode(session["salt"]),
+            session["iterations"],
+            base64.b64decode(session["wrapped_key"]),
+            self.document_id,
+            session["session_id"],
+        )
         self.session_id = session["session_id"]
         self.cipher = SessionCipher(content_key, self.document_id, self.session_id)
 
@@ -450,8 +501,11 @@ class TandemClient(LocalEdits):
     def _on_update(self, msg: dict) -> None:
         assert self.cipher is not None
         data = msg["data"]
-        plain = self.cipher.open_update(msg["client_id"], msg["counter"], data
-                                        if isinstance(data, bytes) else base64.b64decode(data))
+        plain = self.cipher.open_update(
+            msg["client_id"],
+            msg["counter"],
+            data if isinstance(data, bytes) else base64.b64decode(data),
+        )
         if self.apply_remote:
             self._apply(plain)
         self._advance(msg["seq"])
@@ -461,5 +515,13 @@ class TandemClient(LocalEdits):
         seq = self.version
         data = self.cipher.seal_snapshot(seq, self.doc.get_update())
         self.snapshots_sent += 1
-        await self.ws.send(json.dumps({"type": "snapshot", "session_id": self.session_id,
-                                       "seq": seq, "data": base64.b64encode(data).decode()}))
+        await self.ws.send(
+            json.dumps(
+                {
+                    "type": "snapshot",
+                    "session_id": self.session_id,
+                    "seq": seq,
+                    "data": base64.b64encode(data).decode(),
+                }
+            )
+        )

@@ -69,13 +69,20 @@ def fanout_worker(conn, cfg: dict) -> None:
         raise
 
 
-def make_client(cfg: dict, client_id: str, token: str, document_id: str, *,
-                apply_remote: bool = True):
+def make_client(
+    cfg: dict, client_id: str, token: str, document_id: str, *, apply_remote: bool = True
+):
     """A TandemClient or a y-websocket YClient, by ``cfg["driver"]``."""
     driver = cfg.get("driver", "tandem")
     if driver == "tandem":
-        return TandemClient(cfg["url"], cfg["api_key"], document_id, token,
-                            client_id=client_id, apply_remote=apply_remote)
+        return TandemClient(
+            cfg["url"],
+            cfg["api_key"],
+            document_id,
+            token,
+            client_id=client_id,
+            apply_remote=apply_remote,
+        )
     import ypeers
 
     return ypeers.YClient(driver, cfg["url"], document_id, apply_remote=apply_remote)
@@ -104,6 +111,7 @@ async def _fanout_worker(conn, cfg: dict) -> None:
         def on_update(key, t):
             if recording:
                 receipts.append((receiver, key, t))
+
         return on_update
 
     def on_ack(key, t):
@@ -118,9 +126,13 @@ async def _fanout_worker(conn, cfg: dict) -> None:
     for spec in cfg["clients"]:
         if not isinstance(spec, dict):
             spec = {"id": spec[0], "token": spec[1]}
-        client = make_client(dict(cfg, url=spec.get("url", cfg["url"])), spec["id"],
-                             spec["token"], spec.get("doc", cfg.get("document_id")),
-                             apply_remote=apply_remote)
+        client = make_client(
+            dict(cfg, url=spec.get("url", cfg["url"])),
+            spec["id"],
+            spec["token"],
+            spec.get("doc", cfg.get("document_id")),
+            apply_remote=apply_remote,
+        )
         client.on_ack = on_ack
         client.on_update = receipt_cb(getattr(client, "key_id", spec["id"]))
         clients.append(client)
@@ -181,8 +193,9 @@ async def _fanout_worker(conn, cfg: dict) -> None:
     while now_ns() < start_ns:
         await asyncio.sleep(max(0.0, (start_ns - now_ns()) / 1e9))
     cpu0 = os.times()
-    await asyncio.gather(*(type_loop(c, t) for c, t, on in zip(clients, typists, typing,
-                                                                strict=True) if on))
+    await asyncio.gather(
+        *(type_loop(c, t) for c, t, on in zip(clients, typists, typing, strict=True) if on)
+    )
     cpu1 = os.times()
     typing_wall = (now_ns() - start_ns) / 1e9
     # Grace: wait for our acks and for receipts to stop arriving (bounded).
@@ -192,22 +205,29 @@ async def _fanout_worker(conn, cfg: dict) -> None:
         count = len(receipts) + len(acks)
         if count != last_count:
             last_count, quiet_since = count, now_ns()
-        if (len(acks) >= len(sends) or not cfg.get("acks", True)) and \
-                now_ns() - quiet_since > 1.0e9:
+        if (
+            len(acks) >= len(sends) or not cfg.get("acks", True)
+        ) and now_ns() - quiet_since > 1.0e9:
             break
         await asyncio.sleep(0.1)
     result = {
-        "sends": sends, "acks": acks, "receipts": receipts, "lags": lags,
-        "plain_sizes": plain_sizes, "cipher_sizes": cipher_sizes,
+        "sends": sends,
+        "acks": acks,
+        "receipts": receipts,
+        "lags": lags,
+        "plain_sizes": plain_sizes,
+        "cipher_sizes": cipher_sizes,
         "cpu_typing": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
         "typing_wall": typing_wall,
         "errors": [c.error for c in clients if c.error],
         "snapshots_sent": sum(c.snapshots_sent for c in clients),
         "pid": os.getpid(),
-        "observers": [getattr(c, "key_id", c.client_id) for c, o in zip(clients, observer,
-                                                                        strict=True) if o],
-        "typists": [getattr(c, "key_id", c.client_id) for c, t in zip(clients, typing,
-                                                                     strict=True) if t],
+        "observers": [
+            getattr(c, "key_id", c.client_id) for c, o in zip(clients, observer, strict=True) if o
+        ],
+        "typists": [
+            getattr(c, "key_id", c.client_id) for c, t in zip(clients, typing, strict=True) if t
+        ],
         "doc_of": {getattr(c, "key_id", c.client_id): c.document_id for c in clients},
         "node_of": node_of,
     }
@@ -248,8 +268,12 @@ class FanoutResult:
     @property
     def foreign_cpu(self) -> float:
         """Cores busy with processes other than the server(s) and the generators."""
-        return max(0.0, self.machine_busy - sum(self.per_server_cpu or [self.server_cpu])
-                   - sum(self.generator_cpu))
+        return max(
+            0.0,
+            self.machine_busy
+            - sum(self.per_server_cpu or [self.server_cpu])
+            - sum(self.generator_cpu),
+        )
 
     @property
     def drops(self) -> int:
@@ -279,9 +303,18 @@ async def prepare_documents(server, document_ids: list[str], concurrency: int = 
     await asyncio.gather(*(one(d) for d in document_ids))
 
 
-def run_fanout(server, document_id: str, *, clients: int, rate_per_client: float,
-               duration: float, workers: int, observers: int | None = None,
-               apply_remote: bool = True, nodes: list | None = None) -> FanoutResult:
+def run_fanout(
+    server,
+    document_id: str,
+    *,
+    clients: int,
+    rate_per_client: float,
+    duration: float,
+    workers: int,
+    observers: int | None = None,
+    apply_remote: bool = True,
+    nodes: list | None = None,
+) -> FanoutResult:
     """N clients on one document, each typing at ``rate_per_client`` updates/s.
 
     ``observers``: only that many clients parse what they receive (latency is measured
@@ -291,16 +324,39 @@ def run_fanout(server, document_id: str, *, clients: int, rate_per_client: float
     asyncio.run(prepare_documents(servers[0], [document_id]))
     ids = [f"bench-{document_id[-6:]}-{i:03d}" for i in range(clients)]
     n_obs = clients if observers is None else observers
-    specs = [{"id": cid, "token": servers[0].token(f"user-{cid[-3:]}"), "doc": document_id,
-              "typing": True, "observer": i < n_obs, "node": i % len(servers),
-              "url": servers[i % len(servers)].ws_url} for i, cid in enumerate(ids)]
-    return run_clients(servers, specs, workers=workers, rate_per_client=rate_per_client,
-                       duration=duration, apply_remote=apply_remote)
+    specs = [
+        {
+            "id": cid,
+            "token": servers[0].token(f"user-{cid[-3:]}"),
+            "doc": document_id,
+            "typing": True,
+            "observer": i < n_obs,
+            "node": i % len(servers),
+            "url": servers[i % len(servers)].ws_url,
+        }
+        for i, cid in enumerate(ids)
+    ]
+    return run_clients(
+        servers,
+        specs,
+        workers=workers,
+        rate_per_client=rate_per_client,
+        duration=duration,
+        apply_remote=apply_remote,
+    )
 
 
-def run_clients(servers: list, specs: list[dict], *, workers: int, rate_per_client: float,
-                duration: float, apply_remote: bool = True, group_by_doc: bool = False,
-                ready_timeout: float = 300) -> FanoutResult:
+def run_clients(
+    servers: list,
+    specs: list[dict],
+    *,
+    workers: int,
+    rate_per_client: float,
+    duration: float,
+    apply_remote: bool = True,
+    group_by_doc: bool = False,
+    ready_timeout: float = 300,
+) -> FanoutResult:
     server = servers[0]
     ctx = mp.get_context("spawn")
     if group_by_doc:  # keep a document's clients in one process (one key derivation)
@@ -314,9 +370,13 @@ def run_clients(servers: list, specs: list[dict], *, workers: int, rate_per_clie
     is_tandem = isinstance(server, TandemServer)
     for group in groups:
         parent, child = ctx.Pipe()
-        cfg = dict(base, rate_per_client=rate_per_client, clients=group,
-                   apply_remote=apply_remote, acks=is_tandem or base.get("driver") ==
-                   "hocuspocus")
+        cfg = dict(
+            base,
+            rate_per_client=rate_per_client,
+            clients=group,
+            apply_remote=apply_remote,
+            acks=is_tandem or base.get("driver") == "hocuspocus",
+        )
         proc = ctx.Process(target=fanout_worker, args=(child, cfg), daemon=True)
         proc.start()
         procs.append(proc)
@@ -357,10 +417,16 @@ def run_clients(servers: list, specs: list[dict], *, workers: int, rate_per_clie
     mem = {k: sum(m.get(k, 0) for m in memory) for k in ("VmRSS", "VmHWM")}
     m0 = {k: sum(m.get(k, 0) for m in metrics0) for m in metrics0 for k in m}
     m1 = {k: sum(m.get(k, 0) for m in metrics1) for m in metrics1 for k in m}
-    out = _merge(results, clients=len(specs), workers=workers, rate_per_client=rate_per_client,
-                 duration=duration, server_cpu=sum(b - a for a, b in zip(cpu0, cpu1,
-                                                                        strict=True)) / duration,
-                 memory=mem, metrics=(m0, m1))
+    out = _merge(
+        results,
+        clients=len(specs),
+        workers=workers,
+        rate_per_client=rate_per_client,
+        duration=duration,
+        server_cpu=sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / duration,
+        memory=mem,
+        metrics=(m0, m1),
+    )
     out.per_server_cpu = [(b - a) / duration for a, b in zip(cpu0, cpu1, strict=True)]
     out.typists = sum(1 for s in specs if s.get("typing", True))
     out.machine_busy = (busy1 - busy0) / duration
@@ -376,8 +442,17 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _merge(results: list[dict], *, clients: int, workers: int, rate_per_client: float,
-           duration: float, server_cpu: float, memory: dict, metrics) -> FanoutResult:
+def _merge(
+    results: list[dict],
+    *,
+    clients: int,
+    workers: int,
+    rate_per_client: float,
+    duration: float,
+    server_cpu: float,
+    memory: dict,
+    metrics,
+) -> FanoutResult:
     sends: dict = {}
     acks: dict = {}
     doc_of: dict = {}
@@ -415,22 +490,32 @@ def _merge(results: list[dict], *, clients: int, workers: int, rate_per_client: 
     count, total = "tandem_storage_seconds_count", "tandem_storage_seconds_sum"
     n_storage = m1.get(count, 0) - m0.get(count, 0)
     s_storage = m1.get(total, 0) - m0.get(total, 0)
-    server_errors = {k: v - m0.get(k, 0) for k, v in m1.items()
-                     if k.startswith("tandem_errors_total") and v - m0.get(k, 0)}
+    server_errors = {
+        k: v - m0.get(k, 0)
+        for k, v in m1.items()
+        if k.startswith("tandem_errors_total") and v - m0.get(k, 0)
+    }
     out = FanoutResult(
-        clients=clients, workers=workers, rate_per_client=rate_per_client, duration=duration,
-        sends=len(sends), acked=sum(1 for k in acks if k in sends),
-        expected=expected, received=len(latencies),
-        latency_ms=report.summary(latencies), ack_ms=report.summary(ack_lat),
+        clients=clients,
+        workers=workers,
+        rate_per_client=rate_per_client,
+        duration=duration,
+        sends=len(sends),
+        acked=sum(1 for k in acks if k in sends),
+        expected=expected,
+        received=len(latencies),
+        latency_ms=report.summary(latencies),
+        ack_ms=report.summary(ack_lat),
         send_lag_ms=report.summary(lags),
         plain_bytes=sum(plain) / len(plain) if plain else 0,
         cipher_bytes=sum(cipher) / len(cipher) if cipher else 0,
         server_cpu=server_cpu,
         generator_cpu=[r["cpu_typing"] / max(r["typing_wall"], 1e-9) for r in results],
-        rss_mib=memory.get("VmRSS", 0) / 1024, hwm_mib=memory.get("VmHWM", 0) / 1024,
+        rss_mib=memory.get("VmRSS", 0) / 1024,
+        hwm_mib=memory.get("VmHWM", 0) / 1024,
         storage_ms=(s_storage / n_storage * 1e3) if n_storage else 0.0,
-        errors=[e for r in results for e in r["errors"]] + [
-            f"server {k}: {int(v)}" for k, v in server_errors.items()],
+        errors=[e for r in results for e in r["errors"]]
+        + [f"server {k}: {int(v)}" for k, v in server_errors.items()],
         snapshots=sum(r["snapshots_sent"] for r in results),
     )
     out.same_node_ms = report.summary(same_node)
@@ -478,10 +563,14 @@ async def run_join(server: TandemServer, sizes: list[int], reps: int) -> list[Jo
 
     document_id = "join-doc"
     writer = DocumentClient(
-        server.http_url, api_key=server.api_key, document_id=document_id,
+        server.http_url,
+        api_key=server.api_key,
+        document_id=document_id,
         token_provider=lambda _a: {"token": server.token("writer")},
         encryption_provider=lambda _a: {"key": BENCH_KEY, "keyHint": "bench"},
-        initial_content="<p>start</p>", iterations=BENCH_ITERATIONS, reconnect=False,
+        initial_content="<p>start</p>",
+        iterations=BENCH_ITERATIONS,
+        reconnect=False,
     )
     await writer.start()
     await writer.wait_synced()
@@ -499,8 +588,13 @@ async def run_join(server: TandemServer, sizes: list[int], reps: int) -> list[Jo
             rows = []
             for rep in range(reps):
                 clear_key_cache()  # a fresh browser derives the key: include PBKDF2
-                joiner = TandemClient(server.ws_url, server.api_key, document_id,
-                                      server.token(f"joiner-{rep}"), answer_snapshots=False)
+                joiner = TandemClient(
+                    server.ws_url,
+                    server.api_key,
+                    document_id,
+                    server.token(f"joiner-{rep}"),
+                    answer_snapshots=False,
+                )
                 await joiner.connect(buffer_sync=True, timeout=300)
                 t_synced = joiner.t_synced
                 frames = list(joiner.buffered or [])
@@ -508,39 +602,51 @@ async def run_join(server: TandemServer, sizes: list[int], reps: int) -> list[Jo
                 joiner.apply_buffered()
                 t_applied = now_ns()
                 snap = [f for f in frames if f["type"] == "snapshot"]
-                rows.append({
-                    "welcome": (joiner.t_welcome - joiner.t_hello) / 1e6,
-                    "synced": (t_synced - joiner.t_hello) / 1e6,
-                    "apply": (t_applied - t0) / 1e6,
-                    "total": (t_synced - joiner.t_hello + t_applied - t0) / 1e6,
-                    "snapshot_seq": snap[0]["seq"] if snap else 0,
-                    "tail": sum(1 for f in frames if f["type"] == "update"),
-                    "bytes": joiner.bytes_in,
-                    "converged": str(joiner.fragment) == expected,
-                    "chars": len(expected),
-                })
+                rows.append(
+                    {
+                        "welcome": (joiner.t_welcome - joiner.t_hello) / 1e6,
+                        "synced": (t_synced - joiner.t_hello) / 1e6,
+                        "apply": (t_applied - t0) / 1e6,
+                        "total": (t_synced - joiner.t_hello + t_applied - t0) / 1e6,
+                        "snapshot_seq": snap[0]["seq"] if snap else 0,
+                        "tail": sum(1 for f in frames if f["type"] == "update"),
+                        "bytes": joiner.bytes_in,
+                        "converged": str(joiner.fragment) == expected,
+                        "chars": len(expected),
+                    }
+                )
                 await joiner.close()
             clear_key_cache()
             t0 = time.perf_counter()
             sdk = DocumentClient(
-                server.http_url, api_key=server.api_key, document_id=document_id,
+                server.http_url,
+                api_key=server.api_key,
+                document_id=document_id,
                 token_provider=lambda _a: {"token": server.token("sdk-joiner")},
                 encryption_provider=lambda _a: {"key": BENCH_KEY, "keyHint": "bench"},
-                reconnect=False, create=False)
+                reconnect=False,
+                create=False,
+            )
             async with sdk:
                 sdk_ms = (time.perf_counter() - t0) * 1e3
                 sdk_ok = str(sdk.fragment) == expected
             first = rows[0]
-            out.append(JoinResult(
-                history=size, snapshot_seq=first["snapshot_seq"], tail_updates=first["tail"],
-                bytes_in=first["bytes"], doc_chars=first["chars"],
-                welcome_ms=report.summary([r["welcome"] for r in rows]),
-                synced_ms=report.summary([r["synced"] for r in rows]),
-                apply_ms=report.summary([r["apply"] for r in rows]),
-                total_ms=report.summary([r["total"] for r in rows]),
-                sdk_ms=sdk_ms, write_rate=rate,
-                converged=all(r["converged"] for r in rows) and sdk_ok,
-            ))
+            out.append(
+                JoinResult(
+                    history=size,
+                    snapshot_seq=first["snapshot_seq"],
+                    tail_updates=first["tail"],
+                    bytes_in=first["bytes"],
+                    doc_chars=first["chars"],
+                    welcome_ms=report.summary([r["welcome"] for r in rows]),
+                    synced_ms=report.summary([r["synced"] for r in rows]),
+                    apply_ms=report.summary([r["apply"] for r in rows]),
+                    total_ms=report.summary([r["total"] for r in rows]),
+                    sdk_ms=sdk_ms,
+                    write_rate=rate,
+                    converged=all(r["converged"] for r in rows) and sdk_ok,
+                )
+            )
     finally:
         await writer.close()
     return out
@@ -599,21 +705,32 @@ async def run_join_y(server, sizes: list[int], reps: int) -> list[JoinResult]:
             for _ in range(reps):
                 joiner = ypeers.YClient(server.driver, server.ws_url, document_id)
                 await joiner.connect(timeout=300)
-                rows.append({
-                    "synced": (joiner.t_synced - joiner.t_hello) / 1e6,
-                    "apply": (joiner.t_applied - joiner.t_synced) / 1e6,
-                    "total": (joiner.t_applied - joiner.t_hello) / 1e6,
-                    "bytes": joiner.bytes_in, "converged": str(joiner.fragment) == expected,
-                })
+                rows.append(
+                    {
+                        "synced": (joiner.t_synced - joiner.t_hello) / 1e6,
+                        "apply": (joiner.t_applied - joiner.t_synced) / 1e6,
+                        "total": (joiner.t_applied - joiner.t_hello) / 1e6,
+                        "bytes": joiner.bytes_in,
+                        "converged": str(joiner.fragment) == expected,
+                    }
+                )
                 await joiner.close()
-            out.append(JoinResult(
-                history=size, snapshot_seq=0, tail_updates=0, bytes_in=rows[0]["bytes"],
-                doc_chars=len(expected), welcome_ms=report.summary([]),
-                synced_ms=report.summary([r["synced"] for r in rows]),
-                apply_ms=report.summary([r["apply"] for r in rows]),
-                total_ms=report.summary([r["total"] for r in rows]),
-                sdk_ms=float("nan"), write_rate=rate,
-                converged=ok and all(r["converged"] for r in rows)))
+            out.append(
+                JoinResult(
+                    history=size,
+                    snapshot_seq=0,
+                    tail_updates=0,
+                    bytes_in=rows[0]["bytes"],
+                    doc_chars=len(expected),
+                    welcome_ms=report.summary([]),
+                    synced_ms=report.summary([r["synced"] for r in rows]),
+                    apply_ms=report.summary([r["apply"] for r in rows]),
+                    total_ms=report.summary([r["total"] for r in rows]),
+                    sdk_ms=float("nan"),
+                    write_rate=rate,
+                    converged=ok and all(r["converged"] for r in rows),
+                )
+            )
     finally:
         await watcher.close()
         await writer.close()
@@ -648,13 +765,28 @@ async def _idle_worker(conn, cfg: dict) -> None:
         async with sem:
             try:
                 if driver == "tandem":
-                    ws = await websockets.connect(cfg["url"], max_size=None, open_timeout=30,
-                                                  ping_interval=None, compression=None)
-                    await ws.send(_json.dumps({
-                        "type": "hello", "protocol": 1, "api_key": cfg["api_key"],
-                        "document_id": spec["doc"], "token": spec["token"],
-                        "client_id": spec["id"], "client_info": {}, "last_seq": None,
-                        "session_id": None}))
+                    ws = await websockets.connect(
+                        cfg["url"],
+                        max_size=None,
+                        open_timeout=30,
+                        ping_interval=None,
+                        compression=None,
+                    )
+                    await ws.send(
+                        _json.dumps(
+                            {
+                                "type": "hello",
+                                "protocol": 1,
+                                "api_key": cfg["api_key"],
+                                "document_id": spec["doc"],
+                                "token": spec["token"],
+                                "client_id": spec["id"],
+                                "client_info": {},
+                                "last_seq": None,
+                                "session_id": None,
+                            }
+                        )
+                    )
                     while True:
                         msg = _json.loads(await asyncio.wait_for(ws.recv(), 60))
                         if msg["type"] == "synced":
@@ -676,8 +808,17 @@ async def _idle_worker(conn, cfg: dict) -> None:
     await asyncio.sleep(0.5)
     for ws in conns:
         ypeers.sink(ws)
-    conn.send(("ready", {"open": len(conns), "failures": failures[:5],
-                         "failed": len(failures), "setup_s": setup_s}))
+    conn.send(
+        (
+            "ready",
+            {
+                "open": len(conns),
+                "failures": failures[:5],
+                "failed": len(failures),
+                "setup_s": setup_s,
+            },
+        )
+    )
     await asyncio.to_thread(conn.recv)  # "stop"
     for ws in conns:
         ws.transport.abort()

@@ -53,11 +53,18 @@ async def _writers_worker(conn, cfg: dict) -> None:
     clients = []
     for spec in cfg["writers"]:
         token = spec["token"]
-        clients.append(DocumentClient(
-            spec["http_url"], api_key=cfg["api_key"], document_id=cfg["document_id"],
-            token_provider=lambda _a, token=token: {"token": token},
-            encryption_provider=lambda _a: {"key": BENCH_KEY, "keyHint": "bench"},
-            reconnect=False, create=False, client_id=spec["id"]))
+        clients.append(
+            DocumentClient(
+                spec["http_url"],
+                api_key=cfg["api_key"],
+                document_id=cfg["document_id"],
+                token_provider=lambda _a, token=token: {"token": token},
+                encryption_provider=lambda _a: {"key": BENCH_KEY, "keyHint": "bench"},
+                reconnect=False,
+                create=False,
+                client_id=spec["id"],
+            )
+        )
     for client in clients:
         await client.start()
     for client in clients:
@@ -76,7 +83,8 @@ async def _writers_worker(conn, cfg: dict) -> None:
         while time.monotonic() < deadline:
             n += 1
             client.fragment.children.append(
-                XmlElement("p", {}, [XmlText(f"writer {i} paragraph {n}")]))
+                XmlElement("p", {}, [XmlText(f"writer {i} paragraph {n}")])
+            )
             t0 = time.perf_counter()
             try:
                 await client.flush(timeout=30)
@@ -91,23 +99,40 @@ async def _writers_worker(conn, cfg: dict) -> None:
     cpu = time.process_time() - cpu0
     for client in clients:
         await client.close()
-    conn.send(("done", {"latencies": latencies, "acked": counts[0], "errors": errors[:5],
-                        "cpu": cpu / cfg["duration"]}))
+    conn.send(
+        (
+            "done",
+            {
+                "latencies": latencies,
+                "acked": counts[0],
+                "errors": errors[:5],
+                "cpu": cpu / cfg["duration"],
+            },
+        )
+    )
 
 
-def run_writers(servers: list, document_id: str, *, writers: int, duration: float,
-                workers: int = 2) -> WritersResult:
+def run_writers(
+    servers: list, document_id: str, *, writers: int, duration: float, workers: int = 2
+) -> WritersResult:
     """``writers`` closed-loop SDK writers on one document, round-robin over ``servers``."""
     asyncio.run(create_document(servers[0], document_id))
-    specs = [{"id": f"writer-{document_id[-8:]}-{i:02d}", "token": servers[0].token(f"w{i}"),
-              "http_url": servers[i % len(servers)].http_url} for i in range(writers)]
+    specs = [
+        {
+            "id": f"writer-{document_id[-8:]}-{i:02d}",
+            "token": servers[0].token(f"w{i}"),
+            "http_url": servers[i % len(servers)].http_url,
+        }
+        for i in range(writers)
+    ]
     cfg0 = {"api_key": servers[0].api_key, "document_id": document_id, "duration": duration}
     ctx = mp.get_context("spawn")
     procs, pipes = [], []
     for w in range(workers):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=writers_worker,
-                           args=(child, dict(cfg0, writers=specs[w::workers])), daemon=True)
+        proc = ctx.Process(
+            target=writers_worker, args=(child, dict(cfg0, writers=specs[w::workers])), daemon=True
+        )
         proc.start()
         procs.append(proc)
         pipes.append(parent)
@@ -127,8 +152,9 @@ def run_writers(servers: list, document_id: str, *, writers: int, duration: floa
             pipe.send(start_at)
         time.sleep(max(0.0, start_at + duration - time.monotonic()))
         cpu = [(s.cpu_seconds() - c) / duration for s, c in zip(servers, cpu0, strict=True)]
-        gen = [(proc_cpu_seconds(pid) - c) / duration for pid, c in zip(gen_pids, gen0,
-                                                                          strict=True)]
+        gen = [
+            (proc_cpu_seconds(pid) - c) / duration for pid, c in zip(gen_pids, gen0, strict=True)
+        ]
         busy = (machine_busy_seconds() - busy0) / duration
         results = []
         for pipe in pipes:
@@ -145,14 +171,21 @@ def run_writers(servers: list, document_id: str, *, writers: int, duration: floa
                 proc.kill()
     latencies = [x for r in results for x in r["latencies"]]
     return WritersResult(
-        writers=writers, nodes=len(servers), acked=sum(r["acked"] for r in results),
-        duration=duration, flush_ms=report.summary(latencies), server_cpu=cpu,
-        generator_cpu=gen, foreign_cpu=max(0.0, busy - sum(cpu) - sum(gen)),
-        errors=[e for r in results for e in r["errors"]])
+        writers=writers,
+        nodes=len(servers),
+        acked=sum(r["acked"] for r in results),
+        duration=duration,
+        flush_ms=report.summary(latencies),
+        server_cpu=cpu,
+        generator_cpu=gen,
+        foreign_cpu=max(0.0, busy - sum(cpu) - sum(gen)),
+        errors=[e for r in results for e in r["errors"]],
+    )
 
 
-async def check_contiguous(database_url: str | None, data_dir, api_key: str,
-                           document_id: str) -> bool:
+async def check_contiguous(
+    database_url: str | None, data_dir, api_key: str, document_id: str
+) -> bool:
     """Every seq from the session's start to the head is stored exactly once."""
     if database_url:
         from tandem.storage.postgres import PostgresStore
@@ -170,7 +203,10 @@ async def check_contiguous(database_url: str | None, data_dir, api_key: str,
         rows = await store.updates_after(api_key, document_id, start)
         seqs = [r.seq for r in rows]
         keys = {(r.client_id, r.counter) for r in rows}
-        return (info is not None and seqs == list(range(start + 1, info.version + 1))
-                and len(keys) == len(rows))
+        return (
+            info is not None
+            and seqs == list(range(start + 1, info.version + 1))
+            and len(keys) == len(rows)
+        )
     finally:
         await store.close()

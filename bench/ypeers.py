@@ -146,7 +146,7 @@ def update_ranges(update: bytes) -> list[tuple[int, int, int]]:
                 pos = _skip_string(update, pos)
             elif ref == 4:  # string: length in UTF-16 code units
                 n, pos = read_var_uint(update, pos)
-                text = update[pos:pos + n].decode()
+                text = update[pos : pos + n].decode()
                 pos += n
                 length = len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
             elif ref == 6:  # format: key, JSON value
@@ -187,15 +187,15 @@ def sink(ws) -> None:
             if length == 126:
                 if size - pos < 4:
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
             elif length == 127:
                 if size - pos < 10:
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
             if size - pos < head + length:
                 break
             if b0 & 0x0F == 0x9 and length < 126:  # ping -> pong (masked, zero mask)
-                payload = bytes(buf[pos + head:pos + head + length])
+                payload = bytes(buf[pos + head : pos + head + length])
                 transport.write(bytes([0x8A, 0x80 | length, 0, 0, 0, 0]) + payload)
             pos += head + length
         del buf[:pos]
@@ -226,8 +226,13 @@ class PeerServer(ServerProcess):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self._log = open(self.data_dir / "server.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=self._log,
-                                        cwd=self.cwd, env=dict(os.environ, **self.env))
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=self._log,
+            stderr=self._log,
+            cwd=self.cwd,
+            env=dict(os.environ, **self.env),
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -252,8 +257,12 @@ class PeerServer(ServerProcess):
         return {}
 
     def client_config(self, document_id: str) -> dict:
-        return {"driver": self.driver, "url": self.ws_url, "api_key": "",
-                "document_id": document_id}
+        return {
+            "driver": self.driver,
+            "url": self.ws_url,
+            "api_key": "",
+            "document_id": document_id,
+        }
 
     @property
     def ws_url(self) -> str:
@@ -279,8 +288,12 @@ class PycrdtServer(PeerServer):
         self.cwd = BENCH / "peers" / "pycrdt_ws"
 
     def command(self) -> list[str]:
-        return [str(PEERS_VENV / "bin" / "python"), "server.py", str(self.port),
-                str(self.data_dir / "ystore.db")]
+        return [
+            str(PEERS_VENV / "bin" / "python"),
+            "server.py",
+            str(self.port),
+            str(self.data_dir / "ystore.db"),
+        ]
 
 
 class RawRelayServer(PeerServer):
@@ -308,13 +321,20 @@ def versions() -> dict[str, str]:
         with contextlib.suppress(OSError, ValueError):
             out[name] = json.loads((pkg / name / "package.json").read_text())["version"]
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True,
-                                     timeout=10).stdout.strip()
+        out["node"] = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        code = ("import importlib.metadata as m;print(' '.join(p+'='+m.version(p) for p in "
-                "('pycrdt-websocket','pycrdt-store','pycrdt','websockets')))")
-        line = subprocess.run([str(PEERS_VENV / "bin" / "python"), "-c", code],
-                              capture_output=True, text=True, timeout=30).stdout.strip()
+        code = (
+            "import importlib.metadata as m;print(' '.join(p+'='+m.version(p) for p in "
+            "('pycrdt-websocket','pycrdt-store','pycrdt','websockets')))"
+        )
+        line = subprocess.run(
+            [str(PEERS_VENV / "bin" / "python"), "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
         for item in line.split():
             k, _, v = item.partition("=")
             out[k] = v
@@ -329,8 +349,16 @@ class YError(Exception):
 class YClient(LocalEdits):
     """One simulated collaborator on a Hocuspocus or pycrdt-websocket document."""
 
-    def __init__(self, flavor: str, url: str, document_id: str, *, on_update=None, on_ack=None,
-                 apply_remote: bool = True) -> None:
+    def __init__(
+        self,
+        flavor: str,
+        url: str,
+        document_id: str,
+        *,
+        on_update=None,
+        on_ack=None,
+        apply_remote: bool = True,
+    ) -> None:
         self.flavor = flavor
         self.document_id = document_id
         self.url = url if flavor == "hocuspocus" else f"{url}/{document_id}"
@@ -358,18 +386,19 @@ class YClient(LocalEdits):
         self.t_hello = self.t_synced = self.t_applied = 0
         self.is_sink = False
 
-
     async def connect(self, *, timeout: float = 60) -> None:
-        self.ws = await websockets.connect(self.url, max_size=None, open_timeout=10,
-                                           ping_interval=None, compression=None)
+        self.ws = await websockets.connect(
+            self.url, max_size=None, open_timeout=10, ping_interval=None, compression=None
+        )
         self.t_hello = now_ns()
         if self.flavor == "hocuspocus":
             await self.ws.send(self.prefix + b"\x02\x00" + var_string(""))
         await self.ws.send(self.prefix + pycrdt.create_sync_message(self.doc))
         self.reader = asyncio.create_task(self._read())
         waiter = asyncio.create_task(self.synced.wait())
-        await asyncio.wait({waiter, self.reader}, timeout=timeout,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {waiter, self.reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         waiter.cancel()
         if not self.synced.is_set():
             raise YError(f"{self.client_id}: not synced: {self.error or 'timeout'}")
@@ -414,7 +443,7 @@ class YClient(LocalEdits):
                 if kind in (0, 4):  # Sync / SyncReply
                     sub, pos = read_var_uint(raw, pos)
                     n, pos = read_var_uint(raw, pos)
-                    payload = raw[pos:pos + n]
+                    payload = raw[pos : pos + n]
                     if sub == 0:  # step 1: answer with step 2
                         diff = self.doc.get_update(payload)
                         if self.flavor == "hocuspocus":

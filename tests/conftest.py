@@ -77,8 +77,9 @@ async def make_client() -> AsyncIterator[Callable[..., DocumentClient]]:
     """
     made: list[DocumentClient] = []
 
-    def make(server: RunningServer, user: str = "alice", doc_id: str = "doc",
-             **kw: Any) -> DocumentClient:
+    def make(
+        server: RunningServer, user: str = "alice", doc_id: str = "doc", **kw: Any
+    ) -> DocumentClient:
         client = new_client(server, user, doc_id, **kw)
         made.append(client)
         return client

@@ -104,7 +104,11 @@ def test_structure_of_a_paragraph_with_marks() -> None:
     assert isinstance(text, XmlText)
     chunks = [(c, {k: v for k, v in (a or {}).items() if v is not None}) for c, a in text.diff()]
     assert chunks == [
-        ("a", {}), ("b", {"strong": True}), ("c", {"a": {"href": "/l"}}), ("\n\n", {})]
+        ("a", {}),
+        ("b", {"strong": True}),
+        ("c", {"a": {"href": "/l"}}),
+        ("\n\n", {}),
+    ]
 
 
 def test_structure_of_lists_tables_and_images() -> None:
@@ -566,8 +570,10 @@ def test_normalize_is_idempotent_on_examples(html: str) -> None:
 def test_a_list_emptied_by_concurrent_deletions_is_nothing() -> None:
     # Two users each delete one item of the list in a table cell at once: Yjs keeps an empty
     # <ul>, which TinyMCE's parser drops, so the model does too (docs/content-model.md §1).
-    a, b = _pair("<table><tbody><tr><td><p>x</p><ol><li>x</li></ol>"
-                 "<ul><li>one</li><li>two</li></ul></td></tr></tbody></table>")
+    a, b = _pair(
+        "<table><tbody><tr><td><p>x</p><ol><li>x</li></ol>"
+        "<ul><li>one</li><li>two</li></ul></td></tr></tbody></table>"
+    )
 
     def ul_of(doc: pycrdt.Doc) -> XmlElement:
         cell = content_root(doc).children[0].children[0].children[0].children[0]

@@ -48,18 +48,22 @@ def current_user(request: Request) -> str | None:
 
 def role_for(user: str, document_id: str) -> str | None:
     return ROLES.get(user)  # "editor", "viewer" or None (no access)
+
+
 # -------------------------------------------------------------------------------------------
 
 # The private key signs identity tokens; Tandem holds only the public key (`tandem keys add`).
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 PRIVATE_KEY = import_key(
-    Path(os.environ.get("TANDEM_PRIVATE_KEY_FILE", "private.pem")).read_text(), KEY_TYPES[ALG[:2]])
+    Path(os.environ.get("TANDEM_PRIVATE_KEY_FILE", "private.pem")).read_text(), KEY_TYPES[ALG[:2]]
+)
 KID = os.environ.get("TANDEM_KEY_ID") or PRIVATE_KEY.thumbprint()
 
 # Per-document keys: HKDF-SHA256 of the secret named by the key hint (see examples/README.md).
 # key-secrets.json: {"current": "2026-01", "secrets": {"2026-01": "<base64url, 32 random bytes>"}}
 KEY_SECRETS = json.loads(
-    Path(os.environ.get("TANDEM_KEY_SECRETS_FILE", "key-secrets.json")).read_text())
+    Path(os.environ.get("TANDEM_KEY_SECRETS_FILE", "key-secrets.json")).read_text()
+)
 if KEY_SECRETS["current"] not in KEY_SECRETS["secrets"]:
     raise SystemExit('key-secrets.json: "current" must name one of "secrets"')
 KEY_INFO_LABEL = b"tandem-example/document-key/v1:"
@@ -99,10 +103,16 @@ async def token_endpoint(request: Request) -> JSONResponse:
         return who
     user, role, document_id = who
     now = int(time.time())
-    claims = {"sub": user, "iat": now, "exp": now + TOKEN_TTL_SECONDS,
-              DOCUMENT_CLAIM: document_id, ROLE_CLAIM: role}
-    token = jwt.encode({"alg": ALG, "kid": KID, "typ": "JWT"}, claims, PRIVATE_KEY,
-                       algorithms=[ALG])
+    claims = {
+        "sub": user,
+        "iat": now,
+        "exp": now + TOKEN_TTL_SECONDS,
+        DOCUMENT_CLAIM: document_id,
+        ROLE_CLAIM: role,
+    }
+    token = jwt.encode(
+        {"alg": ALG, "kid": KID, "typ": "JWT"}, claims, PRIVATE_KEY, algorithms=[ALG]
+    )
     return JSONResponse({"token": token}, headers=NO_STORE)
 
 
@@ -115,8 +125,9 @@ async def key_endpoint(request: Request) -> JSONResponse:
     key_hint = request.query_params.get("keyHint", KEY_SECRETS["current"])
     if key_hint not in KEY_SECRETS["secrets"]:
         return JSONResponse({"message": "unknown key hint"}, status_code=404)
-    return JSONResponse({"key": document_key(key_hint, document_id), "keyHint": key_hint},
-                        headers=NO_STORE)
+    return JSONResponse(
+        {"key": document_key(key_hint, document_id), "keyHint": key_hint}, headers=NO_STORE
+    )
 
 
 app = Starlette(routes=[Route("/jwt", token_endpoint), Route("/rtc-key", key_endpoint)])
@@ -126,6 +137,7 @@ if __name__ == "__main__":
 
     port = int(os.environ.get("PORT", "3000"))
     host = os.environ.get("HOST", "127.0.0.1")
-    print(f"token endpoint and key service on http://{host}:{port} (alg {ALG}, kid {KID})",
-          flush=True)
+    print(
+        f"token endpoint and key service on http://{host}:{port} (alg {ALG}, kid {KID})", flush=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -15,9 +15,15 @@ from tests.collab.helpers import RawClient, wait_until
 from tests.support.server import RunningServer
 
 
-async def raw_hello(server: RunningServer, doc: str, *, user: str = "raw",
-                    client_id: str | None = None, text: str | None = None,
-                    **extra: Any) -> RawClient:
+async def raw_hello(
+    server: RunningServer,
+    doc: str,
+    *,
+    user: str = "raw",
+    client_id: str | None = None,
+    text: str | None = None,
+    **extra: Any,
+) -> RawClient:
     """A raw client that sent hello (``text`` replaces the JSON text verbatim)."""
     raw = await RawClient.connect(server)
     if client_id is not None:
@@ -63,5 +69,12 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-__all__ = ["closed_with", "joined", "open_fds", "raw_hello", "rss_kib", "wait_until",
-           "websocket_url"]
+__all__ = [
+    "closed_with",
+    "joined",
+    "open_fds",
+    "raw_hello",
+    "rss_kib",
+    "wait_until",
+    "websocket_url",
+]

@@ -52,8 +52,9 @@ HERE = Path(__file__).resolve().parents[2]
 class Target:
     """``tandem serve`` from a source tree, with its own data directory and tenant."""
 
-    def __init__(self, src: Path, env: dict[str, str] | None = None,
-                 nofile: int | None = None) -> None:
+    def __init__(
+        self, src: Path, env: dict[str, str] | None = None, nofile: int | None = None
+    ) -> None:
         self.src = src
         self.env = env or {}
         self.nofile = nofile
@@ -65,13 +66,16 @@ class Target:
         self.tenant: Tenant | None = None
 
     def _environ(self) -> dict[str, str]:
-        return dict(os.environ, PYTHONPATH=str(self.src / "src"), PYTHONUNBUFFERED="1",
-                    **self.env)
+        return dict(os.environ, PYTHONPATH=str(self.src / "src"), PYTHONUNBUFFERED="1", **self.env)
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "tandem", "--data-dir", str(self.data),
-                              *args], env=self._environ(), capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "tandem", "--data-dir", str(self.data), *args],
+            env=self._environ(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout
 
     def start(self) -> Target:
@@ -89,9 +93,23 @@ class Target:
 
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tandem", "--data-dir", str(self.data), "serve",
-                 "--port", str(self.port), "--log-level", "info"],
-                env=self._environ(), stdout=log, stderr=log, preexec_fn=pre)
+                [
+                    sys.executable,
+                    "-m",
+                    "tandem",
+                    "--data-dir",
+                    str(self.data),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "info",
+                ],
+                env=self._environ(),
+                stdout=log,
+                stderr=log,
+                preexec_fn=pre,
+            )
         for _ in range(400):
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
@@ -141,9 +159,15 @@ def client(target: Target, user: str, doc: str, **kw: Any) -> DocumentClient:
     assert tenant is not None
     role = kw.pop("role", None)
     return DocumentClient(
-        target.url, api_key=tenant.api_key, document_id=doc,
+        target.url,
+        api_key=tenant.api_key,
+        document_id=doc,
         token_provider=lambda _arg: {"token": tenant.token(user, role=role)},
-        encryption_provider=static_provider(), iterations=ITERATIONS, max_backoff=1.0, **kw)
+        encryption_provider=static_provider(),
+        iterations=ITERATIONS,
+        max_backoff=1.0,
+        **kw,
+    )
 
 
 class MemoryWatch:
@@ -166,9 +190,11 @@ class MemoryWatch:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         end = self.target.rss_kib() if self.target.alive() else 0
-        return {"rss_before_mib": round(self.base / 1024, 1),
-                "rss_peak_delta_mib": round((self.peak - self.base) / 1024, 1),
-                "rss_after_delta_mib": round((end - self.base) / 1024, 1)}
+        return {
+            "rss_before_mib": round(self.base / 1024, 1),
+            "rss_peak_delta_mib": round((self.peak - self.base) / 1024, 1),
+            "rss_after_delta_mib": round((end - self.base) / 1024, 1),
+        }
 
 
 class _ProbeRun:
@@ -179,8 +205,9 @@ class _ProbeRun:
         self.url = url
         self.api_key = api_key
         self.tokens = tokens
-        self.clients = [self._client(f"probe{i}", f"probe-doc-{i}", "<p>probe</p>")
-                        for i in range(3)]
+        self.clients = [
+            self._client(f"probe{i}", f"probe-doc-{i}", "<p>probe</p>") for i in range(3)
+        ]
         self.latencies: list[float] = []
         self.slowest: list[tuple[float, float]] = []  # (latency, wall-clock time)
         self.acked: dict[str, list[str]] = {}
@@ -188,10 +215,16 @@ class _ProbeRun:
 
     def _client(self, user: str, doc: str, initial: str | None = None) -> DocumentClient:
         token = self.tokens[user]
-        return DocumentClient(self.url, api_key=self.api_key, document_id=doc,
-                              token_provider=lambda _arg: {"token": token},
-                              encryption_provider=static_provider(), iterations=ITERATIONS,
-                              max_backoff=1.0, initial_content=initial)
+        return DocumentClient(
+            self.url,
+            api_key=self.api_key,
+            document_id=doc,
+            token_provider=lambda _arg: {"token": token},
+            encryption_provider=static_provider(),
+            iterations=ITERATIONS,
+            max_backoff=1.0,
+            initial_content=initial,
+        )
 
     async def _edit(self, c: DocumentClient) -> None:
         i = 0
@@ -236,16 +269,19 @@ class _ProbeRun:
             finally:
                 await reader.close()
         lat = sorted(self.latencies) or [float("nan")]
-        return {"probe_acks": len(self.latencies), "probe_failures": self.failures,
-                "others_ack_p50_ms": round(1000 * statistics.median(lat), 1),
-                "others_ack_p99_ms": round(1000 * lat[min(len(lat) - 1,
-                                                          int(len(lat) * 0.99))], 1),
-                "others_acked_lost": lost,
-                "slowest_acks": [(round(lat, 2), round(at % 1000, 1)) for lat, at in self.slowest]}
+        return {
+            "probe_acks": len(self.latencies),
+            "probe_failures": self.failures,
+            "others_ack_p50_ms": round(1000 * statistics.median(lat), 1),
+            "others_ack_p99_ms": round(1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1),
+            "others_acked_lost": lost,
+            "slowest_acks": [(round(lat, 2), round(at % 1000, 1)) for lat, at in self.slowest],
+        }
 
 
-def _probe_main(url: str, api_key: str, tokens: dict[str, str], ready: Any, stop: Any,
-                results: Any) -> None:
+def _probe_main(
+    url: str, api_key: str, tokens: dict[str, str], ready: Any, stop: Any, results: Any
+) -> None:
     results.put(asyncio.run(_ProbeRun(url, api_key, tokens).run(ready, stop)))
 
 
@@ -256,12 +292,13 @@ class Probes:
         tenant = target.tenant
         assert tenant is not None
         context = multiprocessing.get_context("spawn")
-        tokens = {user: tenant.token(user) for user in ("probe0", "probe1", "probe2",
-                                                         "reader")}
-        self._ready, self._stop, self._results = context.Event(), context.Event(), \
-            context.Queue()
-        self._process = context.Process(target=_probe_main, daemon=True, args=(
-            target.url, tenant.api_key, tokens, self._ready, self._stop, self._results))
+        tokens = {user: tenant.token(user) for user in ("probe0", "probe1", "probe2", "reader")}
+        self._ready, self._stop, self._results = context.Event(), context.Event(), context.Queue()
+        self._process = context.Process(
+            target=_probe_main,
+            daemon=True,
+            args=(target.url, tenant.api_key, tokens, self._ready, self._stop, self._results),
+        )
 
     async def start(self) -> Probes:
         self._process.start()
@@ -364,16 +401,14 @@ async def case2(target: Target) -> dict[str, Any]:
     await a.close()
     with contextlib.suppress(Exception):
         await raw.close()
-    return {"editor_flushes_ok": f"{acked}/10",
-            "log_bytes": target.log_bytes() - log_before}
+    return {"editor_flushes_ok": f"{acked}/10", "log_bytes": target.log_bytes() - log_before}
 
 
 async def case3(target: Target) -> dict[str, Any]:
     """A bot re-run with the same client id; another user poisoning a client id."""
     lost = 0
     for run in ("first run", "second run"):
-        bot = client(target, "bot", "c3", client_id="nightly-bot-1",
-                     initial_content="<p>start</p>")
+        bot = client(target, "bot", "c3", client_id="nightly-bot-1", initial_content="<p>start</p>")
         await bot.start()
         await bot.wait_synced(30)
         bot.append_paragraph(run)
@@ -383,8 +418,9 @@ async def case3(target: Target) -> dict[str, Any]:
     texts = await reader_texts(target, "c3") or []
     lost += sum(1 for run in ("first run", "second run") if run not in texts)
     # another editor uses alice's client id with the largest counter, then compacts
-    alice = client(target, "alice", "c3b", client_id="alice-editor-1",
-                   initial_content="<p>start</p>")
+    alice = client(
+        target, "alice", "c3b", client_id="alice-editor-1", initial_content="<p>start</p>"
+    )
     await alice.start()
     await alice.wait_synced(30)
     alice.append_paragraph("alice one")
@@ -401,8 +437,14 @@ async def case3(target: Target) -> dict[str, Any]:
         if reply["type"] == "ack":
             poisoned = True
             seal = mallory.cipher.seal_snapshot(reply["seq"], state)
-            await mallory.send({"type": "snapshot", "session_id": mallory.welcome["session"][
-                "session_id"], "seq": reply["seq"], "data": base64.b64encode(seal).decode()})
+            await mallory.send(
+                {
+                    "type": "snapshot",
+                    "session_id": mallory.welcome["session"]["session_id"],
+                    "seq": reply["seq"],
+                    "data": base64.b64encode(seal).decode(),
+                }
+            )
             await mallory.recv_type("snapshot_ack", "error")
         await mallory.close()
     alice = client(target, "alice", "c3b", client_id="alice-editor-1")
@@ -477,11 +519,13 @@ async def case4(target: Target) -> dict[str, Any]:
     await asyncio.gather(*(limited() for _ in range(60)))
     await asyncio.sleep(1)
     prehello = await watch.stop()
-    result = {"presence_frames_sent": sent,
-              "presence_rss_peak_delta_mib": presence["rss_peak_delta_mib"],
-              "presence_rss_retained_mib": presence["rss_after_delta_mib"],
-              "prehello_rss_peak_delta_mib": prehello["rss_peak_delta_mib"],
-              "prehello_rss_after_delta_mib": prehello["rss_after_delta_mib"]}
+    result = {
+        "presence_frames_sent": sent,
+        "presence_rss_peak_delta_mib": presence["rss_peak_delta_mib"],
+        "presence_rss_retained_mib": presence["rss_after_delta_mib"],
+        "prehello_rss_peak_delta_mib": prehello["rss_peak_delta_mib"],
+        "prehello_rss_after_delta_mib": prehello["rss_after_delta_mib"],
+    }
     result.update(await probes.stop())
     return result
 
@@ -511,8 +555,11 @@ async def case5(target: Target) -> dict[str, Any]:
         joined = f"no: {getattr(exc, 'code', type(exc).__name__)}"
     await editor.close()
     await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
-    return {"flood_sockets_accepted": len(sockets), "flood_refused": refused,
-            "editor_joined_after_s": joined}
+    return {
+        "flood_sockets_accepted": len(sockets),
+        "flood_refused": refused,
+        "editor_joined_after_s": joined,
+    }
 
 
 async def case6(target: Target) -> dict[str, Any]:
@@ -520,7 +567,9 @@ async def case6(target: Target) -> dict[str, Any]:
     await make_doc(target, "c6")
     accepted = 0
     for info in ['{"a": ' + "[" * d + "]" * d + "}" for d in (40, 500, 900, 960, 985)] + [
-            '{"zoom": 1e999}', '{"n": "a", "n": "b"}']:
+        '{"zoom": 1e999}',
+        '{"n": "a", "n": "b"}',
+    ]:
         frame = RawClient(None).hello_frame(target.tenant, "c6", user="mallory", role="viewer")
         frame["client_info"] = "INFO"
         raw = await RawClient.connect(target.server)
@@ -585,8 +634,14 @@ async def case7(target: Target) -> dict[str, Any]:
                     await asyncio.wait_for(inflight.acquire(), 1)
                     counter += 1
                     data = raw.cipher.seal_update(raw.client_id, counter, payload)
-                    await raw.send({"type": "update", "session_id": session,
-                                    "counter": counter, "data": base64.b64encode(data).decode()})
+                    await raw.send(
+                        {
+                            "type": "update",
+                            "session_id": session,
+                            "counter": counter,
+                            "data": base64.b64encode(data).decode(),
+                        }
+                    )
         with contextlib.suppress(TimeoutError, Exception):
             await asyncio.wait_for(task, 2)
         task.cancel()
@@ -603,15 +658,21 @@ async def case7(target: Target) -> dict[str, Any]:
         wait = await one_connection()
         await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
     elapsed = time.monotonic() - started
-    result = {"hog_stored_mib_per_s": round(len(set(acked)) / elapsed, 1),
-              "hog_errors": errors}
+    result = {"hog_stored_mib_per_s": round(len(set(acked)) / elapsed, 1), "hog_errors": errors}
     result.update(await probes.stop())
     # every acknowledged update of the hog is stored
     async with httpx.AsyncClient() as http:
-        info = (await http.get(target.url + "/v1/documents/info", params={"document_id": "c7"},
-                               headers={"Tandem-Api-Key": target.tenant.api_key,
-                                        "Authorization": "Bearer " + target.tenant.token("r")},
-                               timeout=30)).json()
+        info = (
+            await http.get(
+                target.url + "/v1/documents/info",
+                params={"document_id": "c7"},
+                headers={
+                    "Tandem-Api-Key": target.tenant.api_key,
+                    "Authorization": "Bearer " + target.tenant.token("r"),
+                },
+                timeout=30,
+            )
+        ).json()
     result["hog_acked"] = len(set(acked))
     result["hog_acked_lost"] = max(0, len(set(acked)) - info.get("stored_updates", 0))
     return result
@@ -629,8 +690,11 @@ async def case8(target: Target) -> dict[str, Any]:
             sock.connect(("127.0.0.1", target.port))
         hogs.append(sock)
     await asyncio.sleep(8)
-    result = {"cpu_s_in_8s": round(target.cpu_seconds() - cpu, 2),
-              "log_bytes_in_8s": target.log_bytes() - log, "alive": target.alive()}
+    result = {
+        "cpu_s_in_8s": round(target.cpu_seconds() - cpu, 2),
+        "log_bytes_in_8s": target.log_bytes() - log,
+        "alive": target.alive(),
+    }
     for sock in hogs:
         sock.close()
     await asyncio.sleep(2)
@@ -702,10 +766,12 @@ async def case10(target: Target) -> dict[str, Any]:
     h, p, s = good.split(".")
     forged = f"{h}.{p}.{s[:-4]}AAAA"
     hello = json.dumps(RawClient(None).hello_frame(target.tenant, "c10", token=forged))
-    upgrade = (f"GET /v1/collab HTTP/1.1\r\nHost: 127.0.0.1:{target.port}\r\n"
-               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-               "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    upgrade = (
+        f"GET /v1/collab HTTP/1.1\r\nHost: 127.0.0.1:{target.port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
     frame = _masked_text_frame(hello.encode())
     codes: dict[str, int] = {}
 
@@ -745,9 +811,11 @@ async def case10(target: Target) -> dict[str, Any]:
     elapsed = time.monotonic() - started
     used = target.cpu_seconds() - cpu
     answered = sum(n for code, n in codes.items() if code != "failed")
-    result = {"server_cpu_percent": round(100 * used / elapsed),
-              "server_cpu_ms_per_answered_hello": round(1000 * used / max(1, answered), 2),
-              "forged_replies": codes}
+    result = {
+        "server_cpu_percent": round(100 * used / elapsed),
+        "server_cpu_ms_per_answered_hello": round(1000 * used / max(1, answered), 2),
+        "forged_replies": codes,
+    }
     result.update(await probes.stop())
     return result
 
@@ -756,14 +824,26 @@ async def case11(target: Target) -> dict[str, Any]:
     async with httpx.AsyncClient() as http:
         metrics = await http.get(target.url + "/metrics")
         health = await http.get(target.url + "/healthz")
-    return {"public_metrics_status": metrics.status_code,
-            "healthz_has_counts": "connections" in health.text}
+    return {
+        "public_metrics_status": metrics.status_code,
+        "healthz_has_counts": "connections" in health.text,
+    }
 
 
 CASES: dict[str, tuple[Callable[[Target], Awaitable[dict[str, Any]]], dict[str, Any]]] = {
-    "0": (case0, {}), "1": (case1, {}), "2": (case2, {}), "3": (case3, {}), "4": (case4, {}),
-    "5": (case5, {}), "6": (case6, {}), "7": (case7, {}), "8": (case8, {"nofile": 256}),
-    "9": (case9, {}), "9b": (case9b, {}), "10": (case10, {}), "11": (case11, {}),
+    "0": (case0, {}),
+    "1": (case1, {}),
+    "2": (case2, {}),
+    "3": (case3, {}),
+    "4": (case4, {}),
+    "5": (case5, {}),
+    "6": (case6, {}),
+    "7": (case7, {}),
+    "8": (case8, {"nofile": 256}),
+    "9": (case9, {}),
+    "9b": (case9b, {}),
+    "10": (case10, {}),
+    "11": (case11, {}),
 }
 
 
@@ -780,8 +860,13 @@ async def run_case(name: str, src: Path, label: str) -> dict[str, Any]:
         target.stop()
         if os.environ.get("MEASURE_KEEP_LOG"):
             result["server_log"] = str(target.log_path)
-    return {"case": name, "label": label, "seconds": round(time.monotonic() - started, 1),
-            "load_average": round(os.getloadavg()[0], 1), **result}
+    return {
+        "case": name,
+        "label": label,
+        "seconds": round(time.monotonic() - started, 1),
+        "load_average": round(os.getloadavg()[0], 1),
+        **result,
+    }
 
 
 def main() -> None:
@@ -791,8 +876,7 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", default=list(CASES))
     args = parser.parse_args()
     for name in args.cases:
-        print(json.dumps(asyncio.run(run_case(name, args.src.resolve(), args.label))),
-              flush=True)
+        print(json.dumps(asyncio.run(run_case(name, args.src.resolve(), args.label))), flush=True)
 
 
 if __name__ == "__main__":

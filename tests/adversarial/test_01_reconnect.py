@@ -34,8 +34,11 @@ async def test_same_client_reconnect_keeps_one_hub(server, make_client):
     await second.send(second.update_frame(1, "typed after the reconnect"))
     ack = await second.recv_type("ack")
     assert ack["duplicate"] is False
-    await wait_until(lambda: "typed after the reconnect" in paragraph_texts(bob), 10,
-                     "the reconnected editor's update at bob, live")
+    await wait_until(
+        lambda: "typed after the reconnect" in paragraph_texts(bob),
+        10,
+        "the reconnected editor's update at bob, live",
+    )
     seal = second.cipher.seal_presence(second.client_id, b'{"caret": 3}')
     got = []
     bob.on(lambda kind, info: got.append(info) if kind == "presence" else None)

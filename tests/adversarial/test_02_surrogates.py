@@ -27,11 +27,18 @@ async def editors(server, make_client):
 
 @pytest.mark.parametrize("field", ["client_info", "document_id"])
 async def test_surrogate_in_hello_is_a_bad_frame_and_others_keep_working(
-        server, make_client, field):
+    server, make_client, field
+):
     a, b = await editors(server, make_client)
-    raw_frame = {"type": "hello", "protocol": 1, "api_key": server.tenant.api_key,
-                 "document_id": DOC, "token": server.tenant.token("mallory", role="viewer"),
-                 "client_id": "mallory-client-1", "client_info": {"name": "SURROGATE"}}
+    raw_frame = {
+        "type": "hello",
+        "protocol": 1,
+        "api_key": server.tenant.api_key,
+        "document_id": DOC,
+        "token": server.tenant.token("mallory", role="viewer"),
+        "client_id": "mallory-client-1",
+        "client_info": {"name": "SURROGATE"},
+    }
     text = json.dumps(raw_frame)
     if field == "client_info":
         text = text.replace('"SURROGATE"', '"\\ud800"')
@@ -50,10 +57,17 @@ async def test_surrogate_in_hello_is_a_bad_frame_and_others_keep_working(
 
 async def test_surrogate_key_hint_is_a_bad_frame(server, make_client):
     raw = await joined(server, "surrogate-new-doc", user="mallory")
-    frame = {"type": "create_session", "session_id": "S" * 20, "key_hint": "HINT",
-             "salt": base64.b64encode(bytes(32)).decode(), "iterations": 10_000,
-             "wrapped_key": base64.b64encode(bytes(60)).decode(),
-             "snapshot": base64.b64encode(bytes(40)).decode(), "replaces": None, "seq": 0}
+    frame = {
+        "type": "create_session",
+        "session_id": "S" * 20,
+        "key_hint": "HINT",
+        "salt": base64.b64encode(bytes(32)).decode(),
+        "iterations": 10_000,
+        "wrapped_key": base64.b64encode(bytes(60)).decode(),
+        "snapshot": base64.b64encode(bytes(40)).decode(),
+        "replaces": None,
+        "seq": 0,
+    }
     await raw.send(json.dumps(frame).replace('"HINT"', '"\\udbff"'))
     error = await raw.recv_type("error")
     assert error["code"] == "bad_frame", error

@@ -22,8 +22,9 @@ async def read_all(server, make_client, user="reader"):
 
 
 async def test_bot_rerun_with_the_same_client_id_keeps_both_edits(server, make_client):
-    first = make_client(server, "bot", DOC, client_id="nightly-bot-1",
-                        initial_content="<p>start</p>")
+    first = make_client(
+        server, "bot", DOC, client_id="nightly-bot-1", initial_content="<p>start</p>"
+    )
     await first.start()
     await first.wait_synced()
     first.append_paragraph("first run")
@@ -42,8 +43,9 @@ async def test_bot_rerun_with_the_same_client_id_keeps_both_edits(server, make_c
 
 
 async def test_another_user_cannot_poison_a_client_id(server, make_client):
-    alice = make_client(server, "alice", DOC, client_id="alice-editor-1",
-                        initial_content="<p>start</p>")
+    alice = make_client(
+        server, "alice", DOC, client_id="alice-editor-1", initial_content="<p>start</p>"
+    )
     await alice.start()
     await alice.wait_synced()
     alice.append_paragraph("alice one")
@@ -68,8 +70,14 @@ async def test_another_user_cannot_poison_a_client_id(server, make_client):
         if reply["type"] == "ack":  # then a snapshot makes the poisoned counter "compacted"
             await wait_until(lambda: spy.version >= reply["seq"], what="spy caught up")
             seal = mallory.cipher.seal_snapshot(reply["seq"], spy.doc.get_update())
-            await mallory.send({"type": "snapshot", "session_id": mallory.welcome["session"][
-                "session_id"], "seq": reply["seq"], "data": base64.b64encode(seal).decode()})
+            await mallory.send(
+                {
+                    "type": "snapshot",
+                    "session_id": mallory.welcome["session"]["session_id"],
+                    "seq": reply["seq"],
+                    "data": base64.b64encode(seal).decode(),
+                }
+            )
             await mallory.recv_type("snapshot_ack", "error")
             await mallory.close()
     await spy.close()
@@ -104,8 +112,9 @@ async def test_welcome_tells_a_returning_client_its_stored_counter(server, make_
 
 
 async def test_same_client_id_of_another_user_cannot_replace_a_connection(server, make_client):
-    alice = make_client(server, "alice", DOC, client_id="alice-editor-2",
-                        initial_content="<p>start</p>")
+    alice = make_client(
+        server, "alice", DOC, client_id="alice-editor-2", initial_content="<p>start</p>"
+    )
     events = []
     alice.on(lambda kind, info: events.append(info) if kind == "disconnected" else None)
     await alice.start()

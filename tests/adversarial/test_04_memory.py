@@ -41,8 +41,9 @@ async def test_big_presence_is_refused(server, make_client):
 
 async def test_a_reader_that_does_not_read_is_dropped_by_bytes(tmp_path, make_client):
     # Each update is ~256 KiB; the old queue bound (4096 frames) would hold 1 GiB.
-    async with serve_in_loop(tmp_path / "data", document_bytes_per_minute=1 << 30,
-                             api_key_bytes_per_minute=1 << 30) as server:
+    async with serve_in_loop(
+        tmp_path / "data", document_bytes_per_minute=1 << 30, api_key_bytes_per_minute=1 << 30
+    ) as server:
         a = make_client(server, "alice", DOC, initial_content="<p>start</p>")
         await a.start()
         await a.wait_synced()
@@ -57,14 +58,14 @@ async def test_a_reader_that_does_not_read_is_dropped_by_bytes(tmp_path, make_cl
         state = server.app.state.tandem
         sent = 0
         for i in range(400):  # at most 100 MiB, stops as soon as the reader is dropped
-            a.doc["blob" + str(i % 4)] = __import__("pycrdt").Text(
-                os.urandom(96 * 1024).hex())
+            a.doc["blob" + str(i % 4)] = __import__("pycrdt").Text(os.urandom(96 * 1024).hex())
             sent += 1
             await a.flush(30)
             if state.metrics.errors["slow_consumer"]:
                 break
-        await wait_until(lambda: state.metrics.errors["slow_consumer"] >= 1, 20,
-                         "the slow reader to be dropped")
+        await wait_until(
+            lambda: state.metrics.errors["slow_consumer"] >= 1, 20, "the slow reader to be dropped"
+        )
         assert sent < 200, f"dropped only after {sent} updates of 192 KiB"
         ws.transport.resume_reading()
         await asyncio.sleep(0)
@@ -73,8 +74,9 @@ async def test_a_reader_that_does_not_read_is_dropped_by_bytes(tmp_path, make_cl
 
 async def test_a_late_joiner_of_a_big_document_is_paced_not_dropped(tmp_path, make_client):
     """History bigger than the outbound queue bound is sent at the reader's pace."""
-    async with serve_in_loop(tmp_path / "data", send_queue_bytes=1 << 20,
-                             max_frame_bytes=256 * 1024) as server:
+    async with serve_in_loop(
+        tmp_path / "data", send_queue_bytes=1 << 20, max_frame_bytes=256 * 1024
+    ) as server:
         a = make_client(server, "alice", DOC, initial_content="<p>start</p>")
         await a.start()
         await a.wait_synced()

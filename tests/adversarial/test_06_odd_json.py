@@ -14,15 +14,23 @@ DOC = "json-doc"
 
 
 def hello_text(server, client_info_json: str, user: str = "mallory") -> str:
-    frame = {"type": "hello", "protocol": 1, "api_key": server.tenant.api_key,
-             "document_id": DOC, "token": server.tenant.token(user, role="viewer"),
-             "client_id": f"{user}-client-1", "client_info": "CLIENT_INFO"}
+    frame = {
+        "type": "hello",
+        "protocol": 1,
+        "api_key": server.tenant.api_key,
+        "document_id": DOC,
+        "token": server.tenant.token(user, role="viewer"),
+        "client_id": f"{user}-client-1",
+        "client_info": "CLIENT_INFO",
+    }
     return json.dumps(frame).replace('"CLIENT_INFO"', client_info_json)
 
 
 ODD = {
-    **{f"nesting {depth} deep": '{"a": ' + "[" * depth + "]" * depth + "}"
-       for depth in (40, 500, 900, 960, 985)},
+    **{
+        f"nesting {depth} deep": '{"a": ' + "[" * depth + "]" * depth + "}"
+        for depth in (40, 500, 900, 960, 985)
+    },
     "non-finite number": '{"zoom": 1e999}',
     "negative non-finite": '{"zoom": -1e999}',
     "duplicate keys": '{"name": "a", "name": "b"}',
@@ -30,8 +38,7 @@ ODD = {
 
 
 @pytest.mark.parametrize("name", list(ODD))
-async def test_odd_client_info_is_a_bad_frame_and_later_joiners_work(server, make_client,
-                                                                       name):
+async def test_odd_client_info_is_a_bad_frame_and_later_joiners_work(server, make_client, name):
     a = make_client(server, "alice", DOC, initial_content="<p>start</p>")
     await a.start()
     await a.wait_synced()
@@ -50,7 +57,8 @@ async def test_odd_client_info_is_a_bad_frame_and_later_joiners_work(server, mak
 
 
 async def test_deep_json_in_any_frame_is_a_bad_frame(server):
-    raw = await raw_hello(server, DOC, text='{"type": "hello", "x": ' + "[" * 10_000
-                          + "]" * 10_000 + "}")
+    raw = await raw_hello(
+        server, DOC, text='{"type": "hello", "x": ' + "[" * 10_000 + "]" * 10_000 + "}"
+    )
     code, errors = await closed_with(raw)
     assert code == 4000 and [e["code"] for e in errors] == ["bad_frame"], (code, errors)

@@ -24,8 +24,12 @@ async def new_document(server, make_client, doc=DOC):
 def big_update(raw, counter: int, size: int) -> dict:
     assert raw.cipher is not None and raw.welcome is not None
     data = raw.cipher.seal_update(raw.client_id, counter, os.urandom(size))
-    return {"type": "update", "session_id": raw.welcome["session"]["session_id"],
-            "counter": counter, "data": base64.b64encode(data).decode()}
+    return {
+        "type": "update",
+        "session_id": raw.welcome["session"]["session_id"],
+        "counter": counter,
+        "data": base64.b64encode(data).decode(),
+    }
 
 
 async def flood(raw, count: int, size: int) -> tuple[int, dict | None]:
@@ -52,10 +56,8 @@ async def test_one_editor_cannot_store_without_bound(server, make_client):
     assert info.stored_updates == acked  # what was acknowledged is stored
 
 
-async def test_the_log_is_bounded_when_nobody_answers_snapshot_requests(tmp_path,
-                                                                      make_client):
-    async with serve_in_loop(tmp_path / "data", snapshot_threshold=5,
-                             max_log_updates=20) as server:
+async def test_the_log_is_bounded_when_nobody_answers_snapshot_requests(tmp_path, make_client):
+    async with serve_in_loop(tmp_path / "data", snapshot_threshold=5, max_log_updates=20) as server:
         await new_document(server, make_client)
         raw = await joined(server, DOC, user="lazy")
         await raw.recv_type("synced")
@@ -67,8 +69,9 @@ async def test_the_log_is_bounded_when_nobody_answers_snapshot_requests(tmp_path
 
 
 async def test_stored_size_per_document_and_per_api_key(tmp_path, make_client):
-    async with serve_in_loop(tmp_path / "data", max_document_bytes=300_000,
-                             max_api_key_bytes=500_000) as server:
+    async with serve_in_loop(
+        tmp_path / "data", max_document_bytes=300_000, max_api_key_bytes=500_000
+    ) as server:
         await new_document(server, make_client, "doc-1")
         raw = await joined(server, "doc-1", user="hog")
         await raw.recv_type("synced")
@@ -82,6 +85,7 @@ async def test_stored_size_per_document_and_per_api_key(tmp_path, make_client):
         other.unlock()
         _acked2, error2 = await flood(other, 10, 100_000)
         assert error2 is not None and error2["code"] == "storage_quota_exceeded", error2
-        total = ((await storage_info(server, "doc-1")).stored_bytes
-                 + (await storage_info(server, "doc-2")).stored_bytes)
+        total = (await storage_info(server, "doc-1")).stored_bytes + (
+            await storage_info(server, "doc-2")
+        ).stored_bytes
         assert total <= 500_000 + 100_100

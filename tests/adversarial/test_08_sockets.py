@@ -39,8 +39,10 @@ async def closed_within(port: int, send: bytes, seconds: float, dribble: bool = 
             if time.monotonic() > deadline:
                 return False
         try:
-            return await asyncio.wait_for(reader.read(), max(0.1, deadline - time.monotonic())) \
+            return (
+                await asyncio.wait_for(reader.read(), max(0.1, deadline - time.monotonic()))
                 is not None
+            )
         except TimeoutError:
             return False
         except ConnectionError:
@@ -53,15 +55,19 @@ async def test_idle_and_dribbling_connections_are_closed(tmp_path):
     async with serve_in_loop(tmp_path / "data", header_timeout=1.0) as server:
         port = int(server.url.rsplit(":", 1)[1])
         assert await closed_within(port, b"", 5), "an idle TCP connection was never closed"
-        request = (b"GET /v1/collab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                   b"Connection: Upgrade\r\n" + b"X-Pad: " + b"a" * 200)
-        assert await closed_within(port, request, 8, dribble=True), \
+        request = (
+            b"GET /v1/collab HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n" + b"X-Pad: " + b"a" * 200
+        )
+        assert await closed_within(port, request, 8, dribble=True), (
             "a byte-by-byte header was never cut"
+        )
 
 
 def _limit_fds(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
     return apply
 
 
@@ -72,10 +78,23 @@ async def test_at_the_descriptor_limit_the_server_stays_up_and_quiet(tmp_path):
     log_path = tmp_path / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tandem", "--data-dir", str(data), "serve", "--port",
-             str(port), "--log-level", "info"],
-            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=log, stderr=log,
-            preexec_fn=_limit_fds(256))
+            [
+                sys.executable,
+                "-m",
+                "tandem",
+                "--data-dir",
+                str(data),
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "info",
+            ],
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            stdout=log,
+            stderr=log,
+            preexec_fn=_limit_fds(256),
+        )
     hogs: list[socket.socket] = []
     try:
         for _ in range(200):

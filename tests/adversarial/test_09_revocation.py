@@ -38,8 +38,11 @@ async def test_revoking_closes_open_connections(server, make_client, how):
     finally:
         await store.close()
     revoked_at = time.monotonic()
-    await wait_until(lambda: editor.error is not None and viewer.error is not None, 30,
-                     "both connections to be closed for good")
+    await wait_until(
+        lambda: editor.error is not None and viewer.error is not None,
+        30,
+        "both connections to be closed for good",
+    )
     # Deleting the API key also erases its documents: whichever watcher sees it first
     # (the key's revocation or the document's deletion) closes the connections for good.
     expected = {"jwt"} if how == "keys remove" else {"jwt", "document_deleted"}

@@ -23,8 +23,10 @@ async def test_metrics_are_not_public_by_default(server):
 
 
 async def test_metrics_with_a_token(tmp_path):
-    async with (serve_in_loop(tmp_path / "data", metrics_token="s3cret-metrics") as server,
-                httpx.AsyncClient(base_url=server.url) as http):
+    async with (
+        serve_in_loop(tmp_path / "data", metrics_token="s3cret-metrics") as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
         assert (await http.get("/metrics")).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert (await http.get("/metrics", headers=wrong)).status_code == 401
@@ -35,8 +37,10 @@ async def test_metrics_with_a_token(tmp_path):
 
 async def test_metrics_on_a_separate_listener(tmp_path):
     port = free_port()
-    async with (serve_in_loop(tmp_path / "data", metrics_port=port) as server,
-                httpx.AsyncClient() as http):
+    async with (
+        serve_in_loop(tmp_path / "data", metrics_port=port) as server,
+        httpx.AsyncClient() as http,
+    ):
         assert (await http.get(server.url + "/metrics")).status_code == 404
         private = await http.get(f"http://127.0.0.1:{port}/metrics")
         assert private.status_code == 200 and "tandem_connections" in private.text

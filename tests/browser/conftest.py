@@ -37,7 +37,8 @@ async def browser(playwright: Any) -> AsyncIterator[Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "demo_settings(**settings): server settings for the demo fixture")
+        "markers", "demo_settings(**settings): server settings for the demo fixture"
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="module")

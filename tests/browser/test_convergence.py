@@ -63,7 +63,8 @@ class Typist:
 
     async def exec(self, command: str, value: Any = None) -> None:
         await self.page.evaluate(
-            f"([c, v]) => {self.ed}.execCommand(c, false, v)", [command, value])
+            f"([c, v]) => {self.ed}.execCommand(c, false, v)", [command, value]
+        )
 
     async def claim_line(self) -> None:
         """Put the caret at the end of the paragraph this user owns (made before the race)."""
@@ -75,7 +76,9 @@ class Typist:
                  ed.focus();
                  ed.selection.select(p, true);
                  ed.selection.collapse(false);
-               }""", [f"editor-{self.user}", f"{self.user}:"])
+               }""",
+            [f"editor-{self.user}", f"{self.user}:"],
+        )
 
     async def act(self, action: str) -> None:
         if action == "type":
@@ -124,15 +127,17 @@ class Typist:
 
 
 async def open_users(contexts, demo, doc: str, users: list[str]) -> list[tuple[Any, str]]:
-    pages = [(await open_editor(await contexts(), demo, user, doc, wait=False), user)
-             for user in users]
+    pages = [
+        (await open_editor(await contexts(), demo, user, doc, wait=False), user) for user in users
+    ]
     for page, user in pages:
         await wait_synced(page, user)
     return pages
 
 
-@pytest.mark.parametrize("users", [["alice", "bob"], ["alice", "bob", "carol"]],
-                         ids=["two-users", "three-users"])
+@pytest.mark.parametrize(
+    "users", [["alice", "bob"], ["alice", "bob", "carol"]], ids=["two-users", "three-users"]
+)
 async def test_concurrent_editing_converges(demo, contexts, tmp_path, users):
     doc = f"race-{len(users)}"
     pages = await open_users(contexts, demo, doc, users)
@@ -144,7 +149,9 @@ async def test_concurrent_editing_converges(demo, contexts, tmp_path, users):
         await page.evaluate(
             """(id) => { const ed = tinymce.get(id); ed.focus();
                          ed.selection.select(ed.getBody(), true);
-                         ed.selection.collapse(false); }""", f"editor-{user}")
+                         ed.selection.collapse(false); }""",
+            f"editor-{user}",
+        )
         await page.keyboard.press("Enter")
         await page.keyboard.type(f"{user}:")
         await converge(pages)
@@ -168,7 +175,8 @@ async def test_concurrent_editing_converges(demo, contexts, tmp_path, users):
     for page, user in pages:
         view = comparable(await editor_html(page, user))
         assert view == comparable(final), (
-            f"{user}'s editor shows\n{view}\nbut the document is\n{final}")
+            f"{user}'s editor shows\n{view}\nbut the document is\n{final}"
+        )
         assert not page.rtc_log.errors, page.rtc_log.errors
         assert await canonical(page, user) == final
 

@@ -45,9 +45,11 @@ async def test_a_deleted_document_closes_the_editor_and_erases_the_device_copy(d
     assert await page.evaluate(DEVICE_KEYS, doc) != []
 
     response = await asyncio.to_thread(
-        httpx.delete, f"{demo.direct_url}/v1/documents/{quote(doc, safe='')}",
+        httpx.delete,
+        f"{demo.direct_url}/v1/documents/{quote(doc, safe='')}",
         headers={"Authorization": f"Bearer {ADMIN}", "Tandem-Api-Key": demo.tenant.api_key},
-        timeout=30)
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     assert response.json()["closed_connections"] == 1
 
@@ -68,6 +70,8 @@ async def test_a_deleted_document_closes_the_editor_and_erases_the_device_copy(d
     await page.reload()
     await page.wait_for_function(
         "() => tinymce.get('editor-alice') && tinymce.get('editor-alice').plugins.rtc"
-        ".getState().synced", timeout=20_000)
+        ".getState().synced",
+        timeout=20_000,
+    )
     body = await page.evaluate("() => tinymce.get('editor-alice').getBody().textContent")
     assert "personal data" not in body

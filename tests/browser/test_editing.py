@@ -41,7 +41,9 @@ async def test_python_sdk_append_appears_in_open_editor(demo, contexts):
         await client.flush()
         await page.wait_for_function(
             """() => tinymce.get('editor-alice').getContent()
-                       .includes('<p>Appended by the Python SDK</p>')""", timeout=10_000)
+                       .includes('<p>Appended by the Python SDK</p>')""",
+            timeout=10_000,
+        )
         assert await page.evaluate("window.__loadedOnce === true") and not loads  # no reload
         assert await canonical(page, "alice") == client.to_html()
         assert normalize_html(await editor_html(page, "alice")) == client.to_html()
@@ -69,7 +71,9 @@ async def test_undo_removes_only_own_typing(demo, contexts):
     await alice.frame_locator("#editor-alice_ifr").locator("body").press("Control+z")
     await alice.wait_for_function(
         "() => !tinymce.get('editor-alice').plugins.rtc.getCanonicalContent()"
-        ".includes('Alice wrote this')", timeout=10_000)
+        ".includes('Alice wrote this')",
+        timeout=10_000,
+    )
     after = await converge(pages)
     assert "Alice wrote this" not in after
     assert "Bob wrote that" in after
@@ -82,7 +86,9 @@ async def test_undo_removes_only_own_typing(demo, contexts):
     await bob.evaluate("tinymce.get('editor-bob').execCommand('Undo')")
     await bob.wait_for_function(
         "() => !tinymce.get('editor-bob').plugins.rtc.getCanonicalContent()"
-        ".includes('Bob wrote that')", timeout=10_000)
+        ".includes('Bob wrote that')",
+        timeout=10_000,
+    )
     assert await converge(pages) == before
 
     # redo brings Alice's typing back
@@ -116,7 +122,9 @@ async def test_remote_caret_shows_other_users_name_and_place(demo, contexts):
     bob_id = (await rtc_state(bob, "bob"))["clientId"]
     await alice.wait_for_function(
         "(id) => tinymce.get('editor-alice').plugins.rtc.getState().clients"
-        ".some((c) => c.client_id === id && c.user_id === 'bob')", arg=bob_id)
+        ".some((c) => c.client_id === id && c.user_id === 'bob')",
+        arg=bob_id,
+    )
 
     # Bob puts his caret at the end of the heading
     heading = await alice.evaluate(PARAGRAPH_RECT, ["Welcome to Tandem"])
@@ -125,9 +133,10 @@ async def test_remote_caret_shows_other_users_name_and_place(demo, contexts):
         ed.selection.collapse(false); ed.nodeChanged(); }""")
     # (his first presence, sent on sync, may show him at the start of the document)
     await alice.wait_for_function(
-        f"([a, right]) => {{ const c = ({CARET})(a); "
-        "return c && Math.abs(c.left - right) <= 3; }",
-        arg=[[bob_id], heading["right"]], timeout=5_000)
+        f"([a, right]) => {{ const c = ({CARET})(a); return c && Math.abs(c.left - right) <= 3; }}",
+        arg=[[bob_id], heading["right"]],
+        timeout=5_000,
+    )
     caret = await alice.evaluate(CARET, [bob_id])
     assert caret["name"] == "Bob"  # rtc_user_details_provider's fullName
     assert not caret["inBody"]  # the overlay is never part of the content
@@ -140,7 +149,9 @@ async def test_remote_caret_shows_other_users_name_and_place(demo, contexts):
     para = await alice.evaluate(PARAGRAPH_RECT, ["Type in either editor"])
     await alice.wait_for_function(
         f"([a, top]) => {{ const c = ({CARET})(a); return c && c.top >= top - 2; }}",
-        arg=[[bob_id], para["top"]], timeout=10_000)
+        arg=[[bob_id], para["top"]],
+        timeout=10_000,
+    )
     caret = await alice.evaluate(CARET, [bob_id])
     assert para["top"] - 2 <= caret["top"] <= para["bottom"]
     assert abs(caret["left"] - para["left"]) <= 3
@@ -148,8 +159,7 @@ async def test_remote_caret_shows_other_users_name_and_place(demo, contexts):
 
     # Bob leaves: his caret goes away
     await bob.close()
-    await alice.wait_for_function(f"(a) => ({CARET})(a) === null", arg=[bob_id],
-                                  timeout=10_000)
+    await alice.wait_for_function(f"(a) => ({CARET})(a) === null", arg=[bob_id], timeout=10_000)
 
 
 async def test_pending_bold_survives_a_remote_edit_elsewhere(demo, contexts):
@@ -168,7 +178,8 @@ async def test_pending_bold_survives_a_remote_edit_elsewhere(demo, contexts):
     await bob.keyboard.press("Enter")
     await bob.keyboard.type("Bob elsewhere")
     await alice.wait_for_function(
-        "() => tinymce.get('editor-alice').getContent().includes('Bob elsewhere')")
+        "() => tinymce.get('editor-alice').getContent().includes('Bob elsewhere')"
+    )
 
     await alice.keyboard.type("bold")
     final = await converge(pages)
@@ -185,15 +196,20 @@ async def test_key_rotation_by_the_sdk_is_followed_by_the_editor(demo, contexts)
     before = await canonical(page, "alice")
     old_session = (await rtc_state(page, "alice"))["sessionId"]
 
-    client = sdk_client(demo, doc, encryption_provider=lambda arg: {
-        "key": DEMO_KEY, "keyHint": arg["keyHint"] or "demo-2"})
+    client = sdk_client(
+        demo,
+        doc,
+        encryption_provider=lambda arg: {"key": DEMO_KEY, "keyHint": arg["keyHint"] or "demo-2"},
+    )
     await client.start()
     try:
         await client.wait_synced()
         assert await client.rotate_key() == "demo-2"
         await page.wait_for_function(
             """() => { const s = tinymce.get('editor-alice').plugins.rtc.getState();
-                       return s.keyHint === 'demo-2' && s.synced; }""", timeout=15_000)
+                       return s.keyHint === 'demo-2' && s.synced; }""",
+            timeout=15_000,
+        )
         state = await rtc_state(page, "alice")
         assert state["sessionId"] != old_session
         assert await canonical(page, "alice") == before
@@ -203,7 +219,8 @@ async def test_key_rotation_by_the_sdk_is_followed_by_the_editor(demo, contexts)
         await client.flush()
         await page.wait_for_function(
             """() => tinymce.get('editor-alice').getContent().includes('bot after rotation')""",
-            timeout=10_000)
+            timeout=10_000,
+        )
         html = await canonical(page, "alice")
         assert "after rotation" in html and "bot after rotation" in html
         for _ in range(100):
@@ -222,26 +239,35 @@ async def test_presence_callbacks_user_details_and_snapshot_hook(demo, contexts)
     alice, bob = await two_users(contexts, demo, doc)
     await alice.wait_for_function(
         "() => document.getElementById('here-alice').textContent.includes('Bob (caret')",
-        timeout=10_000)
+        timeout=10_000,
+    )
     await bob.wait_for_function(
         "() => document.getElementById('here-bob').textContent.includes('Alice (caret')",
-        timeout=10_000)
+        timeout=10_000,
+    )
     await focus_end(alice, "alice")
     await alice.keyboard.type(" saved by the integrator")
     await alice.wait_for_function(
         "() => /rtc_snapshot: version [1-9]\\d*, \\d+ characters/.test("
-        "document.getElementById('saved-alice').textContent)", timeout=15_000)
-    version = int((await alice.evaluate(
-        "() => document.getElementById('saved-alice').textContent")).split()[2].rstrip(","))
+        "document.getElementById('saved-alice').textContent)",
+        timeout=15_000,
+    )
+    version = int(
+        (await alice.evaluate("() => document.getElementById('saved-alice').textContent"))
+        .split()[2]
+        .rstrip(",")
+    )
     assert version >= 1
     await bob.close()
     await alice.wait_for_function(
         "() => document.getElementById('here-alice').textContent === 'also here: nobody'",
-        timeout=10_000)
+        timeout=10_000,
+    )
 
 
 async def test_an_empty_list_left_in_a_table_cell_is_shown_as_nothing_and_stays_editable(
-        demo, contexts, tmp_path):
+    demo, contexts, tmp_path
+):
     """Concurrent list toggles can leave a <ul> without items in the shared document (the
     browser fuzzer's seed 16); TinyMCE drops it, and so does the content model: every editor
     shows the shared document, and an edit in that cell deletes the empty list without
@@ -253,32 +279,41 @@ async def test_an_empty_list_left_in_a_table_cell_is_shown_as_nothing_and_stays_
     await client.start()
     try:
         await client.wait_synced()
-        client.set_html("<p>before</p><table><tbody><tr><td><p></p><p>a</p><ol><li>a</li></ol>"
-                        "</td></tr></tbody></table>")
+        client.set_html(
+            "<p>before</p><table><tbody><tr><td><p></p><p>a</p><ol><li>a</li></ol>"
+            "</td></tr></tbody></table>"
+        )
         cell = client.fragment.children[1].children[0].children[0].children[0]
         with client.doc.transaction():
             cell.children.insert(2, XmlElement("ul"))  # between <p>a</p> and the <ol>
         await client.flush()
-        expected = ("<p>before</p>\n<table><tbody><tr><td><p></p><p>a</p><ol><li>a</li></ol>"
-                    "</td></tr></tbody></table>")
+        expected = (
+            "<p>before</p>\n<table><tbody><tr><td><p></p><p>a</p><ol><li>a</li></ol>"
+            "</td></tr></tbody></table>"
+        )
         assert client.to_html() == expected
         assert [c.tag for c in cell.children] == ["p", "p", "ul", "ol"]
 
         pages = []
         for user in ("alice", "bob"):
             page = await open_editor(await contexts(), demo, user, doc)
-            await page.evaluate("""(id) => { window.__incidents = [];
+            await page.evaluate(
+                """(id) => { window.__incidents = [];
                 tinymce.get(id).on('RtcIncident', (e) => window.__incidents.push(e.reason)); }""",
-                                f"editor-{user}")
+                f"editor-{user}",
+            )
             assert await canonical(page, user) == expected
             assert normalize_html(await editor_html(page, user)) == expected
             pages.append((page, user))
         assert await doc_cat(demo, doc, tmp_path) == expected
 
         alice = pages[0][0]
-        await alice.evaluate("""(id) => { const ed = tinymce.get(id); ed.focus();
+        await alice.evaluate(
+            """(id) => { const ed = tinymce.get(id); ed.focus();
             ed.selection.select(ed.getBody().querySelectorAll('td p')[1], true);
-            ed.selection.collapse(false); }""", "editor-alice")
+            ed.selection.collapse(false); }""",
+            "editor-alice",
+        )
         await alice.keyboard.type("XYZ")
         final = await converge(pages)
         assert final == expected.replace("<p>a</p>", "<p>aXYZ</p>")
@@ -287,8 +322,9 @@ async def test_an_empty_list_left_in_a_table_cell_is_shown_as_nothing_and_stays_
             assert await page.evaluate("window.__incidents") == []
             state = await rtc_state(page, user)
             assert state["editable"], state
-            stats = await page.evaluate("(id) => tinymce.get(id).plugins.rtc.getStats()",
-                                        f"editor-{user}")
+            stats = await page.evaluate(
+                "(id) => tinymce.get(id).plugins.rtc.getStats()", f"editor-{user}"
+            )
             assert not stats.get("rewrites") and not stats.get("incidents"), stats
             assert page.rtc_log.errors == [] and page.rtc_log.console_errors == []
         for _ in range(100):

@@ -47,18 +47,23 @@ async def test_feature_collaborates(demo, contexts, feature):
     bob = await open_editor(await contexts(), demo, "bob", doc)
     _, script = FEATURES[feature]
     await alice.evaluate(
-        f"() => {{ const ed = tinymce.get('editor-alice'); {PRELUDE}\n{script}\n}}")
+        f"() => {{ const ed = tinymce.get('editor-alice'); {PRELUDE}\n{script}\n}}"
+    )
     # bob has everything alice did once her changes are acknowledged and his view settled
     await alice.evaluate("() => tinymce.get('editor-alice').plugins.rtc.flush()")
     version = await alice.evaluate(
-        "() => tinymce.get('editor-alice').plugins.rtc.getState().version")
+        "() => tinymce.get('editor-alice').plugins.rtc.getState().version"
+    )
     await bob.wait_for_function(
-        "([v]) => tinymce.get('editor-bob').plugins.rtc.getState().version >= v", arg=[version])
+        "([v]) => tinymce.get('editor-bob').plugins.rtc.getState().version >= v", arg=[version]
+    )
     carol = await open_editor(await contexts(), demo, "carol", doc)
     await wait_synced(carol, "carol")
 
-    states = {user: await page.evaluate(STATE, user)
-              for page, user in ((alice, "alice"), (bob, "bob"), (carol, "carol"))}
+    states = {
+        user: await page.evaluate(STATE, user)
+        for page, user in ((alice, "alice"), (bob, "bob"), (carol, "carol"))
+    }
     first = states["alice"]
     unchanged = FEATURE_START.replace("</p><p>", "</p>\n<p>")
     if feature not in ("visual blocks", "clear formatting"):  # these end where they began
@@ -68,7 +73,8 @@ async def test_feature_collaborates(demo, contexts, feature):
         assert state["content"] == first["content"], f"{user}'s getContent() differs"
         assert state["local"] == first["canonical"], (
             f"{user}'s editor shows something else than the shared document:\n"
-            f"{state['local']}\n{first['canonical']}")
+            f"{state['local']}\n{first['canonical']}"
+        )
         assert state["editable"], f"{user}'s editor is read-only"
         assert state["stats"]["incidents"] == 0, f"{user}: the loop guard tripped"
     for page in (alice, bob, carol):

@@ -36,8 +36,9 @@ def block(text: str) -> Map:
 
 
 class Replica:
-    def __init__(self, seed_update: bytes, alphabet: str, rng: random.Random, *,
-                 follow_remote: bool = False) -> None:
+    def __init__(
+        self, seed_update: bytes, alphabet: str, rng: random.Random, *, follow_remote: bool = False
+    ) -> None:
         self.doc = Doc()
         self.doc.apply_update(seed_update)
         self.blocks = self.doc.get("blocks", type=Array)
@@ -113,22 +114,26 @@ class Replica:
         if kind == "type":
             self.type_run(self.rng.randint(1, 5))
         elif kind == "backspace" and at > 0:
+
             def backspace():
                 del text[at - 1]
                 self.set_caret(index, at - 1)
+
             self.measured(backspace)
         elif kind == "replace" and len(str(text)) > at:
             n = self.rng.randint(1, len(str(text)) - at)
             ch = self.rng.choice(self.alphabet)
-            selected = str(text)[at:at + n]
+            selected = str(text)[at : at + n]
 
             def replace():
-                del text[at:at + n]
+                del text[at : at + n]
                 text.insert(at, ch)
                 self.set_caret(index, at + 1)
                 return ch
+
             self.measured(replace, typed=ch, selected=selected)
         elif kind == "split":
+
             def split():  # Enter: the tail becomes a new block (a copy: Yjs has no move)
                 tail = str(text)[at:]
                 with self.doc.transaction():
@@ -136,8 +141,10 @@ class Replica:
                         del text[at:]
                     self.blocks.insert(index + 1, block(tail))
                 self.set_caret(index + 1, 0)
+
             self.measured(split)
         elif kind == "merge" and index > 0:
+
             def merge():  # Backspace at a block start: this block's text joins the previous
                 prev_text = self.blocks[index - 1]["t"]
                 end = len(str(prev_text))
@@ -145,6 +152,7 @@ class Replica:
                     prev_text.insert(end, str(text))
                     del self.blocks[index]
                 self.set_caret(index - 1, end)
+
             self.measured(merge)
 
 
@@ -163,8 +171,7 @@ def make_replicas(seed: int, users: int, **kw) -> list[Replica]:
             blocks.append(block(line))
     update = origin.get_update()
     rng = random.Random(seed)
-    return [Replica(update, ALPHABETS[i], random.Random(rng.random()), **kw)
-            for i in range(users)]
+    return [Replica(update, ALPHABETS[i], random.Random(rng.random()), **kw) for i in range(users)]
 
 
 def converge(replicas: list[Replica]) -> list[str]:
@@ -218,8 +225,10 @@ def race(seed: int, follow_remote: bool) -> tuple[bool | None, list[str]]:
     queue = {}
     for r in replicas:
         r.set_caret(1, at)
-        r.runs = ["".join(rng.choice(r.alphabet) for _ in range(rng.randint(3, 6)))
-                  for _ in range(rng.randint(1, 3))]
+        r.runs = [
+            "".join(rng.choice(r.alphabet) for _ in range(rng.randint(3, 6)))
+            for _ in range(rng.randint(1, 3))
+        ]
         queue[id(r)] = list("".join(r.runs))
     while any(queue.values()):
         r = rng.choice([r for r in replicas if queue[id(r)]])

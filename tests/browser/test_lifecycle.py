@@ -64,7 +64,9 @@ async def test_editor_reconnects_after_server_restart(demo, contexts, tmp_path):
     for page, user in pages:
         await page.wait_for_function(
             "(id) => { const s = tinymce.get(id).plugins.rtc.getState();"
-            " return !s.connected && !s.synced; }", arg=f"editor-{user}")
+            " return !s.connected && !s.synced; }",
+            arg=f"editor-{user}",
+        )
     # offline: still editable, and what is typed is kept
     state = await rtc_state(alice, "alice")
     assert state["editable"] and state["offline"], state
@@ -72,11 +74,13 @@ async def test_editor_reconnects_after_server_restart(demo, contexts, tmp_path):
     await focus_end(alice, "alice")
     await alice.keyboard.type(" Typed offline.")
     assert await canonical(alice, "alice", flush=False) == before.replace(
-        "Before the restart.</p>", "Before the restart. Typed offline.</p>")
+        "Before the restart.</p>", "Before the restart. Typed offline.</p>"
+    )
     await alice.wait_for_function(
         """() => Array.from(document.querySelectorAll('.tox-notification__body'))
                  .some((n) => n.textContent.includes('Your changes are kept'))""",
-        timeout=10_000)
+        timeout=10_000,
+    )
 
     await demo.start()  # same port, same data directory
     for page, user in pages:
@@ -89,7 +93,8 @@ async def test_editor_reconnects_after_server_restart(demo, contexts, tmp_path):
     await alice.keyboard.type(" After the restart.")
     await bob.wait_for_function(
         "() => tinymce.get('editor-bob').getContent().includes('After the restart.')",
-        timeout=10_000)
+        timeout=10_000,
+    )
     after = await converge(pages)
     assert "<p>Before the restart. Typed offline. After the restart.</p>" in after, after
     assert await doc_cat(demo, doc, tmp_path) == after
@@ -116,7 +121,8 @@ async def test_viewer_is_read_only_and_sees_edits(demo, contexts):
     await alice.keyboard.press("Enter")
     await alice.keyboard.type("For the viewer")
     await viewer.wait_for_function(
-        "() => tinymce.get('editor-v').getContent().includes('For the viewer')", timeout=10_000)
+        "() => tinymce.get('editor-v').getContent().includes('For the viewer')", timeout=10_000
+    )
     assert await canonical(viewer, "v", flush=False) == await canonical(alice, "alice")
     assert "viewer typing" not in await canonical(alice, "alice")
     state = await rtc_state(viewer, "v")

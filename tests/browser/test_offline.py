@@ -32,8 +32,7 @@ BLOCKABLE_SOCKETS = """(() => {
 
 
 async def set_blocked(page, blocked: bool) -> None:
-    await page.evaluate("(b) => sessionStorage.setItem('rtc-test-offline', b ? '1' : '0')",
-                        blocked)
+    await page.evaluate("(b) => sessionStorage.setItem('rtc-test-offline', b ? '1' : '0')", blocked)
 
 
 async def test_network_cut_keeps_editing_and_merges(demo, contexts):
@@ -82,7 +81,8 @@ async def test_reload_while_offline_keeps_edits(demo, contexts):
     await alice.reload()
     await alice.wait_for_function(OFFLINE, arg="editor-alice", timeout=20_000)
     assert "before reload" in await alice.evaluate(
-        "() => tinymce.get('editor-alice').getBody().textContent")
+        "() => tinymce.get('editor-alice').getBody().textContent"
+    )
     await focus_end(alice, "alice")
     await alice.keyboard.type(" after reload")
     await alice.evaluate("() => tinymce.get('editor-alice').plugins.rtc.saveLocal()")

@@ -26,18 +26,23 @@ async def test_insecure_origin_shows_error_and_opens_no_websocket(playwright, de
         await notification.first.wait_for(timeout=15_000)
         await page.wait_for_function(
             "() => ['alice', 'bob'].every((u) => { const ed = tinymce.get('editor-' + u);"
-            " return ed && ed.plugins.rtc && ed.plugins.rtc.getState().error; })")
+            " return ed && ed.plugins.rtc && ed.plugins.rtc.getState().error; })"
+        )
         assert await notification.count() == 2
         for user in ("alice", "bob"):
             state = await page.evaluate(
-                "(id) => tinymce.get(id).plugins.rtc.getState()", f"editor-{user}")
+                "(id) => tinymce.get(id).plugins.rtc.getState()", f"editor-{user}"
+            )
             assert state["error"] == {"reason": "general", "message": MESSAGE}, state
             assert not state["connected"] and not state["synced"] and not state["editable"]
-            assert await page.evaluate("(id) => tinymce.get(id).mode.isReadOnly()",
-                                       f"editor-{user}")
+            assert await page.evaluate(
+                "(id) => tinymce.get(id).mode.isReadOnly()", f"editor-{user}"
+            )
             rejected = await page.evaluate(
                 "(id) => tinymce.get(id).plugins.rtc.whenSynced().then(() => null,"
-                " (e) => e.message)", f"editor-{user}")
+                " (e) => e.message)",
+                f"editor-{user}",
+            )
             assert rejected == MESSAGE
 
         # ... and on the console

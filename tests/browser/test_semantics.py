@@ -23,7 +23,8 @@ LOG = "() => window.__rtcLog"
 
 
 async def test_set_and_insert_content_are_shared_and_get_content_is_the_shared_document(
-        demo, contexts):
+    demo, contexts
+):
     doc = "set-insert-get"
     alice = await open_editor(await contexts(), demo, "alice", doc)
     bob = await open_editor(await contexts(), demo, "bob", doc)
@@ -60,19 +61,33 @@ async def test_server_disconnected_callback_replaces_the_default_notice(demo, co
     assert [e["reason"] for e in log] == ["encryption"]
     assert await page.evaluate(NOTICES) == []
     # without the callback the editor says it itself
-    plain = await custom_editor(await contexts(), demo, "eve", doc,
-                                f"{{ rtc_encryption_provider: {WRONG_KEY} }}", wait=False)
+    plain = await custom_editor(
+        await contexts(),
+        demo,
+        "eve",
+        doc,
+        f"{{ rtc_encryption_provider: {WRONG_KEY} }}",
+        wait=False,
+    )
     await plain.wait_for_function(
-        "() => document.querySelectorAll('.tox-notification__body').length > 0", timeout=20_000)
+        "() => document.querySelectorAll('.tox-notification__body').length > 0", timeout=20_000
+    )
     notices = await plain.evaluate(NOTICES)
     assert any("(encryption)" in n for n in notices), notices
 
 
 async def test_non_string_initial_content_is_reason_content(demo, contexts):
-    page = await custom_editor(await contexts(), demo, "alice", "initial-not-a-string", """{
+    page = await custom_editor(
+        await contexts(),
+        demo,
+        "alice",
+        "initial-not-a-string",
+        """{
         rtc_initial_content_provider: () => ({ content: 42 }),
         rtc_server_disconnected: (e) => log.push(e),
-    }""", wait=False)
+    }""",
+        wait=False,
+    )
     await page.wait_for_function("() => window.__rtcLog.length > 0", timeout=20_000)
     log = await page.evaluate(LOG)
     assert [e["reason"] for e in log] == ["content"]
@@ -114,10 +129,12 @@ async def test_ime_composition_never_syncs_half_composed_text(demo, contexts):
     await converge(pages)
     await focus_end(alice, "alice")
     cdp = await alice.context.new_cdp_session(alice)
-    await cdp.send("Input.imeSetComposition", {"text": "にほ", "selectionStart": 2,
-                                                "selectionEnd": 2})
-    await cdp.send("Input.imeSetComposition", {"text": "にほん", "selectionStart": 3,
-                                                "selectionEnd": 3})
+    await cdp.send(
+        "Input.imeSetComposition", {"text": "にほ", "selectionStart": 2, "selectionEnd": 2}
+    )
+    await cdp.send(
+        "Input.imeSetComposition", {"text": "にほん", "selectionStart": 3, "selectionEnd": 3}
+    )
     # bob types meanwhile, in the same paragraph
     await focus_end(bob, "bob")
     await bob.keyboard.type(" bob")
@@ -127,8 +144,10 @@ async def test_ime_composition_never_syncs_half_composed_text(demo, contexts):
     await cdp.send("Input.insertText", {"text": "日本"})
     html = await converge(pages)
     assert html.count("日本") == 1 and "にほ" not in html and html.count(" bob") == 1, html
-    assert await alice.evaluate(
-        "() => tinymce.get('editor-alice').plugins.rtc.getStats().incidents") == 0
+    assert (
+        await alice.evaluate("() => tinymce.get('editor-alice').plugins.rtc.getStats().incidents")
+        == 0
+    )
 
 
 async def test_uploaded_image_replaces_its_blob_url_in_the_shared_document(demo, contexts):
@@ -158,13 +177,17 @@ async def test_uploaded_image_replaces_its_blob_url_in_the_shared_document(demo,
     await bob.wait_for_function(
         """() => tinymce.get('editor-bob').plugins.rtc.getCanonicalContent()
                    .includes('demo/uploads/')""",
-        timeout=15_000)
+        timeout=15_000,
+    )
     srcs = await bob.evaluate("() => [...window.__srcs]")
     assert not any(s.startswith("blob:") for s in srcs), srcs
     html = await canonical(alice, "alice")
     assert "blob:" not in html and "demo/uploads/" in html
     # the image loads in bob's browser
-    await bob.wait_for_function("""() => {
+    await bob.wait_for_function(
+        """() => {
         const img = tinymce.get('editor-bob').getBody().querySelector('img');
-        return img && img.complete && img.naturalWidth === 1; }""", timeout=10_000)
+        return img && img.complete && img.naturalWidth === 1; }""",
+        timeout=10_000,
+    )
     await wait_synced(alice, "alice")

@@ -32,25 +32,28 @@ async def test_versions_open_restore_across_plugin_and_sdk(demo, contexts):
         bot.append_paragraph("from python")
         await bot.flush()
         first = await bot.create_version("Python draft")
-        await alice.wait_for_function(
-            f"() => {RTC}.getCanonicalContent().includes('from python')")
-        await alice.evaluate(f"() => tinymce.get('editor-alice').setContent("
-                             f"{RTC}.getCanonicalContent() + '<p>from the browser</p>')")
+        await alice.wait_for_function(f"() => {RTC}.getCanonicalContent().includes('from python')")
+        await alice.evaluate(
+            f"() => tinymce.get('editor-alice').setContent("
+            f"{RTC}.getCanonicalContent() + '<p>from the browser</p>')"
+        )
         second = await alice.evaluate(f"() => {RTC}.createVersion('Browser draft')")
         assert second == first + 1
         versions = await alice.evaluate(f"() => {RTC}.versions()")
         assert [(v["number"], v["kind"], v["name"]) for v in versions] == [
-            (second, "named", "Browser draft"), (first, "named", "Python draft"),
-            (1, "session", None)]
+            (second, "named", "Browser draft"),
+            (first, "named", "Python draft"),
+            (1, "session", None),
+        ]
         assert versions[0]["editors"] == ["alice"] and versions[1]["editors"] == ["py-bot"]
         # the SDK reads the name the browser sealed, and the same content
-        assert [v["name"] for v in await bot.versions()][:2] == ["Browser draft",
-                                                                 "Python draft"]
+        assert [v["name"] for v in await bot.versions()][:2] == ["Browser draft", "Python draft"]
         html_first = await alice.evaluate(f"(n) => {RTC}.openVersion(n)", first)
         assert html_first == welcome + "\n<p>from python</p>"
         assert html_first == await bot.state_at(first)
         assert await alice.evaluate(f"(n) => {RTC}.openVersion(n)", second) == (
-            await bot.state_at(second))
+            await bot.state_at(second)
+        )
 
         restored = await alice.evaluate(f"(n) => {RTC}.restoreVersion(n)", first)
         assert restored == second + 2  # "before restoring", then the restore itself
@@ -63,8 +66,10 @@ async def test_versions_open_restore_across_plugin_and_sdk(demo, contexts):
             await alice.wait_for_timeout(50)
         assert bot.to_html() == after
         kinds = [(v["kind"], v["name"]) for v in await bot.versions(limit=2)]
-        assert kinds == [("restore", f"Restored version {first}"),
-                         ("named", f"Before restoring version {first}")]
+        assert kinds == [
+            ("restore", f"Restored version {first}"),
+            ("named", f"Before restoring version {first}"),
+        ]
         assert await bot.state_at(second + 1) == await bot.state_at(second)
     finally:
         await bot.close()
@@ -78,7 +83,8 @@ async def test_demo_history_dialog_lists_previews_and_restores(demo, contexts):
     await page.evaluate("() => tinymce.get('editor-alice').setContent('<p>replaced</p>')")
     await canonical(page, "alice")
     assert await page.evaluate(
-        "() => 'history' in tinymce.get('editor-alice').ui.registry.getAll().buttons")
+        "() => 'history' in tinymce.get('editor-alice').ui.registry.getAll().buttons"
+    )
     await page.click("#history-alice")
     await page.wait_for_selector("#history[open] #history-list button")
     labels = await page.locator("#history-list button").all_inner_texts()
@@ -89,7 +95,8 @@ async def test_demo_history_dialog_lists_previews_and_restores(demo, contexts):
     await page.wait_for_selector("#history-restore:not([disabled])")
     await page.click("#history-restore")
     await page.wait_for_function(
-        "() => document.getElementById('history-status').textContent.startsWith('4 versions')")
+        "() => document.getElementById('history-status').textContent.startsWith('4 versions')"
+    )
     assert await canonical(page, "alice") == welcome
 
 
@@ -106,20 +113,37 @@ async def test_plugin_falls_back_when_the_latest_checkpoint_is_garbage(demo, con
         expected = bot.to_html()
         # an editor token sends 28 random bytes as the snapshot at the document's version
         async with websockets.connect(websocket_url(demo.direct_url)) as ws:
-            await ws.send(json.dumps({
-                "type": "hello", "protocol": 1, "api_key": demo.tenant.api_key,
-                "document_id": doc, "token": demo.sign("mallory", document=doc),
-                "client_id": "mallory-client", "client_info": {}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "hello",
+                        "protocol": 1,
+                        "api_key": demo.tenant.api_key,
+                        "document_id": doc,
+                        "token": demo.sign("mallory", document=doc),
+                        "client_id": "mallory-client",
+                        "client_info": {},
+                    }
+                )
+            )
             welcome = json.loads(await ws.recv())
-            await ws.send(json.dumps({
-                "type": "snapshot", "session_id": welcome["session"]["session_id"],
-                "seq": bot.version, "data": base64.b64encode(os.urandom(28)).decode()}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "snapshot",
+                        "session_id": welcome["session"]["session_id"],
+                        "seq": bot.version,
+                        "data": base64.b64encode(os.urandom(28)).decode(),
+                    }
+                )
+            )
             while (frame := json.loads(await ws.recv()))["type"] != "snapshot_ack":
                 pass
             assert frame["accepted"]
         alice = await open_editor(await contexts(), demo, "alice", doc)
         await alice.wait_for_function(
-            f"() => {RTC}.getState().historyIncidents.length > 0", timeout=15_000)
+            f"() => {RTC}.getState().historyIncidents.length > 0", timeout=15_000
+        )
         assert await canonical(alice, "alice") == expected
         (incident,) = (await rtc_state(alice, "alice"))["historyIncidents"]
         assert (incident["code"], incident["recovered"]) == ("snapshot_unreadable", True)
@@ -146,26 +170,46 @@ async def test_plugin_reads_history_when_a_rotation_key_does_not_open(demo, cont
         await bot.flush()
         expected = bot.to_html()
         async with websockets.connect(websocket_url(demo.direct_url)) as ws:
-            await ws.send(json.dumps({
-                "type": "hello", "protocol": 1, "api_key": demo.tenant.api_key,
-                "document_id": doc, "token": demo.sign("mallory", document=doc),
-                "client_id": "mallory-client", "client_info": {}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "hello",
+                        "protocol": 1,
+                        "api_key": demo.tenant.api_key,
+                        "document_id": doc,
+                        "token": demo.sign("mallory", document=doc),
+                        "client_id": "mallory-client",
+                        "client_info": {},
+                    }
+                )
+            )
             welcome = json.loads(await ws.recv())
-            await ws.send(json.dumps({
-                "type": "create_session", "session_id": "mallory-session-000001",
-                "key_hint": "demo-1", "salt": base64.b64encode(os.urandom(32)).decode(),
-                "iterations": 10_000, "wrapped_key": base64.b64encode(os.urandom(60)).decode(),
-                "snapshot": base64.b64encode(os.urandom(60)).decode(),
-                "replaces": welcome["session"]["session_id"], "seq": bot.version}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "create_session",
+                        "session_id": "mallory-session-000001",
+                        "key_hint": "demo-1",
+                        "salt": base64.b64encode(os.urandom(32)).decode(),
+                        "iterations": 10_000,
+                        "wrapped_key": base64.b64encode(os.urandom(60)).decode(),
+                        "snapshot": base64.b64encode(os.urandom(60)).decode(),
+                        "replaces": welcome["session"]["session_id"],
+                        "seq": bot.version,
+                    }
+                )
+            )
             while json.loads(await ws.recv())["type"] != "session_created":
                 pass
         alice = await open_editor(await contexts(), demo, "alice", doc, wait=False)
         await alice.wait_for_function(
             f"() => {RTC} && {RTC}.getState && {RTC}.getState().historyIncidents.length > 0",
-            timeout=20_000)
+            timeout=20_000,
+        )
         state = await rtc_state(alice, "alice")
         assert [(i["code"], i["recovered"]) for i in state["historyIncidents"]] == [
-            ("session_key_unusable", True)]
+            ("session_key_unusable", True)
+        ]
         assert not state["editable"]  # nothing could be sent under that session
         assert await canonical(alice, "alice", flush=False) == expected
         # an editor with the right key repairs the document: alice can edit again

@@ -42,9 +42,11 @@ async def stored(url: str, api_key: str, doc: str):
 async def test_clients_on_three_nodes_converge_with_contiguous_seqs(seed):
     rng = random.Random(seed)
     async with pg_cluster(3) as cluster:
-        clients = [new_client(node, f"user{i}-{n}", "shared-doc",
-                              initial_content="<p>start</p>")
-                   for n, node in enumerate(cluster.nodes) for i in range(2)]
+        clients = [
+            new_client(node, f"user{i}-{n}", "shared-doc", initial_content="<p>start</p>")
+            for n, node in enumerate(cluster.nodes)
+            for i in range(2)
+        ]
         try:
             await clients[0].start()
             await clients[0].wait_synced()
@@ -87,8 +89,10 @@ async def test_cross_node_presence_and_joins():
             assert a.client_id in b.clients or b.clients  # b learnt a via welcome or join
             await wait_until(lambda: a.client_id in b.clients, what="b sees a")
             await b.set_presence({"caret": 3})
-            await wait_until(lambda: any(k == "presence" and i["state"] == {"caret": 3}
-                                         for k, i in seen), what="remote presence")
+            await wait_until(
+                lambda: any(k == "presence" and i["state"] == {"caret": 3} for k, i in seen),
+                what="remote presence",
+            )
             await b.close()
             await wait_until(lambda: b.client_id not in a.clients, what="remote leave")
         finally:
@@ -106,12 +110,21 @@ async def test_twenty_creators_across_three_nodes_one_session(round_):
                 hints_seen[i].append(arg["keyHint"])
                 await asyncio.sleep(rng.uniform(0, 0.05))
                 return {"key": "shared-secret", "keyHint": arg["keyHint"] or f"hint-{i}"}
+
             return provide
 
-        clients = [new_client(cluster.nodes[i % 3], f"u{i}", "race-doc",
-                              initial_content=f"<p>initial {i}</p>",
-                              encryption_provider=provider(i)) for i in range(20)]
+        clients = [
+            new_client(
+                cluster.nodes[i % 3],
+                f"u{i}",
+                "race-doc",
+                initial_content=f"<p>initial {i}</p>",
+                encryption_provider=provider(i),
+            )
+            for i in range(20)
+        ]
         try:
+
             async def start(c):
                 await asyncio.sleep(rng.uniform(0, 0.05))
                 await c.start()
@@ -147,8 +160,9 @@ async def test_killed_node_clients_move_to_the_others_and_nothing_acked_is_lost(
         procs = [await asyncio.to_thread(start_subprocess, url, p) for p in ports]
         balancer = await Balancer(ports).start()
         front = RunningServer(balancer.url, None, tenant)
-        clients = [new_client(front, f"w{i}", "kill-doc", initial_content="<p>base</p>")
-                   for i in range(6)]
+        clients = [
+            new_client(front, f"w{i}", "kill-doc", initial_content="<p>base</p>") for i in range(6)
+        ]
         await clients[0].start()
         await clients[0].wait_synced()
         for c in clients[1:]:
@@ -196,10 +210,15 @@ async def test_killed_node_clients_move_to_the_others_and_nothing_acked_is_lost(
 
 
 def _restart_postgres() -> None:
-    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True,
-                             check=True).stdout.split()[0]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
-                   check=True, capture_output=True, timeout=60)
+    version = subprocess.run(
+        ["ls", "/etc/postgresql"], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 async def _postgres_up() -> bool:
@@ -214,8 +233,10 @@ async def _postgres_up() -> bool:
 @pytest.mark.slow
 async def test_postgres_restart_under_load_nodes_recover_without_restart():
     async with pg_cluster(2) as cluster:
-        clients = [new_client(cluster.nodes[i % 2], f"w{i}", "pg-restart",
-                              initial_content="<p>base</p>") for i in range(4)]
+        clients = [
+            new_client(cluster.nodes[i % 2], f"w{i}", "pg-restart", initial_content="<p>base</p>")
+            for i in range(4)
+        ]
         try:
             await clients[0].start()
             await clients[0].wait_synced()
@@ -226,8 +247,11 @@ async def test_postgres_restart_under_load_nodes_recover_without_restart():
             stop = asyncio.Event()
             errors: list[str] = []
             for c in clients:
-                c.on(lambda kind, info: errors.append(info.get("code"))
-                     if kind == "disconnected" else None)
+                c.on(
+                    lambda kind, info: (
+                        errors.append(info.get("code")) if kind == "disconnected" else None
+                    )
+                )
 
             async def write(i, client):
                 n = 0

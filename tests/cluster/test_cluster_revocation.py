@@ -22,12 +22,16 @@ async def test_removing_a_key_closes_its_connections_on_every_node():
             store = PostgresStore(cluster.database_url)
             await store.open()
             try:
-                assert await store.remove_public_key(cluster.tenant.api_key,
-                                                     cluster.tenant.signer.kid)
+                assert await store.remove_public_key(
+                    cluster.tenant.api_key, cluster.tenant.signer.kid
+                )
             finally:
                 await store.close()
-            await wait_until(lambda: a.error is not None and b.error is not None, 20,
-                             "the connections on both nodes to be closed")
+            await wait_until(
+                lambda: a.error is not None and b.error is not None,
+                20,
+                "the connections on both nodes to be closed",
+            )
             assert a.error.code == "jwt" and b.error.code == "jwt"
         finally:
             await close_all([a, b])

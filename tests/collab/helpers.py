@@ -130,13 +130,19 @@ class RawClient:
             except TimeoutError:
                 return frames
 
-    def hello_frame(self, tenant: Tenant, doc_id: str, *, user: str = "raw",
-                    **extra: Any) -> dict:
+    def hello_frame(self, tenant: Tenant, doc_id: str, *, user: str = "raw", **extra: Any) -> dict:
         token = extra.pop("token", None) or tenant.token(
-            user, role=extra.pop("role", None), document=extra.pop("document", None))
-        frame = {"type": "hello", "protocol": 1, "api_key": tenant.api_key,
-                 "document_id": doc_id, "token": token, "client_id": self.client_id,
-                 "client_info": {"name": "raw"}}
+            user, role=extra.pop("role", None), document=extra.pop("document", None)
+        )
+        frame = {
+            "type": "hello",
+            "protocol": 1,
+            "api_key": tenant.api_key,
+            "document_id": doc_id,
+            "token": token,
+            "client_id": self.client_id,
+            "client_info": {"name": "raw"},
+        }
         frame.update(extra)
         return frame
 
@@ -151,8 +157,13 @@ class RawClient:
         assert self.welcome and self.welcome["session"], "no session in welcome"
         session = self.welcome["session"]
         content_key = unwrap_content_key(
-            key, base64.b64decode(session["salt"]), session["iterations"],
-            base64.b64decode(session["wrapped_key"]), self.doc_id, session["session_id"])
+            key,
+            base64.b64decode(session["salt"]),
+            session["iterations"],
+            base64.b64decode(session["wrapped_key"]),
+            self.doc_id,
+            session["session_id"],
+        )
         self.cipher = SessionCipher(content_key, self.doc_id, session["session_id"])
         return self.cipher
 
@@ -164,11 +175,16 @@ class RawClient:
         doc.observe(lambda event: captured.append(event.update))
         append_paragraph(content_root(doc), text)
         data = self.cipher.seal_update(self.client_id, counter, captured[-1])
-        return {"type": "update", "session_id": self.welcome["session"]["session_id"],
-                "counter": counter, "data": base64.b64encode(data).decode()}
+        return {
+            "type": "update",
+            "session_id": self.welcome["session"]["session_id"],
+            "counter": counter,
+            "data": base64.b64encode(data).decode(),
+        }
 
-    async def expect_error(self, code: str, close: int | None = None,
-                           timeout: float = 10.0) -> dict:
+    async def expect_error(
+        self, code: str, close: int | None = None, timeout: float = 10.0
+    ) -> dict:
         """The next error frame has ``code`` and the documented close code, then the
         server closes the connection with that close code."""
         error = await self.recv_type("error", timeout=timeout)

@@ -37,9 +37,17 @@ async def test_viewer_reads_but_cannot_write(server, make_client):
     raw = await RawClient.connect(server)
     welcome = await raw.hello(server.tenant, "viewer-new-doc", role="viewer")
     assert welcome["session"] is None
-    await raw.send({"type": "create_session", "session_id": "s" * 20, "key_hint": "",
-                    "salt": b64(bytes(32)), "iterations": 10000,
-                    "wrapped_key": b64(bytes(40)), "snapshot": b64(bytes(40))})
+    await raw.send(
+        {
+            "type": "create_session",
+            "session_id": "s" * 20,
+            "key_hint": "",
+            "salt": b64(bytes(32)),
+            "iterations": 10000,
+            "wrapped_key": b64(bytes(40)),
+            "snapshot": b64(bytes(40)),
+        }
+    )
     await raw.expect_error("read_only", 4003)
 
     # The SDK viewer's own local edit is refused and ends its connection (fatal 4003).
@@ -64,8 +72,9 @@ async def test_document_claim_limits_the_token(server, make_client):
     await raw.expect_error("forbidden_document", 4003)
 
     # The same token opens the document it names.
-    client = make_client(server, "alice", "doc-A", document_claim="doc-A",
-                         initial_content="<p>A</p>")
+    client = make_client(
+        server, "alice", "doc-A", document_claim="doc-A", initial_content="<p>A</p>"
+    )
     await client.start()
     await client.wait_synced()
     assert client.to_html() == "<p>A</p>"

@@ -41,13 +41,20 @@ def test_server_update_round_trip_and_json_twin():
     decoded = binary.decode_server_update(frame.binary)
     assert decoded == binary.ServerUpdate(7, SID, "client-a", 3, "ünïcode-user", SEALED)
     as_json = json.loads(frame.text)
-    assert as_json == {"type": "update", "seq": 7, "session_id": SID, "client_id": "client-a",
-                       "counter": 3, "user_id": "ünïcode-user",
-                       "data": base64.b64encode(SEALED).decode()}
+    assert as_json == {
+        "type": "update",
+        "seq": 7,
+        "session_id": SID,
+        "client_id": "client-a",
+        "counter": 3,
+        "user_id": "ünïcode-user",
+        "data": base64.b64encode(SEALED).decode(),
+    }
     # encoded once: the same objects are handed to every receiver
     assert frame.binary is frame.binary and frame.text is frame.text
-    from_b64 = server_frames.update_from_b64(7, SID, "client-a", 3, "ünïcode-user",
-                                             base64.b64encode(SEALED).decode())
+    from_b64 = server_frames.update_from_b64(
+        7, SID, "client-a", 3, "ünïcode-user", base64.b64encode(SEALED).decode()
+    )
     assert from_b64.binary == frame.binary and from_b64.text == frame.text
 
 
@@ -60,20 +67,23 @@ def test_batch_round_trip_keeps_order_and_kinds():
     assert isinstance(messages[0], binary.ServerUpdate) and json.loads(messages[1])["seq"] == 2
 
 
-@pytest.mark.parametrize("frame, message", [
-    (b"\x01", "truncated"),
-    (b"\x01\x14" + b"S" * 10, "truncated"),
-    (b"\x01\x14" + b"S" * 20 + b"\x00" * 7, "truncated"),
-    (b"\x02" + b"\x00" * 60, "unknown binary frame type 0x02"),
-    (b"\x00" + b"\x00" * 60, "unknown binary frame type 0x00"),
-    (b"\x08hello", "unknown binary frame type 0x08"),
-    (b"\x01\x14" + b"S" * 19 + b"!" + struct.pack(">Q", 1) + SEALED, "session_id"),
-    (b"\x01\x05" + b"S" * 5 + struct.pack(">Q", 1) + SEALED, "session_id"),
-    (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 0) + SEALED, "counter"),
-    (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 2**53) + SEALED, "counter"),
-    (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 1) + b"x" * 27, "data"),
-    (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 1) + b"x" * 1001, "data"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (b"\x01", "truncated"),
+        (b"\x01\x14" + b"S" * 10, "truncated"),
+        (b"\x01\x14" + b"S" * 20 + b"\x00" * 7, "truncated"),
+        (b"\x02" + b"\x00" * 60, "unknown binary frame type 0x02"),
+        (b"\x00" + b"\x00" * 60, "unknown binary frame type 0x00"),
+        (b"\x08hello", "unknown binary frame type 0x08"),
+        (b"\x01\x14" + b"S" * 19 + b"!" + struct.pack(">Q", 1) + SEALED, "session_id"),
+        (b"\x01\x05" + b"S" * 5 + struct.pack(">Q", 1) + SEALED, "session_id"),
+        (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 0) + SEALED, "counter"),
+        (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 2**53) + SEALED, "counter"),
+        (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 1) + b"x" * 27, "data"),
+        (b"\x01\x14" + b"S" * 20 + struct.pack(">Q", 1) + b"x" * 1001, "data"),
+    ],
+)
 def test_hostile_binary_frames_are_bad_frames(frame, message):
     with pytest.raises(ProtocolError) as err:
         parse_client_message(frame, max_bytes=1000)
@@ -82,12 +92,18 @@ def test_hostile_binary_frames_are_bad_frames(frame, message):
 
 def _open_connection(limits: ConnectionLimits | None = None) -> ServerConnection:
     conn = ServerConnection(limits or ConnectionLimits())
-    hello = {"type": "hello", "protocol": 1, "api_key": "k", "document_id": "d",
-             "token": "t", "client_id": "client-0001", "binary": True}
+    hello = {
+        "type": "hello",
+        "protocol": 1,
+        "api_key": "k",
+        "document_id": "d",
+        "token": "t",
+        "client_id": "client-0001",
+        "binary": True,
+    }
     conn.receive_frame(json.dumps(hello))
     conn.authenticated(Credentials("alice", "editor", 2e9))
-    welcome = json.loads(conn.joined(caret=1, version=0, session=None, clients=[],
-                                     counter=0))
+    welcome = json.loads(conn.joined(caret=1, version=0, session=None, clients=[], counter=0))
     assert welcome["binary"] is True
     conn.session_changed(SID)
     return conn
@@ -112,12 +128,22 @@ def test_state_machine_limits_apply_to_binary_frames():
 
 def test_welcome_without_binary_when_not_asked():
     conn = ServerConnection(ConnectionLimits())
-    conn.receive_frame(json.dumps({"type": "hello", "protocol": 1, "api_key": "k",
-                                   "document_id": "d", "token": "t",
-                                   "client_id": "client-0001"}))
+    conn.receive_frame(
+        json.dumps(
+            {
+                "type": "hello",
+                "protocol": 1,
+                "api_key": "k",
+                "document_id": "d",
+                "token": "t",
+                "client_id": "client-0001",
+            }
+        )
+    )
     conn.authenticated(Credentials("alice", "editor", 2e9))
-    assert "binary" not in json.loads(conn.joined(caret=1, version=0, session=None,
-                                                  clients=[], counter=0))
+    assert "binary" not in json.loads(
+        conn.joined(caret=1, version=0, session=None, clients=[], counter=0)
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -152,8 +178,11 @@ async def _next_update(raw: RawClient, timeout: float = 10.0) -> binary.ServerUp
 async def _next_json(raw: RawClient, kind: str, timeout: float = 10.0) -> dict:
     while True:
         frame = await asyncio.wait_for(raw.ws.recv(), timeout)
-        messages = binary.decode_server_frame(frame) if isinstance(frame, bytes) \
-            and binary.is_binary(frame) else [frame]
+        messages = (
+            binary.decode_server_frame(frame)
+            if isinstance(frame, bytes) and binary.is_binary(frame)
+            else [frame]
+        )
         for message in messages:
             if isinstance(message, str) and json.loads(message)["type"] == kind:
                 return json.loads(message)

@@ -49,8 +49,10 @@ async def test_random_concurrent_edits_converge(server, make_client, seed):
     rng = random.Random(seed)
     doc = f"converge-{seed}"
     count = 3 + seed % 2
-    clients = [make_client(server, f"user{i}", doc, initial_content="<p>start here</p>")
-               for i in range(count)]
+    clients = [
+        make_client(server, f"user{i}", doc, initial_content="<p>start here</p>")
+        for i in range(count)
+    ]
     for client in clients:
         await client.start()
     await asyncio.gather(*(c.wait_synced() for c in clients))

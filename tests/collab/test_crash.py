@@ -34,12 +34,16 @@ async def test_kill_9_under_load_keeps_every_acknowledged_update(tmp_path, seed)
     proc = await asyncio.to_thread(start_subprocess, data, port)
     server = RunningServer(f"http://127.0.0.1:{port}", data, tenant, process=proc)
     doc = "crash-doc"
-    writers = [new_client(server, f"w{i}", doc, initial_content="<p>base</p>")
-               for i in range(WRITERS)]
+    writers = [
+        new_client(server, f"w{i}", doc, initial_content="<p>base</p>") for i in range(WRITERS)
+    ]
     disconnects = [0] * WRITERS
     for i, client in enumerate(writers):
-        client.on(lambda kind, info, i=i: disconnects.__setitem__(i, disconnects[i] + 1)
-                  if kind == "disconnected" else None)
+        client.on(
+            lambda kind, info, i=i: (
+                disconnects.__setitem__(i, disconnects[i] + 1) if kind == "disconnected" else None
+            )
+        )
     acked: list[tuple[float, str]] = []
     stop = asyncio.Event()
     reader = None

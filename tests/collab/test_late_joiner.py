@@ -18,15 +18,17 @@ BATCH = 250
 
 @pytest.mark.slow
 async def test_late_joiner_gets_snapshot_and_short_tail(tmp_path):
-    settings = {"snapshot_threshold": THRESHOLD, "messages_per_second": 1_000_000,
-                "message_burst": 1_000_000}
+    settings = {
+        "snapshot_threshold": THRESHOLD,
+        "messages_per_second": 1_000_000,
+        "message_burst": 1_000_000,
+    }
     async with serve_in_loop(tmp_path / "data", **settings) as server:
         doc = "long-doc"
         writer = new_client(server, "writer", doc, initial_content="<p>x</p>")
         late = None
         snapshot_acks: list[dict] = []
-        writer.on(lambda kind, info: snapshot_acks.append(info) if kind == "snapshot_ack"
-                  else None)
+        writer.on(lambda kind, info: snapshot_acks.append(info) if kind == "snapshot_ack" else None)
         try:
             await writer.start()
             await writer.wait_synced()
@@ -62,9 +64,13 @@ async def test_late_joiner_gets_snapshot_and_short_tail(tmp_path):
             # ...and as the SDK does: same content as the writer.
             late = new_client(server, "late", doc)
             events: list[str] = []
-            late.on(lambda kind, info: events.append(
-                "snapshot" if info.get("snapshot") else "update")
-                if kind == "remote_change" else None)
+            late.on(
+                lambda kind, info: (
+                    events.append("snapshot" if info.get("snapshot") else "update")
+                    if kind == "remote_change"
+                    else None
+                )
+            )
             await late.start()
             await late.wait_synced()
             assert events.count("snapshot") == 1

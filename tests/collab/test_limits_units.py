@@ -54,8 +54,14 @@ def test_byte_rate_allows_bursts_then_the_rate():
 def test_check_write_order_and_errors():
     clock = Clock()
     limits = WriteLimits(max_document_bytes=1000, max_api_key_bytes=5000, max_log_updates=10)
-    ok = dict(log_length=0, document_bytes=0, api_key_bytes=0, limits=limits,
-              document_rate=None, api_key_rate=None)
+    ok = dict(
+        log_length=0,
+        document_bytes=0,
+        api_key_bytes=0,
+        limits=limits,
+        document_rate=None,
+        api_key_rate=None,
+    )
     assert check_write(100, **ok) is None
     log_full = check_write(1, **{**ok, "log_length": 10})
     assert log_full.code == "storage_quota_exceeded" and log_full.retry_after
@@ -125,12 +131,14 @@ async def test_storage_binds_a_client_id_to_its_user(tmp_path, engine):
         key = (await store.create_api_key("t")).key
         session = SessionRecord("S" * 20, "h", bytes(32), 10_000, bytes(40), "alice", 0.0)
         await store.create_session(key, "doc", session, bytes(40))
-        first = await store.append_updates(key, "doc", "S" * 20, "client-1", "alice",
-                                           [(1, b"a" * 30), (2, b"b" * 30)])
+        first = await store.append_updates(
+            key, "doc", "S" * 20, "client-1", "alice", [(1, b"a" * 30), (2, b"b" * 30)]
+        )
         assert [r.seq for r in first] == [1, 2]
         with pytest.raises(ClientIdTaken):
-            await store.append_update(key, "doc", "S" * 20, "client-1", 2**53 - 1,
-                                      "mallory", b"m" * 30)
+            await store.append_update(
+                key, "doc", "S" * 20, "client-1", 2**53 - 1, "mallory", b"m" * 30
+            )
         counter = await store.client_counter(key, "doc", "S" * 20, "client-1")
         assert counter is not None and (counter.user_id, counter.max_counter) == ("alice", 2)
         assert await store.client_counter(key, "doc", "S" * 20, "client-2") is None
@@ -184,8 +192,7 @@ def test_rejected_tokens_are_remembered_for_a_while():
 # -- case 9: revocation and token lifetime ----------------------------------------------------
 async def test_tokens_may_not_live_longer_than_the_maximum():
     signer = Signer(kid="k1")
-    verifier = TokenVerifier(StaticKeySource({"key": [signer.public_jwk]}),
-                             max_lifetime=3600)
+    verifier = TokenVerifier(StaticKeySource({"key": [signer.public_jwk]}), max_lifetime=3600)
     await verifier.verify("key", signer.token("alice", ttl=3000))
     with pytest.raises(AuthError) as info:
         await verifier.verify("key", signer.token("alice", ttl=253402300799 - time.time()))
@@ -247,8 +254,7 @@ class FakeTransport:
         self.closing = False
 
     def get_extra_info(self, name: str, default=None):
-        return {"peername": ("127.0.0.1", 5555), "sockname": ("127.0.0.1", 8000)}.get(name,
-                                                                                      default)
+        return {"peername": ("127.0.0.1", 5555), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
     def abort(self) -> None:
         self.aborted = True
@@ -279,8 +285,9 @@ def http_protocol(header_timeout: float, max_connections: int):
 
     config = uvicorn.Config(app, http="h11", lifespan="off")
     config.load()
-    cls = type("P", (HTTPProtocol,), {"header_timeout": header_timeout,
-                                      "max_connections": max_connections})
+    cls = type(
+        "P", (HTTPProtocol,), {"header_timeout": header_timeout, "max_connections": max_connections}
+    )
     state = UvicornState()
     return cls, config, state
 
@@ -318,8 +325,10 @@ def test_a_repeated_log_record_is_written_once_per_interval():
         return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, None)
 
     assert repeat.filter(record("socket.accept() out of system resource"))
-    assert sum(repeat.filter(record("socket.accept() out of system resource"))
-               for _ in range(1000)) == 0
+    assert (
+        sum(repeat.filter(record("socket.accept() out of system resource")) for _ in range(1000))
+        == 0
+    )
     assert repeat.filter(record("another message"))
     clock.now += 11
     again = record("socket.accept() out of system resource")
@@ -352,14 +361,24 @@ def test_cluster_events_are_typed_and_checked():
     update = UpdateCommitted("k", "d", 5, "S" * 20, "c" * 8, 3, "alice", 1.5, "AAAA")
     envelope = parse_event({**update.to_wire(), "node": "n1"})
     assert envelope is not None and envelope.node == "n1" and envelope.event == update
-    member = {"user_id": "a", "client_id": "c" * 8, "caret": 1, "client_info": {},
-              "role": "editor", "extra": "dropped"}
+    member = {
+        "user_id": "a",
+        "client_id": "c" * 8,
+        "caret": 1,
+        "client_info": {},
+        "role": "editor",
+        "extra": "dropped",
+    }
     joined = parse_event({"k": "j", "a": "k", "d": "d", "m": member, "node": "n2"})
     assert isinstance(joined.event, MemberJoined) and "extra" not in joined.event.member
-    for bad in ({"k": "u", "a": "k", "d": "d", "s": "5"}, {"k": "j", "a": "k", "d": "d",
-                "m": {"client_id": 1}}, {"k": "nope", "a": "k", "d": "d"}, [], {"k": 1},
-                {"k": "pr", "a": "k", "d": "d", "c": "c", "uid": "u", "data": None},
-                {"k": "u", "a": "k", "d": "d", "s": True, "sid": "s", "c": "c", "n": 1,
-                 "uid": "u"}):
+    for bad in (
+        {"k": "u", "a": "k", "d": "d", "s": "5"},
+        {"k": "j", "a": "k", "d": "d", "m": {"client_id": 1}},
+        {"k": "nope", "a": "k", "d": "d"},
+        [],
+        {"k": 1},
+        {"k": "pr", "a": "k", "d": "d", "c": "c", "uid": "u", "data": None},
+        {"k": "u", "a": "k", "d": "d", "s": True, "sid": "s", "c": "c", "n": 1, "uid": "u"},
+    ):
         assert parse_event(bad) is None, bad
     assert json.dumps(update.to_wire())

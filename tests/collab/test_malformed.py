@@ -23,8 +23,12 @@ from tests.conftest import close_all, new_client
 from tests.support.server import serve_in_loop
 
 MAX_FRAME = 8192
-STRICT = {"max_frame_bytes": MAX_FRAME, "hello_timeout": 0.5, "messages_per_second": 20,
-          "message_burst": 40}
+STRICT = {
+    "max_frame_bytes": MAX_FRAME,
+    "hello_timeout": 0.5,
+    "messages_per_second": 20,
+    "message_burst": 40,
+}
 DOC = "target-doc"
 SEALED = base64.b64encode(bytes(40)).decode()
 
@@ -67,16 +71,27 @@ BEFORE_HELLO = [
     ("type not a string", lambda r, s: [json.dumps({"type": 7})], "bad_frame"),
     ("unknown type", lambda r, s: [json.dumps({"type": "gimme"})], "bad_frame"),
     ("invalid utf-8 binary", lambda r, s: [b"\xff\xfe{"], "bad_frame"),
-    ("hello missing token", lambda r, s: [json.dumps(
-        {k: v for k, v in hello(r, s).items() if k != "token"})], "bad_frame"),
-    ("hello protocol as string", lambda r, s: [json.dumps(hello(r, s, protocol="1"))],
-     "bad_frame"),
-    ("hello bad client id", lambda r, s: [json.dumps(hello(r, s, client_id="no spaces!"))],
-     "bad_frame"),
-    ("hello wrong protocol version", lambda r, s: [json.dumps(hello(r, s, protocol=2))],
-     "client_update_required"),
-    ("message before hello", lambda r, s: [json.dumps({"type": "presence", "data": SEALED})],
-     "protocol_violation"),
+    (
+        "hello missing token",
+        lambda r, s: [json.dumps({k: v for k, v in hello(r, s).items() if k != "token"})],
+        "bad_frame",
+    ),
+    ("hello protocol as string", lambda r, s: [json.dumps(hello(r, s, protocol="1"))], "bad_frame"),
+    (
+        "hello bad client id",
+        lambda r, s: [json.dumps(hello(r, s, client_id="no spaces!"))],
+        "bad_frame",
+    ),
+    (
+        "hello wrong protocol version",
+        lambda r, s: [json.dumps(hello(r, s, protocol=2))],
+        "client_update_required",
+    ),
+    (
+        "message before hello",
+        lambda r, s: [json.dumps({"type": "presence", "data": SEALED})],
+        "protocol_violation",
+    ),
     ("garbage token", lambda r, s: [json.dumps(hello(r, s, token="a.b.c"))], "jwt"),
 ]
 
@@ -92,8 +107,12 @@ async def test_bad_first_frames(strict, name, frames, code):
 
 
 def _update(raw: RawClient, **override) -> str:
-    frame = {"type": "update", "session_id": raw.welcome["session"]["session_id"],
-             "counter": 1, "data": SEALED}
+    frame = {
+        "type": "update",
+        "session_id": raw.welcome["session"]["session_id"],
+        "counter": 1,
+        "data": SEALED,
+    }
     frame.update(override)
     return json.dumps(frame)
 
@@ -107,21 +126,38 @@ AFTER_HELLO = [
     ("update too short to be sealed", lambda r: [_update(r, data="AAAA")], "bad_frame"),
     ("update data as list", lambda r: [_update(r, data=[1, 2])], "bad_frame"),
     ("update unknown session", lambda r: [_update(r, session_id="Z" * 24)], "stale_session"),
-    ("update missing data", lambda r: [json.dumps({"type": "update", "counter": 1,
-                                                  "session_id": "Z" * 24})], "bad_frame"),
-    ("second hello", lambda r: [json.dumps({**r.hello_frame(r.tenant, DOC)})],
-     "protocol_violation"),
+    (
+        "update missing data",
+        lambda r: [json.dumps({"type": "update", "counter": 1, "session_id": "Z" * 24})],
+        "bad_frame",
+    ),
+    (
+        "second hello",
+        lambda r: [json.dumps({**r.hello_frame(r.tenant, DOC)})],
+        "protocol_violation",
+    ),
     ("unknown type", lambda r: [json.dumps({"type": "delete_everything"})], "bad_frame"),
-    ("snapshot seq negative", lambda r: [json.dumps({
-        "type": "snapshot", "session_id": r.welcome["session"]["session_id"], "seq": -1,
-        "data": SEALED})], "bad_frame"),
-    ("token refresh garbage", lambda r: [json.dumps({"type": "token", "token": "x.y.z"})],
-     "jwt"),
-    ("oversized frame", lambda r: [json.dumps({"type": "presence",
-                                              "data": "A" * (MAX_FRAME + 4)})],
-     "frame_too_large"),
-    ("flood", lambda r: [json.dumps({"type": "presence", "data": SEALED})] * 120,
-     "rate_limited"),
+    (
+        "snapshot seq negative",
+        lambda r: [
+            json.dumps(
+                {
+                    "type": "snapshot",
+                    "session_id": r.welcome["session"]["session_id"],
+                    "seq": -1,
+                    "data": SEALED,
+                }
+            )
+        ],
+        "bad_frame",
+    ),
+    ("token refresh garbage", lambda r: [json.dumps({"type": "token", "token": "x.y.z"})], "jwt"),
+    (
+        "oversized frame",
+        lambda r: [json.dumps({"type": "presence", "data": "A" * (MAX_FRAME + 4)})],
+        "frame_too_large",
+    ),
+    ("flood", lambda r: [json.dumps({"type": "presence", "data": SEALED})] * 120, "rate_limited"),
 ]
 
 
@@ -172,17 +208,65 @@ async def test_hello_timeout(strict):
 
 
 # -- hypothesis: random frames after a valid hello ----------------------------------------
-_scalars = (st.none() | st.booleans() | st.integers(-(2**64), 2**64)
-            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30))
-_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
-                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=10)
-_FIELDS = ["session_id", "counter", "data", "seq", "key_hint", "salt", "iterations",
-           "wrapped_key", "snapshot", "replaces", "token", "protocol", "api_key",
-           "document_id", "client_id", "last_seq", "client_info"]
-_values = _json | st.sampled_from([SEALED, "!!notbase64!!", "Q" * 24, "", "=", 0, -1, 2**60,
-                                   base64.b64encode(bytes(32)).decode(), "e.e.e"])
-_TYPES = ["hello", "update", "presence", "snapshot", "create_session", "token", "ack",
-          "welcome", "HELLO", ""]
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+_FIELDS = [
+    "session_id",
+    "counter",
+    "data",
+    "seq",
+    "key_hint",
+    "salt",
+    "iterations",
+    "wrapped_key",
+    "snapshot",
+    "replaces",
+    "token",
+    "protocol",
+    "api_key",
+    "document_id",
+    "client_id",
+    "last_seq",
+    "client_info",
+]
+_values = _json | st.sampled_from(
+    [
+        SEALED,
+        "!!notbase64!!",
+        "Q" * 24,
+        "",
+        "=",
+        0,
+        -1,
+        2**60,
+        base64.b64encode(bytes(32)).decode(),
+        "e.e.e",
+    ]
+)
+_TYPES = [
+    "hello",
+    "update",
+    "presence",
+    "snapshot",
+    "create_session",
+    "token",
+    "ack",
+    "welcome",
+    "HELLO",
+    "",
+]
 _objects = st.fixed_dictionaries(
     {"type": st.sampled_from(_TYPES) | st.text(max_size=12) | _scalars},
     optional={f: _values for f in _FIELDS},

@@ -18,8 +18,10 @@ def metric(text: str, name: str) -> float:
 
 async def test_metrics_and_health_follow_the_traffic(tmp_path):
     port = free_port()
-    async with (serve_in_loop(tmp_path / "data", metrics_port=port) as server,
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http):
+    async with (
+        serve_in_loop(tmp_path / "data", metrics_port=port) as server,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
         before = (await http.get("/metrics")).text
         assert metric(before, "tandem_connections") == 0
         a = new_client(server, "alice", "m-doc", initial_content="<p>x</p>")

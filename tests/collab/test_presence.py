@@ -42,21 +42,33 @@ async def test_presence_is_relayed_and_never_stored(server, make_client):
 
     after = await storage_info(server, doc)
     assert (after.version, after.stored_updates, after.stored_bytes) == (
-        before.version, before.stored_updates, before.stored_bytes)
+        before.version,
+        before.stored_updates,
+        before.stored_bytes,
+    )
     assert MARK.encode() not in raw_bytes(server.data_dir)
     await watcher.close()
 
 
 async def test_join_and_leave_with_carets(server):
     doc = "caret-doc"
-    clients = [new_client(server, f"user{i}", doc, initial_content="<p>x</p>",
-                          client_info={"name": f"User {i}"}) for i in range(9)]
+    clients = [
+        new_client(
+            server, f"user{i}", doc, initial_content="<p>x</p>", client_info={"name": f"User {i}"}
+        )
+        for i in range(9)
+    ]
     try:
         first = clients[0]
         joined: list[dict] = []
         left: list[dict] = []
-        first.on(lambda kind, info: (joined if kind == "client_joined" else left).append(info)
-                 if kind in ("client_joined", "client_left") else None)
+        first.on(
+            lambda kind, info: (
+                (joined if kind == "client_joined" else left).append(info)
+                if kind in ("client_joined", "client_left")
+                else None
+            )
+        )
         await first.start()
         await first.wait_synced()
         assert first.caret == 1

@@ -50,8 +50,13 @@ class RacingKeys:
 async def run_race(server, doc_id: str, *, rng: random.Random | None, barrier: bool) -> None:
     keys = RacingKeys(CLIENTS, rng, barrier)
     clients = [
-        new_client(server, f"user{i}", doc_id, encryption_provider=keys.provider(i),
-                   initial_content=f"<p>initial content of client {i}</p>")
+        new_client(
+            server,
+            f"user{i}",
+            doc_id,
+            encryption_provider=keys.provider(i),
+            initial_content=f"<p>initial content of client {i}</p>",
+        )
         for i in range(CLIENTS)
     ]
 

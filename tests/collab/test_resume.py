@@ -50,8 +50,12 @@ async def offline_edits_scenario(server, make_client, drop) -> None:
 
     await a.wait_synced(10)  # reconnected by itself
     html = await converged([a, b])
-    for text in ("before the drop", "typed offline 1", "typed offline 2",
-                 "bob while alice is away"):
+    for text in (
+        "before the drop",
+        "typed offline 1",
+        "typed offline 2",
+        "bob while alice is away",
+    ):
         assert html.count(f"<p>{text}</p>") == 1, text
     assert a.session["session_id"] == session
     info = await storage_info(server, doc)
@@ -70,8 +74,7 @@ async def test_resume_sends_only_the_missed_tail(server, make_client):
     await a.flush()
 
     raw = await RawClient.connect(server)
-    welcome = await raw.hello(server.tenant, doc, session_id=a.session["session_id"],
-                              last_seq=3)
+    welcome = await raw.hello(server.tenant, doc, session_id=a.session["session_id"], last_seq=3)
     assert welcome["version"] == 5
     frames = [await raw.recv()]
     while frames[-1]["type"] != "synced":
@@ -88,8 +91,13 @@ async def test_duplicate_counter_is_acknowledged_once_and_not_rebroadcast(server
     await a.start()
     await a.wait_synced()
     seen: list[tuple[str, int]] = []
-    a.on(lambda kind, info: seen.append((info["client_id"], info["seq"]))
-         if kind == "remote_change" and "client_id" in info else None)
+    a.on(
+        lambda kind, info: (
+            seen.append((info["client_id"], info["seq"]))
+            if kind == "remote_change" and "client_id" in info
+            else None
+        )
+    )
 
     watcher = await RawClient.connect(server)
     await watcher.hello(server.tenant, doc)
@@ -114,13 +122,21 @@ async def test_duplicate_counter_is_acknowledged_once_and_not_rebroadcast(server
     await again.hello(server.tenant, doc)
     await again.recv_type("synced")
     await again.send(frame)
-    assert await again.recv_type("ack") == {"type": "ack", "counter": 1, "seq": 1,
-                                            "duplicate": True}
+    assert await again.recv_type("ack") == {
+        "type": "ack",
+        "counter": 1,
+        "seq": 1,
+        "duplicate": True,
+    }
     # A new counter gets the next seq.
     again.cipher = raw.cipher
     await again.send(again.update_frame(2, "sent once"))
-    assert await again.recv_type("ack") == {"type": "ack", "counter": 2, "seq": 2,
-                                            "duplicate": False}
+    assert await again.recv_type("ack") == {
+        "type": "ack",
+        "counter": 2,
+        "seq": 2,
+        "duplicate": False,
+    }
 
     await asyncio.sleep(0.3)
     updates = [f for f in await watcher.drain(0.3) if f["type"] == "update"]

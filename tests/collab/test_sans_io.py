@@ -39,26 +39,32 @@ class Clock:
 
 
 def hello(**extra: object) -> str:
-    frame = {"type": "hello", "protocol": 1, "api_key": "tk_x", "document_id": "doc",
-             "token": "a.b.c", "client_id": "client-0001", "client_info": {"name": "A"}}
+    frame = {
+        "type": "hello",
+        "protocol": 1,
+        "api_key": "tk_x",
+        "document_id": "doc",
+        "token": "a.b.c",
+        "client_id": "client-0001",
+        "client_info": {"name": "A"},
+    }
     frame.update(extra)
     return json.dumps(frame)
 
 
 def update(counter: int = 1, session: str = SESSION) -> str:
-    return json.dumps({"type": "update", "session_id": session, "counter": counter,
-                       "data": SEALED})
+    return json.dumps({"type": "update", "session_id": session, "counter": counter, "data": SEALED})
 
 
-def opened(role: str = "editor", limits: ConnectionLimits | None = None,
-           clock: Clock | None = None) -> ServerConnection:
+def opened(
+    role: str = "editor", limits: ConnectionLimits | None = None, clock: Clock | None = None
+) -> ServerConnection:
     clock = clock or Clock()
     machine = ServerConnection(limits or ConnectionLimits(), clock=clock, wall_clock=clock)
     assert isinstance(machine.receive_frame(hello()), HelloReceived)
     machine.authenticated(Credentials("alice", role, clock.now + 600))
     session = SessionRecord(SESSION, "hint", bytes(32), 10_000, bytes(40), "alice", 0.0)
-    welcome = json.loads(machine.joined(caret=1, version=0, session=session, clients=[],
-                                        counter=7))
+    welcome = json.loads(machine.joined(caret=1, version=0, session=session, clients=[], counter=7))
     assert welcome["type"] == "welcome" and welcome["counter"] == 7
     return machine
 
@@ -83,14 +89,18 @@ def test_states_and_illegal_transitions():
     assert machine.state is ConnectionState.OPEN
     assert code_of(lambda: machine.receive_frame(hello())) == "protocol_violation"
     assert isinstance(machine.receive_frame(update()), UpdateReceived)
-    assert isinstance(machine.receive_frame(json.dumps({"type": "token", "token": "x"})),
-                      TokenReceived)
-    error = json.loads(machine.fail(ProtocolError("quota_exceeded", "slow down",
-                                                  retry_after=2.25)))
+    assert isinstance(
+        machine.receive_frame(json.dumps({"type": "token", "token": "x"})), TokenReceived
+    )
+    error = json.loads(machine.fail(ProtocolError("quota_exceeded", "slow down", retry_after=2.25)))
     assert error["retry_after"] in (2.2, 2.3)
     del error["retry_after"]
-    assert error == {"type": "error", "code": "quota_exceeded", "message": "slow down",
-                     "close": 4008}
+    assert error == {
+        "type": "error",
+        "code": "quota_exceeded",
+        "message": "slow down",
+        "close": 4008,
+    }
     assert machine.is_closed and machine.fail(ProtocolError("bad_frame", "x")) is None
     assert machine.receive_frame(update()) is None
 
@@ -100,9 +110,17 @@ def test_roles_sessions_and_iterations():
     assert code_of(lambda: viewer.receive_frame(update())) == "read_only"
     editor = opened()
     assert code_of(lambda: editor.receive_frame(update(session="T" * 20))) == "stale_session"
-    create = {"type": "create_session", "session_id": "N" * 20, "key_hint": "",
-              "salt": base64.b64encode(bytes(32)).decode(), "iterations": 9_999,
-              "wrapped_key": SEALED, "snapshot": SEALED, "replaces": SESSION, "seq": 0}
+    create = {
+        "type": "create_session",
+        "session_id": "N" * 20,
+        "key_hint": "",
+        "salt": base64.b64encode(bytes(32)).decode(),
+        "iterations": 9_999,
+        "wrapped_key": SEALED,
+        "snapshot": SEALED,
+        "replaces": SESSION,
+        "seq": 0,
+    }
     assert code_of(lambda: editor.receive_frame(json.dumps(create))) == "bad_frame"
     create["iterations"] = 10_000
     assert isinstance(editor.receive_frame(json.dumps(create)), CreateSessionReceived)
@@ -110,48 +128,68 @@ def test_roles_sessions_and_iterations():
 
 def test_rate_limit_and_token_time():
     clock = Clock()
-    machine = opened(limits=ConnectionLimits(messages_per_second=10, message_burst=3),
-                     clock=clock)
+    machine = opened(limits=ConnectionLimits(messages_per_second=10, message_burst=3), clock=clock)
     for counter in range(3):
         machine.receive_frame(update(counter + 1))
     assert code_of(lambda: machine.receive_frame(update(4))) == "rate_limited"
     clock.now += 0.5
     assert machine.time_left() == pytest.approx(600 - 0.5 + 30)
-    assert code_of(lambda: machine.token_refreshed(Credentials("mallory", "editor", 0))) \
-        == "jwt"
+    assert code_of(lambda: machine.token_refreshed(Credentials("mallory", "editor", 0))) == "jwt"
     frame = json.loads(machine.token_refreshed(Credentials("alice", "viewer", 5000.0)))
     assert frame == {"type": "token_accepted", "expires_at": 5000.0, "role": "viewer"}
 
 
 # -- case 2 and 6: strict JSON ------------------------------------------------------------
-@pytest.mark.parametrize("text", [
-    '{"a": "\\ud800"}', '{"\\udfff": 1}', '["x\\udbff"]',
-    '{"a": 1e999}', '{"a": -1e999}', '{"a": NaN}', '{"a": Infinity}',
-    '{"a": 1, "a": 2}', '{"a": {"b": 1, "b": 1}}',
-    "[" * 40 + "]" * 40, '{"a": ' + "[" * 5000 + "]" * 5000 + "}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": "\\ud800"}',
+        '{"\\udfff": 1}',
+        '["x\\udbff"]',
+        '{"a": 1e999}',
+        '{"a": -1e999}',
+        '{"a": NaN}',
+        '{"a": Infinity}',
+        '{"a": 1, "a": 2}',
+        '{"a": {"b": 1, "b": 1}}',
+        "[" * 40 + "]" * 40,
+        '{"a": ' + "[" * 5000 + "]" * 5000 + "}",
+    ],
+)
 def test_strict_json_refuses(text):
     with pytest.raises(strict_json.StrictJSONError):
         strict_json.loads(text)
 
 
 def test_strict_json_accepts_ordinary_json():
-    assert strict_json.loads('{"a": [1, 2.5, "é😀", null, true], "b": {"c": -0.0}}') == \
-        {"a": [1, 2.5, "é😀", None, True], "b": {"c": -0.0}}
-    assert strict_json.loads("[" * 32 + "]" * 32, max_depth=32) == \
-        json.loads("[" * 32 + "]" * 32)
+    assert strict_json.loads('{"a": [1, 2.5, "é😀", null, true], "b": {"c": -0.0}}') == {
+        "a": [1, 2.5, "é😀", None, True],
+        "b": {"c": -0.0},
+    }
+    assert strict_json.loads("[" * 32 + "]" * 32, max_depth=32) == json.loads("[" * 32 + "]" * 32)
 
 
-@pytest.mark.parametrize("frame", [
-    hello(client_info="SURROGATE").replace('"SURROGATE"', '{"n": "\\ud800"}'),
-    hello(document_id="x\\udfff").replace("x\\\\udfff", "x\\udfff"),
-    hello(client_info="DEEP").replace('"DEEP"', '{"a": ' + "[" * 9 + "]" * 9 + "}"),
-    hello(client_info="BIG").replace('"BIG"', '{"zoom": 1e999}'),
-    hello().replace('"client_info"', '"client_id": "client-0002", "client_info"'),
-    json.dumps({"type": "create_session", "session_id": "N" * 20, "key_hint": "\ud800",
-                "salt": SEALED, "iterations": 1, "wrapped_key": SEALED,
-                "snapshot": SEALED}).replace("\\\\ud800", "\\ud800"),
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        hello(client_info="SURROGATE").replace('"SURROGATE"', '{"n": "\\ud800"}'),
+        hello(document_id="x\\udfff").replace("x\\\\udfff", "x\\udfff"),
+        hello(client_info="DEEP").replace('"DEEP"', '{"a": ' + "[" * 9 + "]" * 9 + "}"),
+        hello(client_info="BIG").replace('"BIG"', '{"zoom": 1e999}'),
+        hello().replace('"client_info"', '"client_id": "client-0002", "client_info"'),
+        json.dumps(
+            {
+                "type": "create_session",
+                "session_id": "N" * 20,
+                "key_hint": "\ud800",
+                "salt": SEALED,
+                "iterations": 1,
+                "wrapped_key": SEALED,
+                "snapshot": SEALED,
+            }
+        ).replace("\\\\ud800", "\\ud800"),
+    ],
+)
 def test_frames_with_odd_json_are_bad_frames(frame):
     with pytest.raises(ProtocolError) as info:
         parse_client_message(frame, max_bytes=1 << 20)
@@ -160,8 +198,15 @@ def test_frames_with_odd_json_are_bad_frames(frame):
 
 def test_server_frames_are_ascii_whatever_the_strings():
     """A user id from a token may hold anything; a frame must still be sendable."""
-    frame = server_frames.client_joined({"user_id": "\ud800 é", "client_id": "c" * 8,
-                                         "caret": 1, "client_info": {}, "role": "editor"})
+    frame = server_frames.client_joined(
+        {
+            "user_id": "\ud800 é",
+            "client_id": "c" * 8,
+            "caret": 1,
+            "client_info": {},
+            "role": "editor",
+        }
+    )
     assert frame.isascii()
     frame.encode("utf-8")
     assert json.loads(frame)["user_id"] == "\ud800 é"
@@ -170,8 +215,10 @@ def test_server_frames_are_ascii_whatever_the_strings():
 # -- case 4: memory ---------------------------------------------------------------------
 def test_first_frame_and_presence_are_small():
     machine = ServerConnection(ConnectionLimits(max_hello_bytes=1024))
-    assert code_of(lambda: machine.receive_frame(hello(client_info={"x": "y" * 2000}))) \
+    assert (
+        code_of(lambda: machine.receive_frame(hello(client_info={"x": "y" * 2000})))
         == "frame_too_large"
+    )
     machine = opened(limits=ConnectionLimits(max_presence_bytes=100))
     small = json.dumps({"type": "presence", "data": base64.b64encode(bytes(100)).decode()})
     big = json.dumps({"type": "presence", "data": base64.b64encode(bytes(101)).decode()})
@@ -217,8 +264,13 @@ class FakeMember:
         self.snapshot_requests: list[int] = []
 
     def info(self) -> dict:
-        return {"user_id": self.user_id, "client_id": self.client_id, "caret": self.caret,
-                "client_info": {}, "role": self.role}
+        return {
+            "user_id": self.user_id,
+            "client_id": self.client_id,
+            "caret": self.caret,
+            "client_info": {},
+            "role": self.role,
+        }
 
     def deliver(self, frame: str, *, seq: int | None = None, ephemeral: bool = False) -> None:
         self.frames.append(frame)

@@ -34,8 +34,7 @@ async def test_joiner_gets_everything_when_compaction_races_its_sync(tmp_path):
     port = free_port()
     config = load_settings(data_dir=str(data), port=port, snapshot_threshold=10_000)
     store = CompactingWhileReading(data / "tandem.sqlite3")
-    server = uvicorn.Server(uvicorn_config(create_app(config, store), config,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(create_app(config, store), config, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
@@ -52,8 +51,9 @@ async def test_joiner_gets_everything_when_compaction_races_its_sync(tmp_path):
 
         async def compact() -> None:
             state = writer._cipher.seal_snapshot(15, writer.doc.get_update())
-            await store.store_snapshot(tenant.api_key, "race-doc",
-                                       writer.session["session_id"], 15, state)
+            await store.store_snapshot(
+                tenant.api_key, "race-doc", writer.session["session_id"], 15, state
+            )
 
         store.hook = compact
         joiner = new_client(srv, "joiner", "race-doc")

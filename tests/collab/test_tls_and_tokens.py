@@ -22,19 +22,28 @@ def self_signed(tmp_path):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -46,8 +55,9 @@ async def test_collaboration_over_tls(tmp_path):
         context = ssl.create_default_context(cafile=str(cert))
         async with httpx.AsyncClient(verify=context) as http:
             assert (await http.get(f"{url}/healthz")).json()["status"] == "ok"
-        a = new_client(srv, "alice", "tls-doc", ssl_context=context,
-                       initial_content="<p>secure</p>")
+        a = new_client(
+            srv, "alice", "tls-doc", ssl_context=context, initial_content="<p>secure</p>"
+        )
         b = new_client(srv, "bob", "tls-doc", ssl_context=context)
         try:
             await a.start()

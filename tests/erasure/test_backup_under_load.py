@@ -23,8 +23,13 @@ DOCS = ["load-a", "load-b"]
 
 async def tandem(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tandem", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "tandem",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
 
@@ -77,8 +82,10 @@ async def test_backup_under_load_then_restore(tmp_path, monkeypatch):
         await asyncio.gather(*writers)
         assert code == 0, err
         assert "backed up" in out and "integrity_check ok" in out
-        print(f"{out.strip()}\n(command: {took:.2f} s; acknowledged before it: {before}, "
-              f"during it: {during})")
+        print(
+            f"{out.strip()}\n(command: {took:.2f} s; acknowledged before it: {before}, "
+            f"during it: {during})"
+        )
     finally:
         stop.set()
         proc.terminate()

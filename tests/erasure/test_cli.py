@@ -46,6 +46,7 @@ def _in_store(path: Path | str, fn):
 @pytest.fixture
 def populated(data) -> str:
     """An API key with two documents, DOC and KEEP; returns the key."""
+
     async def make(store):
         key = (await store.create_api_key("t")).key
         await fill(store, key, DOC)
@@ -112,8 +113,9 @@ def test_apikey_delete_refuses_without_yes_then_erases_its_documents(cli, data, 
     code, out, err = cli("apikey", "delete", "--yes", populated)
     assert code == 0, err
     assert "and its 2 document(s)" in out and "truncated" in out
-    assert _traces(_files(db), [DOC.encode(), KEEP.encode(), GONE, b"keep-",
-                                populated.encode()]) == []
+    assert (
+        _traces(_files(db), [DOC.encode(), KEEP.encode(), GONE, b"keep-", populated.encode()]) == []
+    )
     code, out, err = cli("apikey", "delete", "--yes", populated)
     assert code == 1 and "unknown API key" in err
     # A key without documents needs no confirmation.
@@ -147,9 +149,11 @@ def test_backup_and_restore(cli, data, populated, tmp_path):
     restored = fresh / "tandem.sqlite3"
 
     async def read(store):
-        return (await store.list_documents(populated),
-                await store.latest_snapshot(populated, KEEP),
-                await store.document_info(populated, DOC))
+        return (
+            await store.list_documents(populated),
+            await store.latest_snapshot(populated, KEEP),
+            await store.document_info(populated, DOC),
+        )
 
     docs, snapshot, info = _in_store(restored, read)
     assert docs == sorted([DOC, KEEP])
@@ -181,6 +185,7 @@ def test_restore_refuses_what_is_not_a_tandem_backup(cli, tmp_path):
     assert code == 1 and "not a Tandem database" in err
     code, _, err = cli("db", "restore", str(tmp_path / "missing"), where=target)
     assert code == 1 and "no backup at" in err
+
     # A damaged Tandem database.
     async def make(store):
         key = (await store.create_api_key("t")).key
@@ -190,8 +195,7 @@ def test_restore_refuses_what_is_not_a_tandem_backup(cli, tmp_path):
     db = tmp_path / "src" / "tandem.sqlite3"
     _in_store(db, make)
     conn = sqlite3.connect(db)
-    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'updates'")\
-        .fetchone()
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'updates'").fetchone()
     (page,) = conn.execute("PRAGMA page_size").fetchone()
     conn.close()
     raw = bytearray(db.read_bytes())
@@ -218,5 +222,6 @@ def test_scrub(cli, data, populated):
     code, out, err = cli("db", "scrub", "--vacuum")
     assert code == 0, err
     assert "VACUUM" in out and "truncated" in out
-    assert _in_store(data / "tandem.sqlite3", lambda s: s.list_documents(populated)) == \
-        sorted([DOC, KEEP])
+    assert _in_store(data / "tandem.sqlite3", lambda s: s.list_documents(populated)) == sorted(
+        [DOC, KEEP]
+    )

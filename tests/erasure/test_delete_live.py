@@ -31,8 +31,7 @@ def delete(url: str, api_key: str | None, doc: str, token: str | None = ADMIN) -
         headers["Authorization"] = f"Bearer {token}"
     if api_key is not None:
         headers["Tandem-Api-Key"] = api_key
-    return httpx.delete(f"{url}/v1/documents/{quote(doc, safe='')}", headers=headers,
-                        timeout=60)
+    return httpx.delete(f"{url}/v1/documents/{quote(doc, safe='')}", headers=headers, timeout=60)
 
 
 async def adelete(*args, **kw) -> httpx.Response:
@@ -40,8 +39,11 @@ async def adelete(*args, **kw) -> httpx.Response:
 
 
 async def closed_as_deleted(*clients: DocumentClient, timeout: float = 15) -> None:
-    await wait_until(lambda: all(c.error is not None for c in clients), timeout,
-                     "the connections to be closed for good")
+    await wait_until(
+        lambda: all(c.error is not None for c in clients),
+        timeout,
+        "the connections to be closed for good",
+    )
     for client in clients:
         assert client.error.code == "document_deleted", client.error
         assert client.error.fatal
@@ -51,8 +53,13 @@ async def closed_as_deleted(*clients: DocumentClient, timeout: float = 15) -> No
 def stored_ciphertexts(db_path, document_id: str) -> list[bytes]:
     conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return [bytes(r[0]) for table in ("updates", "versions") for r in conn.execute(
-            f"SELECT ciphertext FROM {table} WHERE document_id = ?", (document_id,))]
+        return [
+            bytes(r[0])
+            for table in ("updates", "versions")
+            for r in conn.execute(
+                f"SELECT ciphertext FROM {table} WHERE document_id = ?", (document_id,)
+            )
+        ]
     finally:
         conn.close()
 
@@ -102,8 +109,11 @@ async def test_admin_endpoint_deletes_and_closes_connections(tmp_path):
             assert time.monotonic() - started < 5
             # No trace in the files of the running server: the id, the user who wrote
             # it, 16-byte pieces of every ciphertext it held.
-            needles = [DOC.encode(), b"alice", *(c[i:i + 16] for c in stored
-                                                for i in range(0, len(c) - 16, 64))]
+            needles = [
+                DOC.encode(),
+                b"alice",
+                *(c[i : i + 16] for c in stored for i in range(0, len(c) - 16, 64)),
+            ]
             assert _traces(_files(server.db_path), needles) == []
             # The clients stay closed: no reconnect re-creates the document.
             await asyncio.sleep(1.5)

@@ -24,20 +24,31 @@ GONE = b"ZAPME-9f1c"
 async def fill(store, api_key: str, doc: str, *, tag: bytes = GONE) -> None:
     """A document with two sessions, a compacted log, a snapshot and a big update
     (spanning overflow pages)."""
-    first = await store.create_session(api_key, doc, session(f"{doc}-session-1"),
-                                       tag + b"-snapshot-" + tag * 8)
+    first = await store.create_session(
+        api_key, doc, session(f"{doc}-session-1"), tag + b"-snapshot-" + tag * 8
+    )
     sid = first.session.session_id
     for i in range(1, 41):
-        await store.append_update(api_key, doc, sid, f"{doc}-client", i, "user-" + doc,
-                                  tag + b"-update-%03d" % i)
+        await store.append_update(
+            api_key, doc, sid, f"{doc}-client", i, "user-" + doc, tag + b"-update-%03d" % i
+        )
     await store.store_snapshot(api_key, doc, sid, 20, tag + b"-snapshot-at-20")
-    await store.append_update(api_key, doc, sid, f"{doc}-client", 41, "user-" + doc,
-                              (tag + b"-big-overflow-") * 800)
-    rotated = await store.create_session(api_key, doc, session(f"{doc}-session-2"),
-                                         tag + b"-snapshot-rotated", replaces=sid)
+    await store.append_update(
+        api_key, doc, sid, f"{doc}-client", 41, "user-" + doc, (tag + b"-big-overflow-") * 800
+    )
+    rotated = await store.create_session(
+        api_key, doc, session(f"{doc}-session-2"), tag + b"-snapshot-rotated", replaces=sid
+    )
     assert rotated.created
-    await store.append_update(api_key, doc, rotated.session.session_id, f"{doc}-client",
-                              1, "user-" + doc, tag + b"-update-after-rotation")
+    await store.append_update(
+        api_key,
+        doc,
+        rotated.session.session_id,
+        f"{doc}-client",
+        1,
+        "user-" + doc,
+        tag + b"-update-after-rotation",
+    )
 
 
 async def test_delete_document_removes_it_and_only_it(store, api_key):
@@ -75,26 +86,35 @@ async def _rows_naming(store, document_id: str) -> dict[str, int]:
     if isinstance(store, SQLiteStore):
         conn = sqlite3.connect(store.path)
         try:
-            tables = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
             found = {}
             for table in tables:
                 columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
                 if "document_id" in columns:
                     (n,) = conn.execute(
-                        f'SELECT count(*) FROM "{table}" WHERE document_id = ?',
-                        (document_id,)).fetchone()
+                        f'SELECT count(*) FROM "{table}" WHERE document_id = ?', (document_id,)
+                    ).fetchone()
                     found[table] = n
             return found
         finally:
             conn.close()
     conn = await asyncpg.connect(store.url)
     try:
-        tables = [r["table_name"] for r in await conn.fetch(
-            "SELECT table_name FROM information_schema.columns WHERE column_name ="
-            " 'document_id' AND table_schema = 'public'")]
-        return {t: await conn.fetchval(f'SELECT count(*) FROM "{t}" WHERE document_id = $1',
-                                       document_id) for t in tables}
+        tables = [
+            r["table_name"]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.columns WHERE column_name ="
+                " 'document_id' AND table_schema = 'public'"
+            )
+        ]
+        return {
+            t: await conn.fetchval(
+                f'SELECT count(*) FROM "{t}" WHERE document_id = $1', document_id
+            )
+            for t in tables
+        }
     finally:
         await conn.close()
 
@@ -142,8 +162,7 @@ def _files(path) -> dict[str, bytes]:
 
 
 def _traces(files: dict[str, bytes], needles: list[bytes]) -> list[tuple[str, bytes]]:
-    return [(name, needle) for name, data in files.items() for needle in needles
-            if needle in data]
+    return [(name, needle) for name, data in files.items() for needle in needles if needle in data]
 
 
 NEEDLES = [DOC.encode(), GONE]
@@ -204,6 +223,7 @@ async def test_every_connection_deletes_securely(tmp_path):
     store = SQLiteStore(tmp_path / "data" / "tandem.sqlite3")
     await store.open()
     try:
+
         def pragma() -> int:
             return store._reader().execute("PRAGMA secure_delete").fetchone()[0]
 
@@ -229,8 +249,11 @@ async def test_postgres_delete_is_one_transaction(engine, tmp_path):
             with contextlib.suppress(StaleSession):  # after the delete
                 await store.append_update(key, DOC, sid, "racer", 100 + i, "u", GONE)
 
-        await asyncio.gather(*(append(i) for i in range(20)), store.delete_document(key, DOC),
-                             *(append(i) for i in range(20, 40)))
+        await asyncio.gather(
+            *(append(i) for i in range(20)),
+            store.delete_document(key, DOC),
+            *(append(i) for i in range(20, 40)),
+        )
         assert not any((await _rows_naming(store, DOC)).values())
     finally:
         await store.close()

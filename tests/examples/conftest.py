@@ -17,14 +17,15 @@ def integration(tmp_path: Path) -> Integration:
     work, data = tmp_path / "backend", tmp_path / "data"
     work.mkdir()
     tandem("keys", "generate", "--alg", "RS256", "--out", "acme", cwd=work, data_dir=data)
-    api_key = tandem("apikey", "create", "--name", "acme", "--quiet", cwd=work,
-                     data_dir=data).strip()
-    added = tandem("keys", "add", "--api-key", api_key, "acme.public.pem", cwd=work,
-                   data_dir=data)
+    api_key = tandem(
+        "apikey", "create", "--name", "acme", "--quiet", cwd=work, data_dir=data
+    ).strip()
+    added = tandem("keys", "add", "--api-key", api_key, "acme.public.pem", cwd=work, data_dir=data)
     kid = json.loads((work / "acme.public.jwk.json").read_text())["kid"]
     assert kid in added
-    found = Integration(work, data, api_key, work / "acme.private.pem", kid,
-                        work / "key-secrets.json")
+    found = Integration(
+        work, data, api_key, work / "acme.private.pem", kid, work / "key-secrets.json"
+    )
     found.write_secrets("2026-01", {"2026-01": new_secret()})
     return found
 

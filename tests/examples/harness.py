@@ -40,8 +40,13 @@ def missing(problem: str) -> None:
 
 def tandem(*args: str, cwd: Path, data_dir: Path) -> str:
     """Run the ``tandem`` CLI as a user would; returns stdout."""
-    result = subprocess.run([sys.executable, "-m", "tandem", "--data-dir", str(data_dir), *args],
-                            cwd=cwd, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tandem", "--data-dir", str(data_dir), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -74,8 +79,13 @@ def node_ready() -> str:
     stamp = project / "node_modules" / ".package-lock.json"
     lock = project / "package-lock.json"
     if not stamp.exists() or stamp.stat().st_mtime < lock.stat().st_mtime:
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=project,
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if result.returncode != 0:
             pytest.fail(f"npm ci in examples/node failed: {result.stderr[-2000:]}", pytrace=False)
     return node
@@ -111,11 +121,22 @@ class Backend:
 def start_backend(kind: str, integration: Integration, **env: str) -> Backend:
     """Start examples/<kind> on a free loopback port; wait until it answers."""
     port = free_port()
-    environ = dict(os.environ, PORT=str(port), HOST="127.0.0.1",
-                   TANDEM_PRIVATE_KEY_FILE=str(integration.private_key),
-                   TANDEM_KEY_SECRETS_FILE=str(integration.key_secrets), **env)
-    process = subprocess.Popen(backend_command(kind), cwd=integration.workdir, env=environ,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    environ = dict(
+        os.environ,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        TANDEM_PRIVATE_KEY_FILE=str(integration.private_key),
+        TANDEM_KEY_SECRETS_FILE=str(integration.key_secrets),
+        **env,
+    )
+    process = subprocess.Popen(
+        backend_command(kind),
+        cwd=integration.workdir,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     backend = Backend(kind, f"http://127.0.0.1:{port}", process)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

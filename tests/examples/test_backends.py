@@ -41,13 +41,20 @@ async def verify(integration: Integration, token: str, document_id: str):
     await store.open()
     try:
         return await TokenVerifier(KeyDirectory(store)).verify(
-            integration.api_key, token, document_id=document_id)
+            integration.api_key, token, document_id=document_id
+        )
     finally:
         await store.close()
 
 
-def client_for(server_url: str, integration: Integration, backend: Backend, user: str,
-               document_id: str = DOC, **kw) -> DocumentClient:
+def client_for(
+    server_url: str,
+    integration: Integration,
+    backend: Backend,
+    user: str,
+    document_id: str = DOC,
+    **kw,
+) -> DocumentClient:
     """A Python SDK client whose providers are the example's two endpoints, as the
     TinyMCE plugin's rtc_token_provider / rtc_encryption_provider would call them."""
     http = backend.client(user)
@@ -65,25 +72,36 @@ def client_for(server_url: str, integration: Integration, backend: Backend, user
         response.raise_for_status()
         return response.json()
 
-    return DocumentClient(server_url, api_key=integration.api_key, document_id=document_id,
-                          token_provider=tokens, encryption_provider=keys,
-                          iterations=ITERATIONS, max_backoff=1.0, **kw)
+    return DocumentClient(
+        server_url,
+        api_key=integration.api_key,
+        document_id=document_id,
+        token_provider=tokens,
+        encryption_provider=keys,
+        iterations=ITERATIONS,
+        max_backoff=1.0,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_token_endpoint_signs_for_authorised_users_only(kind, integration, backends):
     backend = start_backend(kind, integration)
     backends.append(backend)
-    for user, status, body in ((None, 401, {"message": "not logged in"}),
-                               ("eve", 403, {"message": "no access to this document"}),
-                               ("mallory", 401, {"message": "not logged in"})):
+    for user, status, body in (
+        (None, 401, {"message": "not logged in"}),
+        ("eve", 403, {"message": "no access to this document"}),
+        ("mallory", 401, {"message": "not logged in"}),
+    ):
         async with backend.client(user) as http:
             response = await http.get("/jwt", params={"documentId": DOC})
         assert (response.status_code, response.json()) == (status, body)
     async with backend.client("alice") as http:
         response = await http.get("/jwt")
         assert (response.status_code, response.json()) == (
-            400, {"message": "documentId is required"})
+            400,
+            {"message": "documentId is required"},
+        )
     for user, role in (("alice", "editor"), ("bob", "viewer")):
         async with backend.client(user) as http:
             response = await http.get("/jwt", params={"documentId": DOC})
@@ -101,7 +119,8 @@ async def test_token_endpoint_signs_for_authorised_users_only(kind, integration,
 
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_key_service_derives_per_document_keys_for_authorised_users_only(
-        kind, integration, backends):
+    kind, integration, backends
+):
     secret = new_secret()
     integration.write_secrets("2026-01", {"2025-07": new_secret(), "2026-01": secret})
     backend = start_backend(kind, integration)
@@ -130,11 +149,16 @@ async def test_key_service_derives_per_document_keys_for_authorised_users_only(
 
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_editor_and_viewer_collaborate_with_the_backends_tokens_and_keys(
-        kind, integration, backends):
+    kind, integration, backends
+):
     backend = start_backend(kind, integration)
     backends.append(backend)
-    async with serve_in_loop(integration.data_dir) as server, client_for(
-            server.url, integration, backend, "alice", initial_content="<p>Draft</p>") as alice:
+    async with (
+        serve_in_loop(integration.data_dir) as server,
+        client_for(
+            server.url, integration, backend, "alice", initial_content="<p>Draft</p>"
+        ) as alice,
+    ):
         assert (alice.user_id, alice.role, alice.key_hint) == ("alice", "editor", "2026-01")
         alice.append_paragraph(f"Written through the {kind} example")
         await alice.flush()
@@ -150,8 +174,9 @@ async def test_rotation_is_a_new_hint_and_old_hints_stay_usable(kind, integratio
     backend = start_backend(kind, integration)
     backends.append(backend)
     async with serve_in_loop(integration.data_dir) as server:
-        async with client_for(server.url, integration, backend, "alice",
-                              initial_content="<p>Under the first key</p>") as alice:
+        async with client_for(
+            server.url, integration, backend, "alice", initial_content="<p>Under the first key</p>"
+        ) as alice:
             await alice.flush()
             assert alice.key_hint == "2026-01"
         backend.stop()
@@ -169,8 +194,9 @@ async def test_rotation_is_a_new_hint_and_old_hints_stay_usable(kind, integratio
         async with client_for(server.url, integration, backend, "bob") as bob:
             assert bob.key_hint == "2026-07"
             assert bob.to_html() == "<p>Under the first key</p>\n<p>Under the second key</p>"
-        async with client_for(server.url, integration, backend, "alice", "doc-new",
-                              initial_content="<p>New</p>") as fresh:
+        async with client_for(
+            server.url, integration, backend, "alice", "doc-new", initial_content="<p>New</p>"
+        ) as fresh:
             assert fresh.key_hint == "2026-07"  # new documents get the current hint
 
 
@@ -179,10 +205,25 @@ async def test_node_and_python_examples_sign_with_other_algorithms(integration, 
     server accepts."""
     from tests.examples.harness import tandem
 
-    tandem("keys", "generate", "--alg", "ES256", "--out", "ec", cwd=integration.workdir,
-           data_dir=integration.data_dir)
-    tandem("keys", "add", "--api-key", integration.api_key, "ec.public.pem",
-           cwd=integration.workdir, data_dir=integration.data_dir)
+    tandem(
+        "keys",
+        "generate",
+        "--alg",
+        "ES256",
+        "--out",
+        "ec",
+        cwd=integration.workdir,
+        data_dir=integration.data_dir,
+    )
+    tandem(
+        "keys",
+        "add",
+        "--api-key",
+        integration.api_key,
+        "ec.public.pem",
+        cwd=integration.workdir,
+        data_dir=integration.data_dir,
+    )
     kid = json.loads((integration.workdir / "ec.public.jwk.json").read_text())["kid"]
     integration.private_key = integration.workdir / "ec.private.pem"
     for kind in BACKENDS:

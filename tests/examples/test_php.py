@@ -18,8 +18,12 @@ def test_php_example_syntax():
     php = os.environ.get("TANDEM_TEST_PHP") or shutil.which("php")
     if php is None:
         pytest.skip("PHP is not installed: examples/php is untested here (its README says so)")
-    result = subprocess.run([php, "-n", "-l", str(EXAMPLES / "php" / "jwt.php")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [php, "-n", "-l", str(EXAMPLES / "php" / "jwt.php")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No syntax errors detected" in result.stdout
 

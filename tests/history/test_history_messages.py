@@ -28,25 +28,28 @@ def test_snapshot_kinds_and_sealed_names():
     assert parse(base) == Snapshot(SESSION, 3, bytes(40))
     named = parse({**base, "kind": "named", "name": SEALED})
     assert (named.kind, named.name) == ("named", bytes(40))
-    for bad in ({"kind": "session"}, {"kind": 1}, {"name": "c2hvcnQ="},
-                {"name": "A" * 1400}):
+    for bad in ({"kind": "session"}, {"kind": 1}, {"name": "c2hvcnQ="}, {"name": "A" * 1400}):
         assert code_of(lambda bad=bad: parse({**base, **bad})) == "bad_frame"
 
 
 def test_history_requests_are_bounded():
     assert parse({"type": "list_versions", "id": 1}) == ListVersions(1, None, 50)
-    assert parse({"type": "list_versions", "id": 2, "before": 9, "limit": 100}) == \
-        ListVersions(2, 9, 100)
+    assert parse({"type": "list_versions", "id": 2, "before": 9, "limit": 100}) == ListVersions(
+        2, 9, 100
+    )
     assert parse({"type": "get_version", "id": 3, "number": 4}) == GetVersion(3, 4)
-    assert parse({"type": "get_updates", "id": 4, "after": 0, "upto": 10}) == \
-        GetUpdates(4, 0, 10, 1000)
-    for bad in ({"type": "list_versions", "id": 1, "limit": 101},
-                {"type": "list_versions", "id": 1, "limit": 0},
-                {"type": "list_versions", "id": -1},
-                {"type": "list_versions"},
-                {"type": "get_version", "id": 1, "number": 0},
-                {"type": "get_updates", "id": 1, "after": 0, "upto": 5, "limit": 1001},
-                {"type": "get_updates", "id": 1, "after": "0", "upto": 5}):
+    assert parse({"type": "get_updates", "id": 4, "after": 0, "upto": 10}) == GetUpdates(
+        4, 0, 10, 1000
+    )
+    for bad in (
+        {"type": "list_versions", "id": 1, "limit": 101},
+        {"type": "list_versions", "id": 1, "limit": 0},
+        {"type": "list_versions", "id": -1},
+        {"type": "list_versions"},
+        {"type": "get_version", "id": 1, "number": 0},
+        {"type": "get_updates", "id": 1, "after": 0, "upto": 5, "limit": 1001},
+        {"type": "get_updates", "id": 1, "after": "0", "upto": 5},
+    ):
         assert code_of(lambda bad=bad: parse(bad)) == "bad_frame", bad
 
 
@@ -55,8 +58,16 @@ def test_viewers_read_history_and_only_editors_write_it(role):
     machine = opened(role)
     event = machine.receive_frame(json.dumps({"type": "list_versions", "id": 1}))
     assert isinstance(event, HistoryRequested)
-    snapshot = json.dumps({"type": "snapshot", "session_id": SESSION, "seq": 0,
-                           "data": SEALED, "kind": "named", "name": SEALED})
+    snapshot = json.dumps(
+        {
+            "type": "snapshot",
+            "session_id": SESSION,
+            "seq": 0,
+            "data": SEALED,
+            "kind": "named",
+            "name": SEALED,
+        }
+    )
     if role == "editor":
         assert isinstance(machine.receive_frame(snapshot), SnapshotReceived)
     else:

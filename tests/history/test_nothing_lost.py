@@ -38,8 +38,12 @@ async def _document(server, make_client, paragraphs: int = 4):
 
 async def _all_seqs(server) -> list[int]:
     async with server_store(server) as store:
-        return [u.seq for u in await store.updates_between(
-            server.tenant.api_key, "doc", 0, 10**9, limit=10_000)]
+        return [
+            u.seq
+            for u in await store.updates_between(
+                server.tenant.api_key, "doc", 0, 10**9, limit=10_000
+            )
+        ]
 
 
 async def test_random_bytes_as_snapshot_do_not_lose_the_document(server, make_client):
@@ -47,8 +51,14 @@ async def test_random_bytes_as_snapshot_do_not_lose_the_document(server, make_cl
     head = alice.version
     mallory = await RawClient.connect(server)
     welcome = await mallory.hello(server.tenant, "doc", user="mallory")
-    await mallory.send({"type": "snapshot", "session_id": welcome["session"]["session_id"],
-                        "seq": head, "data": b64(os.urandom(28))})
+    await mallory.send(
+        {
+            "type": "snapshot",
+            "session_id": welcome["session"]["session_id"],
+            "seq": head,
+            "data": b64(os.urandom(28)),
+        }
+    )
     ack = await mallory.recv_type("snapshot_ack")
     assert ack["accepted"]  # the server cannot tell: it only adds a version
     await mallory.close()
@@ -80,8 +90,14 @@ async def test_a_stale_snapshot_is_detected_or_undone_by_a_restore(server, make_
     mallory = await RawClient.connect(server)
     await mallory.hello(server.tenant, "doc", user="mallory")
     cipher = mallory.unlock()
-    await mallory.send({"type": "snapshot", "session_id": cipher.session_id, "seq": head,
-                        "data": b64(cipher.seal_snapshot(head, old_state))})
+    await mallory.send(
+        {
+            "type": "snapshot",
+            "session_id": cipher.session_id,
+            "seq": head,
+            "data": b64(cipher.seal_snapshot(head, old_state)),
+        }
+    )
     assert (await mallory.recv_type("snapshot_ack"))["accepted"]
     await mallory.close()
 
@@ -110,8 +126,14 @@ async def test_a_stale_snapshot_with_updates_after_it_is_detected(server, make_c
     mallory = await RawClient.connect(server)
     await mallory.hello(server.tenant, "doc", user="mallory")
     cipher = mallory.unlock()
-    await mallory.send({"type": "snapshot", "session_id": cipher.session_id, "seq": head,
-                        "data": b64(cipher.seal_snapshot(head, old_state))})
+    await mallory.send(
+        {
+            "type": "snapshot",
+            "session_id": cipher.session_id,
+            "seq": head,
+            "data": b64(cipher.seal_snapshot(head, old_state)),
+        }
+    )
     assert (await mallory.recv_type("snapshot_ack"))["accepted"]
     await mallory.close()
     alice.append_paragraph("written after the stale snapshot")  # builds on what it lacks
@@ -132,11 +154,19 @@ async def test_rotation_with_a_garbage_wrapped_key_keeps_the_history(server, mak
     old_session = alice.session["session_id"]
     mallory = await RawClient.connect(server)
     await mallory.hello(server.tenant, "doc", user="mallory")
-    await mallory.send({
-        "type": "create_session", "session_id": secrets.token_urlsafe(18),
-        "key_hint": "hint-v1", "salt": b64(os.urandom(32)), "iterations": 10_000,
-        "wrapped_key": b64(os.urandom(60)), "snapshot": b64(os.urandom(60)),
-        "replaces": old_session, "seq": head})
+    await mallory.send(
+        {
+            "type": "create_session",
+            "session_id": secrets.token_urlsafe(18),
+            "key_hint": "hint-v1",
+            "salt": b64(os.urandom(32)),
+            "iterations": 10_000,
+            "wrapped_key": b64(os.urandom(60)),
+            "snapshot": b64(os.urandom(60)),
+            "replaces": old_session,
+            "seq": head,
+        }
+    )
     await mallory.recv_type("session_created")
     await mallory.close()
     assert await _all_seqs(server) == list(range(1, head + 1))
@@ -159,11 +189,9 @@ async def test_rotation_with_a_garbage_wrapped_key_keeps_the_history(server, mak
     await converged([carol, dave])
 
 
-async def test_sdk_local_file_keeps_unsent_changes_across_a_restart(server, make_client,
-                                                                     tmp_path):
+async def test_sdk_local_file_keeps_unsent_changes_across_a_restart(server, make_client, tmp_path):
     path = tmp_path / "alice.local.json"
-    alice = make_client(server, "alice", "doc", initial_content="<p>first</p>",
-                        local_path=path)
+    alice = make_client(server, "alice", "doc", initial_content="<p>first</p>", local_path=path)
     await alice.start()
     await alice.wait_synced()
     await alice.close()  # as if the process crashed: edits below never leave
@@ -184,17 +212,19 @@ async def test_sdk_local_file_keeps_unsent_changes_across_a_restart(server, make
     assert reader.to_html() == again.to_html()
     # Acknowledged: the file no longer holds it; a file for another document is ignored.
     assert again.local.load() == []
-    other = make_client(server, "alice", "other-doc", local_path=path,
-                        initial_content="<p>x</p>")
+    other = make_client(server, "alice", "other-doc", local_path=path, initial_content="<p>x</p>")
     assert other._local_updates == []
 
 
 async def test_a_wrong_key_is_still_a_wrong_key_after_a_rotation(server, make_client):
     alice, _bob, _html = await _document(server, make_client, paragraphs=1)
     await alice.rotate_key()  # the document's session now starts after seq 0
-    eve = make_client(server, "eve", "doc",
-                      encryption_provider=lambda arg: {"key": "not the key",
-                                                       "keyHint": arg["keyHint"]})
+    eve = make_client(
+        server,
+        "eve",
+        "doc",
+        encryption_provider=lambda arg: {"key": "not the key", "keyHint": arg["keyHint"]},
+    )
     await eve.start()
     with pytest.raises(EncryptionError) as err:
         await eve.wait_synced(15)

@@ -54,7 +54,9 @@ async def test_named_versions_list_open_and_restore(server, make_client):
     assert html == "<p>one</p>\n<p>two</p>"
     versions = await bob.versions()
     assert [(v["number"], v["kind"], v["name"]) for v in versions[:2]] == [
-        (5, "restore", "Restored version 2"), (4, "named", "Before restoring version 2")]
+        (5, "restore", "Restored version 2"),
+        (4, "named", "Before restoring version 2"),
+    ]
     assert await bob.state_at(4) == html_3  # nothing acknowledged is gone
     assert versions[0]["seq"] == versions[1]["seq"] + 1  # the restore is one update
     with pytest.raises(ClientError) as err:
@@ -80,8 +82,15 @@ async def test_viewers_read_history_but_cannot_write_it(server, make_client):
     # The server refuses a viewer's named snapshot whatever the client does.
     raw = await RawClient.connect(server)
     welcome = await raw.hello(server.tenant, "doc", role="viewer")
-    await raw.send({"type": "snapshot", "session_id": welcome["session"]["session_id"],
-                    "seq": 0, "kind": "named", "data": base64.b64encode(b"x" * 40).decode()})
+    await raw.send(
+        {
+            "type": "snapshot",
+            "session_id": welcome["session"]["session_id"],
+            "seq": 0,
+            "kind": "named",
+            "data": base64.b64encode(b"x" * 40).decode(),
+        }
+    )
     await raw.expect_error("read_only")
 
 
@@ -96,8 +105,7 @@ async def test_history_requests_are_bounded_and_fail_softly(server, make_client)
     await raw.hello(server.tenant, "doc", role="viewer")
     await raw.send({"type": "list_versions", "id": 7, "limit": 2})
     page = await raw.recv_type("versions")
-    assert (page["id"], [v["number"] for v in page["versions"]], page["more"]) == (
-        7, [6, 5], True)
+    assert (page["id"], [v["number"] for v in page["versions"]], page["more"]) == (7, [6, 5], True)
     assert [s["session_id"] for s in page["sessions"]] == [alice.session["session_id"]]
     await raw.send({"type": "list_versions", "id": 8, "before": 2})
     page = await raw.recv_type("versions")
@@ -126,8 +134,11 @@ async def test_the_server_asks_for_checkpoints_after_an_idle_pause(tmp_path, mak
 
         async def auto_versions() -> list:
             async with server_store(srv) as store:
-                return [v for v in await store.list_versions(srv.tenant.api_key, "doc")
-                        if v.kind == "auto"]
+                return [
+                    v
+                    for v in await store.list_versions(srv.tenant.api_key, "doc")
+                    if v.kind == "auto"
+                ]
 
         await wait_until(auto_versions, timeout=10, what="an automatic checkpoint")
         (auto,) = await auto_versions()
@@ -172,8 +183,10 @@ async def test_the_retention_window_prunes_old_history_only(engine, tmp_path, ma
         # version 1 (and the updates it covered) went; 2 is the window's base
         assert [v["number"] for v in await alice.versions()] == [3, 2]
         async with server_store(srv) as store:
-            seqs = [u.seq for u in await store.updates_between(
-                srv.tenant.api_key, "doc", 0, 99, limit=99)]
+            seqs = [
+                u.seq
+                for u in await store.updates_between(srv.tenant.api_key, "doc", 0, 99, limit=99)
+            ]
         assert seqs == [2, 3]  # the updates after the base stay
         assert await alice.state_at(2) == "<p>a</p>\n<p>b</p>"
         late = make_client(srv, "bob", "doc")

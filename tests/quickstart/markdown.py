@@ -20,13 +20,13 @@ def section(text: str, heading: str) -> str:
     """The body of ``## heading`` up to the next heading of level 2 (or the end)."""
     start = text.index(f"\n{heading}\n") + len(heading) + 2
     following = re.search(r"^## ", text[start:], re.MULTILINE)
-    return text[start:start + following.start()] if following else text[start:]
+    return text[start : start + following.start()] if following else text[start:]
 
 
 def blocks(text: str) -> list[Block]:
     found = []
     for match in _FENCE.finditer(text):
-        before = text[:match.start()].rstrip("\n")
+        before = text[: match.start()].rstrip("\n")
         last_line = before.rsplit("\n", 1)[-1]
         saved = _SAVE_AS.search(last_line)
         found.append(Block(match.group(1), match.group(2), saved.group(1) if saved else None))

@@ -61,8 +61,11 @@ def test_image_is_built_from_this_package():
     sources = [src for args in copies for src in args[:-1]]
     assert sorted(sources) == ["README.md", "pyproject.toml", "src"]
     assert PYPROJECT["project"]["readme"] == "README.md"
-    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     for source in sources:
         assert (ROOT / source).exists(), source
         assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
@@ -111,8 +114,9 @@ NGINX = ROOT / "deploy" / "nginx.conf"
 
 def test_compose_file_lines():
     text = COMPOSE.read_text()
-    services = re.findall(r"^  (\w+):$", text.split("\nservices:\n")[1].split("\nvolumes:\n")[0],
-                          re.MULTILINE)
+    services = re.findall(
+        r"^  (\w+):$", text.split("\nservices:\n")[1].split("\nvolumes:\n")[0], re.MULTILINE
+    )
     assert services == ["db", "tandem", "nginx"]
     assert re.search(r"^    build:\n      context: \.\.$", text, re.MULTILINE)
     assert (COMPOSE.parent / ".." / "Dockerfile").is_file()

@@ -60,9 +60,14 @@ def test_the_quick_start_runs_verbatim(tmp_path):
     out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
     with out_path.open("w") as out_file, err_path.open("w") as err_file:
         proc = subprocess.Popen(
-            ["bash", "-e", "-o", "pipefail", "-c", script], cwd=work,
-            env=clean_env(TANDEM_PORT=str(port)), stdin=subprocess.DEVNULL,
-            stdout=out_file, stderr=err_file, start_new_session=True)
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=work,
+            env=clean_env(TANDEM_PORT=str(port)),
+            stdin=subprocess.DEVNULL,
+            stdout=out_file,
+            stderr=err_file,
+            start_new_session=True,
+        )
     try:
         returncode = proc.wait(timeout=180)
         stopped = returncode == 0 and _wait_group_gone(proc.pid, 15)  # `kill %1` worked
@@ -75,8 +80,10 @@ def test_the_quick_start_runs_verbatim(tmp_path):
     assert '  "document_id": "my-document",' in lines
     assert any(line.startswith("appended at version ") for line in lines)
     cat = lines.index("<p>Hello from the command line</p>")  # tandem doc cat
-    assert lines[cat + 1:cat + 3] == [  # bot.py: both paragraphs
-        "<p>Hello from the command line</p>", "<p>Written by a bot</p>"]
+    assert lines[cat + 1 : cat + 3] == [  # bot.py: both paragraphs
+        "<p>Hello from the command line</p>",
+        "<p>Written by a bot</p>",
+    ]
     assert (work / "tandem-data" / "tandem.sqlite3").is_file()
     assert stopped, "the server kept running after the quick start's `kill %1`"
 

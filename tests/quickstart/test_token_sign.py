@@ -80,8 +80,9 @@ def test_apikey_create_quiet_prints_only_the_key(cli):
 
 
 def test_apikey_create_json(cli):
-    code, out, err = cli("apikey", "create", "--name", "acme", "--origin", "https://App.test:443/",
-                         "--json")
+    code, out, err = cli(
+        "apikey", "create", "--name", "acme", "--origin", "https://App.test:443/", "--json"
+    )
     assert (code, err) == (0, "")
     body = json.loads(out)
     assert set(body) == {"key", "name", "origins", "created_at"}
@@ -94,13 +95,27 @@ def test_apikey_create_json(cli):
 
 @pytest.mark.parametrize("alg", list(SUPPORTED_ALGORITHMS))
 def test_every_generated_algorithm_signs_a_token_that_token_check_accepts(
-        cli, api_key, tmp_path, alg):
+    cli, api_key, tmp_path, alg
+):
     private, public_jwk = generate(cli, tmp_path, alg)
     # The generated JWK carries "alg": it only verifies tokens of exactly that algorithm.
     assert cli("keys", "add", f"--api-key={api_key}", f"{tmp_path / alg}.public.jwk.json")[0] == 0
-    code, token, err = cli("token", "sign", "--key", str(private), "--sub", "alice",
-                           "--document", "doc-1", "--role", "viewer", "--ttl", "120",
-                           "--alg", alg)
+    code, token, err = cli(
+        "token",
+        "sign",
+        "--key",
+        str(private),
+        "--sub",
+        "alice",
+        "--document",
+        "doc-1",
+        "--role",
+        "viewer",
+        "--ttl",
+        "120",
+        "--alg",
+        alg,
+    )
     assert (code, err) == (0, "")
     assert token.count("\n") == 1 and token.endswith("\n")
     header, payload = parts(token.strip())
@@ -109,23 +124,32 @@ def test_every_generated_algorithm_signs_a_token_that_token_check_accepts(
     assert (payload["sub"], payload[DOC_CLAIM], payload[ROLE_CLAIM]) == ("alice", "doc-1", "viewer")
     assert payload["exp"] - payload["iat"] == 120
     assert abs(payload["iat"] - time.time()) < 30
-    code, out, err = cli("token", "check", f"--api-key={api_key}", "--document", "doc-1",
-                         token.strip())
+    code, out, err = cli(
+        "token", "check", f"--api-key={api_key}", "--document", "doc-1", token.strip()
+    )
     assert (code, err) == (0, "")
     checked = json.loads(out)
     assert (checked["user_id"], checked["document_id"], checked["role"]) == (
-        "alice", "doc-1", "viewer")
+        "alice",
+        "doc-1",
+        "viewer",
+    )
     assert checked["expires_at"] == payload["exp"]
-    code, _, err = cli("token", "check", f"--api-key={api_key}", "--document", "doc-2",
-                       token.strip())
+    code, _, err = cli(
+        "token", "check", f"--api-key={api_key}", "--document", "doc-2", token.strip()
+    )
     assert (code, err) == (1, "error: JWT is not valid for this document\n")
 
 
 def test_default_algorithm_follows_the_key(cli, api_key, tmp_path):
     """Without --alg: RS256 for RSA, ES256/384/512 by curve, EdDSA for Ed25519; a PEM public
     key (no alg member) accepts any algorithm that fits it."""
-    for alg, default in (("PS256", "RS256"), ("ES384", "ES384"), ("ES512", "ES512"),
-                         ("EdDSA", "EdDSA")):
+    for alg, default in (
+        ("PS256", "RS256"),
+        ("ES384", "ES384"),
+        ("ES512", "ES512"),
+        ("EdDSA", "EdDSA"),
+    ):
         private, _ = generate(cli, tmp_path, alg)
         assert cli("keys", "add", f"--api-key={api_key}", f"{tmp_path / alg}.public.pem")[0] == 0
         code, token, err = cli("token", "sign", "--key", str(private), "--sub", "bob")
@@ -142,12 +166,14 @@ def test_default_algorithm_follows_the_key(cli, api_key, tmp_path):
 def test_key_from_stdin_and_kid_override(cli, api_key, tmp_path):
     private, public_jwk = generate(cli, tmp_path, "ES256")
     cli("keys", "add", f"--api-key={api_key}", f"{tmp_path / 'ES256'}.public.pem")
-    code, token, err = cli("token", "sign", "--key", "-", "--sub", "carol",
-                           stdin=private.read_text())
+    code, token, err = cli(
+        "token", "sign", "--key", "-", "--sub", "carol", stdin=private.read_text()
+    )
     assert (code, err) == (0, "")
     assert parts(token)[0]["kid"] == public_jwk["kid"]
-    code, token, _ = cli("token", "sign", "--key", str(private), "--sub", "carol",
-                         "--kid", "another-kid")
+    code, token, _ = cli(
+        "token", "sign", "--key", str(private), "--sub", "carol", "--kid", "another-kid"
+    )
     assert parts(token)[0]["kid"] == "another-kid"
     code, _, err = cli("token", "check", f"--api-key={api_key}", token.strip())
     assert (code, err) == (1, "error: Unable to retrieve JWK set\n")  # no key with that kid
@@ -160,8 +186,9 @@ def test_a_private_jwk_signs_with_its_own_kid_and_alg(cli, api_key, tmp_path):
     public = {k: v for k, v in jwk.items() if k != "d"}
     (tmp_path / "public.jwk.json").write_text(json.dumps({"keys": [public]}))
     assert cli("keys", "add", f"--api-key={api_key}", str(tmp_path / "public.jwk.json"))[0] == 0
-    code, token, err = cli("token", "sign", "--key", str(tmp_path / "private.jwk.json"),
-                           "--sub", "dave")
+    code, token, err = cli(
+        "token", "sign", "--key", str(tmp_path / "private.jwk.json"), "--sub", "dave"
+    )
     assert (code, err) == (0, "")
     assert parts(token)[0] == {"alg": "ES256", "kid": "acme-2026", "typ": "JWT"}
     assert cli("token", "check", f"--api-key={api_key}", token.strip())[0] == 0
@@ -172,9 +199,11 @@ def test_public_keys_are_refused(cli, tmp_path):
     for public in (f"{tmp_path / 'RS256'}.public.pem", f"{tmp_path / 'RS256'}.public.jwk.json"):
         code, out, err = cli("token", "sign", "--key", public, "--sub", "alice")
         assert (code, out) == (1, "")
-        assert err == ("error: this is a PUBLIC key: `tandem token sign` needs the PRIVATE key "
-                       "(e.g. NAME.private.pem from `tandem keys generate`); the public key is "
-                       "what `tandem keys add` registers\n")
+        assert err == (
+            "error: this is a PUBLIC key: `tandem token sign` needs the PRIVATE key "
+            "(e.g. NAME.private.pem from `tandem keys generate`); the public key is "
+            "what `tandem keys add` registers\n"
+        )
     with pytest.raises(SigningError) as caught:
         load_signing_key(Path(f"{tmp_path / 'RS256'}.public.pem").read_text())
     assert caught.value.code == "public_key"
@@ -182,17 +211,26 @@ def test_public_keys_are_refused(cli, tmp_path):
 
 def _pem(private, encryption=None) -> str:
     return private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        encryption or serialization.NoEncryption()).decode()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        encryption or serialization.NoEncryption(),
+    ).decode()
 
 
-@pytest.mark.parametrize(("text", "code", "message"), [
-    ("", "unrecognized_key", "no key given (empty input)"),
-    ("hello", "unrecognized_key", "not a PEM private key or a private JWK"),
-    ('{"keys": []}', "unrecognized_key", "expected one private JWK (a JSON object), not a set"),
-    ('{"kty": "oct", "k": "c2VjcmV0"}', "unsupported_key",
-     'symmetric (kty "oct") keys are refused: tokens are signed with an asymmetric private key'),
-])
+@pytest.mark.parametrize(
+    ("text", "code", "message"),
+    [
+        ("", "unrecognized_key", "no key given (empty input)"),
+        ("hello", "unrecognized_key", "not a PEM private key or a private JWK"),
+        ('{"keys": []}', "unrecognized_key", "expected one private JWK (a JSON object), not a set"),
+        (
+            '{"kty": "oct", "k": "c2VjcmV0"}',
+            "unsupported_key",
+            'symmetric (kty "oct") keys are refused: tokens are signed with an asymmetric '
+            "private key",
+        ),
+    ],
+)
 def test_unusable_input_is_refused_with_a_code(text, code, message):
     with pytest.raises(SigningError) as caught:
         load_signing_key(text)
@@ -202,14 +240,25 @@ def test_unusable_input_is_refused_with_a_code(text, code, message):
 
 def test_unusable_keys_are_refused_with_a_code():
     cases = [
-        (_pem(rsa.generate_private_key(65537, 1024)), "unsupported_key",
-         "RSA key of 1024 bits: Tandem accepts 2048 to 16384 bits"),
-        (_pem(ec.generate_private_key(ec.SECP256K1())), "unsupported_key",
-         "EC curve secp256k1 is not supported (use P-256, P-384 or P-521)"),
-        (_pem(ec.generate_private_key(ec.SECP256R1()),
-              serialization.BestAvailableEncryption(b"pass")), "encrypted_key",
-         "the private key is encrypted: write an unencrypted copy for development with "
-         "`openssl pkey -in KEY.pem -out plain.pem`"),
+        (
+            _pem(rsa.generate_private_key(65537, 1024)),
+            "unsupported_key",
+            "RSA key of 1024 bits: Tandem accepts 2048 to 16384 bits",
+        ),
+        (
+            _pem(ec.generate_private_key(ec.SECP256K1())),
+            "unsupported_key",
+            "EC curve secp256k1 is not supported (use P-256, P-384 or P-521)",
+        ),
+        (
+            _pem(
+                ec.generate_private_key(ec.SECP256R1()),
+                serialization.BestAvailableEncryption(b"pass"),
+            ),
+            "encrypted_key",
+            "the private key is encrypted: write an unencrypted copy for development with "
+            "`openssl pkey -in KEY.pem -out plain.pem`",
+        ),
     ]
     for text, code, message in cases:
         with pytest.raises(SigningError) as caught:
@@ -244,8 +293,10 @@ def test_help_says_production_tokens_come_from_the_back_end(capsys):
     with pytest.raises(SystemExit):
         main(["token", "sign", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "For development and scripts only: in production your back end signs each user's " \
-           "token" in out
+    assert (
+        "For development and scripts only: in production your back end signs each user's "
+        "token" in out
+    )
     with pytest.raises(SystemExit):
         main(["token", "--help"])
     assert "production tokens come from your back end" in " ".join(capsys.readouterr().out.split())

@@ -21,8 +21,15 @@ SEALED = b"c" * 40
 
 
 def session(sid: str) -> SessionRecord:
-    return SessionRecord(session_id=sid, key_hint="h", salt=b"s" * 32, iterations=10_000,
-                         wrapped_key=b"w" * 60, creator="alice", created_at=time.time())
+    return SessionRecord(
+        session_id=sid,
+        key_hint="h",
+        salt=b"s" * 32,
+        iterations=10_000,
+        wrapped_key=b"w" * 60,
+        creator="alice",
+        created_at=time.time(),
+    )
 
 
 @pytest.fixture
@@ -60,8 +67,9 @@ async def test_concurrent_writers_share_transactions_and_notifications(pg):
     async def writer(w: int) -> list[int]:
         seqs = []
         for n in range(1, each + 1):
-            result = await store.append_update(api_key, "doc", sid, f"client-{w:04d}", n,
-                                               "alice", SEALED + bytes([w, n]))
+            result = await store.append_update(
+                api_key, "doc", sid, f"client-{w:04d}", n, "alice", SEALED + bytes([w, n])
+            )
             seqs.append(result.seq)
         return seqs
 
@@ -92,13 +100,14 @@ async def test_one_failing_job_does_not_fail_its_batch(pg):
     await store.append_update(api_key, "doc", sid, "client-bob", 1, "bob", SEALED)
     outcomes = await asyncio.gather(
         store.append_update(api_key, "doc", sid, "client-a", 1, "alice", SEALED),
-        store.append_update(api_key, "doc", "session-stale-00001", "client-b", 1, "alice",
-                            SEALED),
+        store.append_update(api_key, "doc", "session-stale-00001", "client-b", 1, "alice", SEALED),
         store.append_update(api_key, "doc", sid, "client-bob", 2, "mallory", SEALED),
-        store.append_updates(api_key, "doc", sid, "client-c", "carol",
-                             [(1, SEALED), (2, SEALED), (1, SEALED)]),
+        store.append_updates(
+            api_key, "doc", sid, "client-c", "carol", [(1, SEALED), (2, SEALED), (1, SEALED)]
+        ),
         store.append_update(api_key, "doc", sid, "client-bob", 1, "bob", SEALED),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert outcomes[0].seq == 2 and not outcomes[0].duplicate
     assert isinstance(outcomes[1], StaleSession)
     assert isinstance(outcomes[2], ClientIdTaken)
@@ -106,7 +115,11 @@ async def test_one_failing_job_does_not_fail_its_batch(pg):
     assert (outcomes[4].seq, outcomes[4].duplicate) == (1, True)
     rows = await store.updates_after(api_key, "doc", 0)
     assert [(r.seq, r.client_id, r.counter) for r in rows] == [
-        (1, "client-bob", 1), (2, "client-a", 1), (3, "client-c", 1), (4, "client-c", 2)]
+        (1, "client-bob", 1),
+        (2, "client-a", 1),
+        (3, "client-c", 1),
+        (4, "client-c", 2),
+    ]
     # the client id stays bound to its first user, also for a new client in a batch
     with pytest.raises(ClientIdTaken):
         await store.append_update(api_key, "doc", sid, "client-c", 3, "mallory", SEALED)
@@ -117,10 +130,10 @@ async def test_two_stores_on_one_document_keep_seqs_contiguous(pg):
     other = PostgresStore(url)
     await other.open()
     try:
+
         async def writer(s: PostgresStore, w: int) -> None:
             for n in range(1, 21):
-                await s.append_update(api_key, "doc", sid, f"client-{w:04d}", n, "alice",
-                                      SEALED)
+                await s.append_update(api_key, "doc", sid, f"client-{w:04d}", n, "alice", SEALED)
 
         await asyncio.gather(*(writer(store if w % 2 else other, w) for w in range(6)))
     finally:
@@ -134,8 +147,12 @@ async def test_two_stores_on_one_document_keep_seqs_contiguous(pg):
 async def test_large_updates_are_announced_without_their_data(pg):
     store, api_key, sid, notes, _url = pg
     big = b"x" * 5000
-    await asyncio.gather(*(store.append_update(api_key, "doc", sid, f"client-{w:04d}", 1,
-                                               "alice", big) for w in range(4)))
+    await asyncio.gather(
+        *(
+            store.append_update(api_key, "doc", sid, f"client-{w:04d}", 1, "alice", big)
+            for w in range(4)
+        )
+    )
     batches = await _settle_notes(notes, "ub", 4)
     entries = [e for n in batches for e in n["u"]]
     assert [e[0] for e in entries] == [1, 2, 3, 4]
@@ -147,11 +164,13 @@ async def test_large_updates_are_announced_without_their_data(pg):
 
 async def test_a_cancelled_caller_before_its_batch_writes_nothing(pg):
     store, api_key, sid, _notes, _url = pg
-    first = asyncio.create_task(store.append_update(api_key, "doc", sid, "client-a", 1,
-                                                    "alice", SEALED))
+    first = asyncio.create_task(
+        store.append_update(api_key, "doc", sid, "client-a", 1, "alice", SEALED)
+    )
     await asyncio.sleep(0)  # the first batch is running
-    second = asyncio.create_task(store.append_update(api_key, "doc", sid, "client-b", 1,
-                                                     "alice", SEALED))
+    second = asyncio.create_task(
+        store.append_update(api_key, "doc", sid, "client-b", 1, "alice", SEALED)
+    )
     await asyncio.sleep(0)
     second.cancel()
     assert (await first).seq == 1

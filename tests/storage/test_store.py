@@ -61,8 +61,15 @@ async def api_key(store) -> str:
 
 
 def session(sid: str, hint: str = "h1", creator: str = "alice") -> SessionRecord:
-    return SessionRecord(session_id=sid, key_hint=hint, salt=b"s" * 32, iterations=10_000,
-                         wrapped_key=b"w" * 60, creator=creator, created_at=time.time())
+    return SessionRecord(
+        session_id=sid,
+        key_hint=hint,
+        salt=b"s" * 32,
+        iterations=10_000,
+        wrapped_key=b"w" * 60,
+        creator=creator,
+        created_at=time.time(),
+    )
 
 
 SEALED = b"c" * 40
@@ -123,10 +130,14 @@ async def test_public_keys_upsert_and_remove(store, api_key):
 
 # -- sessions ----------------------------------------------------------------------------
 async def test_create_session_has_exactly_one_winner(store, api_key):
-    results = await asyncio.gather(*(
-        store.create_session(api_key, "race", session(f"session-{i:010d}", f"h{i}"),
-                             f"snap-{i}".encode())
-        for i in range(20)))
+    results = await asyncio.gather(
+        *(
+            store.create_session(
+                api_key, "race", session(f"session-{i:010d}", f"h{i}"), f"snap-{i}".encode()
+            )
+            for i in range(20)
+        )
+    )
     winners = [r for r in results if r.created]
     assert len(winners) == 1
     winner = winners[0].session
@@ -147,10 +158,20 @@ async def test_create_session_unknown_api_key(store):
 
 async def test_append_assigns_contiguous_seqs_under_concurrency(store, api_key):
     s = await new_doc(store, api_key)
-    results = await asyncio.gather(*(
-        store.append_update(api_key, "doc", s.session_id, f"client-{i % 5:04d}", i // 5 + 1,
-                            "alice", SEALED + bytes([i]))
-        for i in range(100)))
+    results = await asyncio.gather(
+        *(
+            store.append_update(
+                api_key,
+                "doc",
+                s.session_id,
+                f"client-{i % 5:04d}",
+                i // 5 + 1,
+                "alice",
+                SEALED + bytes([i]),
+            )
+            for i in range(100)
+        )
+    )
     assert sorted(r.seq for r in results) == list(range(1, 101))
     assert not any(r.duplicate for r in results)
     updates = await store.updates_after(api_key, "doc", 0)
@@ -159,7 +180,10 @@ async def test_append_assigns_contiguous_seqs_under_concurrency(store, api_key):
     for u in updates:
         i = by_seq[u.seq]
         assert (u.client_id, u.counter, u.ciphertext) == (
-            f"client-{i % 5:04d}", i // 5 + 1, SEALED + bytes([i]))
+            f"client-{i % 5:04d}",
+            i // 5 + 1,
+            SEALED + bytes([i]),
+        )
         assert u.session_id == s.session_id and u.user_id == "alice"
     assert [u.seq for u in await store.updates_after(api_key, "doc", 90)] == list(range(91, 101))
     assert [u.seq for u in await store.updates_after(api_key, "doc", 10, limit=3)] == [11, 12, 13]
@@ -178,9 +202,12 @@ async def test_duplicates_return_the_original_seq(store, api_key):
     again = await store.append_update(api_key, "doc", s.session_id, "client-a", 2, "u", SEALED)
     assert (again.seq, again.duplicate) == (3, True)
     # Concurrent resends of the same (client, counter): one stored, all see its seq.
-    results = await asyncio.gather(*(
-        store.append_update(api_key, "doc", s.session_id, "client-c", 1, "u", SEALED)
-        for _ in range(10)))
+    results = await asyncio.gather(
+        *(
+            store.append_update(api_key, "doc", s.session_id, "client-c", 1, "u", SEALED)
+            for _ in range(10)
+        )
+    )
     assert {r.seq for r in results} == {4}
     assert sum(not r.duplicate for r in results) == 1
     info = await store.document_info(api_key, "doc")
@@ -201,8 +228,7 @@ async def test_checkpoints_keep_history(store, api_key):
     s = await new_doc(store, api_key)
     for i in range(1, 21):
         user = "alice" if i <= 10 else "bob"
-        await store.append_update(api_key, "doc", s.session_id, f"client-{user}", i, user,
-                                  SEALED)
+        await store.append_update(api_key, "doc", s.session_id, f"client-{user}", i, user, SEALED)
     v2 = await store.store_snapshot(api_key, "doc", s.session_id, 10, b"snap-10")
     assert (v2.number, v2.seq, v2.kind, v2.editors, v2.size) == (2, 10, "auto", ("alice",), 7)
     snap = await store.latest_snapshot(api_key, "doc")
@@ -217,8 +243,9 @@ async def test_checkpoints_keep_history(store, api_key):
     with pytest.raises(SnapshotRejected):
         await store.store_snapshot(api_key, "doc", s.session_id, 21, b"future")
     # A named version may repeat the latest seq; its sealed name is kept as is.
-    v3 = await store.store_snapshot(api_key, "doc", s.session_id, 10, b"named-10",
-                                    kind="named", name=b"sealed-name")
+    v3 = await store.store_snapshot(
+        api_key, "doc", s.session_id, 10, b"named-10", kind="named", name=b"sealed-name"
+    )
     assert (v3.number, v3.seq, v3.editors, v3.name) == (3, 10, (), b"sealed-name")
     v4 = await store.store_snapshot(api_key, "doc", s.session_id, 18, b"snap-18")
     assert v4.editors == ("bob",)
@@ -227,12 +254,17 @@ async def test_checkpoints_keep_history(store, api_key):
     info = await store.document_info(api_key, "doc")
     assert info.snapshot_seq == 18 and info.version == 20 and info.stored_updates == 20
     assert info.stored_bytes == 20 * len(SEALED) + sum(
-        len(c) for c in (b"initial-snapshot", b"snap-10", b"named-10", b"snap-18"))
+        len(c) for c in (b"initial-snapshot", b"snap-10", b"named-10", b"snap-18")
+    )
     assert await store.api_key_stored_bytes(api_key) == info.stored_bytes
     # Listing: newest first, paged, without ciphertext; fetching one gives it.
     listed = await store.list_versions(api_key, "doc")
     assert [(v.number, v.seq, v.kind) for v in listed] == [
-        (4, 18, "auto"), (3, 10, "named"), (2, 10, "auto"), (1, 0, "session")]
+        (4, 18, "auto"),
+        (3, 10, "named"),
+        (2, 10, "auto"),
+        (1, 0, "session"),
+    ]
     assert all(v.ciphertext is None and v.key_hint == "h1" for v in listed)
     assert [v.number for v in await store.list_versions(api_key, "doc", before=3, limit=1)] == [2]
     got = await store.get_version(api_key, "doc", 3)
@@ -260,8 +292,9 @@ async def test_retention_window_prunes_only_old_history(store, api_key):
     again = await store.append_update(api_key, "doc", s.session_id, "client-a", 3, "u", SEALED)
     assert again.duplicate
     # store_snapshot prunes as it goes when asked to.
-    await store.store_snapshot(api_key, "doc", s.session_id, 10, b"snap-10",
-                               prune_before=time.time() + 1)
+    await store.store_snapshot(
+        api_key, "doc", s.session_id, 10, b"snap-10", prune_before=time.time() + 1
+    )
     assert [v.number for v in await store.list_versions(api_key, "doc")] == [4]
     assert await store.updates_after(api_key, "doc", 0) == []
 
@@ -274,12 +307,22 @@ async def test_rotation_replaces_the_active_session(store, api_key):
     lost = await store.create_session(api_key, "doc", session("session-new-000001"), b"x")
     assert not lost.created and lost.session == old
     # replaces= a session that is not the active one loses too.
-    lost = await store.create_session(api_key, "doc", session("session-new-000001"), b"x",
-                                      replaces="session-wrong-00001")
+    lost = await store.create_session(
+        api_key, "doc", session("session-new-000001"), b"x", replaces="session-wrong-00001"
+    )
     assert not lost.created and lost.session == old
-    results = await asyncio.gather(*(
-        store.create_session(api_key, "doc", session(f"session-rot-{i:06d}", f"h{i}"),
-                             b"rot", replaces=old.session_id) for i in range(5)))
+    results = await asyncio.gather(
+        *(
+            store.create_session(
+                api_key,
+                "doc",
+                session(f"session-rot-{i:06d}", f"h{i}"),
+                b"rot",
+                replaces=old.session_id,
+            )
+            for i in range(5)
+        )
+    )
     assert sum(r.created for r in results) == 1
     new = next(r for r in results if r.created).session
     assert new.start_seq == 5
@@ -291,10 +334,15 @@ async def test_rotation_replaces_the_active_session(store, api_key):
     assert (await store.latest_snapshot(api_key, "doc")).session_id == new.session_id
     versions = await store.list_versions(api_key, "doc")
     assert [(v.number, v.seq, v.kind, v.session_id) for v in versions] == [
-        (2, 5, "session", new.session_id), (1, 0, "session", old.session_id)]
-    assert [s.session_id for s in await store.get_sessions(
-        api_key, "doc", [old.session_id, new.session_id, "session-none-000001"])] == [
-        old.session_id, new.session_id]
+        (2, 5, "session", new.session_id),
+        (1, 0, "session", old.session_id),
+    ]
+    assert [
+        s.session_id
+        for s in await store.get_sessions(
+            api_key, "doc", [old.session_id, new.session_id, "session-none-000001"]
+        )
+    ] == [old.session_id, new.session_id]
     with pytest.raises(StaleSession):
         await store.append_update(api_key, "doc", old.session_id, "client-a", 6, "u", SEALED)
     r = await store.append_update(api_key, "doc", new.session_id, "client-a", 1, "u", SEALED)
@@ -302,7 +350,11 @@ async def test_rotation_replaces_the_active_session(store, api_key):
     assert [u.seq for u in await store.updates_after(api_key, "doc", 0)] == [6]
     between = await store.updates_between(api_key, "doc", 2, 6, limit=10)
     assert [(u.seq, u.session_id) for u in between] == [
-        (3, old.session_id), (4, old.session_id), (5, old.session_id), (6, new.session_id)]
+        (3, old.session_id),
+        (4, old.session_id),
+        (5, old.session_id),
+        (6, new.session_id),
+    ]
     assert [u.seq for u in await store.updates_between(api_key, "doc", 2, 6, limit=2)] == [3, 4]
     # A byte budget: updates until it is reached, always at least one.
     for budget, seqs in ((1, [3]), (2 * len(SEALED), [3, 4]), (2 * len(SEALED) + 1, [3, 4, 5])):
@@ -318,7 +370,11 @@ async def test_document_info(store, api_key):
     s = await new_doc(store, api_key)
     info = await store.document_info(api_key, "doc")
     assert (info.api_key, info.document_id, info.version, info.session_count) == (
-        api_key, "doc", 0, 1)
+        api_key,
+        "doc",
+        0,
+        1,
+    )
     assert info.active_session == s and info.snapshot_seq == 0
     assert info.stored_updates == 0 and info.stored_bytes == len(b"initial-snapshot")
     # Documents are per API key.
@@ -386,8 +442,11 @@ async def test_migration_4_turns_the_snapshot_into_version_1(engine, tmp_path):
         for script in sqlite_schema.MIGRATIONS[:3]:
             conn.executescript(script)
         for row in rows:
-            conn.execute(row.replace("'salt'", "x'00'").replace("'wrapped'", "x'00'")
-                         .replace("'snapshot-2'", "CAST('snapshot-2' AS BLOB)"))
+            conn.execute(
+                row.replace("'salt'", "x'00'")
+                .replace("'wrapped'", "x'00'")
+                .replace("'snapshot-2'", "CAST('snapshot-2' AS BLOB)")
+            )
         conn.execute("PRAGMA user_version=3")
         conn.commit()
         conn.close()
@@ -400,16 +459,17 @@ async def test_migration_4_turns_the_snapshot_into_version_1(engine, tmp_path):
             await conn.execute(script)
             await conn.execute("INSERT INTO tandem_schema VALUES ($1)", number)
         for row in rows:
-            await conn.execute(row.replace("'salt'", "'\\x00'::bytea")
-                               .replace("'wrapped'", "'\\x00'::bytea")
-                               .replace("'snapshot-2'", "'snapshot-2'::bytea"))
+            await conn.execute(
+                row.replace("'salt'", "'\\x00'::bytea")
+                .replace("'wrapped'", "'\\x00'::bytea")
+                .replace("'snapshot-2'", "'snapshot-2'::bytea")
+            )
         await conn.close()
     store = make_store(engine, tmp_path)
     await store.open()
     try:
         (version,) = await store.list_versions("k", "d")
-        assert (version.number, version.seq, version.kind, version.key_hint) == (
-            1, 2, "auto", "h")
+        assert (version.number, version.seq, version.kind, version.key_hint) == (1, 2, "auto", "h")
         assert (await store.latest_snapshot("k", "d")).ciphertext == b"snapshot-2"
     finally:
         await store.close()

@@ -61,7 +61,8 @@ def require_chromium() -> None:
 
 async def launch_chromium(playwright: Any, *extra_args: str) -> Any:
     return await playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
+    )
 
 
 # -- the demo server --------------------------------------------------------------------------
@@ -91,12 +92,18 @@ class DemoServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        config = load_settings(data_dir=str(self.data_dir), host="127.0.0.1", port=self.port,
-                               **self.settings)
+        config = load_settings(
+            data_dir=str(self.data_dir), host="127.0.0.1", port=self.port, **self.settings
+        )
         store = make_store(config)
         tenant_ref: dict[str, DemoTenant] = {}
-        app = create_app(config, store, extra_routes=demo_routes(
-            tenant_ref, find_tinymce(None), upload_dir=self.data_dir / "demo-uploads"))
+        app = create_app(
+            config,
+            store,
+            extra_routes=demo_routes(
+                tenant_ref, find_tinymce(None), upload_dir=self.data_dir / "demo-uploads"
+            ),
+        )
         original = app.router.lifespan_context
         outer = self
 
@@ -170,9 +177,13 @@ def sdk_client(server: DemoServer, doc: str, user: str = "py-bot", **kw: Any) ->
 
     kw.setdefault("encryption_provider", demo_encryption)
     return DocumentClient(
-        server.direct_url, api_key=server.tenant.api_key, document_id=doc,
+        server.direct_url,
+        api_key=server.tenant.api_key,
+        document_id=doc,
         token_provider=lambda _arg: {"token": server.sign(user, document=doc)},
-        max_backoff=1.0, **kw)
+        max_backoff=1.0,
+        **kw,
+    )
 
 
 async def doc_cat(server: DemoServer, doc: str, tmp_dir: Path) -> str:
@@ -181,10 +192,23 @@ async def doc_cat(server: DemoServer, doc: str, tmp_dir: Path) -> str:
     keyring = tmp_dir / "demo-keyring.json"
     keyring.write_text(json.dumps({DEMO_KEY_HINT: DEMO_KEY}))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tandem", "doc", "cat", "--server", server.direct_url,
-        "--api-key", server.tenant.api_key, "--keyring", str(keyring),
-        "--token", server.sign("cat", document=doc), doc,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "tandem",
+        "doc",
+        "cat",
+        "--server",
+        server.direct_url,
+        "--api-key",
+        server.tenant.api_key,
+        "--keyring",
+        str(keyring),
+        "--token",
+        server.sign("cat", document=doc),
+        doc,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, f"tandem doc cat failed: {err.decode()[-2000:]}"
     return out.decode().removesuffix("\n")
@@ -222,7 +246,9 @@ async def canonical(page: Any, user: str, *, flush: bool = True) -> str:
              const rtc = tinymce.get(id).plugins.rtc;
              if (flush) await rtc.flush();
              return rtc.getCanonicalContent();
-           }""", [f"editor-{user}", flush])
+           }""",
+        [f"editor-{user}", flush],
+    )
 
 
 async def editor_html(page: Any, user: str) -> str:
@@ -241,8 +267,9 @@ async def converge(pages: Iterable[tuple[Any, str]], timeout: float = 30.0) -> s
             return contents[0]
         previous = contents
         if asyncio.get_running_loop().time() > deadline:
-            detail = "\n".join(f"{user}: {html}" for (_, user), html in zip(pages, contents,
-                                                                          strict=True))
+            detail = "\n".join(
+                f"{user}: {html}" for (_, user), html in zip(pages, contents, strict=True)
+            )
             raise AssertionError(f"editors did not converge within {timeout}s:\n{detail}")
         await asyncio.sleep(0.1)
 
@@ -255,7 +282,9 @@ async def focus_end(page: Any, user: str) -> None:
              ed.focus();
              ed.selection.select(ed.getBody(), true);
              ed.selection.collapse(false);
-           }""", f"editor-{user}")
+           }""",
+        f"editor-{user}",
+    )
 
 
 class PageLog:
@@ -274,8 +303,9 @@ class PageLog:
         return [m for m in self.console if m.startswith("error:")]
 
 
-async def open_editor(context: Any, server: DemoServer, user: str, doc: str, *,
-                      wait: bool = True, **query: str) -> Any:
+async def open_editor(
+    context: Any, server: DemoServer, user: str, doc: str, *, wait: bool = True, **query: str
+) -> Any:
     """A new page in ``context`` on ``/?user=USER&doc=DOC&...``, synced unless ``wait=False``.
     The page's PageLog is ``page.rtc_log``."""
     page = await context.new_page()

@@ -40,8 +40,7 @@ async def pg_cluster(count: int = 3, **settings: object) -> AsyncIterator[Cluste
         for _ in range(count):
             port = free_port()
             config = load_settings(database_url=url, port=port, **settings)
-            server = uvicorn.Server(uvicorn_config(create_app(config), config,
-                                                   log_level="warning"))
+            server = uvicorn.Server(uvicorn_config(create_app(config), config, log_level="warning"))
             task = asyncio.create_task(server.serve())
             while not server.started:
                 if task.done():

@@ -36,20 +36,26 @@ INIT = """async ([user, doc, extra]) => {
 }"""
 
 
-async def custom_editor(context: Any, server: DemoServer, user: str, doc: str,
-                        options: str = "{}", *, wait: bool = True) -> Any:
+async def custom_editor(
+    context: Any, server: DemoServer, user: str, doc: str, options: str = "{}", *, wait: bool = True
+) -> Any:
     """A page with one editor ``editor-USER`` made with ``options`` (JavaScript) on top of
     the demo's rtc options."""
     page = await context.new_page()
     page.rtc_log = PageLog(page)
     await page.goto(server.page_url(user="setup", doc="unused-" + doc))
     await page.wait_for_function("() => window.tinymce && tinymce.get().length > 0")
-    script = INIT % {"api_key": json.dumps(server.tenant.api_key), "key": json.dumps(DEMO_KEY),
-                     "hint": json.dumps(DEMO_KEY_HINT)}
+    script = INIT % {
+        "api_key": json.dumps(server.tenant.api_key),
+        "key": json.dumps(DEMO_KEY),
+        "hint": json.dumps(DEMO_KEY_HINT),
+    }
     await page.evaluate(script, [user, doc, options])
     if wait:
         await page.wait_for_function(
             """(id) => { const r = tinymce.get(id).plugins.rtc;
                          return r.getState().synced && r.getState().editable; }""",
-            arg=f"editor-{user}", timeout=20_000)
+            arg=f"editor-{user}",
+            timeout=20_000,
+        )
     return page

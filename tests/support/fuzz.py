@@ -99,7 +99,8 @@ UNRESPONSIVE = 20.0  # seconds a page may take to answer while the users act
 
 # Console errors Chromium itself logs while a context is offline (not the plugin's).
 NETWORK_NOISE = re.compile(
-    r"net::ERR_INTERNET_DISCONNECTED|net::ERR_NETWORK_CHANGED|WebSocket connection to .* failed")
+    r"net::ERR_INTERNET_DISCONNECTED|net::ERR_NETWORK_CHANGED|WebSocket connection to .* failed"
+)
 EMPTY_BLOCK = re.compile(r"<(td|th|p|li|h[1-6])>(?:&nbsp;|<br>)?</\1>")
 WHITESPACE = re.compile(r"\s+")
 
@@ -130,8 +131,11 @@ class FuzzCase:
         return cmd
 
     def __str__(self) -> str:
-        extra = "" if (self.rounds, self.actions) == (DEFAULT_ROUNDS, DEFAULT_ACTIONS) else (
-            f"-r{self.rounds}-a{self.actions}")
+        extra = (
+            ""
+            if (self.rounds, self.actions) == (DEFAULT_ROUNDS, DEFAULT_ACTIONS)
+            else (f"-r{self.rounds}-a{self.actions}")
+        )
         return f"seed{self.seed}-u{self.users}{extra}"
 
 
@@ -185,8 +189,14 @@ class Effect:
     landed: bool = False
 
 
-def effect(before: dict, after: dict, *, typed: str = "", keystroke: str | None = None,
-           restorable: Counter[str] | None = None) -> Effect:
+def effect(
+    before: dict,
+    after: dict,
+    *,
+    typed: str = "",
+    keystroke: str | None = None,
+    restorable: Counter[str] | None = None,
+) -> Effect:
     """The effect of one action run in a frozen window (no remote change in between).
 
     ``typed``: what the action inserts by definition (a key's character, pasted text, the
@@ -218,8 +228,9 @@ def effect(before: dict, after: dict, *, typed: str = "", keystroke: str | None 
     # what disappeared (-delta) is the lower bound
     base = inserted if landed else Counter()
     deleted = Counter({c: base[c] - d for c, d in delta.items() if base[c] - d > 0})
-    return Effect(inserted, deleted, structure_allowance(before["blocks"], after["blocks"]),
-                  changed, landed)
+    return Effect(
+        inserted, deleted, structure_allowance(before["blocks"], after["blocks"]), changed, landed
+    )
 
 
 @dataclass
@@ -236,8 +247,9 @@ class Ledger:
         self.moved.update(e.moved)
 
 
-def duplication_excess(start: Counter[str], final: Counter[str], ledgers: Iterable[Ledger], *,
-                       structural: bool = True) -> Counter[str]:
+def duplication_excess(
+    start: Counter[str], final: Counter[str], ledgers: Iterable[Ledger], *, structural: bool = True
+) -> Counter[str]:
     """Per character c, how far ``final`` exceeds the bound
 
         start[c] + sum(inserted[c] (+ moved[c])) - max over users of deleted[c]
@@ -248,8 +260,9 @@ def duplication_excess(start: Counter[str], final: Counter[str], ledgers: Iterab
     ledgers = list(ledgers)
     excess: Counter[str] = Counter()
     for c in set(final) | set(start):
-        bound = start[c] + sum(lg.inserted[c] + (lg.moved[c] if structural else 0)
-                               for lg in ledgers)
+        bound = start[c] + sum(
+            lg.inserted[c] + (lg.moved[c] if structural else 0) for lg in ledgers
+        )
         bound -= max((lg.deleted[c] for lg in ledgers), default=0)
         if final[c] > bound:
             excess[c] = final[c] - bound
@@ -262,8 +275,9 @@ def comparable(html: str) -> str:
     return EMPTY_BLOCK.sub(r"<\1></\1>", normalize_html(html))
 
 
-def nested_insertion(before: str, after: str, bursts: list[str],
-                     limit: int = 20_000) -> tuple[bool | None, list[str]]:
+def nested_insertion(
+    before: str, after: str, bursts: list[str], limit: int = 20_000
+) -> tuple[bool | None, list[str]]:
     """Is ``after`` ``before`` with every burst inserted whole, bursts possibly inside other
     bursts but never crossing them?
 
@@ -292,7 +306,7 @@ def nested_insertion(before: str, after: str, bursts: list[str],
         for i, b in enumerate(remaining):
             at = text.find(b)
             while at != -1:
-                found = search(text[:at] + text[at + len(b):], remaining[:i] + remaining[i + 1:])
+                found = search(text[:at] + text[at + len(b) :], remaining[:i] + remaining[i + 1 :])
                 if found:
                     return True
                 gave_up = gave_up or found is None
@@ -366,11 +380,12 @@ class User:
     async def canonical(self) -> str:
         return await self.page.evaluate(
             """async (id) => { const rtc = tinymce.get(id).plugins.rtc;
-                               await rtc.flush(); return rtc.getCanonicalContent(); }""", self.ed)
+                               await rtc.flush(); return rtc.getCanonicalContent(); }""",
+            self.ed,
+        )
 
     async def state(self) -> dict:
-        return await self.page.evaluate("(id) => tinymce.get(id).plugins.rtc.getState()",
-                                        self.ed)
+        return await self.page.evaluate("(id) => tinymce.get(id).plugins.rtc.getState()", self.ed)
 
     # -- acting, and accounting for what each action did ------------------------------------------
 
@@ -385,8 +400,9 @@ class User:
                 self.removed[c] += removed
         self.removed.update(e.moved)
         if e.deleted or e.moved:
-            self.run.note(f"{self.name}: {label}: removed {_fmt(e.deleted)!r} "
-                          f"re-created {_fmt(e.moved)!r}")
+            self.run.note(
+                f"{self.name}: {label}: removed {_fmt(e.deleted)!r} re-created {_fmt(e.moved)!r}"
+            )
         self.run.check_view_size(self, after)
 
     async def collect(self) -> None:
@@ -406,8 +422,14 @@ class User:
         if collect:
             await self.collect()
 
-    async def frozen(self, act: Callable[[], Awaitable[Any]], *, typed: str = "",
-                     undo: bool = False, label: str = "") -> Effect:
+    async def frozen(
+        self,
+        act: Callable[[], Awaitable[Any]],
+        *,
+        typed: str = "",
+        undo: bool = False,
+        label: str = "",
+    ) -> Effect:
         """Run a command (or a key press whose effect may come a moment later: undo) with
         inbound delivery held from before it until its effect has settled."""
         await self.collect()
@@ -431,11 +453,11 @@ class User:
         await self.collect()
 
     async def place(self, spec: dict) -> dict | None:
-        where = await self.page.evaluate("([id, spec]) => __fuzz.place(id, spec)",
-                                         [self.ed, spec])
+        where = await self.page.evaluate("([id, spec]) => __fuzz.place(id, spec)", [self.ed, spec])
         if where is None and spec.get("cells"):
-            where = await self.page.evaluate("([id, spec]) => __fuzz.place(id, spec)",
-                                             [self.ed, {**spec, "cells": False}])
+            where = await self.page.evaluate(
+                "([id, spec]) => __fuzz.place(id, spec)", [self.ed, {**spec, "cells": False}]
+            )
         self.run.note(f"{self.name}: caret {spec} -> {where}")
         return where
 
@@ -463,10 +485,16 @@ class User:
         jitter = rng.choice((0, 20, 60))
         await self.page.evaluate(
             "(o) => __fuzz.configure(o)",
-            {"latencyIn": latency_in, "latencyOut": latency_out, "jitter": jitter,
-             "seed": rng.randrange(1 << 30)})
-        self.run.note(f"{self.name}: latency in {latency_in} out {latency_out} ms, "
-                      f"jitter {jitter} ms")
+            {
+                "latencyIn": latency_in,
+                "latencyOut": latency_out,
+                "jitter": jitter,
+                "seed": rng.randrange(1 << 30),
+            },
+        )
+        self.run.note(
+            f"{self.name}: latency in {latency_in} out {latency_out} ms, jitter {jitter} ms"
+        )
 
     # -- the actions ------------------------------------------------------------------------------
 
@@ -502,35 +530,48 @@ class User:
                 await self.type(text, delay, phase)
         elif kind == "list":
             command = args[0]
-            await self.frozen(lambda: page.evaluate(
-                "([id, c]) => __fuzz.exec(id, c)", [self.ed, command]), label=command)
+            await self.frozen(
+                lambda: page.evaluate("([id, c]) => __fuzz.exec(id, c)", [self.ed, command]),
+                label=command,
+            )
         elif kind == "table":
             spec, text, delay = args
-            where = await self.page.evaluate("([id, spec]) => __fuzz.place(id, spec)",
-                                             [self.ed, spec])
+            where = await self.page.evaluate(
+                "([id, spec]) => __fuzz.place(id, spec)", [self.ed, spec]
+            )
             if where is None:
                 self.run.note(f"{self.name}: no table: inserting one")
-                await self.frozen(lambda: page.evaluate(
-                    "([id, v]) => __fuzz.exec(id, 'mceInsertTable', v)",
-                    [self.ed, {"rows": 2, "columns": 2}]), label="insert table")
+                await self.frozen(
+                    lambda: page.evaluate(
+                        "([id, v]) => __fuzz.exec(id, 'mceInsertTable', v)",
+                        [self.ed, {"rows": 2, "columns": 2}],
+                    ),
+                    label="insert table",
+                )
             else:
                 self.run.note(f"{self.name}: caret in cell {where}")
             await self.type(text, delay, phase)
         elif kind == "paste":
             html, text = args
             self.run.note(f"{self.name}: paste {html!r}")
-            await self.frozen(lambda: page.evaluate(
-                "([id, h, t]) => __fuzz.paste(id, h, t)", [self.ed, html, text]),
-                typed=text, label="paste")
+            await self.frozen(
+                lambda: page.evaluate(
+                    "([id, h, t]) => __fuzz.paste(id, h, t)", [self.ed, html, text]
+                ),
+                typed=text,
+                label="paste",
+            )
         elif kind in ("Control+z", "Control+y"):
             for _ in range(args[0]):
                 await self.frozen(lambda k=kind: page.keyboard.press(k), undo=True, label=kind)
         elif kind == "setContent":
             html, text = args
             self.run.note(f"{self.name}: setContent {html!r}")
-            await self.frozen(lambda: page.evaluate(
-                "([id, h]) => __fuzz.setContent(id, h)", [self.ed, html]),
-                typed=text, label="setContent")
+            await self.frozen(
+                lambda: page.evaluate("([id, h]) => __fuzz.setContent(id, h)", [self.ed, html]),
+                typed=text,
+                label="setContent",
+            )
         elif kind == "offline":
             await self.go_offline()
         elif kind == "online":
@@ -594,9 +635,19 @@ def race_script(case: FuzzCase, rnd: int, user: int, meet: dict) -> list[tuple]:
 
 
 MIXED = (  # (kind, weight)
-    ("type", 5), ("Enter", 2), ("Backspace", 3), ("Delete", 2), ("replace", 3),
-    ("format", 2), ("list", 1), ("table", 1), ("paste", 1), ("Control+z", 1),
-    ("Control+y", 0.5), ("move", 1), ("setContent", 0.08),
+    ("type", 5),
+    ("Enter", 2),
+    ("Backspace", 3),
+    ("Delete", 2),
+    ("replace", 3),
+    ("format", 2),
+    ("list", 1),
+    ("table", 1),
+    ("paste", 1),
+    ("Control+z", 1),
+    ("Control+y", 0.5),
+    ("move", 1),
+    ("setContent", 0.08),
 )
 
 
@@ -615,16 +666,33 @@ def mixed_script(case: FuzzCase, rnd: int, user: int, meet: dict) -> list[tuple]
         elif kind in ("Enter", "Backspace", "Delete"):
             script.append((kind, rng.choice((1, 1, 2, 3, 5))))
         elif kind == "replace":
-            script.append(("replace", rng.choice(("ArrowLeft", "ArrowRight")),
-                           rng.randint(1, 6), word(rng, alphabet), delay))
+            script.append(
+                (
+                    "replace",
+                    rng.choice(("ArrowLeft", "ArrowRight")),
+                    rng.randint(1, 6),
+                    word(rng, alphabet),
+                    delay,
+                )
+            )
         elif kind == "format":
-            script.append(("format", rng.choice(("Control+b", "Control+i")),
-                           rng.choice((0, 0, 2, 4)), word(rng, alphabet), delay))
+            script.append(
+                (
+                    "format",
+                    rng.choice(("Control+b", "Control+i")),
+                    rng.choice((0, 0, 2, 4)),
+                    word(rng, alphabet),
+                    delay,
+                )
+            )
         elif kind == "list":
             script.append(("list", rng.choice(("InsertUnorderedList", "InsertOrderedList"))))
         elif kind == "table":
-            cell = dict(meet["spec"], cells=True) if meet["mode"] == "cell" else caret_spec(
-                rng, cells=True)
+            cell = (
+                dict(meet["spec"], cells=True)
+                if meet["mode"] == "cell"
+                else caret_spec(rng, cells=True)
+            )
             script.append(("table", cell, word(rng, alphabet), delay))
         elif kind == "paste":
             a, b = word(rng, alphabet), word(rng, alphabet)
@@ -635,8 +703,13 @@ def mixed_script(case: FuzzCase, rnd: int, user: int, meet: dict) -> list[tuple]
         elif kind in ("Control+z", "Control+y"):
             script.append((kind, rng.choice((1, 1, 2))))
         elif kind == "move":
-            script.append(("move", rng.choice(("ArrowLeft", "ArrowRight", "ArrowUp",
-                                               "ArrowDown", "Home", "End")), rng.randint(1, 3)))
+            script.append(
+                (
+                    "move",
+                    rng.choice(("ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End")),
+                    rng.randint(1, 3),
+                )
+            )
         elif kind == "setContent":
             a, b = word(rng, alphabet), word(rng, alphabet)
             script.append(("setContent", f"<p>{a} 1234</p><p>{b}</p>", f"{a} 1234 {b}"))
@@ -671,16 +744,25 @@ class FuzzResult:
         return not self.failures
 
     def report(self, log_lines: int = 60) -> str:
-        lines = [f"{self.case}: {'ok' if self.ok else 'FAILED'} in {self.seconds:.1f}s, "
-                 f"{self.keystrokes} key presses", f"replay: {self.command}"]
+        lines = [
+            f"{self.case}: {'ok' if self.ok else 'FAILED'} in {self.seconds:.1f}s, "
+            f"{self.keystrokes} key presses",
+            f"replay: {self.command}",
+        ]
         lines += [f"  FAIL {f}" for f in self.failures]
         lines += [f"  note {n}" for n in self.notes]
         if not self.ok:
             lines.append(f"  last {log_lines} log lines:")
             lines += [f"    {entry}" for entry in self.log[-log_lines:]]
-            doc = self.document if len(self.document) < 3000 else (
-                self.document[:1500] + f" … ({len(self.document)} chars) … "
-                + self.document[-1000:])
+            doc = (
+                self.document
+                if len(self.document) < 3000
+                else (
+                    self.document[:1500]
+                    + f" … ({len(self.document)} chars) … "
+                    + self.document[-1000:]
+                )
+            )
             lines.append(f"  document: {doc}")
         return "\n".join(lines)
 
@@ -690,8 +772,16 @@ class Aborted(Exception):
 
 
 class FuzzRun:
-    def __init__(self, browser: Any, server: Any, case: FuzzCase, tmp_dir: Path, *,
-                 strict_structure: bool = False, full_offline: bool = False) -> None:
+    def __init__(
+        self,
+        browser: Any,
+        server: Any,
+        case: FuzzCase,
+        tmp_dir: Path,
+        *,
+        strict_structure: bool = False,
+        full_offline: bool = False,
+    ) -> None:
         self.browser = browser
         self.server = server
         self.case = case
@@ -701,8 +791,9 @@ class FuzzRun:
         self.doc = f"fuzz-{case.seed}-{case.users}-{uuid.uuid4().hex[:8]}"
         self.users: list[User] = []
         self.bursts: list[Burst] = []
-        self.result = FuzzResult(case, case.command(strict_structure=strict_structure,
-                                                    full_offline=full_offline))
+        self.result = FuzzResult(
+            case, case.command(strict_structure=strict_structure, full_offline=full_offline)
+        )
         self.aborted = False
         self.t0 = time.monotonic()
         self.phase = "setup"
@@ -724,14 +815,14 @@ class FuzzRun:
     # -- set-up ---------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        client = sdk_client(self.server, self.doc, user="fuzz-setup",
-                            initial_content=BASE_CONTENT)
+        client = sdk_client(self.server, self.doc, user="fuzz-setup", initial_content=BASE_CONTENT)
         await client.start()
         try:
             await client.wait_synced()
             await client.flush()
         finally:
             await client.close()
+
         async def join(i: int) -> User:
             context = await self.browser.new_context()
             await context.add_init_script(PAGE_JS)
@@ -772,35 +863,45 @@ class FuzzRun:
     async def _quiesce(self) -> str:
         for user in self.users:
             await user.go_online()
-            await user.page.evaluate("() => { __fuzz.configure({latencyIn: 0, latencyOut: 0});"
-                                     " __fuzz.takeKeys(); }")
+            await user.page.evaluate(
+                "() => { __fuzz.configure({latencyIn: 0, latencyOut: 0}); __fuzz.takeKeys(); }"
+            )
         settled = await asyncio.gather(
-            *(user.page.wait_for_function(SETTLED, arg=user.ed, timeout=SETTLE_TIMEOUT * 1000)
-              for user in self.users), return_exceptions=True)
+            *(
+                user.page.wait_for_function(SETTLED, arg=user.ed, timeout=SETTLE_TIMEOUT * 1000)
+                for user in self.users
+            ),
+            return_exceptions=True,
+        )
         for user, outcome in zip(self.users, settled, strict=True):
             if isinstance(outcome, BaseException):
                 state = await asyncio.wait_for(user.state(), UNRESPONSIVE)
                 state.pop("clients", None)
-                raise Aborted(f"{user.name} never settled (connected, synced, everything "
-                              f"acknowledged) in {SETTLE_TIMEOUT}s: {state}")
+                raise Aborted(
+                    f"{user.name} never settled (connected, synced, everything "
+                    f"acknowledged) in {SETTLE_TIMEOUT}s: {state}"
+                )
         deadline = time.monotonic() + SETTLE_TIMEOUT
         previous: list[str] | None = None
         while True:
             try:
-                contents = [await asyncio.wait_for(user.canonical(), UNRESPONSIVE)
-                            for user in self.users]
+                contents = [
+                    await asyncio.wait_for(user.canonical(), UNRESPONSIVE) for user in self.users
+                ]
             except TimeoutError:
                 raise Aborted(f"an editor did not flush within {UNRESPONSIVE}s") from None
             for user, html in zip(self.users, contents, strict=True):
                 if len(html) > 4 * MAX_TEXT:
-                    raise Aborted(f"{user.name}'s document grew to {len(html)} characters "
-                                  "of HTML (runaway)")
+                    raise Aborted(
+                        f"{user.name}'s document grew to {len(html)} characters of HTML (runaway)"
+                    )
             if len(set(contents)) == 1 and contents == previous:
                 return contents[0]
             previous = contents
             if time.monotonic() > deadline:
-                detail = "\n".join(f"    {u.name}: {html}" for u, html in
-                                   zip(self.users, contents, strict=True))
+                detail = "\n".join(
+                    f"    {u.name}: {html}" for u, html in zip(self.users, contents, strict=True)
+                )
                 raise Aborted(f"editors did not converge in {SETTLE_TIMEOUT}s:\n{detail}")
             await asyncio.sleep(0.1)
 
@@ -808,31 +909,42 @@ class FuzzRun:
         """Each editor shows the shared document, is editable, and logged no error."""
         want = comparable(canonical)
         expected_blocks = await self.users[0].page.evaluate(
-            "(h) => __fuzz.canonicalBlocks(h)", canonical)
+            "(h) => __fuzz.canonicalBlocks(h)", canonical
+        )
         for user in self.users:
             # the view follows the shared document synchronously in a correct binding; allow
             # it the time a rendering frame takes, then it must be exact
             for _ in range(20):
-                shown = comparable(await user.page.evaluate(
-                    "(id) => tinymce.get(id).getContent()", user.ed))
+                shown = comparable(
+                    await user.page.evaluate("(id) => tinymce.get(id).getContent()", user.ed)
+                )
                 if shown == want:
                     break
                 await asyncio.sleep(0.05)
             if shown != want:
-                self.fail(f"{user.name}'s editor shows\n    {shown}\n  but the shared "
-                          f"document is\n    {want}")
+                self.fail(
+                    f"{user.name}'s editor shows\n    {shown}\n  but the shared "
+                    f"document is\n    {want}"
+                )
             view = await user.view()
             if letters(view["blocks"]) != letters(expected_blocks):
-                self.fail(f"{user.name}'s visible text {letters(view['blocks'])!r} is not the "
-                          f"shared document's {letters(expected_blocks)!r}")
+                self.fail(
+                    f"{user.name}'s visible text {letters(view['blocks'])!r} is not the "
+                    f"shared document's {letters(expected_blocks)!r}"
+                )
             if not view["editable"] or view["readOnly"]:
-                self.fail(f"{user.name}'s editor is read-only after reconnecting "
-                          f"(editable={view['editable']}, readOnly={view['readOnly']}, "
-                          f"state={await user.state()})")
+                self.fail(
+                    f"{user.name}'s editor is read-only after reconnecting "
+                    f"(editable={view['editable']}, readOnly={view['readOnly']}, "
+                    f"state={await user.state()})"
+                )
             if user.log.errors:
                 self.fail(f"{user.name}: page errors: {user.log.errors}")
-            console = [m for m in user.log.console_errors
-                       if not (user.went_offline and NETWORK_NOISE.search(m))]
+            console = [
+                m
+                for m in user.log.console_errors
+                if not (user.went_offline and NETWORK_NOISE.search(m))
+            ]
             if console:
                 self.fail(f"{user.name}: console errors: {console}")
 
@@ -845,8 +957,7 @@ class FuzzRun:
             user.ledger = Ledger()
             user.dead_keys = []
         first_bursts = len(self.bursts)
-        start = await self.users[0].page.evaluate("(h) => __fuzz.canonicalBlocks(h)",
-                                                  start_html)
+        start = await self.users[0].page.evaluate("(h) => __fuzz.canonicalBlocks(h)", start_html)
         # carets first (everyone at the same place), then everybody acts at once
         placed = []
         for user, script in zip(self.users, scripts, strict=True):
@@ -854,8 +965,10 @@ class FuzzRun:
                 await user.perform(script[0], name)
                 script = script[1:]
             placed.append(script)
-        tasks = [asyncio.create_task(user.run_script(script, name))
-                 for user, script in zip(self.users, placed, strict=True)]
+        tasks = [
+            asyncio.create_task(user.run_script(script, name))
+            for user, script in zip(self.users, placed, strict=True)
+        ]
         watch = asyncio.create_task(self.watch(tasks))
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         watch.cancel()
@@ -879,9 +992,12 @@ class FuzzRun:
         while not all(t.done() for t in tasks):
             for user in self.users:
                 try:
-                    size = await asyncio.wait_for(user.page.evaluate(
-                        "(id) => tinymce.get(id).getBody().textContent.length", user.ed),
-                        UNRESPONSIVE)
+                    size = await asyncio.wait_for(
+                        user.page.evaluate(
+                            "(id) => tinymce.get(id).getBody().textContent.length", user.ed
+                        ),
+                        UNRESPONSIVE,
+                    )
                 except TimeoutError:
                     self.fail(f"{user.name}'s page did not answer for {UNRESPONSIVE}s")
                     size = 0
@@ -890,17 +1006,22 @@ class FuzzRun:
                 if size > MAX_TEXT and not self.aborted:
                     self.fail(f"{user.name}'s document grew to {size} characters (runaway)")
                     with contextlib.suppress(Exception):
-                        self.result.document = await asyncio.wait_for(user.page.evaluate(
-                            "(id) => tinymce.get(id).getBody().innerHTML.slice(0, 2000)",
-                            user.ed), UNRESPONSIVE)
+                        self.result.document = await asyncio.wait_for(
+                            user.page.evaluate(
+                                "(id) => tinymce.get(id).getBody().innerHTML.slice(0, 2000)",
+                                user.ed,
+                            ),
+                            UNRESPONSIVE,
+                        )
                 if self.aborted:
                     for t in tasks:
                         t.cancel()
                     return
             await asyncio.sleep(0.3)
 
-    def check_text(self, name: str, start: list, final: list, bursts: list[Burst],
-                   scripts: list[list[tuple]]) -> None:
+    def check_text(
+        self, name: str, start: list, final: list, bursts: list[Burst], scripts: list[list[tuple]]
+    ) -> None:
         ledgers = [u.ledger for u in self.users]
         before, after = counted(start), counted(final)
         race = name.endswith("race")
@@ -909,28 +1030,37 @@ class FuzzRun:
             # every character typed
             for user in self.users:
                 if user.dead_keys:
-                    self.fail(f"{user.name}'s key presses {''.join(user.dead_keys)!r} changed "
-                              "nothing in its editor")
+                    self.fail(
+                        f"{user.name}'s key presses {''.join(user.dead_keys)!r} changed "
+                        "nothing in its editor"
+                    )
                 if user.ledger.deleted:
-                    self.fail(f"{user.name}'s typing at a collapsed caret removed "
-                              f"{_fmt(user.ledger.deleted)!r} in its own view")
+                    self.fail(
+                        f"{user.name}'s typing at a collapsed caret removed "
+                        f"{_fmt(user.ledger.deleted)!r} in its own view"
+                    )
                 if user.ledger.moved:  # harmless to the text (the equality below checks it)
                     self.result.notes.append(
                         f"{name}: {user.name}'s typing changed the block structure of its own "
-                        f"view around {_fmt(user.ledger.moved)!r}")
+                        f"view around {_fmt(user.ledger.moved)!r}"
+                    )
             expected = before + sum((lg.inserted for lg in ledgers), Counter())
             if after != expected:
                 extra, missing = after - expected, expected - after
-                self.fail(f"typed text not kept exactly once: extra {_fmt(extra)!r}, "
-                          f"missing {_fmt(missing)!r}")
+                self.fail(
+                    f"typed text not kept exactly once: extra {_fmt(extra)!r}, "
+                    f"missing {_fmt(missing)!r}"
+                )
         excess = duplication_excess(before, after, ledgers, structural=True)
         if excess:
             self.fail(self.describe_excess(excess, before, after, ledgers))
         else:
             strict = duplication_excess(before, after, ledgers, structural=False)
             if strict:
-                message = ("text duplicated by concurrent structural edits (split/merge/"
-                           f"list of the same block): {_fmt(strict)!r}")
+                message = (
+                    "text duplicated by concurrent structural edits (split/merge/"
+                    f"list of the same block): {_fmt(strict)!r}"
+                )
                 if self.strict_structure:
                     self.fail(message)
                 else:
@@ -952,31 +1082,38 @@ class FuzzRun:
             for b in which:
                 self.result.notes.append(
                     f"{name}: burst {b!r} holds another user's whole burst (a caret followed "
-                    "remote text)")
+                    "remote text)"
+                )
         else:
             owners = {WHITESPACE.sub("", b.text): b for b in bursts}
             texts = [t for _, t in final]
             for b in which:
                 burst = owners[b]
-                self.fail(f"{burst.user}'s burst {burst.text.strip()!r} is interleaved with "
-                          f"other text: {self.find_fragments(burst.text, texts)}")
+                self.fail(
+                    f"{burst.user}'s burst {burst.text.strip()!r} is interleaved with "
+                    f"other text: {self.find_fragments(burst.text, texts)}"
+                )
 
-    def describe_excess(self, excess: Counter[str], before: Counter[str], after: Counter[str],
-                        ledgers: list[Ledger]) -> str:
+    def describe_excess(
+        self, excess: Counter[str], before: Counter[str], after: Counter[str], ledgers: list[Ledger]
+    ) -> str:
         total_after, total_before = sum(after.values()), sum(before.values())
         ins = sum(sum(lg.inserted.values()) for lg in ledgers)
         moved = sum(sum(lg.moved.values()) for lg in ledgers)
         dele = {u.name: sum(u.ledger.deleted.values()) for u in self.users}
-        return (f"duplicated text: {sum(excess.values())} characters beyond the bound "
-                f"({_fmt(excess)!r}); document {total_before} -> {total_after} characters, "
-                f"typed/pasted {ins}, structural allowance {moved}, deleted per user {dele}")
+        return (
+            f"duplicated text: {sum(excess.values())} characters beyond the bound "
+            f"({_fmt(excess)!r}); document {total_before} -> {total_after} characters, "
+            f"typed/pasted {ins}, structural allowance {moved}, deleted per user {dele}"
+        )
 
     @staticmethod
     def find_fragments(text: str, texts: list[str]) -> str:
         """The block holding most of the burst's letters, for the failure message."""
         letters_of = Counter(WHITESPACE.sub("", text))
-        best = max(texts, key=lambda t: sum(min(n, t.count(c)) for c, n in letters_of.items()),
-                   default="")
+        best = max(
+            texts, key=lambda t: sum(min(n, t.count(c)) for c, n in letters_of.items()), default=""
+        )
         return repr(best[:300])
 
     async def run(self) -> FuzzResult:
@@ -1006,7 +1143,9 @@ class FuzzRun:
                 self.note(f"meet at {meet}")
                 html = await self.phase_run(
                     f"r{rnd}.race",
-                    [race_script(case, rnd, u.index, meet) for u in self.users], html)
+                    [race_script(case, rnd, u.index, meet) for u in self.users],
+                    html,
+                )
                 scripts = [mixed_script(case, rnd, u.index, meet) for u in self.users]
                 plan = disconnect_plan(case, rnd)
                 if plan:
@@ -1020,20 +1159,31 @@ class FuzzRun:
             self.phase = "end"
             printed = await doc_cat(self.server, self.doc, self.tmp_dir)
             if printed != html:
-                self.fail(f"tandem doc cat prints\n    {printed}\n  but the editors hold\n"
-                          f"    {html}")
+                self.fail(
+                    f"tandem doc cat prints\n    {printed}\n  but the editors hold\n    {html}"
+                )
         except Aborted as stop:
             if str(stop) != "stopped":
                 self.fail(str(stop))
         except Exception as exc:  # a crash of the harness or the browser is a failure too
             if not self.aborted:
                 where = traceback.extract_tb(exc.__traceback__)[-1]
-                self.fail(f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:"
-                          f"{where.lineno} {where.line})")
+                self.fail(
+                    f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:"
+                    f"{where.lineno} {where.line})"
+                )
 
 
-async def run_case(browser: Any, server: Any, case: FuzzCase, tmp_dir: Path, *,
-                   strict_structure: bool = False, full_offline: bool = False) -> FuzzResult:
+async def run_case(
+    browser: Any,
+    server: Any,
+    case: FuzzCase,
+    tmp_dir: Path,
+    *,
+    strict_structure: bool = False,
+    full_offline: bool = False,
+) -> FuzzResult:
     """Run one case against ``server`` (a DemoServer) in ``browser`` (a Playwright Chromium)."""
-    return await FuzzRun(browser, server, case, tmp_dir, strict_structure=strict_structure,
-                         full_offline=full_offline).run()
+    return await FuzzRun(
+        browser, server, case, tmp_dir, strict_structure=strict_structure, full_offline=full_offline
+    ).run()

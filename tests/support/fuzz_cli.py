@@ -29,28 +29,54 @@ def users_for(seed: int, users: int | None) -> int:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="scripts/fuzz-browser", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="scripts/fuzz-browser",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--seeds", type=int, default=10, help="how many seeds (default 10)")
-    which.add_argument("--seed", type=int, action="append",
-                       help="run exactly this seed (repeatable)")
+    which.add_argument(
+        "--seed", type=int, action="append", help="run exactly this seed (repeatable)"
+    )
     p.add_argument("--start", type=int, default=1, help="first seed of --seeds (default 1)")
-    p.add_argument("--users", type=int, choices=range(2, len(USERS) + 1),
-                   help="users per seed (default: 2, 3, 4 by seed)")
-    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
-                   help=f"rounds per seed (default {DEFAULT_ROUNDS})")
-    p.add_argument("--actions", type=int, default=DEFAULT_ACTIONS,
-                   help=f"actions per user in each mixed phase (default {DEFAULT_ACTIONS})")
+    p.add_argument(
+        "--users",
+        type=int,
+        choices=range(2, len(USERS) + 1),
+        help="users per seed (default: 2, 3, 4 by seed)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"rounds per seed (default {DEFAULT_ROUNDS})",
+    )
+    p.add_argument(
+        "--actions",
+        type=int,
+        default=DEFAULT_ACTIONS,
+        help=f"actions per user in each mixed phase (default {DEFAULT_ACTIONS})",
+    )
     p.add_argument("--stop", action="store_true", help="stop at the first failing seed")
-    p.add_argument("--strict-structure", action="store_true",
-                   help="also fail when concurrent splits/merges/list toggles of one block "
-                        "duplicate its text (by default a note)")
-    p.add_argument("--full-offline", action="store_true",
-                   help="disconnect by taking the whole browser context offline (HTTP too), "
-                        "not only its WebSockets")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="print every seed's notes and the whole action log of failures")
+    p.add_argument(
+        "--strict-structure",
+        action="store_true",
+        help="also fail when concurrent splits/merges/list toggles of one block "
+        "duplicate its text (by default a note)",
+    )
+    p.add_argument(
+        "--full-offline",
+        action="store_true",
+        help="disconnect by taking the whole browser context offline (HTTP too), "
+        "not only its WebSockets",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print every seed's notes and the whole action log of failures",
+    )
     return p.parse_args(argv)
 
 
@@ -70,22 +96,29 @@ async def main(argv: list[str]) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tandem-fuzz-") as tmp:
         tmp_dir = Path(tmp)
-        async with serve_demo_in_loop(tmp_dir / "data") as server, \
-                async_playwright() as pw:
+        async with serve_demo_in_loop(tmp_dir / "data") as server, async_playwright() as pw:
             browser = await launch_chromium(pw)
             try:
                 for case in cases:
                     if not browser.is_connected():  # a crash can take Chromium down
                         browser = await launch_chromium(pw)
-                    result = await run_case(browser, server, case, tmp_dir,
-                                            strict_structure=args.strict_structure,
-                                            full_offline=args.full_offline)
+                    result = await run_case(
+                        browser,
+                        server,
+                        case,
+                        tmp_dir,
+                        strict_structure=args.strict_structure,
+                        full_offline=args.full_offline,
+                    )
                     ran += 1
                     if result.ok:
                         clean_run += 1
                         longest_clean = max(longest_clean, clean_run)
-                        print(f"ok    {result.command:60} {result.seconds:5.1f}s "
-                              f"{result.keystrokes:4d} keys", flush=True)
+                        print(
+                            f"ok    {result.command:60} {result.seconds:5.1f}s "
+                            f"{result.keystrokes:4d} keys",
+                            flush=True,
+                        )
                         if args.verbose:
                             for note in result.notes:
                                 print(f"      note {note}")
@@ -104,8 +137,10 @@ async def main(argv: list[str]) -> int:
                 with contextlib.suppress(Exception):
                     await browser.close()
     total = time.monotonic() - started
-    print(f"\n{ran} seeds in {total:.0f}s: {ran - len(failed)} clean, {len(failed)} failed; "
-          f"longest run of consecutive clean seeds: {longest_clean}")
+    print(
+        f"\n{ran} seeds in {total:.0f}s: {ran - len(failed)} clean, {len(failed)} failed; "
+        f"longest run of consecutive clean seeds: {longest_clean}"
+    )
     if failed:
         print("replay the failures with:")
         for result in failed:

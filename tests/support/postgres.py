@@ -12,8 +12,7 @@ import secrets
 import asyncpg
 import pytest
 
-ADMIN_URL = os.environ.get("TANDEM_TEST_POSTGRES",
-                           "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get("TANDEM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _url_for(name: str) -> str:

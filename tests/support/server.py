@@ -97,15 +97,30 @@ def start_subprocess(data_dir: Path | str, port: int, *extra: str) -> subprocess
     """``tandem serve`` as a real process (for kill -9); ``data_dir`` may be a
     PostgreSQL URL."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    where = (["--database-url", str(data_dir)] if str(data_dir).startswith("postgresql://")
-             else ["--data-dir", str(data_dir)])
+    where = (
+        ["--database-url", str(data_dir)]
+        if str(data_dir).startswith("postgresql://")
+        else ["--data-dir", str(data_dir)]
+    )
     # stderr goes to an anonymous file, not a pipe: nothing has to drain it or close it
     # (an unread pipe can block the server; an unclosed one is a ResourceWarning).
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tandem", *where, "serve", "--port",
-             str(port), "--log-level", "warning", *extra],
-            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            [
+                sys.executable,
+                "-m",
+                "tandem",
+                *where,
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -76,8 +76,12 @@ def make_server(db_path: str) -> WebsocketServer:
                     loading = self._loading[name] = asyncio.get_running_loop().create_future()
                     try:
                         ystore = Store(path=name)
-                        room = YRoom(ready=False, ystore=ystore, log=self.log,
-                                     exception_handler=self.exception_handler)
+                        room = YRoom(
+                            ready=False,
+                            ystore=ystore,
+                            log=self.log,
+                            exception_handler=self.exception_handler,
+                        )
                         await self.start_room(room)  # starts the ystore too
                         await ystore.started.wait()
                         with contextlib.suppress(Exception):  # YDocNotFound: a new doc
@@ -100,6 +104,7 @@ async def main(port: int, db_path: str) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with make_server(db_path) as ws_server:
+
         async def handler(ws) -> None:
             await ws_server.serve(Channel(ws))
 

@@ -44,8 +44,15 @@ async def main(port: int) -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-    async with serve(handler, "127.0.0.1", port, max_size=None, compression=None,
-                     ping_interval=20, ping_timeout=20):
+    async with serve(
+        handler,
+        "127.0.0.1",
+        port,
+        max_size=None,
+        compression=None,
+        ping_interval=20,
+        ping_timeout=20,
+    ):
         await stop
 
 

@@ -284,8 +284,9 @@ class DocumentClient(HistoryMixin):
             ws = self._ws
             if ws is not None:
                 with contextlib.suppress(ConnectionClosed):
-                    await ws.send(binary.encode_client_update(
-                        self.session["session_id"], counter, data))
+                    await ws.send(
+                        binary.encode_client_update(self.session["session_id"], counter, data)
+                    )
             return
         await self._send(
             {
@@ -365,8 +366,10 @@ class DocumentClient(HistoryMixin):
                     self._fail(exc)
                     return
                 retry_after = exc.retry_after or 0.0
-                self._emit("disconnected", {"code": exc.code, "message": exc.message,
-                                            "retry_after": exc.retry_after})
+                self._emit(
+                    "disconnected",
+                    {"code": exc.code, "message": exc.message, "retry_after": exc.retry_after},
+                )
             except EncryptionError as exc:
                 self._fail(exc)
                 return
@@ -465,8 +468,9 @@ class DocumentClient(HistoryMixin):
             try:
                 messages = binary.decode_server_frame(raw)
             except binary.FrameError as exc:
-                raise ClientError(f"unreadable frame from the server: {exc}",
-                                  code="bad_frame") from None
+                raise ClientError(
+                    f"unreadable frame from the server: {exc}", code="bad_frame"
+                ) from None
             for message in messages:
                 if isinstance(message, binary.ServerUpdate):
                     await self._handle(message.as_message())
@@ -511,8 +515,9 @@ class DocumentClient(HistoryMixin):
                 fresh=self.session is None or self.session["session_id"] != session["session_id"],
             )
         elif not self.create:
-            raise ClientError(f"document {self.document_id!r} does not exist",
-                              code="unknown_document", fatal=True)
+            raise ClientError(
+                f"document {self.document_id!r} does not exist", code="unknown_document", fatal=True
+            )
         elif self.role == "editor":
             await self._create_session(msg.get("version", 0))
 
@@ -571,15 +576,25 @@ class DocumentClient(HistoryMixin):
         for _attempt in range(5):
             self._rotation_behind = False
             await self._create_session(self.version, replaces=old)
-            await self._wait_for(lambda: self._rotation_behind or (
-                self.session is not None and self.session["session_id"] != old
-                and self.synced), timeout, "rotated")
+            await self._wait_for(
+                lambda: (
+                    self._rotation_behind
+                    or (
+                        self.session is not None
+                        and self.session["session_id"] != old
+                        and self.synced
+                    )
+                ),
+                timeout,
+                "rotated",
+            )
             if not self._rotation_behind:
                 assert self.session is not None
                 return self.session["key_hint"]
             await asyncio.sleep(0.05)  # others' updates landed first: seal again, newer
-        raise ClientError("could not rotate the key: the document kept changing",
-                          code="session_conflict")
+        raise ClientError(
+            "could not rotate the key: the document kept changing", code="session_conflict"
+        )
 
     async def _wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -634,9 +649,10 @@ class DocumentClient(HistoryMixin):
             # A key hint we resolve but a wrapped key that does not open (a broken or
             # malicious rotation): keep what we have, read from history, report it.
             content_key = None
-            self._sync_problem = ("session_key_unusable",
-                                  f"the content key of session {session['session_id']} "
-                                  "cannot be unwrapped")
+            self._sync_problem = (
+                "session_key_unusable",
+                f"the content key of session {session['session_id']} cannot be unwrapped",
+            )
         if fresh:
             self._synced.clear()
             if self.session is None:
@@ -647,8 +663,11 @@ class DocumentClient(HistoryMixin):
             # state of it): keep the Doc and re-send unacknowledged edits under it.
         self.session = session
         self.key_hint = session["key_hint"]
-        self._cipher = (None if content_key is None else
-                        SessionCipher(content_key, self.document_id, session["session_id"]))
+        self._cipher = (
+            None
+            if content_key is None
+            else SessionCipher(content_key, self.document_id, session["session_id"])
+        )
         if self._cipher is not None:
             self._ciphers[session["session_id"]] = self._cipher
         self._sync_expected = {}
@@ -665,8 +684,9 @@ class DocumentClient(HistoryMixin):
         except (EncryptionError, ValueError) as exc:
             # Carry on from its seq: the fall-back rebuilds what it should have held.
             self._sync_problem = self._sync_problem or (
-                "snapshot_unreadable", f"the checkpoint at seq {msg['seq']} cannot be "
-                f"decrypted ({exc})")
+                "snapshot_unreadable",
+                f"the checkpoint at seq {msg['seq']} cannot be decrypted ({exc})",
+            )
         self._sync_expected = {}
         if msg["seq"] > self.version:
             self.version = msg["seq"]
@@ -685,7 +705,8 @@ class DocumentClient(HistoryMixin):
             try:
                 data = msg["data"]  # base64 text (JSON frame) or bytes (binary frame)
                 update = self._cipher.open_update(
-                    msg["client_id"], msg["counter"],
+                    msg["client_id"],
+                    msg["counter"],
                     data if isinstance(data, bytes) else base64.b64decode(data),
                 )
                 self._apply_remote(update)
@@ -696,7 +717,9 @@ class DocumentClient(HistoryMixin):
                         log.debug("cannot read the clock ranges of update %s", seq)
             except (EncryptionError, ValueError) as exc:
                 self._sync_problem = self._sync_problem or (
-                    "update_unreadable", f"the update at seq {seq} cannot be read ({exc})")
+                    "update_unreadable",
+                    f"the update at seq {seq} cannot be read ({exc})",
+                )
             self._advance(seq)
             self._emit(
                 "remote_change",
@@ -710,8 +733,11 @@ class DocumentClient(HistoryMixin):
         if problem is None:
             missing = missing_clients(self.doc.get_state(), expected)
             if missing:
-                problem = ("snapshot_incomplete", "the latest checkpoint lacks updates the "
-                           f"log after it builds on ({len(missing)} clients' changes missing)")
+                problem = (
+                    "snapshot_incomplete",
+                    "the latest checkpoint lacks updates the "
+                    f"log after it builds on ({len(missing)} clients' changes missing)",
+                )
         if problem is not None and not self._recovering:
             self._start_recovery(*problem)
             return

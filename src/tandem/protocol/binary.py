@@ -84,21 +84,31 @@ def decode_client_frame(frame: bytes, *, max_bytes: int) -> ClientUpdate:
     (counter,) = _U64.unpack_from(frame, end)
     if not 1 <= counter <= MAX_COUNTER:
         raise bad_frame(f"'counter' in a binary update must be between 1 and {MAX_COUNTER}")
-    data = bytes(frame[end + 8:])
+    data = bytes(frame[end + 8 :])
     if not _SEALED_MIN <= len(data) <= max_bytes:
-        raise bad_frame(f"'data' in a binary update must hold {_SEALED_MIN} to {max_bytes} "
-                        "bytes")
+        raise bad_frame(f"'data' in a binary update must hold {_SEALED_MIN} to {max_bytes} bytes")
     return ClientUpdate(sid.decode("ascii"), counter, data)
 
 
 # -- server → client -------------------------------------------------------------------
-def encode_server_update(seq: int, session_id: str, client_id: str, counter: int,
-                         user_id: str, data: bytes) -> bytes:
+def encode_server_update(
+    seq: int, session_id: str, client_id: str, counter: int, user_id: str, data: bytes
+) -> bytes:
     sid = session_id.encode("ascii")
     cid = client_id.encode("ascii")
     uid = user_id.encode("utf-8", "surrogatepass")
-    return b"".join((_SERVER_HEAD.pack(SERVER_UPDATE, seq, counter), bytes((len(sid),)), sid,
-                     bytes((len(cid),)), cid, _U16.pack(len(uid)), uid, data))
+    return b"".join(
+        (
+            _SERVER_HEAD.pack(SERVER_UPDATE, seq, counter),
+            bytes((len(sid),)),
+            sid,
+            bytes((len(cid),)),
+            cid,
+            _U16.pack(len(uid)),
+            uid,
+            data,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +122,15 @@ class ServerUpdate:
 
     def as_message(self) -> dict[str, Any]:
         """The JSON ``update`` message's fields (``data`` as bytes, not base64)."""
-        return {"type": "update", "seq": self.seq, "session_id": self.session_id,
-                "client_id": self.client_id, "counter": self.counter,
-                "user_id": self.user_id, "data": self.data}
+        return {
+            "type": "update",
+            "seq": self.seq,
+            "session_id": self.session_id,
+            "client_id": self.client_id,
+            "counter": self.counter,
+            "user_id": self.user_id,
+            "data": self.data,
+        }
 
 
 class FrameError(ValueError):
@@ -128,17 +144,17 @@ def decode_server_update(frame: bytes | memoryview) -> ServerUpdate:
             raise FrameError(f"not an update frame: 0x{kind:02x}")
         at = _SERVER_HEAD.size
         sid_len = frame[at]
-        sid = bytes(frame[at + 1:at + 1 + sid_len]).decode("ascii")
+        sid = bytes(frame[at + 1 : at + 1 + sid_len]).decode("ascii")
         at += 1 + sid_len
         cid_len = frame[at]
-        cid = bytes(frame[at + 1:at + 1 + cid_len]).decode("ascii")
+        cid = bytes(frame[at + 1 : at + 1 + cid_len]).decode("ascii")
         at += 1 + cid_len
         (uid_len,) = _U16.unpack_from(frame, at)
         at += 2
         if at + uid_len > len(frame):
             raise FrameError("truncated update frame")
-        uid = bytes(frame[at:at + uid_len]).decode("utf-8", "surrogatepass")
-        return ServerUpdate(seq, sid, cid, counter, uid, bytes(frame[at + uid_len:]))
+        uid = bytes(frame[at : at + uid_len]).decode("utf-8", "surrogatepass")
+        return ServerUpdate(seq, sid, cid, counter, uid, bytes(frame[at + uid_len :]))
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
         raise FrameError(f"malformed update frame: {exc}") from None
 
@@ -167,9 +183,8 @@ def decode_batch(frame: bytes | memoryview) -> list[bytes | str]:
         at += 4
         if at + size > end or size == 0:
             raise FrameError("truncated batch frame")
-        part = view[at:at + size]
-        out.append(bytes(part) if part[0] < FIRST_NON_BINARY else
-                   str(part, "utf-8"))
+        part = view[at : at + size]
+        out.append(bytes(part) if part[0] < FIRST_NON_BINARY else str(part, "utf-8"))
         at += size
     return out
 
@@ -183,8 +198,7 @@ def decode_server_frame(frame: bytes) -> list[ServerUpdate | str]:
     if kind == SERVER_UPDATE:
         return [decode_server_update(frame)]
     if kind == BATCH:
-        return [decode_server_update(p) if isinstance(p, bytes) else p
-                for p in decode_batch(frame)]
+        return [decode_server_update(p) if isinstance(p, bytes) else p for p in decode_batch(frame)]
     raise FrameError(f"unknown binary frame type 0x{kind:02x}")
 
 

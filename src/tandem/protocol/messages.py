@@ -105,8 +105,17 @@ class TokenRefresh:
 
 
 HistoryRequest = ListVersions | GetVersion | GetUpdates
-ClientMessage = (Hello | CreateSession | Update | Snapshot | Presence | TokenRefresh
-                 | ListVersions | GetVersion | GetUpdates)
+ClientMessage = (
+    Hello
+    | CreateSession
+    | Update
+    | Snapshot
+    | Presence
+    | TokenRefresh
+    | ListVersions
+    | GetVersion
+    | GetUpdates
+)
 #: Kinds a client may give a snapshot (``session`` versions come from create_session).
 SNAPSHOT_KINDS = ("auto", "named", "restore", "repair")
 MAX_VERSION_NAME_BYTES = 1024  # a sealed version name
@@ -208,15 +217,21 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
             seq=_int(obj, "seq", kind),
             data=_bytes(obj, "data", kind, min_len=_SEALED_MIN, max_len=max_bytes),
             kind=snapshot_kind,
-            name=(_bytes(obj, "name", kind, min_len=_SEALED_MIN,
-                         max_len=MAX_VERSION_NAME_BYTES) if _optional(obj, "name") else None),
+            name=(
+                _bytes(obj, "name", kind, min_len=_SEALED_MIN, max_len=MAX_VERSION_NAME_BYTES)
+                if _optional(obj, "name")
+                else None
+            ),
         )
     if kind == "list_versions":
         return ListVersions(
             id=_int(obj, "id", kind),
             before=_int(obj, "before", kind, low=1) if _optional(obj, "before") else None,
-            limit=(_int(obj, "limit", kind, low=1, high=MAX_VERSIONS_PAGE)
-                   if _optional(obj, "limit") else 50),
+            limit=(
+                _int(obj, "limit", kind, low=1, high=MAX_VERSIONS_PAGE)
+                if _optional(obj, "limit")
+                else 50
+            ),
         )
     if kind == "get_version":
         return GetVersion(id=_int(obj, "id", kind), number=_int(obj, "number", kind, low=1))
@@ -225,8 +240,11 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
             id=_int(obj, "id", kind),
             after=_int(obj, "after", kind),
             upto=_int(obj, "upto", kind),
-            limit=(_int(obj, "limit", kind, low=1, high=MAX_UPDATES_PAGE)
-                   if _optional(obj, "limit") else MAX_UPDATES_PAGE),
+            limit=(
+                _int(obj, "limit", kind, low=1, high=MAX_UPDATES_PAGE)
+                if _optional(obj, "limit")
+                else MAX_UPDATES_PAGE
+            ),
         )
     if kind == "create_session":
         iterations = _int(obj, "iterations", kind, low=1, high=100_000_000)

@@ -23,8 +23,16 @@ Frame = str | bytes  # JSON text, or a binary frame
 
 
 class OutboundQueue:
-    __slots__ = ("_held", "_held_bytes", "_queue", "last_sent_seq", "max_bytes", "max_frames",
-                 "nbytes", "syncing")
+    __slots__ = (
+        "_held",
+        "_held_bytes",
+        "_queue",
+        "last_sent_seq",
+        "max_bytes",
+        "max_frames",
+        "nbytes",
+        "syncing",
+    )
 
     def __init__(self, max_bytes: int, max_frames: int) -> None:
         self.max_bytes = max_bytes

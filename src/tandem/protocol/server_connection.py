@@ -75,8 +75,7 @@ class ConnectionLimits:
     @classmethod
     def from_settings(cls, settings: object) -> ConnectionLimits:
         names = cls.__dataclass_fields__
-        return cls(**{name: getattr(settings, name) for name in names
-                      if hasattr(settings, name)})
+        return cls(**{name: getattr(settings, name) for name in names if hasattr(settings, name)})
 
 
 # -- events: what the client asked for (the I/O layer acts on them) ------------------
@@ -117,8 +116,15 @@ class HistoryRequested:
     request: HistoryRequest
 
 
-ClientEvent = (HelloReceived | UpdateReceived | PresenceReceived | SnapshotReceived
-               | CreateSessionReceived | TokenReceived | HistoryRequested)
+ClientEvent = (
+    HelloReceived
+    | UpdateReceived
+    | PresenceReceived
+    | SnapshotReceived
+    | CreateSessionReceived
+    | TokenReceived
+    | HistoryRequested
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +137,28 @@ class Credentials:
 
 
 class ServerConnection:
-    def __init__(self, limits: ConnectionLimits, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        limits: ConnectionLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.limits = limits
         self.state = ConnectionState.AWAIT_HELLO
         self.hello: Hello | None = None
         self.credentials: Credentials | None = None
         self.document_session_id: str | None = None  # the document's active session
-        self.outbound = OutboundQueue(max(limits.send_queue_bytes,
-                                          3 * limits.max_frame_bytes), limits.send_queue_limit)
+        self.outbound = OutboundQueue(
+            max(limits.send_queue_bytes, 3 * limits.max_frame_bytes), limits.send_queue_limit
+        )
         self.error: ProtocolError | None = None
         self._clock = clock
         self._wall = wall_clock
         self._messages = TokenBucket(limits.messages_per_second, limits.message_burst, clock)
-        self._presence = TokenBucket(limits.presence_per_second,
-                                     limits.presence_per_second * 2, clock)
+        self._presence = TokenBucket(
+            limits.presence_per_second, limits.presence_per_second * 2, clock
+        )
 
     # -- input -----------------------------------------------------------------------
     def receive_frame(self, raw: str | bytes) -> ClientEvent | None:
@@ -156,8 +168,9 @@ class ServerConnection:
         if state is ConnectionState.CLOSED:
             return None
         if state is ConnectionState.AWAIT_HELLO:
-            self._check_size(raw, min(self.limits.max_hello_bytes, self.limits.max_frame_bytes),
-                             "a first frame")
+            self._check_size(
+                raw, min(self.limits.max_hello_bytes, self.limits.max_frame_bytes), "a first frame"
+            )
             message = self._parse(raw)
             if not isinstance(message, Hello):
                 raise ProtocolError("protocol_violation", "the first message must be hello")
@@ -169,8 +182,10 @@ class ServerConnection:
         self._check_size(raw, self.limits.max_frame_bytes, "a frame")
         if not self._messages.take():
             raise ProtocolError(
-                "rate_limited", f"more than {self.limits.messages_per_second:g} messages "
-                "per second", retry_after=1.0)
+                "rate_limited",
+                f"more than {self.limits.messages_per_second:g} messages per second",
+                retry_after=1.0,
+            )
         return self._dispatch(self._parse(raw))
 
     def _parse(self, raw: str | bytes) -> ClientMessage:
@@ -179,8 +194,9 @@ class ServerConnection:
     @staticmethod
     def _check_size(raw: str | bytes, limit: int, what: str) -> None:
         if len(raw) > limit:
-            raise ProtocolError("frame_too_large",
-                                f"{what} of {len(raw)} bytes exceeds the limit of {limit} bytes")
+            raise ProtocolError(
+                "frame_too_large", f"{what} of {len(raw)} bytes exceeds the limit of {limit} bytes"
+            )
 
     def _dispatch(self, message: ClientMessage) -> ClientEvent | None:
         if isinstance(message, Update):
@@ -190,8 +206,10 @@ class ServerConnection:
         if isinstance(message, Presence):
             if len(message.data) > self.limits.max_presence_bytes:
                 raise ProtocolError(
-                    "frame_too_large", f"presence of {len(message.data)} bytes exceeds "
-                    f"the limit of {self.limits.max_presence_bytes} bytes")
+                    "frame_too_large",
+                    f"presence of {len(message.data)} bytes exceeds "
+                    f"the limit of {self.limits.max_presence_bytes} bytes",
+                )
             if not self._presence.take():
                 return None  # presence is ephemeral: excess is dropped, not an error
             return PresenceReceived(message)
@@ -201,8 +219,10 @@ class ServerConnection:
         if isinstance(message, CreateSession):
             self._require_editor("create sessions")
             if message.iterations < self.limits.pbkdf2_min_iterations:
-                raise ProtocolError("bad_frame", "'iterations' must be at least "
-                                    f"{self.limits.pbkdf2_min_iterations}")
+                raise ProtocolError(
+                    "bad_frame",
+                    f"'iterations' must be at least {self.limits.pbkdf2_min_iterations}",
+                )
             return CreateSessionReceived(message)
         if isinstance(message, TokenRefresh):
             return TokenReceived(message.token)
@@ -219,7 +239,8 @@ class ServerConnection:
         if session_id != self.document_session_id:
             raise ProtocolError(
                 "stale_session",
-                f"the {what} names a session that is not the document's active session")
+                f"the {what} names a session that is not the document's active session",
+            )
 
     # -- what the I/O layer reports ----------------------------------------------------
     def authenticated(self, credentials: Credentials) -> None:
@@ -228,8 +249,9 @@ class ServerConnection:
             raise ProtocolError("protocol_violation", "not waiting for authentication")
         self.credentials = credentials
 
-    def joined(self, *, caret: int, version: int, session: object, clients: list[dict],
-               counter: int) -> str:
+    def joined(
+        self, *, caret: int, version: int, session: object, clients: list[dict], counter: int
+    ) -> str:
         """The document was joined: the welcome frame (queue it first)."""
         if self.state is not ConnectionState.AUTHENTICATING or self.credentials is None:
             raise ProtocolError("protocol_violation", "not authenticated")
@@ -237,22 +259,32 @@ class ServerConnection:
         self.state = ConnectionState.OPEN
         self.document_session_id = getattr(session, "session_id", None)
         return server_frames.welcome(
-            protocol=self.hello.protocol, user_id=self.credentials.user_id,
-            role=self.credentials.role, client_id=self.hello.client_id, caret=caret,
-            version=version, session=session,  # type: ignore[arg-type]
-            clients=clients, token_expires_at=self.credentials.expires_at,
-            limits={"max_frame_bytes": self.limits.max_frame_bytes,
-                    "max_presence_bytes": self.limits.max_presence_bytes,
-                    "messages_per_second": self.limits.messages_per_second,
-                    "presence_per_second": self.limits.presence_per_second},
-            counter=counter, binary=self.hello.binary)
+            protocol=self.hello.protocol,
+            user_id=self.credentials.user_id,
+            role=self.credentials.role,
+            client_id=self.hello.client_id,
+            caret=caret,
+            version=version,
+            session=session,  # type: ignore[arg-type]
+            clients=clients,
+            token_expires_at=self.credentials.expires_at,
+            limits={
+                "max_frame_bytes": self.limits.max_frame_bytes,
+                "max_presence_bytes": self.limits.max_presence_bytes,
+                "messages_per_second": self.limits.messages_per_second,
+                "presence_per_second": self.limits.presence_per_second,
+            },
+            counter=counter,
+            binary=self.hello.binary,
+        )
 
     def token_refreshed(self, credentials: Credentials) -> str:
         """A ``token`` message verified: the ``token_accepted`` frame."""
         assert self.credentials is not None
         if credentials.user_id != self.credentials.user_id:
-            raise ProtocolError("jwt", "a refreshed token must be for the same user (sub)",
-                                detail="user_changed")
+            raise ProtocolError(
+                "jwt", "a refreshed token must be for the same user (sub)", detail="user_changed"
+            )
         self.credentials = credentials
         return server_frames.token_accepted(credentials.expires_at, credentials.role)
 

@@ -55,18 +55,39 @@ def session_json(session: SessionRecord) -> dict[str, Any]:
     }
 
 
-def welcome(*, protocol: int, user_id: str, role: str, client_id: str, caret: int,
-            version: int, session: SessionRecord | None, clients: list[dict[str, Any]],
-            token_expires_at: float, limits: dict[str, Any], counter: int,
-            binary: bool = False) -> str:
+def welcome(
+    *,
+    protocol: int,
+    user_id: str,
+    role: str,
+    client_id: str,
+    caret: int,
+    version: int,
+    session: SessionRecord | None,
+    clients: list[dict[str, Any]],
+    token_expires_at: float,
+    limits: dict[str, Any],
+    counter: int,
+    binary: bool = False,
+) -> str:
     extra: dict[str, Any] = {"binary": True} if binary else {}
-    return encode({
-        "type": "welcome", "protocol": protocol, "user_id": user_id, "role": role,
-        "client_id": client_id, "caret": caret, "version": version,
-        "session": session_json(session) if session is not None else None,
-        "clients": clients, "token_expires_at": token_expires_at, "limits": limits,
-        "counter": counter, **extra,
-    })
+    return encode(
+        {
+            "type": "welcome",
+            "protocol": protocol,
+            "user_id": user_id,
+            "role": role,
+            "client_id": client_id,
+            "caret": caret,
+            "version": version,
+            "session": session_json(session) if session is not None else None,
+            "clients": clients,
+            "token_expires_at": token_expires_at,
+            "limits": limits,
+            "counter": counter,
+            **extra,
+        }
+    )
 
 
 def snapshot(session_id: str, seq: int, data: bytes) -> str:
@@ -77,11 +98,28 @@ class UpdateFrame:
     """One accepted update as the server sends it: built once per publish, shared by all
     receivers; each representation is encoded on first use and cached."""
 
-    __slots__ = ("_binary", "_data", "_data_b64", "_text", "client_id", "counter", "seq",
-                 "session_id", "user_id")
+    __slots__ = (
+        "_binary",
+        "_data",
+        "_data_b64",
+        "_text",
+        "client_id",
+        "counter",
+        "seq",
+        "session_id",
+        "user_id",
+    )
 
-    def __init__(self, seq: int, session_id: str, client_id: str, counter: int,
-                 user_id: str, data: bytes | None = None, data_b64: str | None = None) -> None:
+    def __init__(
+        self,
+        seq: int,
+        session_id: str,
+        client_id: str,
+        counter: int,
+        user_id: str,
+        data: bytes | None = None,
+        data_b64: str | None = None,
+    ) -> None:
         self.seq = seq
         self.session_id = session_id
         self.client_id = client_id
@@ -98,8 +136,9 @@ class UpdateFrame:
             data_b64 = self._data_b64
             if data_b64 is None:
                 data_b64 = b64(self._data or b"")
-            self._text = update_b64(self.seq, self.session_id, self.client_id, self.counter,
-                                    self.user_id, data_b64)
+            self._text = update_b64(
+                self.seq, self.session_id, self.client_id, self.counter, self.user_id, data_b64
+            )
         return self._text
 
     @property
@@ -109,17 +148,20 @@ class UpdateFrame:
             if data is None:
                 data = base64.b64decode(self._data_b64 or "")
             self._binary = binary.encode_server_update(
-                self.seq, self.session_id, self.client_id, self.counter, self.user_id, data)
+                self.seq, self.session_id, self.client_id, self.counter, self.user_id, data
+            )
         return self._binary
 
 
-def update(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
-           data: bytes) -> UpdateFrame:
+def update(
+    seq: int, session_id: str, client_id: str, counter: int, user_id: str, data: bytes
+) -> UpdateFrame:
     return UpdateFrame(seq, session_id, client_id, counter, user_id, data=data)
 
 
-def update_from_b64(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
-                    data_b64: str) -> UpdateFrame:
+def update_from_b64(
+    seq: int, session_id: str, client_id: str, counter: int, user_id: str, data_b64: str
+) -> UpdateFrame:
     """An update whose ciphertext is already base64 (as cluster events carry it)."""
     return UpdateFrame(seq, session_id, client_id, counter, user_id, data_b64=data_b64)
 
@@ -129,12 +171,21 @@ def binary_batch(frames: list[str | bytes]) -> bytes:
     return binary.encode_batch(frames)
 
 
-def update_b64(seq: int, session_id: str, client_id: str, counter: int, user_id: str,
-               data_b64: str) -> str:
+def update_b64(
+    seq: int, session_id: str, client_id: str, counter: int, user_id: str, data_b64: str
+) -> str:
     """An update whose ciphertext is already base64 (as cluster events carry it)."""
-    return encode({"type": "update", "seq": seq, "session_id": session_id,
-                   "client_id": client_id, "counter": counter, "user_id": user_id,
-                   "data": data_b64})
+    return encode(
+        {
+            "type": "update",
+            "seq": seq,
+            "session_id": session_id,
+            "client_id": client_id,
+            "counter": counter,
+            "user_id": user_id,
+            "data": data_b64,
+        }
+    )
 
 
 def synced(session_id: str, version: int) -> str:
@@ -166,16 +217,18 @@ def client_left(member: dict[str, Any]) -> str:
 
 
 def presence(client_id: str, user_id: str, data_b64: str) -> str:
-    return encode({"type": "presence", "client_id": client_id, "user_id": user_id,
-                   "data": data_b64})
+    return encode(
+        {"type": "presence", "client_id": client_id, "user_id": user_id, "data": data_b64}
+    )
 
 
 def snapshot_request(seq: int) -> str:
     return encode({"type": "snapshot_request", "seq": seq})
 
 
-def snapshot_ack(seq: int, accepted: bool, message: str | None = None, *,
-                 version: int | None = None) -> str:
+def snapshot_ack(
+    seq: int, accepted: bool, message: str | None = None, *, version: int | None = None
+) -> str:
     frame: dict[str, Any] = {"type": "snapshot_ack", "seq": seq, "accepted": accepted}
     if message is not None:
         frame["message"] = message
@@ -187,39 +240,72 @@ def snapshot_ack(seq: int, accepted: bool, message: str | None = None, *,
 # -- version history -------------------------------------------------------------------
 def version_json(record: VersionRecord) -> dict[str, Any]:
     return {
-        "number": record.number, "seq": record.seq, "session_id": record.session_id,
-        "key_hint": record.key_hint, "kind": record.kind, "created_at": record.created_at,
-        "editors": list(record.editors), "size": record.size,
+        "number": record.number,
+        "seq": record.seq,
+        "session_id": record.session_id,
+        "key_hint": record.key_hint,
+        "kind": record.kind,
+        "created_at": record.created_at,
+        "editors": list(record.editors),
+        "size": record.size,
         "name": None if record.name is None else b64(record.name),
     }
 
 
-def versions(request_id: int, records: list[VersionRecord], sessions: list[SessionRecord],
-             more: bool) -> str:
-    return encode({"type": "versions", "id": request_id,
-                   "versions": [version_json(r) for r in records],
-                   "sessions": [session_json(s) for s in sessions], "more": more})
+def versions(
+    request_id: int, records: list[VersionRecord], sessions: list[SessionRecord], more: bool
+) -> str:
+    return encode(
+        {
+            "type": "versions",
+            "id": request_id,
+            "versions": [version_json(r) for r in records],
+            "sessions": [session_json(s) for s in sessions],
+            "more": more,
+        }
+    )
 
 
 def version(request_id: int, record: VersionRecord, session: SessionRecord | None) -> str:
     assert record.ciphertext is not None
-    return encode({"type": "version", "id": request_id, "version": version_json(record),
-                   "session": session_json(session) if session is not None else None,
-                   "data": b64(record.ciphertext)})
+    return encode(
+        {
+            "type": "version",
+            "id": request_id,
+            "version": version_json(record),
+            "session": session_json(session) if session is not None else None,
+            "data": b64(record.ciphertext),
+        }
+    )
 
 
-def history_updates(request_id: int, records: list[UpdateRecord],
-                    sessions: list[SessionRecord], more: bool) -> str:
-    return encode({"type": "history_updates", "id": request_id, "updates": [
-        {"seq": u.seq, "session_id": u.session_id, "client_id": u.client_id,
-         "counter": u.counter, "user_id": u.user_id, "data": b64(u.ciphertext)}
-        for u in records], "sessions": [session_json(s) for s in sessions], "more": more})
+def history_updates(
+    request_id: int, records: list[UpdateRecord], sessions: list[SessionRecord], more: bool
+) -> str:
+    return encode(
+        {
+            "type": "history_updates",
+            "id": request_id,
+            "updates": [
+                {
+                    "seq": u.seq,
+                    "session_id": u.session_id,
+                    "client_id": u.client_id,
+                    "counter": u.counter,
+                    "user_id": u.user_id,
+                    "data": b64(u.ciphertext),
+                }
+                for u in records
+            ],
+            "sessions": [session_json(s) for s in sessions],
+            "more": more,
+        }
+    )
 
 
 def request_failed(request_id: int, code: str, message: str) -> str:
     """A history request could not be answered; the connection stays open."""
-    return encode({"type": "request_failed", "id": request_id, "code": code,
-                   "message": message})
+    return encode({"type": "request_failed", "id": request_id, "code": code, "message": message})
 
 
 def token_accepted(expires_at: float, role: str) -> str:
@@ -227,8 +313,12 @@ def token_accepted(expires_at: float, role: str) -> str:
 
 
 def error(exc: ProtocolError) -> str:
-    frame: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message,
-                             "close": exc.close_code}
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": exc.code,
+        "message": exc.message,
+        "close": exc.close_code,
+    }
     if exc.detail:
         frame["detail"] = exc.detail
     if exc.retry_after is not None:

@@ -103,8 +103,7 @@ class ClusterRelay:
 
     def presence(self, hub: DocumentHub, client_id: str, user_id: str, data_b64: str) -> None:
         if len(data_b64) < PRESENCE_NOTIFY_LIMIT:
-            self.send(PresenceRelayed(hub.api_key, hub.document_id, client_id, user_id,
-                                      data_b64))
+            self.send(PresenceRelayed(hub.api_key, hub.document_id, client_id, user_id, data_b64))
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -127,8 +126,11 @@ class ClusterRelay:
         if envelope is None:
             self.malformed += 1
             if self.malformed & (self.malformed - 1) == 0:  # 1st, 2nd, 4th, 8th, ...
-                log.warning("ignored %d malformed or unknown cluster event(s), last kind %r",
-                            self.malformed, wire.get("k") if isinstance(wire, dict) else None)
+                log.warning(
+                    "ignored %d malformed or unknown cluster event(s), last kind %r",
+                    self.malformed,
+                    wire.get("k") if isinstance(wire, dict) else None,
+                )
             return
         node, event = envelope.node, envelope.event
         if node is not None:
@@ -151,8 +153,10 @@ class ClusterRelay:
         elif isinstance(event, SnapshotStored):
             hub.snapshot_seq = max(hub.snapshot_seq, event.seq)
         elif isinstance(event, PresenceRelayed):
-            hub.broadcast(server_frames.presence(event.client_id, event.user_id,
-                                                 event.data_b64), ephemeral=True)
+            hub.broadcast(
+                server_frames.presence(event.client_id, event.user_id, event.data_b64),
+                ephemeral=True,
+            )
         elif isinstance(event, MemberJoined):
             self._on_joined(hub, node or "", event.member)
         elif isinstance(event, MemberLeft):
@@ -174,9 +178,18 @@ class ClusterRelay:
             self._spawn(self._fetch_and_publish(hub, event.seq))
             return
         hub.stored_bytes += len(event.data_b64) * 3 // 4
-        hub.publish(event.seq, server_frames.update_from_b64(
-            event.seq, event.session_id, event.client_id, event.counter, event.user_id,
-            event.data_b64), None)
+        hub.publish(
+            event.seq,
+            server_frames.update_from_b64(
+                event.seq,
+                event.session_id,
+                event.client_id,
+                event.counter,
+                event.user_id,
+                event.data_b64,
+            ),
+            None,
+        )
         self.state.metrics.fanout(max(0.0, time.time() - event.time))
         self.state.metrics.updates_out += len(hub.members)
 
@@ -190,17 +203,27 @@ class ClusterRelay:
                 missing.append(entry.seq)
                 continue
             hub.stored_bytes += len(entry.data_b64) * 3 // 4
-            hub.publish(entry.seq, server_frames.update_from_b64(
-                entry.seq, event.session_id, entry.client_id, entry.counter, entry.user_id,
-                entry.data_b64), None)
+            hub.publish(
+                entry.seq,
+                server_frames.update_from_b64(
+                    entry.seq,
+                    event.session_id,
+                    entry.client_id,
+                    entry.counter,
+                    entry.user_id,
+                    entry.data_b64,
+                ),
+                None,
+            )
             self.state.metrics.updates_out += len(hub.members)
         if missing:
             self._spawn(self._fetch_range_and_publish(hub, min(missing), max(missing)))
         self.state.metrics.fanout(max(0.0, time.time() - event.time))
 
     async def _fetch_range_and_publish(self, hub: DocumentHub, first: int, last: int) -> None:
-        rows = await self.store.updates_after(hub.api_key, hub.document_id, first - 1,
-                                              limit=last - first + 1)
+        rows = await self.store.updates_after(
+            hub.api_key, hub.document_id, first - 1, limit=last - first + 1
+        )
         self._publish_rows(hub, rows)
 
     def _on_joined(self, hub: DocumentHub, node: str, member: dict[str, Any]) -> None:
@@ -217,9 +240,13 @@ class ClusterRelay:
 
     def _publish_rows(self, hub: DocumentHub, rows: list) -> None:
         for row in rows:
-            hub.publish(row.seq, server_frames.update(
-                row.seq, row.session_id, row.client_id, row.counter, row.user_id,
-                row.ciphertext), None)
+            hub.publish(
+                row.seq,
+                server_frames.update(
+                    row.seq, row.session_id, row.client_id, row.counter, row.user_id, row.ciphertext
+                ),
+                None,
+            )
 
     def _on_gap(self, hub: DocumentHub) -> None:
         if hub.key not in self._gap_checks:
@@ -235,8 +262,9 @@ class ClusterRelay:
             if waiting is None:
                 return
             start = hub.next_seq - 1
-            rows = await self.store.updates_after(hub.api_key, hub.document_id, start,
-                                                  limit=waiting - start - 1)
+            rows = await self.store.updates_after(
+                hub.api_key, hub.document_id, start, limit=waiting - start - 1
+            )
             self._publish_rows(hub, rows)
             if hub.waiting_for is not None and hub.next_seq < hub.waiting_for:
                 hub.skip_to(hub.waiting_for)
@@ -256,8 +284,7 @@ class ClusterRelay:
             return
         start = hub.next_seq - 1
         while True:
-            rows = await self.store.updates_after(hub.api_key, hub.document_id, start,
-                                                  limit=1000)
+            rows = await self.store.updates_after(hub.api_key, hub.document_id, start, limit=1000)
             if not rows:
                 return
             if rows[0].seq > start + 1:  # compacted meanwhile
@@ -268,8 +295,9 @@ class ClusterRelay:
 
     async def _adopt_session(self, hub: DocumentHub) -> None:
         session = await self.store.active_session(hub.api_key, hub.document_id)
-        if session is None or (hub.session is not None
-                               and hub.session.session_id == session.session_id):
+        if session is None or (
+            hub.session is not None and hub.session.session_id == session.session_id
+        ):
             return
         hub.session_started(session)
         for member in list(hub.members.values()):
@@ -280,4 +308,3 @@ class ClusterRelay:
             return
         for member in list(hub.members.values()):
             member.resync(hub.session)
-

@@ -29,9 +29,17 @@ class UpdateCommitted:
     data_b64: str | None  # absent when too large for a notification: read the row
 
     def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {"k": "u", "a": self.api_key, "d": self.document_id,
-                                "s": self.seq, "sid": self.session_id, "c": self.client_id,
-                                "n": self.counter, "uid": self.user_id, "t": self.time}
+        wire: dict[str, Any] = {
+            "k": "u",
+            "a": self.api_key,
+            "d": self.document_id,
+            "s": self.seq,
+            "sid": self.session_id,
+            "c": self.client_id,
+            "n": self.counter,
+            "uid": self.user_id,
+            "t": self.time,
+        }
         if self.data_b64 is not None:
             wire["data"] = self.data_b64
         return wire
@@ -59,9 +67,14 @@ class UpdatesCommitted:
     entries: tuple[CommittedEntry, ...]
 
     def to_wire(self) -> dict[str, Any]:
-        return {"k": "ub", "a": self.api_key, "d": self.document_id, "sid": self.session_id,
-                "t": self.time, "u": [[e.seq, e.client_id, e.counter, e.user_id, e.data_b64]
-                                      for e in self.entries]}
+        return {
+            "k": "ub",
+            "a": self.api_key,
+            "d": self.document_id,
+            "sid": self.session_id,
+            "t": self.time,
+            "u": [[e.seq, e.client_id, e.counter, e.user_id, e.data_b64] for e in self.entries],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +106,14 @@ class PresenceRelayed:
     data_b64: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {"k": "pr", "a": self.api_key, "d": self.document_id, "c": self.client_id,
-                "uid": self.user_id, "data": self.data_b64}
+        return {
+            "k": "pr",
+            "a": self.api_key,
+            "d": self.document_id,
+            "c": self.client_id,
+            "uid": self.user_id,
+            "data": self.data_b64,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +173,17 @@ class Resync:
         return {"k": "resync"}
 
 
-DocumentEvent = (UpdateCommitted | UpdatesCommitted | SessionCreated | SnapshotStored
-                 | PresenceRelayed | MemberJoined | MemberLeft | WhoIsThere | DocumentDeleted)
+DocumentEvent = (
+    UpdateCommitted
+    | UpdatesCommitted
+    | SessionCreated
+    | SnapshotStored
+    | PresenceRelayed
+    | MemberJoined
+    | MemberLeft
+    | WhoIsThere
+    | DocumentDeleted
+)
 ClusterEvent = DocumentEvent | Heartbeat | Resync
 
 
@@ -197,8 +225,11 @@ def _member(wire: dict[str, Any]) -> dict[str, Any]:
     caret = member.get("caret")
     if isinstance(caret, bool) or not isinstance(caret, int):
         raise _Bad("caret")
-    return {k: member[k] for k in ("user_id", "client_id", "caret", "client_info", "role")
-            if k in member}
+    return {
+        k: member[k]
+        for k in ("user_id", "client_id", "caret", "client_info", "role")
+        if k in member
+    }
 
 
 def _entry(item: object) -> CommittedEntry:
@@ -208,8 +239,13 @@ def _entry(item: object) -> CommittedEntry:
     for number in (seq, counter):
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
             raise _Bad("u")
-    if not isinstance(client_id, str) or not client_id or not isinstance(user_id, str) \
-            or not user_id or (data is not None and not isinstance(data, str)):
+    if (
+        not isinstance(client_id, str)
+        or not client_id
+        or not isinstance(user_id, str)
+        or not user_id
+        or (data is not None and not isinstance(data, str))
+    ):
         raise _Bad("u")
     return CommittedEntry(seq, client_id, counter, user_id, data)
 
@@ -227,9 +263,17 @@ def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
         sent = wire.get("t", 0.0)
         if isinstance(sent, bool) or not isinstance(sent, int | float):
             raise _Bad("t")
-        return UpdateCommitted(api_key, document_id, _int(wire, "s"), _str(wire, "sid"),
-                               _str(wire, "c"), _int(wire, "n"), _str(wire, "uid"),
-                               float(sent), data)
+        return UpdateCommitted(
+            api_key,
+            document_id,
+            _int(wire, "s"),
+            _str(wire, "sid"),
+            _str(wire, "c"),
+            _int(wire, "n"),
+            _str(wire, "uid"),
+            float(sent),
+            data,
+        )
     if kind == "ub":
         sent = wire.get("t", 0.0)
         if isinstance(sent, bool) or not isinstance(sent, int | float):
@@ -237,15 +281,21 @@ def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
         raw = wire.get("u")
         if not isinstance(raw, list) or not raw or len(raw) > 100_000:
             raise _Bad("u")
-        return UpdatesCommitted(api_key, document_id, _str(wire, "sid"), float(sent),
-                                tuple(_entry(item) for item in raw))
+        return UpdatesCommitted(
+            api_key,
+            document_id,
+            _str(wire, "sid"),
+            float(sent),
+            tuple(_entry(item) for item in raw),
+        )
     if kind == "s":
         return SessionCreated(api_key, document_id, _str(wire, "sid"))
     if kind == "p":
         return SnapshotStored(api_key, document_id, _int(wire, "s"))
     if kind == "pr":
-        return PresenceRelayed(api_key, document_id, _str(wire, "c"), _str(wire, "uid"),
-                               _str(wire, "data"))
+        return PresenceRelayed(
+            api_key, document_id, _str(wire, "c"), _str(wire, "uid"), _str(wire, "data")
+        )
     if kind == "j":
         return MemberJoined(api_key, document_id, _member(wire))
     if kind == "l":

@@ -79,11 +79,21 @@ TRANSPORT_EXTENSION = "tandem.transport"  # scope extension set by server.transp
 # Token failures that count against the source address: those of tokens that were not
 # validly signed for the API key (garbage, forgeries, unknown keys). An expired or
 # wrong-document token was signed by the integrator: a clock or a cache, not an attack.
-FORGERY_CODES = frozenset({
-    "token_too_large", "not_enough_parts", "too_many_parts", "bad_base64", "bad_json",
-    "missing_alg", "missing_claims", "unsupported_alg", "unsupported_header",
-    "jwks_unavailable", "bad_signature",
-})
+FORGERY_CODES = frozenset(
+    {
+        "token_too_large",
+        "not_enough_parts",
+        "too_many_parts",
+        "bad_base64",
+        "bad_json",
+        "missing_alg",
+        "missing_claims",
+        "unsupported_alg",
+        "unsupported_header",
+        "jwks_unavailable",
+        "bad_signature",
+    }
+)
 
 
 def _auth_error(exc: AuthError) -> ProtocolError:
@@ -124,18 +134,25 @@ class CollabConnection:
     # -- Member --------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         assert self.hello is not None
-        return {"user_id": self.user_id, "client_id": self.client_id, "caret": self.caret,
-                "client_info": self.hello.client_info, "role": self.role}
+        return {
+            "user_id": self.user_id,
+            "client_id": self.client_id,
+            "caret": self.caret,
+            "client_info": self.hello.client_info,
+            "role": self.role,
+        }
 
-    def deliver(self, frame: str | UpdateFrame, *, seq: int | None = None,
-                ephemeral: bool = False) -> None:
+    def deliver(
+        self, frame: str | UpdateFrame, *, seq: int | None = None, ephemeral: bool = False
+    ) -> None:
         if self._final is not None:
             return
         if type(frame) is UpdateFrame:
             frame = frame.binary if self.binary else frame.text
         if not self.outbound.push(frame, seq=seq, ephemeral=ephemeral):
-            self.fail(ProtocolError(
-                "slow_consumer", "the client is not reading its messages fast enough"))
+            self.fail(
+                ProtocolError("slow_consumer", "the client is not reading its messages fast enough")
+            )
             return
         self._wake.set()
 
@@ -154,8 +171,9 @@ class CollabConnection:
         if type(frame) is UpdateFrame:
             frame = frame.binary if self.binary else frame.text
         if not self.outbound.push_history(frame, seq=seq):
-            self.fail(ProtocolError(
-                "slow_consumer", "the client is not reading its messages fast enough"))
+            self.fail(
+                ProtocolError("slow_consumer", "the client is not reading its messages fast enough")
+            )
             return
         self._wake.set()
 
@@ -205,8 +223,10 @@ class CollabConnection:
                     # busy document costs a few sends per client, not one per update.
                     # An occasional frame still leaves at once.
                     hub = self.hub
-                    interval = min(_BATCH_INTERVAL, _BATCH_INTERVAL_PER_MEMBER *
-                                   (len(hub.members) if hub is not None else 0))
+                    interval = min(
+                        _BATCH_INTERVAL,
+                        _BATCH_INTERVAL_PER_MEMBER * (len(hub.members) if hub is not None else 0),
+                    )
                     wait = last_send + interval - loop.time()
                     if wait > 0 and self._final is None:
                         await asyncio.sleep(wait)
@@ -250,9 +270,13 @@ class CollabConnection:
             if "websocket.http.response" not in self.ws.scope.get("extensions", {}):
                 return False  # the error frame after hello will say it
             self.state.metrics.error(exc.code)
-            await self.ws.send_denial_response(PlainTextResponse(
-                exc.message, status_code=429,
-                headers={"Retry-After": str(int(exc.retry_after or 1) + 1)}))
+            await self.ws.send_denial_response(
+                PlainTextResponse(
+                    exc.message,
+                    status_code=429,
+                    headers={"Retry-After": str(int(exc.retry_after or 1) + 1)},
+                )
+            )
             return True
         return False
 
@@ -299,8 +323,9 @@ class CollabConnection:
         try:
             raw = await self._receive(self.settings.hello_timeout)
         except TimeoutError:
-            raise ProtocolError("hello_timeout", "no hello message within "
-                                f"{self.settings.hello_timeout:g} seconds") from None
+            raise ProtocolError(
+                "hello_timeout", f"no hello message within {self.settings.hello_timeout:g} seconds"
+            ) from None
         if raw is None:
             return
         event = self.protocol.receive_frame(raw)
@@ -362,10 +387,12 @@ class CollabConnection:
             raise ProtocolError("jwt", "Unable to retrieve JWK set", detail="jwks_unavailable")
         origin = self.ws.headers.get("origin")
         if record.origins and origin is not None and origin not in record.origins:
-            raise ProtocolError("origin_not_allowed",
-                                f"origin {origin} is not allowed for this API key")
-        self.protocol.authenticated(Credentials(identity.user_id, identity.role,
-                                                identity.expires_at))
+            raise ProtocolError(
+                "origin_not_allowed", f"origin {origin} is not allowed for this API key"
+            )
+        self.protocol.authenticated(
+            Credentials(identity.user_id, identity.role, identity.expires_at)
+        )
         assert self.state.user_connections is not None
         self.state.user_connections.acquire(hello.api_key, identity.user_id)
         self._counted_user = True
@@ -389,13 +416,16 @@ class CollabConnection:
             if hub.session is not None:
                 try:
                     stored = await self.state.store.client_counter(
-                        hub.api_key, hub.document_id, hub.session.session_id, self.client_id)
+                        hub.api_key, hub.document_id, hub.session.session_id, self.client_id
+                    )
                 except StorageError as exc:
                     raise ProtocolError("storage_unavailable", exc.message) from None
                 if stored is not None:
                     if stored.user_id is not None and stored.user_id != self.user_id:
-                        raise ProtocolError("client_id_taken", "this client id is in use by "
-                                            "another user; use a random client id")
+                        raise ProtocolError(
+                            "client_id_taken",
+                            "this client id is in use by another user; use a random client id",
+                        )
                     counter = stored.max_counter
             if hub.deleted:
                 raise document_deleted()
@@ -404,13 +434,20 @@ class CollabConnection:
         finally:
             registry.unpin(hub)
         self.state.metrics.connections += 1
-        self._history(self.protocol.joined(caret=self.caret, version=hub.head,
-                                           session=hub.session, clients=others,
-                                           counter=counter))
+        self._history(
+            self.protocol.joined(
+                caret=self.caret,
+                version=hub.head,
+                session=hub.session,
+                clients=others,
+                counter=counter,
+            )
+        )
         if hub.session is not None:
             self.announced = hub.session.session_id
-            self._start_sync(hub.session, hello.last_seq if
-                             hello.session_id == hub.session.session_id else None)
+            self._start_sync(
+                hub.session, hello.last_seq if hello.session_id == hub.session.session_id else None
+            )
 
     def _leave(self) -> None:
         state = self.state
@@ -431,8 +468,9 @@ class CollabConnection:
         state.hubs.release(hub)
 
     # -- sync ----------------------------------------------------------------------
-    def _start_sync(self, session: SessionRecord, last_seq: int | None,
-                    last_sent_seq: int | None = None) -> None:
+    def _start_sync(
+        self, session: SessionRecord, last_seq: int | None, last_sent_seq: int | None = None
+    ) -> None:
         self.sync_generation += 1
         self.outbound.begin_sync(last_sent_seq)
         task = asyncio.create_task(self._sync(session, last_seq, self.sync_generation))
@@ -467,8 +505,11 @@ class CollabConnection:
                     start = last_seq
                 else:
                     start = snapshot.seq
-                    self._history(server_frames.snapshot(session.session_id, snapshot.seq,
-                                                         snapshot.ciphertext))
+                    self._history(
+                        server_frames.snapshot(
+                            session.session_id, snapshot.seq, snapshot.ciphertext
+                        )
+                    )
                 self.outbound.last_sent_seq = max(self.outbound.last_sent_seq, start)
                 if await self._send_log_after(key, start, generation):
                     break
@@ -480,8 +521,9 @@ class CollabConnection:
             self.fail(ProtocolError("storage_unavailable", exc.message))
             return
         self.outbound.end_sync()
-        self._history(server_frames.synced(session.session_id,
-                                           max(self.outbound.last_sent_seq, start)))
+        self._history(
+            server_frames.synced(session.session_id, max(self.outbound.last_sent_seq, start))
+        )
 
     async def _send_log_after(self, key: tuple[str, str], start: int, generation: int) -> bool:
         """Send the stored updates after ``start``; False if some were compacted away.
@@ -501,10 +543,17 @@ class CollabConnection:
                     await self._wait_for_room()  # at the reader's pace
                     if generation != self.sync_generation or self.protocol.is_closed:
                         return True
-                self._history(server_frames.update(update.seq, update.session_id,
-                                                   update.client_id, update.counter,
-                                                   update.user_id, update.ciphertext),
-                              update.seq)
+                self._history(
+                    server_frames.update(
+                        update.seq,
+                        update.session_id,
+                        update.client_id,
+                        update.counter,
+                        update.user_id,
+                        update.ciphertext,
+                    ),
+                    update.seq,
+                )
             if len(page) < limit:
                 return True
             start = page[-1].seq
@@ -544,11 +593,15 @@ class CollabConnection:
         api_key_bytes = None
         if state.write_limits.max_api_key_bytes:
             api_key_bytes = await self._api_key_bytes(hub.api_key)
-        error = check_write(nbytes, log_length=hub.log_length + hub.queued,
-                            document_bytes=hub.stored_bytes + hub.queued_bytes,
-                            api_key_bytes=api_key_bytes, limits=state.write_limits,
-                            document_rate=hub.write_rate,
-                            api_key_rate=state.api_key_rate(hub.api_key))
+        error = check_write(
+            nbytes,
+            log_length=hub.log_length + hub.queued,
+            document_bytes=hub.stored_bytes + hub.queued_bytes,
+            api_key_bytes=api_key_bytes,
+            limits=state.write_limits,
+            document_rate=hub.write_rate,
+            api_key_rate=state.api_key_rate(hub.api_key),
+        )
         if error is not None:
             if error.code == "storage_quota_exceeded":
                 hub.ask_for_snapshot(0, everyone=True)
@@ -591,9 +644,12 @@ class CollabConnection:
                 session_id = self._batch[0].session_id
                 batch: list[Update] = []
                 nbytes = 0
-                while (self._batch and len(batch) < _PIPELINE
-                       and self._batch[0].session_id == session_id
-                       and (not batch or nbytes + len(self._batch[0].data) <= _BATCH_BYTES)):
+                while (
+                    self._batch
+                    and len(batch) < _PIPELINE
+                    and self._batch[0].session_id == session_id
+                    and (not batch or nbytes + len(self._batch[0].data) <= _BATCH_BYTES)
+                ):
                     message = self._batch.popleft()
                     batch.append(message)
                     nbytes += len(message.data)
@@ -601,16 +657,24 @@ class CollabConnection:
                 started = time.perf_counter()
                 try:
                     results = await state.store.append_updates(
-                        hub.api_key, hub.document_id, session_id, client_id, user_id,
-                        [(m.counter, m.data) for m in batch])
+                        hub.api_key,
+                        hub.document_id,
+                        session_id,
+                        client_id,
+                        user_id,
+                        [(m.counter, m.data) for m in batch],
+                    )
                 except StaleSession as exc:
                     raise await self._stale(hub, exc) from None
                 except ClientIdTaken:
-                    raise ProtocolError("client_id_taken", "this client id is in use by "
-                                        "another user; use a random client id") from None
+                    raise ProtocolError(
+                        "client_id_taken",
+                        "this client id is in use by another user; use a random client id",
+                    ) from None
                 except StorageError as exc:
-                    raise ProtocolError("storage_unavailable",
-                                        f"the update could not be stored: {exc.message}") from None
+                    raise ProtocolError(
+                        "storage_unavailable", f"the update could not be stored: {exc.message}"
+                    ) from None
                 finally:
                     hub.write_gate.release(nbytes)
                     hub.queued -= len(batch)
@@ -624,12 +688,20 @@ class CollabConnection:
                     if not result.duplicate:
                         hub.stored_bytes += len(message.data)
                         state.stored_bytes.add(hub.api_key, len(message.data))
-                        hub.publish(result.seq, server_frames.update(
-                            result.seq, session_id, client_id, message.counter, user_id,
-                            message.data), self)
+                        hub.publish(
+                            result.seq,
+                            server_frames.update(
+                                result.seq,
+                                session_id,
+                                client_id,
+                                message.counter,
+                                user_id,
+                                message.data,
+                            ),
+                            self,
+                        )
                         metrics.updates_out += len(hub.members) - 1
-                    self.deliver(server_frames.ack(message.counter, result.seq,
-                                                   result.duplicate))
+                    self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
                 metrics.fanout(time.perf_counter() - started)
                 if self.hub is not None:
                     hub.ask_for_snapshot(self.settings.snapshot_threshold, prefer=self)
@@ -645,8 +717,9 @@ class CollabConnection:
     def _on_presence(self, message: Presence) -> None:
         hub = self._hub()
         data = b64(message.data)
-        hub.broadcast(server_frames.presence(self.client_id, self.user_id, data),
-                      exclude=self, ephemeral=True)
+        hub.broadcast(
+            server_frames.presence(self.client_id, self.user_id, data), exclude=self, ephemeral=True
+        )
         if self.state.cluster is not None:
             self.state.cluster.presence(hub, self.client_id, self.user_id, data)
 
@@ -659,8 +732,14 @@ class CollabConnection:
         hub = self._hub()
         try:
             version = await self.state.store.store_snapshot(
-                hub.api_key, hub.document_id, message.session_id, message.seq, message.data,
-                kind=message.kind, name=message.name, prune_before=self._prune_before(),
+                hub.api_key,
+                hub.document_id,
+                message.session_id,
+                message.seq,
+                message.data,
+                kind=message.kind,
+                name=message.name,
+                prune_before=self._prune_before(),
             )
         except StaleSession as exc:
             raise await self._stale(hub, exc) from None
@@ -684,24 +763,29 @@ class CollabConnection:
         store = self.state.store
         try:
             if isinstance(request, ListVersions):
-                page = await store.list_versions(hub.api_key, hub.document_id,
-                                                 before=request.before, limit=request.limit + 1)
+                page = await store.list_versions(
+                    hub.api_key, hub.document_id, before=request.before, limit=request.limit + 1
+                )
                 more = len(page) > request.limit
-                page = page[:request.limit]
-                sessions = await store.get_sessions(hub.api_key, hub.document_id,
-                                                    [v.session_id for v in page])
+                page = page[: request.limit]
+                sessions = await store.get_sessions(
+                    hub.api_key, hub.document_id, [v.session_id for v in page]
+                )
                 self.deliver(server_frames.versions(request.id, page, sessions, more))
             elif isinstance(request, GetVersion):
                 record = await store.get_version(hub.api_key, hub.document_id, request.number)
                 if record is None:
-                    self.deliver(server_frames.request_failed(
-                        request.id, "unknown_version", f"version {request.number} does not "
-                        "exist (never created, or older than the retention window)"))
+                    self.deliver(
+                        server_frames.request_failed(
+                            request.id,
+                            "unknown_version",
+                            f"version {request.number} does not "
+                            "exist (never created, or older than the retention window)",
+                        )
+                    )
                     return
-                found = await store.get_sessions(hub.api_key, hub.document_id,
-                                                 [record.session_id])
-                self.deliver(server_frames.version(request.id, record,
-                                                   found[0] if found else None))
+                found = await store.get_sessions(hub.api_key, hub.document_id, [record.session_id])
+                self.deliver(server_frames.version(request.id, record, found[0] if found else None))
             elif isinstance(request, GetUpdates):
                 await self._send_history_updates(hub, request)
         except StorageError as exc:
@@ -712,11 +796,17 @@ class CollabConnection:
         page = []
         if upto > request.after:  # bounded in number and in bytes (invariant 9)
             page = await self.state.store.updates_between(
-                hub.api_key, hub.document_id, request.after, upto, request.limit,
-                max_bytes=_SYNC_PAGE_BYTES)
+                hub.api_key,
+                hub.document_id,
+                request.after,
+                upto,
+                request.limit,
+                max_bytes=_SYNC_PAGE_BYTES,
+            )
         more = bool(page) and page[-1].seq < upto
         sessions = await self.state.store.get_sessions(
-            hub.api_key, hub.document_id, [u.session_id for u in page])
+            hub.api_key, hub.document_id, [u.session_id for u in page]
+        )
         self.deliver(server_frames.history_updates(request.id, page, sessions, more))
 
     async def _on_create_session(self, message: CreateSession) -> None:
@@ -728,15 +818,23 @@ class CollabConnection:
                 self.announce(hub.session)
             return
         proposed = SessionRecord(
-            session_id=message.session_id, key_hint=message.key_hint, salt=message.salt,
-            iterations=message.iterations, wrapped_key=message.wrapped_key,
-            creator=self.user_id, created_at=time.time(),
+            session_id=message.session_id,
+            key_hint=message.key_hint,
+            salt=message.salt,
+            iterations=message.iterations,
+            wrapped_key=message.wrapped_key,
+            creator=self.user_id,
+            created_at=time.time(),
         )
         hub.inflight += 1
         try:
             result = await self.state.store.create_session(
-                hub.api_key, hub.document_id, proposed, message.snapshot,
-                replaces=message.replaces, at_seq=message.seq,
+                hub.api_key,
+                hub.document_id,
+                proposed,
+                message.snapshot,
+                replaces=message.replaces,
+                at_seq=message.seq,
                 prune_before=self._prune_before(),
             )
         except StorageUnavailable as exc:
@@ -759,8 +857,9 @@ class CollabConnection:
             if hub.session is None or hub.session.session_id != result.session.session_id:
                 hub.session_started(result.session)
             behind = result.session.session_id == message.replaces
-            self.deliver(server_frames.session_rejected(message.session_id,
-                                                        "behind" if behind else "exists"))
+            self.deliver(
+                server_frames.session_rejected(message.session_id, "behind" if behind else "exists")
+            )
             self.announce(result.session)
         if self.hub is None:
             self.state.hubs.release(hub)
@@ -768,8 +867,11 @@ class CollabConnection:
     async def _on_token(self, token: str) -> None:
         assert self.hello is not None
         identity = await self._verify(self.hello.api_key, token, self.hello.document_id)
-        self.deliver(self.protocol.token_refreshed(
-            Credentials(identity.user_id, identity.role, identity.expires_at)))
+        self.deliver(
+            self.protocol.token_refreshed(
+                Credentials(identity.user_id, identity.role, identity.expires_at)
+            )
+        )
         self.token = token
         self.role = identity.role
 
@@ -782,8 +884,7 @@ class CollabConnection:
                 if await self.state.store.active_session(*hub.key) is None:
                     close_deleted_document(self.state, *hub.key, hub)
                     hub.deleted = True
-        return document_deleted() if hub.deleted else ProtocolError("stale_session",
-                                                                      exc.message)
+        return document_deleted() if hub.deleted else ProtocolError("stale_session", exc.message)
 
     # -- revocation ----------------------------------------------------------------
     async def reverify(self) -> None:
@@ -792,8 +893,9 @@ class CollabConnection:
         if self.hello is None or self.protocol.is_closed:
             return
         try:
-            await self.state.verifier.verify(self.hello.api_key, self.token,
-                                             document_id=self.hello.document_id)
+            await self.state.verifier.verify(
+                self.hello.api_key, self.token, document_id=self.hello.document_id
+            )
         except AuthError as exc:
             self.fail(_auth_error(exc))
 

@@ -107,23 +107,31 @@ class DocumentHub:
                 raise ProtocolError(
                     "too_many_connections",
                     f"the document already has {len(self.members)} connections (the limit)",
-                    retry_after=5.0)
+                    retry_after=5.0,
+                )
             mine = sum(1 for m in self.members.values() if m.user_id == member.user_id)
             if mine >= limits.per_user:
                 raise ProtocolError(
                     "too_many_connections",
                     f"this user already has {mine} connections to the document (the limit)",
-                    retry_after=5.0)
+                    retry_after=5.0,
+                )
         else:
             del self.members[member.client_id]
-            previous.kick(ProtocolError(
-                "replaced", "the same client connected again; this connection is replaced"))
+            previous.kick(
+                ProtocolError(
+                    "replaced", "the same client connected again; this connection is replaced"
+                )
+            )
             self._announce_left(previous)
         member.caret = self.caret_for_new_member()
         others = [m.info() for m in self.members.values()]
-        others += [info for _node, info in self.remote_members.values()
-                   if info.get("client_id") not in self.members
-                   and info.get("client_id") != member.client_id]
+        others += [
+            info
+            for _node, info in self.remote_members.values()
+            if info.get("client_id") not in self.members
+            and info.get("client_id") != member.client_id
+        ]
         self.members[member.client_id] = member
         info = member.info()
         self.broadcast(server_frames.client_joined(info), exclude=member)
@@ -154,8 +162,9 @@ class DocumentHub:
     def editors(self) -> list[Member]:
         return [m for m in self.members.values() if m.role == "editor"]
 
-    def broadcast(self, frame: str, *, exclude: Member | None = None,
-                  ephemeral: bool = False) -> None:
+    def broadcast(
+        self, frame: str, *, exclude: Member | None = None, ephemeral: bool = False
+    ) -> None:
         """Send a frame that is not part of the update sequence (presence, joins)."""
         for member in list(self.members.values()):
             if member is not exclude:
@@ -217,8 +226,14 @@ class DocumentHub:
         now = time.monotonic() if now is None else now
         return now - self.snapshot_requested_at > 30.0
 
-    def ask_for_snapshot(self, threshold: int, *, prefer: Member | None = None,
-                         everyone: bool = False, now: float | None = None) -> None:
+    def ask_for_snapshot(
+        self,
+        threshold: int,
+        *,
+        prefer: Member | None = None,
+        everyone: bool = False,
+        now: float | None = None,
+    ) -> None:
         """Send ``snapshot_request`` to an editor (``prefer`` first) when the log passed
         ``threshold``, at most every 30 s; to every editor when ``everyone``."""
         if not self.needs_snapshot(threshold, now):
@@ -230,7 +245,6 @@ class DocumentHub:
         targets = editors if everyone else [prefer if prefer in editors else editors[0]]
         for member in targets:
             member.request_snapshot(self.head)
-
 
     def checkpoint_due(self, now: float, idle: float, interval: float) -> bool:
         """Updates arrived since the latest checkpoint, and the document has been quiet
@@ -254,8 +268,9 @@ class DocumentHub:
 
 
 def _client_id_taken() -> ProtocolError:
-    return ProtocolError("client_id_taken",
-                         "this client id is in use by another user; use a random client id")
+    return ProtocolError(
+        "client_id_taken", "this client id is in use by another user; use a random client id"
+    )
 
 
 class HubRegistry:

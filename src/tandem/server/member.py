@@ -19,8 +19,9 @@ class Member(Protocol):
     def info(self) -> dict[str, Any]:
         """The member object other clients see (docs/protocol.md)."""
 
-    def deliver(self, frame: str | UpdateFrame, *, seq: int | None = None,
-                ephemeral: bool = False) -> None:
+    def deliver(
+        self, frame: str | UpdateFrame, *, seq: int | None = None, ephemeral: bool = False
+    ) -> None:
         """Queue a frame for this client (never blocks; a client that cannot keep up is
         dropped by its own connection). An ``UpdateFrame`` is sent in the representation
         the client negotiated (JSON text or binary)."""

@@ -15,7 +15,8 @@ def make_store(settings: Settings) -> Store:
                 from tandem.storage.postgres import PostgresStore
             except ImportError:  # asyncpg is the optional "postgres" extra
                 raise SettingsError(
-                    "PostgreSQL needs asyncpg: pip install 'tandem-rtc[postgres]'") from None
+                    "PostgreSQL needs asyncpg: pip install 'tandem-rtc[postgres]'"
+                ) from None
             return PostgresStore(url)
         if url.startswith("sqlite:///"):
             from tandem.storage.sqlite import SQLiteStore

@@ -202,9 +202,14 @@ def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
 
 def _session(row: asyncpg.Record) -> SessionRecord:
     return SessionRecord(
-        session_id=row["session_id"], key_hint=row["key_hint"], salt=bytes(row["salt"]),
-        iterations=row["iterations"], wrapped_key=bytes(row["wrapped_key"]),
-        creator=row["creator"], created_at=row["created_at"], start_seq=row["start_seq"],
+        session_id=row["session_id"],
+        key_hint=row["key_hint"],
+        salt=bytes(row["salt"]),
+        iterations=row["iterations"],
+        wrapped_key=bytes(row["wrapped_key"]),
+        creator=row["creator"],
+        created_at=row["created_at"],
+        start_seq=row["start_seq"],
     )
 
 
@@ -218,51 +223,102 @@ _VERSION_SELECT = (
 
 def _version(row: asyncpg.Record, ciphertext: bytes | None = None) -> VersionRecord:
     return VersionRecord(
-        number=row["number"], seq=row["seq"], session_id=row["session_id"],
-        key_hint=row["key_hint"], kind=row["kind"], created_at=row["created_at"],
-        editors=tuple(json.loads(row["editors"])), size=row["size"],
-        name=None if row["name"] is None else bytes(row["name"]), ciphertext=ciphertext)
+        number=row["number"],
+        seq=row["seq"],
+        session_id=row["session_id"],
+        key_hint=row["key_hint"],
+        kind=row["kind"],
+        created_at=row["created_at"],
+        editors=tuple(json.loads(row["editors"])),
+        size=row["size"],
+        name=None if row["name"] is None else bytes(row["name"]),
+        ciphertext=ciphertext,
+    )
 
 
-async def _add_version(conn: asyncpg.Connection, api_key: str, document_id: str, seq: int,
-                       session_id: str, kind: str, name: bytes | None,
-                       ciphertext: bytes) -> VersionRecord:
+async def _add_version(
+    conn: asyncpg.Connection,
+    api_key: str,
+    document_id: str,
+    seq: int,
+    session_id: str,
+    kind: str,
+    name: bytes | None,
+    ciphertext: bytes,
+) -> VersionRecord:
     """Append a checkpoint as the next version (the caller holds the document row lock)."""
     if kind not in VERSION_KINDS:
         raise StorageError(f"unknown version kind {kind!r}")
     last = await conn.fetchrow(
         "SELECT number, seq FROM versions WHERE api_key = $1 AND document_id = $2"
-        " ORDER BY number DESC LIMIT 1", api_key, document_id)
+        " ORDER BY number DESC LIMIT 1",
+        api_key,
+        document_id,
+    )
     number, since = (1, 0) if last is None else (last["number"] + 1, last["seq"])
-    editors = [r["user_id"] for r in await conn.fetch(
-        "SELECT DISTINCT user_id FROM updates WHERE api_key = $1 AND document_id = $2"
-        " AND seq > $3 AND seq <= $4 ORDER BY user_id LIMIT $5",
-        api_key, document_id, since, seq, MAX_VERSION_EDITORS)]
+    editors = [
+        r["user_id"]
+        for r in await conn.fetch(
+            "SELECT DISTINCT user_id FROM updates WHERE api_key = $1 AND document_id = $2"
+            " AND seq > $3 AND seq <= $4 ORDER BY user_id LIMIT $5",
+            api_key,
+            document_id,
+            since,
+            seq,
+            MAX_VERSION_EDITORS,
+        )
+    ]
     created_at = time.time()
     await conn.execute(
         "INSERT INTO versions (api_key, document_id, number, seq, session_id, kind, name,"
         " created_at, editors, ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        api_key, document_id, number, seq, session_id, kind, name, created_at,
-        json.dumps(editors), ciphertext)
+        api_key,
+        document_id,
+        number,
+        seq,
+        session_id,
+        kind,
+        name,
+        created_at,
+        json.dumps(editors),
+        ciphertext,
+    )
     hint = await conn.fetchval(
-        "SELECT key_hint FROM sessions WHERE api_key = $1 AND document_id = $2"
-        " AND session_id = $3", api_key, document_id, session_id)
-    return VersionRecord(number=number, seq=seq, session_id=session_id, key_hint=hint or "",
-                         kind=kind, created_at=created_at, editors=tuple(editors),
-                         size=len(ciphertext), name=name)
+        "SELECT key_hint FROM sessions WHERE api_key = $1 AND document_id = $2 AND session_id = $3",
+        api_key,
+        document_id,
+        session_id,
+    )
+    return VersionRecord(
+        number=number,
+        seq=seq,
+        session_id=session_id,
+        key_hint=hint or "",
+        kind=kind,
+        created_at=created_at,
+        editors=tuple(editors),
+        size=len(ciphertext),
+        name=name,
+    )
 
 
-async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str,
-                 before: float) -> int:
+async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str, before: float) -> int:
     """The retention window: see ``Store.prune_history``."""
     base = await conn.fetchrow(
         "SELECT number, seq FROM versions WHERE api_key = $1 AND document_id = $2"
-        " AND created_at < $3 ORDER BY number DESC LIMIT 1", api_key, document_id, before)
+        " AND created_at < $3 ORDER BY number DESC LIMIT 1",
+        api_key,
+        document_id,
+        before,
+    )
     if base is None:
         return 0
     status = await conn.execute(
         "DELETE FROM versions WHERE api_key = $1 AND document_id = $2 AND number < $3",
-        api_key, document_id, base["number"])
+        api_key,
+        document_id,
+        base["number"],
+    )
     horizon = base["seq"]
     await conn.execute(
         "UPDATE client_counters c SET compacted_counter = GREATEST(c.compacted_counter,"
@@ -270,23 +326,42 @@ async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str,
         " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3"
         " GROUP BY session_id, client_id) m WHERE c.api_key = $1"
         " AND c.document_id = $2 AND c.session_id = m.session_id"
-        " AND c.client_id = m.client_id", api_key, document_id, horizon)
+        " AND c.client_id = m.client_id",
+        api_key,
+        document_id,
+        horizon,
+    )
     await conn.execute(
         "DELETE FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3",
-        api_key, document_id, horizon)
+        api_key,
+        document_id,
+        horizon,
+    )
     return int(status.split()[-1])
 
 
 def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
-    return ApiKeyRecord(key=row["key"], name=row["name"], origins=tuple(json.loads(row["origins"])),
-                        jwks_url=row["jwks_url"], created_at=row["created_at"])
+    return ApiKeyRecord(
+        key=row["key"],
+        name=row["name"],
+        origins=tuple(json.loads(row["origins"])),
+        jwks_url=row["jwks_url"],
+        created_at=row["created_at"],
+    )
 
 
 class PostgresStore(Store):
     shared = True
 
-    def __init__(self, url: str, *, node_id: str | None = None, min_size: int = 2,
-                 max_size: int = 10, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_id: str | None = None,
+        min_size: int = 2,
+        max_size: int = 10,
+        timeout: float = 10.0,
+    ) -> None:
         self.url = url
         self.node_id = node_id or secrets.token_hex(6)
         self._min_size = min_size
@@ -301,8 +376,11 @@ class PostgresStore(Store):
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self._min_size, max_size=self._max_size,
-                command_timeout=self._timeout, timeout=self._timeout,
+                self.url,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                command_timeout=self._timeout,
+                timeout=self._timeout,
                 init=_init_connection,
             )
             async with self._pool.acquire() as conn:
@@ -327,8 +405,9 @@ class PostgresStore(Store):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pool.close(), 5)
 
-    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *,
-                   transaction: bool = False) -> T:
+    async def _run(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, transaction: bool = False
+    ) -> T:
         if self._pool is None:
             raise StorageUnavailable("the store is not open")
         try:
@@ -346,8 +425,9 @@ class PostgresStore(Store):
 
     async def _notify(self, conn: asyncpg.Connection, event: dict) -> None:
         event["node"] = self.node_id
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL,
-                           json.dumps(event, separators=(",", ":")))
+        await conn.execute(
+            "SELECT pg_notify($1, $2)", CHANNEL, json.dumps(event, separators=(",", ":"))
+        )
 
     # -- events between nodes --------------------------------------------------------
     async def listen(self, handler: Callable[[dict], None]) -> None:
@@ -403,14 +483,22 @@ class PostgresStore(Store):
 
     # -- API keys --------------------------------------------------------------------
     async def create_api_key(self, name: str, origins: tuple[str, ...] = ()) -> ApiKeyRecord:
-        record = ApiKeyRecord(key="tk_" + secrets.token_urlsafe(30), name=name,
-                              origins=tuple(origins), created_at=time.time())
+        record = ApiKeyRecord(
+            key="tk_" + secrets.token_urlsafe(30),
+            name=name,
+            origins=tuple(origins),
+            created_at=time.time(),
+        )
 
         async def insert(conn: asyncpg.Connection) -> ApiKeyRecord:
             await conn.execute(
                 "INSERT INTO api_keys (key, name, origins, jwks_url, created_at)"
                 " VALUES ($1, $2, $3, NULL, $4)",
-                record.key, record.name, json.dumps(list(record.origins)), record.created_at)
+                record.key,
+                record.name,
+                json.dumps(list(record.origins)),
+                record.created_at,
+            )
             return record
 
         return await self._run(insert)
@@ -437,8 +525,9 @@ class PostgresStore(Store):
 
     async def set_jwks_url(self, key: str, url: str | None) -> None:
         async def update(conn: asyncpg.Connection) -> None:
-            status = await conn.execute("UPDATE api_keys SET jwks_url = $1 WHERE key = $2",
-                                        url, key)
+            status = await conn.execute(
+                "UPDATE api_keys SET jwks_url = $1 WHERE key = $2", url, key
+            )
             if status == "UPDATE 0":
                 raise UnknownApiKey("unknown API key")
 
@@ -459,14 +548,19 @@ class PostgresStore(Store):
                     "INSERT INTO public_keys (api_key, kid, jwk, added_at)"
                     " VALUES ($1, $2, $3, $4) ON CONFLICT (api_key, kid)"
                     " DO UPDATE SET jwk = excluded.jwk, added_at = excluded.added_at",
-                    api_key, kid, json.dumps(jwk, sort_keys=True), now)
+                    api_key,
+                    kid,
+                    json.dumps(jwk, sort_keys=True),
+                    now,
+                )
 
         await self._run(insert, transaction=True)
 
     async def list_public_keys(self, api_key: str) -> list[dict]:
         async def query(conn: asyncpg.Connection) -> list[dict]:
             rows = await conn.fetch(
-                "SELECT jwk FROM public_keys WHERE api_key = $1 ORDER BY added_at, kid", api_key)
+                "SELECT jwk FROM public_keys WHERE api_key = $1 ORDER BY added_at, kid", api_key
+            )
             return [json.loads(r["jwk"]) for r in rows]
 
         return await self._run(query)
@@ -474,27 +568,38 @@ class PostgresStore(Store):
     async def remove_public_key(self, api_key: str, kid: str) -> bool:
         async def delete(conn: asyncpg.Connection) -> bool:
             status = await conn.execute(
-                "DELETE FROM public_keys WHERE api_key = $1 AND kid = $2", api_key, kid)
+                "DELETE FROM public_keys WHERE api_key = $1 AND kid = $2", api_key, kid
+            )
             return status != "DELETE 0"
 
         return await self._run(delete)
 
     # -- documents -----------------------------------------------------------------------
     @staticmethod
-    async def _active(conn: asyncpg.Connection, api_key: str,
-                      document_id: str) -> SessionRecord | None:
+    async def _active(
+        conn: asyncpg.Connection, api_key: str, document_id: str
+    ) -> SessionRecord | None:
         row = await conn.fetchrow(
             "SELECT s.* FROM sessions s JOIN documents d ON d.api_key = s.api_key"
             " AND d.document_id = s.document_id AND d.active_session = s.session_id"
-            " WHERE s.api_key = $1 AND s.document_id = $2", api_key, document_id)
+            " WHERE s.api_key = $1 AND s.document_id = $2",
+            api_key,
+            document_id,
+        )
         return None if row is None else _session(row)
 
     async def active_session(self, api_key: str, document_id: str) -> SessionRecord | None:
         return await self._run(lambda conn: self._active(conn, api_key, document_id))
 
     async def create_session(
-        self, api_key: str, document_id: str, session: SessionRecord, initial_snapshot: bytes,
-        *, replaces: str | None = None, at_seq: int | None = None,
+        self,
+        api_key: str,
+        document_id: str,
+        session: SessionRecord,
+        initial_snapshot: bytes,
+        *,
+        replaces: str | None = None,
+        at_seq: int | None = None,
         prune_before: float | None = None,
     ) -> CreateSessionResult:
         async def create(conn: asyncpg.Connection) -> CreateSessionResult:
@@ -502,55 +607,101 @@ class PostgresStore(Store):
                 await conn.execute(
                     "INSERT INTO documents (api_key, document_id, head, active_session,"
                     " created_at) VALUES ($1, $2, 0, NULL, $3) ON CONFLICT DO NOTHING",
-                    api_key, document_id, time.time())
+                    api_key,
+                    document_id,
+                    time.time(),
+                )
             except asyncpg.ForeignKeyViolationError:
                 raise UnknownApiKey("unknown API key") from None
             # The row lock makes concurrent creators (on any node) queue here.
             doc = await conn.fetchrow(
                 "SELECT head, active_session FROM documents WHERE api_key = $1"
-                " AND document_id = $2 FOR UPDATE", api_key, document_id)
+                " AND document_id = $2 FOR UPDATE",
+                api_key,
+                document_id,
+            )
             head, active = doc["head"], doc["active_session"]
             if active != replaces or (at_seq is not None and head != at_seq):
                 winner = await self._active(conn, api_key, document_id)
                 assert winner is not None
                 return CreateSessionResult(created=False, session=winner, version=head)
             record = SessionRecord(
-                session_id=session.session_id, key_hint=session.key_hint, salt=session.salt,
-                iterations=session.iterations, wrapped_key=session.wrapped_key,
-                creator=session.creator, created_at=time.time(), start_seq=head)
+                session_id=session.session_id,
+                key_hint=session.key_hint,
+                salt=session.salt,
+                iterations=session.iterations,
+                wrapped_key=session.wrapped_key,
+                creator=session.creator,
+                created_at=time.time(),
+                start_seq=head,
+            )
             try:
                 async with conn.transaction():  # savepoint: a duplicate id is a clear error
                     await conn.execute(
                         f"INSERT INTO sessions (api_key, document_id, {_SESSION_COLUMNS})"
                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        api_key, document_id, record.session_id, record.key_hint, record.salt,
-                        record.iterations, record.wrapped_key, record.creator,
-                        record.created_at, record.start_seq)
+                        api_key,
+                        document_id,
+                        record.session_id,
+                        record.key_hint,
+                        record.salt,
+                        record.iterations,
+                        record.wrapped_key,
+                        record.creator,
+                        record.created_at,
+                        record.start_seq,
+                    )
             except asyncpg.UniqueViolationError:
                 raise StorageError("a session with this id already exists") from None
             await conn.execute(
-                "UPDATE documents SET active_session = $1 WHERE api_key = $2"
-                " AND document_id = $3", record.session_id, api_key, document_id)
+                "UPDATE documents SET active_session = $1 WHERE api_key = $2 AND document_id = $3",
+                record.session_id,
+                api_key,
+                document_id,
+            )
             # The old sessions' updates and checkpoints stay in the history.
-            await _add_version(conn, api_key, document_id, head, record.session_id, "session",
-                               None, initial_snapshot)
+            await _add_version(
+                conn,
+                api_key,
+                document_id,
+                head,
+                record.session_id,
+                "session",
+                None,
+                initial_snapshot,
+            )
             if prune_before is not None:
                 await _prune(conn, api_key, document_id, prune_before)
-            await self._notify(conn, {"k": "s", "a": api_key, "d": document_id,
-                                      "sid": record.session_id})
+            await self._notify(
+                conn, {"k": "s", "a": api_key, "d": document_id, "sid": record.session_id}
+            )
             return CreateSessionResult(created=True, session=record, version=head)
 
         return await self._run(create, transaction=True)
 
     async def append_update(
-        self, api_key: str, document_id: str, session_id: str, client_id: str, counter: int,
-        user_id: str, ciphertext: bytes,
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        counter: int,
+        user_id: str,
+        ciphertext: bytes,
     ) -> AppendResult:
-        return (await self.append_updates(api_key, document_id, session_id, client_id,
-                                          user_id, [(counter, ciphertext)]))[0]
+        return (
+            await self.append_updates(
+                api_key, document_id, session_id, client_id, user_id, [(counter, ciphertext)]
+            )
+        )[0]
 
     async def append_updates(
-        self, api_key: str, document_id: str, session_id: str, client_id: str, user_id: str,
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
         items: list[tuple[int, bytes]],
     ) -> list[AppendResult]:
         """Queue the appends on the document's group-commit queue and wait until the
@@ -571,8 +722,9 @@ class PostgresStore(Store):
         queue.append(job)
         return await job.future
 
-    async def _drain_appends(self, key: tuple[str, str],
-                             queue: collections.deque[_AppendJob]) -> None:
+    async def _drain_appends(
+        self, key: tuple[str, str], queue: collections.deque[_AppendJob]
+    ) -> None:
         """Group commit per document: every append queued for the document while the
         previous transaction ran goes into the next one (one row lock, one INSERT, one
         ``pg_notify``, one commit), in queue order, so seqs follow arrival order and a
@@ -582,8 +734,9 @@ class PostgresStore(Store):
             while queue:
                 batch: list[_AppendJob] = []
                 count = nbytes = 0
-                while queue and (not batch or (count < _GROUP_MAX_ITEMS
-                                               and nbytes < _GROUP_MAX_BYTES)):
+                while queue and (
+                    not batch or (count < _GROUP_MAX_ITEMS and nbytes < _GROUP_MAX_BYTES)
+                ):
                     job = queue.popleft()
                     if job.future.done():
                         continue
@@ -594,7 +747,8 @@ class PostgresStore(Store):
                     continue
                 try:
                     outcomes = await self._run(
-                        lambda conn, batch=batch: self._append_batch(conn, key, batch))
+                        lambda conn, batch=batch: self._append_batch(conn, key, batch)
+                    )
                 except StorageError as exc:
                     outcomes = [type(exc)(exc.message) for _job in batch]
                 except asyncio.CancelledError:
@@ -612,84 +766,139 @@ class PostgresStore(Store):
             if self._append_queues.get(key) is queue:
                 del self._append_queues[key]
 
-    async def _append_batch(self, conn: asyncpg.Connection, key: tuple[str, str],
-                            batch: list[_AppendJob]) -> list[list[AppendResult] | Exception]:
+    async def _append_batch(
+        self, conn: asyncpg.Connection, key: tuple[str, str], batch: list[_AppendJob]
+    ) -> list[list[AppendResult] | Exception]:
         """One statement, one round trip, one transaction for a batch of jobs
         (``pg_temp.tandem_append``). A job fails alone (stale session, client id of
         another user) and writes nothing; the others are stored."""
         api_key, document_id = key
         columns: tuple[list[int], list[str], list[str], list[str], list[int], list[bytes]] = (
-            [], [], [], [], [], [])
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
         for index, job in enumerate(batch):
             for counter, data in job.items:
-                for column, value in zip(columns, (index, job.session_id, job.client_id,
-                                                   job.user_id, counter, data), strict=True):
+                for column, value in zip(
+                    columns,
+                    (index, job.session_id, job.client_id, job.user_id, counter, data),
+                    strict=True,
+                ):
                     column.append(value)
         budget = _INLINE_LIMIT - len(api_key) - len(document_id) - 100 - len(self.node_id)
         rows = await conn.fetch(
             "SELECT o_seq, o_dup, o_err FROM pg_temp.tandem_append($1, $2, $3, $4, $5, $6,"
-            " $7, $8, $9, $10, $11)", api_key, document_id, *columns, CHANNEL, self.node_id,
-            budget)
+            " $7, $8, $9, $10, $11)",
+            api_key,
+            document_id,
+            *columns,
+            CHANNEL,
+            self.node_id,
+            budget,
+        )
         outcomes: list[list[AppendResult] | Exception] = []
         at = 0
         for job in batch:
-            mine = rows[at:at + len(job.items)]
+            mine = rows[at : at + len(job.items)]
             at += len(job.items)
             error = mine[0]["o_err"]
             if error == "stale":
-                outcomes.append(StaleSession(
-                    "this session is no longer the document's active session"))
+                outcomes.append(
+                    StaleSession("this session is no longer the document's active session")
+                )
             elif error == "taken":
                 outcomes.append(ClientIdTaken("this client id is bound to another user"))
             else:
-                outcomes.append([AppendResult(seq=r["o_seq"], duplicate=r["o_dup"])
-                                 for r in mine])
+                outcomes.append([AppendResult(seq=r["o_seq"], duplicate=r["o_dup"]) for r in mine])
         return outcomes
 
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:
             row = await conn.fetchrow(
                 "SELECT seq, session_id, ciphertext FROM versions WHERE api_key = $1"
-                " AND document_id = $2 ORDER BY number DESC LIMIT 1", api_key, document_id)
-            return None if row is None else SnapshotRecord(
-                row["seq"], row["session_id"], bytes(row["ciphertext"]))
+                " AND document_id = $2 ORDER BY number DESC LIMIT 1",
+                api_key,
+                document_id,
+            )
+            return (
+                None
+                if row is None
+                else SnapshotRecord(row["seq"], row["session_id"], bytes(row["ciphertext"]))
+            )
 
         return await self._run(query)
 
-    async def updates_after(self, api_key: str, document_id: str, seq: int,
-                            limit: int | None = None) -> list[UpdateRecord]:
+    async def updates_after(
+        self, api_key: str, document_id: str, seq: int, limit: int | None = None
+    ) -> list[UpdateRecord]:
         async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
             rows = await conn.fetch(
                 "SELECT u.seq, u.session_id, u.client_id, u.counter, u.user_id, u.ciphertext"
                 " FROM updates u JOIN documents d ON d.api_key = u.api_key"
                 " AND d.document_id = u.document_id AND d.active_session = u.session_id"
                 " WHERE u.api_key = $1 AND u.document_id = $2 AND u.seq > $3"
-                " ORDER BY u.seq LIMIT $4", api_key, document_id, seq, limit)
-            return [UpdateRecord(r["seq"], r["session_id"], r["client_id"], r["counter"],
-                                 r["user_id"], bytes(r["ciphertext"])) for r in rows]
+                " ORDER BY u.seq LIMIT $4",
+                api_key,
+                document_id,
+                seq,
+                limit,
+            )
+            return [
+                UpdateRecord(
+                    r["seq"],
+                    r["session_id"],
+                    r["client_id"],
+                    r["counter"],
+                    r["user_id"],
+                    bytes(r["ciphertext"]),
+                )
+                for r in rows
+            ]
 
         return await self._run(query)
 
-    async def store_snapshot(self, api_key: str, document_id: str, session_id: str, seq: int,
-                             ciphertext: bytes, *, kind: str = "auto", name: bytes | None = None,
-                             prune_before: float | None = None) -> VersionRecord:
+    async def store_snapshot(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        seq: int,
+        ciphertext: bytes,
+        *,
+        kind: str = "auto",
+        name: bytes | None = None,
+        prune_before: float | None = None,
+    ) -> VersionRecord:
         async def store(conn: asyncpg.Connection) -> VersionRecord:
             doc = await conn.fetchrow(
                 "SELECT head, active_session FROM documents WHERE api_key = $1"
-                " AND document_id = $2 FOR UPDATE", api_key, document_id)
+                " AND document_id = $2 FOR UPDATE",
+                api_key,
+                document_id,
+            )
             if doc is None or doc["active_session"] != session_id:
                 raise StaleSession("this session is no longer the document's active session")
             if seq > doc["head"]:
                 raise SnapshotRejected(
-                    f"snapshot claims version {seq} but the document is at {doc['head']}")
+                    f"snapshot claims version {seq} but the document is at {doc['head']}"
+                )
             current = await conn.fetchval(
                 "SELECT seq FROM versions WHERE api_key = $1 AND document_id = $2"
-                " ORDER BY number DESC LIMIT 1", api_key, document_id)
+                " ORDER BY number DESC LIMIT 1",
+                api_key,
+                document_id,
+            )
             if current is not None and (current > seq or (current == seq and kind == "auto")):
                 raise SnapshotRejected(
-                    f"a snapshot at version {current} already covers version {seq}")
-            version = await _add_version(conn, api_key, document_id, seq, session_id, kind,
-                                         name, ciphertext)
+                    f"a snapshot at version {current} already covers version {seq}"
+                )
+            version = await _add_version(
+                conn, api_key, document_id, seq, session_id, kind, name, ciphertext
+            )
             if prune_before is not None:
                 await _prune(conn, api_key, document_id, prune_before)
             await self._notify(conn, {"k": "p", "a": api_key, "d": document_id, "s": seq})
@@ -701,45 +910,69 @@ class PostgresStore(Store):
         async def prune(conn: asyncpg.Connection) -> int:
             locked = await conn.fetchval(
                 "SELECT 1 FROM documents WHERE api_key = $1 AND document_id = $2 FOR UPDATE",
-                api_key, document_id)
+                api_key,
+                document_id,
+            )
             return 0 if locked is None else await _prune(conn, api_key, document_id, before)
 
         return await self._run(prune, transaction=True)
 
-    async def list_versions(self, api_key: str, document_id: str, *, before: int | None = None,
-                            limit: int = 50) -> list[VersionRecord]:
+    async def list_versions(
+        self, api_key: str, document_id: str, *, before: int | None = None, limit: int = 50
+    ) -> list[VersionRecord]:
         async def query(conn: asyncpg.Connection) -> list[VersionRecord]:
             rows = await conn.fetch(
                 _VERSION_SELECT.format(extra="") + " WHERE v.api_key = $1"
                 " AND v.document_id = $2 AND v.number < $3 ORDER BY v.number DESC LIMIT $4",
-                api_key, document_id, 2**62 if before is None else before, limit)
+                api_key,
+                document_id,
+                2**62 if before is None else before,
+                limit,
+            )
             return [_version(r) for r in rows]
 
         return await self._run(query)
 
-    async def get_version(self, api_key: str, document_id: str,
-                          number: int) -> VersionRecord | None:
+    async def get_version(
+        self, api_key: str, document_id: str, number: int
+    ) -> VersionRecord | None:
         async def query(conn: asyncpg.Connection) -> VersionRecord | None:
             row = await conn.fetchrow(
                 _VERSION_SELECT.format(extra=", v.ciphertext") + " WHERE v.api_key = $1"
-                " AND v.document_id = $2 AND v.number = $3", api_key, document_id, number)
+                " AND v.document_id = $2 AND v.number = $3",
+                api_key,
+                document_id,
+                number,
+            )
             return None if row is None else _version(row, bytes(row["ciphertext"]))
 
         return await self._run(query)
 
-    async def get_sessions(self, api_key: str, document_id: str,
-                           session_ids: list[str]) -> list[SessionRecord]:
+    async def get_sessions(
+        self, api_key: str, document_id: str, session_ids: list[str]
+    ) -> list[SessionRecord]:
         async def query(conn: asyncpg.Connection) -> list[SessionRecord]:
             rows = await conn.fetch(
                 "SELECT * FROM sessions WHERE api_key = $1 AND document_id = $2"
                 " AND session_id = ANY($3::text[]) ORDER BY start_seq",
-                api_key, document_id, list(dict.fromkeys(session_ids)))
+                api_key,
+                document_id,
+                list(dict.fromkeys(session_ids)),
+            )
             return [_session(r) for r in rows]
 
         return await self._run(query)
 
-    async def updates_between(self, api_key: str, document_id: str, after: int, upto: int,
-                              limit: int, *, max_bytes: int | None = None) -> list[UpdateRecord]:
+    async def updates_between(
+        self,
+        api_key: str,
+        document_id: str,
+        after: int,
+        upto: int,
+        limit: int,
+        *,
+        max_bytes: int | None = None,
+    ) -> list[UpdateRecord]:
         async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
             # The running total is computed in the database: only what fits is read out.
             rows = await conn.fetch(
@@ -748,10 +981,24 @@ class PostgresStore(Store):
                 " FROM updates WHERE api_key = $1 AND document_id = $2 AND seq > $3"
                 " AND seq <= $4 ORDER BY seq LIMIT $5) page"
                 " WHERE upto_here - length(ciphertext) < $6 ORDER BY seq",
-                api_key, document_id, after, upto, limit,
-                2**62 if max_bytes is None else max_bytes)
-            return [UpdateRecord(r["seq"], r["session_id"], r["client_id"], r["counter"],
-                                 r["user_id"], bytes(r["ciphertext"])) for r in rows]
+                api_key,
+                document_id,
+                after,
+                upto,
+                limit,
+                2**62 if max_bytes is None else max_bytes,
+            )
+            return [
+                UpdateRecord(
+                    r["seq"],
+                    r["session_id"],
+                    r["client_id"],
+                    r["counter"],
+                    r["user_id"],
+                    bytes(r["ciphertext"]),
+                )
+                for r in rows
+            ]
 
         return await self._run(query)
 
@@ -759,51 +1006,76 @@ class PostgresStore(Store):
         async def query(conn: asyncpg.Connection) -> DocumentInfo | None:
             head = await conn.fetchval(
                 "SELECT head FROM documents WHERE api_key = $1 AND document_id = $2",
-                api_key, document_id)
+                api_key,
+                document_id,
+            )
             if head is None:
                 return None
             sessions = await conn.fetchval(
                 "SELECT count(*) FROM sessions WHERE api_key = $1 AND document_id = $2",
-                api_key, document_id)
+                api_key,
+                document_id,
+            )
             stats = await conn.fetchrow(
                 "SELECT count(*) AS n, coalesce(sum(length(ciphertext)), 0) AS size"
-                " FROM updates WHERE api_key = $1 AND document_id = $2", api_key, document_id)
+                " FROM updates WHERE api_key = $1 AND document_id = $2",
+                api_key,
+                document_id,
+            )
             snap = await conn.fetchrow(
                 "SELECT seq FROM versions WHERE api_key = $1 AND document_id = $2"
-                " ORDER BY number DESC LIMIT 1", api_key, document_id)
+                " ORDER BY number DESC LIMIT 1",
+                api_key,
+                document_id,
+            )
             checkpoint_bytes = await conn.fetchval(
                 "SELECT coalesce(sum(length(ciphertext)), 0) FROM versions"
-                " WHERE api_key = $1 AND document_id = $2", api_key, document_id)
+                " WHERE api_key = $1 AND document_id = $2",
+                api_key,
+                document_id,
+            )
             return DocumentInfo(
-                api_key=api_key, document_id=document_id, version=head, session_count=sessions,
+                api_key=api_key,
+                document_id=document_id,
+                version=head,
+                session_count=sessions,
                 active_session=await self._active(conn, api_key, document_id),
                 snapshot_seq=None if snap is None else snap["seq"],
                 stored_updates=stats["n"],
-                stored_bytes=stats["size"] + checkpoint_bytes)
+                stored_bytes=stats["size"] + checkpoint_bytes,
+            )
 
         return await self._run(query, transaction=True)
 
     # -- quotas and client ids ----------------------------------------------------------
-    async def client_counter(self, api_key: str, document_id: str, session_id: str,
-                             client_id: str) -> ClientCounter | None:
+    async def client_counter(
+        self, api_key: str, document_id: str, session_id: str, client_id: str
+    ) -> ClientCounter | None:
         async def query(conn: asyncpg.Connection) -> ClientCounter | None:
             row = await conn.fetchrow(
                 "SELECT user_id, max_counter FROM client_counters WHERE api_key = $1"
                 " AND document_id = $2 AND session_id = $3 AND client_id = $4",
-                api_key, document_id, session_id, client_id)
+                api_key,
+                document_id,
+                session_id,
+                client_id,
+            )
             return None if row is None else ClientCounter(row["user_id"], row["max_counter"])
 
         return await self._run(query)
 
     async def api_key_stored_bytes(self, api_key: str) -> int:
         async def query(conn: asyncpg.Connection) -> int:
-            return int(await conn.fetchval(
-                "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM updates"
-                " WHERE api_key = $1) + (SELECT coalesce(sum(length(ciphertext)), 0)"
-                " FROM versions WHERE api_key = $1)", api_key))
+            return int(
+                await conn.fetchval(
+                    "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM updates"
+                    " WHERE api_key = $1) + (SELECT coalesce(sum(length(ciphertext)), 0)"
+                    " FROM versions WHERE api_key = $1)",
+                    api_key,
+                )
+            )
 
         return await self._run(query)
-
 
     # -- erasure ---------------------------------------------------------------------------
     async def delete_document(self, api_key: str, document_id: str) -> bool:
@@ -812,7 +1084,9 @@ class PostgresStore(Store):
             # CASCADE removes the sessions, updates, versions and counters.
             status = await conn.execute(
                 "DELETE FROM documents WHERE api_key = $1 AND document_id = $2",
-                api_key, document_id)
+                api_key,
+                document_id,
+            )
             if status == "DELETE 0":
                 return False
             await self._notify(conn, {"k": "x", "a": api_key, "d": document_id})
@@ -823,8 +1097,8 @@ class PostgresStore(Store):
     async def list_documents(self, api_key: str) -> list[str]:
         async def query(conn: asyncpg.Connection) -> list[str]:
             rows = await conn.fetch(
-                "SELECT document_id FROM documents WHERE api_key = $1 ORDER BY document_id",
-                api_key)
+                "SELECT document_id FROM documents WHERE api_key = $1 ORDER BY document_id", api_key
+            )
             return [r["document_id"] for r in rows]
 
         return await self._run(query)
@@ -833,14 +1107,19 @@ class PostgresStore(Store):
         async def query(conn: asyncpg.Connection) -> set[str]:
             rows = await conn.fetch(
                 "SELECT document_id FROM documents WHERE api_key = $1"
-                " AND document_id = ANY($2::text[])", api_key, document_ids)
+                " AND document_id = ANY($2::text[])",
+                api_key,
+                document_ids,
+            )
             return {r["document_id"] for r in rows}
 
         return await self._run(query) if document_ids else set()
 
     async def scrub(self) -> str:
-        return ("PostgreSQL keeps deleted rows until VACUUM reclaims them, and in its WAL, "
-                "archives and replicas: see docs/deploy.md, \"Deleting documents\"")
+        return (
+            "PostgreSQL keeps deleted rows until VACUUM reclaims them, and in its WAL, "
+            'archives and replicas: see docs/deploy.md, "Deleting documents"'
+        )
 
 
 async def migrate(conn: asyncpg.Connection) -> int:
@@ -852,7 +1131,8 @@ async def migrate(conn: asyncpg.Connection) -> int:
         if level > len(MIGRATIONS):
             raise StorageError(
                 f"the database schema (version {level}) is newer than this Tandem "
-                f"(knows {len(MIGRATIONS)}); upgrade Tandem")
+                f"(knows {len(MIGRATIONS)}); upgrade Tandem"
+            )
         for number, script in enumerate(MIGRATIONS[level:], start=level + 1):
             async with conn.transaction():
                 await conn.execute(script)
