@@ -196,8 +196,10 @@ class DocumentClient(HistoryMixin):
         self._stopped = True
         await self._cancel_background()
         if self._ws is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._ws.close()
+            except Exception as exc:  # the connection is already broken: nothing to close
+                log.debug("closing the connection: %r", exc)
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -315,8 +317,10 @@ class DocumentClient(HistoryMixin):
         if not updates:
             return
         for update in updates:
-            with contextlib.suppress(Exception):
+            try:
                 self.doc.apply_update(update)  # observed as a local transaction: sent
+            except Exception as exc:  # pycrdt raises its own errors for a damaged update
+                log.warning("an update kept in the local file could not be applied: %r", exc)
         self._emit("local_merged", {"updates": len(updates)})
 
     def _apply_remote(self, update: bytes) -> None:

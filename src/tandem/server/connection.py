@@ -212,8 +212,10 @@ class CollabConnection:
                         frame, code = self._final
                         if frame is not None:
                             await self.ws.send_text(frame)
-                        with contextlib.suppress(Exception):
+                        try:
                             await self.ws.close(code)
+                        except Exception as exc:  # the peer is already gone: nothing to close
+                            log.debug("closing a connection (code %s): %r", code, exc)
                         return
                     self._wake.clear()
                     await self._wake.wait()

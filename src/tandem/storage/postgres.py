@@ -390,20 +390,25 @@ class PostgresStore(Store):
             raise StorageUnavailable(f"cannot reach PostgreSQL: {exc}") from None
 
     async def close(self) -> None:
-        for task in list(self._append_tasks):
-            task.cancel()
-        for task in list(self._append_tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        tasks = list(self._append_tasks)
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+            tasks.append(self._listener)
             self._listener = None
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # asyncio.wait never raises the tasks' errors nor swallows our own cancellation
+            await asyncio.wait(tasks)
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("background task failed before close: %r", task.exception())
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(pool.close(), 5)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("closing the connection pool: %r (connections terminated)", exc)
+                pool.terminate()
 
     async def _run(
         self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, transaction: bool = False
@@ -466,8 +471,16 @@ class PostgresStore(Store):
                         await conn.execute("SELECT 1", timeout=5)
             except asyncio.CancelledError:
                 if conn is not None:
-                    with contextlib.suppress(Exception):
+                    try:
                         await asyncio.wait_for(conn.close(), 2)
+                    except (
+                        TimeoutError,
+                        OSError,
+                        asyncpg.PostgresError,
+                        asyncpg.InterfaceError,
+                    ) as exc:
+                        log.debug("closing the LISTEN connection: %r", exc)
+                        conn.terminate()
                 raise
             except Exception as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting", exc)
