@@ -8,9 +8,6 @@ export default [
       'node_modules/**',
       'coverage/**', // c8's working files
       'scratch/**', // throw-away experiments, never shipped or run by the tests
-      // Not yet linted: being changed by other work (issue 13) this session; the next step
-      // lints it (and gives its empty catch blocks a body) and drops this line.
-      'src/protocol-client.js',
     ],
   },
   js.configs.recommended,

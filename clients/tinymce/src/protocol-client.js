@@ -262,8 +262,8 @@ export class TandemClient {
     if (ws) {
       try {
         ws.close(1000);
-      } catch {
-        /* already closed */
+      } catch (err) {
+        console.debug('[rtc] closing a socket that is already closed:', err);
       }
     }
     this.connected = false;
@@ -276,8 +276,8 @@ export class TandemClient {
     if (!ws) return;
     try {
       ws.close(1000);
-    } catch {
-      /* already closed */
+    } catch (err) {
+      console.debug('[rtc] closing a socket that is already closed:', err);
     }
   }
 
@@ -501,8 +501,9 @@ export class TandemClient {
     this._binary = false; // until this connection's welcome agrees
     try {
       ws.binaryType = 'arraybuffer';
-    } catch {
+    } catch (err) {
       // not every WebSocket implementation has it (binary frames then arrive as it gives them)
+      console.debug('[rtc] WebSocket.binaryType not settable:', err);
     }
     ws.onopen = () => {
       if (generation !== this._generation) return;
@@ -534,7 +535,9 @@ export class TandemClient {
             ? { type: 'batch', messages: decodeServerFrame(bytes) }
             : JSON.parse(new TextDecoder().decode(bytes));
         }
-      } catch {
+      } catch (err) {
+        // a frame this client cannot parse is dropped; the server's next frames still apply
+        console.warn('[rtc] dropped a malformed frame from the server:', err);
         return;
       }
       this._queue = this._queue.then(() => {
@@ -624,8 +627,8 @@ export class TandemClient {
     if (ws) {
       try {
         ws.close(1000);
-      } catch {
-        /* ignore */
+      } catch (err) {
+        console.debug('[rtc] closing a socket that is already closed:', err);
       }
     }
     this._afterClose(err, generation);
@@ -901,8 +904,10 @@ export class TandemClient {
     try {
       const plain = await this._cipher.openPresence(msg.client_id, fromBase64(msg.data));
       state = JSON.parse(new TextDecoder().decode(plain));
-    } catch {
-      return; // presence from another session or garbage: ignore, it is ephemeral
+    } catch (err) {
+      // presence from another session or garbage: ignore, it is ephemeral
+      console.debug('[rtc] ignored presence that does not open:', msg.client_id, err);
+      return;
     }
     const c = this.clients.get(msg.client_id);
     if (c) c.presence = state;
