@@ -116,6 +116,9 @@ class Backend:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()  # an unclosed pipe is a ResourceWarning (an error under -W error)
 
 
 def start_backend(kind: str, integration: Integration, **env: str) -> Backend:
