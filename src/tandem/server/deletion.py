@@ -20,7 +20,6 @@ token is what editors have, and no editor may destroy a document (docs/security.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections import defaultdict
@@ -31,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tandem.protocol.errors import ProtocolError
+from tandem.server.periodic import PeriodicCheck
 from tandem.storage import StorageError
 
 if TYPE_CHECKING:
@@ -68,36 +68,19 @@ def close_deleted_document(
     return len(members)
 
 
-class DeletionWatcher:
+class DeletionWatcher(PeriodicCheck):
     """Closes the connections of documents deleted by another process (``tandem doc
     delete`` on the SQLite file of a running server). Engines shared between nodes
     announce deletions as events instead, so it runs only for unshared ones."""
 
+    name = "deletion check"
+
     def __init__(self, state: ServerState, interval: float) -> None:
+        super().__init__(interval)
         self.state = state
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self.interval > 0 and not self.state.store.shared and self._task is None:
-            self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # wait() neither raises the task's outcome nor hides a cancellation of stop()
-            await asyncio.wait([self._task])
-            if not self._task.cancelled() and self._task.exception() is not None:
-                log.warning("the deletion watcher had failed: %r", self._task.exception())
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except StorageError as exc:
-                log.warning("deletion check skipped: %s", exc.message)
+    def enabled(self) -> bool:  # shared engines announce deletions as events
+        return super().enabled() and not self.state.store.shared
 
     async def check(self) -> int:
         """One pass over the open documents that exist (have a session); returns how

@@ -12,14 +12,13 @@ on its own, so revocation reaches every node within one interval.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 from typing import TYPE_CHECKING
 
 from tandem.protocol.errors import ProtocolError
-from tandem.storage import StorageError
+from tandem.server.periodic import PeriodicCheck
 
 if TYPE_CHECKING:
     from tandem.server.state import ServerState
@@ -27,33 +26,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("tandem.server")
 
 
-class RevocationWatcher:
+class RevocationWatcher(PeriodicCheck):
+    name = "revocation check"
+
     def __init__(self, state: ServerState, interval: float) -> None:
+        super().__init__(interval)
         self.state = state
-        self.interval = interval
         self._fingerprints: dict[str, str | None] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # wait() neither raises the task's outcome nor hides a cancellation of stop()
-            await asyncio.wait([self._task])
-            if not self._task.cancelled() and self._task.exception() is not None:
-                log.warning("the revocation watcher had failed: %r", self._task.exception())
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except StorageError as exc:  # the database is away: try again next time
-                log.warning("revocation check skipped: %s", exc.message)
 
     async def fingerprint(self, api_key: str) -> str | None:
         """A digest of what verifies the API key's tokens; None when it is deleted."""
