@@ -350,6 +350,17 @@ def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
     )
 
 
+def _update_record(r: asyncpg.Record) -> UpdateRecord:
+    return UpdateRecord(
+        r["seq"],
+        r["session_id"],
+        r["client_id"],
+        r["counter"],
+        r["user_id"],
+        bytes(r["ciphertext"]),
+    )
+
+
 class PostgresStore(Store):
     shared = True
 
@@ -860,17 +871,7 @@ class PostgresStore(Store):
                 seq,
                 limit,
             )
-            return [
-                UpdateRecord(
-                    r["seq"],
-                    r["session_id"],
-                    r["client_id"],
-                    r["counter"],
-                    r["user_id"],
-                    bytes(r["ciphertext"]),
-                )
-                for r in rows
-            ]
+            return [_update_record(r) for r in rows]
 
         return await self._run(query)
 
@@ -1001,17 +1002,7 @@ class PostgresStore(Store):
                 limit,
                 2**62 if max_bytes is None else max_bytes,
             )
-            return [
-                UpdateRecord(
-                    r["seq"],
-                    r["session_id"],
-                    r["client_id"],
-                    r["counter"],
-                    r["user_id"],
-                    bytes(r["ciphertext"]),
-                )
-                for r in rows
-            ]
+            return [_update_record(r) for r in rows]
 
         return await self._run(query)
 
