@@ -27,6 +27,8 @@ MAX_CLIENT_INFO_BYTES = 4096
 MAX_CLIENT_INFO_DEPTH = 8
 MAX_FRAME_DEPTH = MAX_CLIENT_INFO_DEPTH + 2  # the frame object, then client_info's own
 MAX_COUNTER = 2**53 - 1
+#: A JSON object as ``strict_json`` reads it: field values are checked before use.
+JsonObject = dict[str, object]
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
@@ -38,7 +40,7 @@ class Hello:
     document_id: str
     token: str
     client_id: str
-    client_info: dict
+    client_info: dict[str, Any]  # an arbitrary JSON object, relayed to the other members
     last_seq: int | None
     session_id: str | None
     batch: bool = False  # the client accepts several messages in one ``batch`` frame
@@ -124,13 +126,13 @@ MAX_UPDATES_PAGE = 1000  # updates in one ``history_updates`` answer
 
 
 # -- field readers ---------------------------------------------------------------------
-def _field(obj: dict, name: str, kind: str) -> Any:
+def _field(obj: JsonObject, name: str, kind: str) -> object:
     if name not in obj:
         raise bad_frame(f"{kind} message is missing the field '{name}'")
     return obj[name]
 
 
-def _str(obj: dict, name: str, kind: str, *, max_len: int, min_len: int = 1) -> str:
+def _str(obj: JsonObject, name: str, kind: str, *, max_len: int, min_len: int = 1) -> str:
     value = _field(obj, name, kind)
     if not isinstance(value, str):
         raise bad_frame(f"'{name}' in {kind} must be a string")
@@ -139,7 +141,7 @@ def _str(obj: dict, name: str, kind: str, *, max_len: int, min_len: int = 1) -> 
     return value
 
 
-def _int(obj: dict, name: str, kind: str, *, low: int = 0, high: int = MAX_COUNTER) -> int:
+def _int(obj: JsonObject, name: str, kind: str, *, low: int = 0, high: int = MAX_COUNTER) -> int:
     value = _field(obj, name, kind)
     # bool is an int in Python; JSON true is not a number.
     if isinstance(value, bool) or not isinstance(value, int):
@@ -149,14 +151,14 @@ def _int(obj: dict, name: str, kind: str, *, low: int = 0, high: int = MAX_COUNT
     return value
 
 
-def _id(obj: dict, name: str, kind: str, pattern: re.Pattern[str]) -> str:
+def _id(obj: JsonObject, name: str, kind: str, pattern: re.Pattern[str]) -> str:
     value = _field(obj, name, kind)
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise bad_frame(f"'{name}' in {kind} must match {pattern.pattern}")
     return value
 
 
-def _bytes(obj: dict, name: str, kind: str, *, max_len: int, min_len: int = 0) -> bytes:
+def _bytes(obj: JsonObject, name: str, kind: str, *, max_len: int, min_len: int = 0) -> bytes:
     value = _field(obj, name, kind)
     if not isinstance(value, str):
         raise bad_frame(f"'{name}' in {kind} must be a base64 string")
@@ -169,7 +171,7 @@ def _bytes(obj: dict, name: str, kind: str, *, max_len: int, min_len: int = 0) -
     return raw
 
 
-def _optional(obj: dict, name: str) -> bool:
+def _optional(obj: JsonObject, name: str) -> bool:
     return obj.get(name) is not None
 
 
@@ -188,11 +190,12 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
         except UnicodeDecodeError:
             raise bad_frame("frame is not valid UTF-8 JSON") from None
     try:
-        obj = strict_json.loads(raw, max_depth=MAX_FRAME_DEPTH)
+        loaded = strict_json.loads(raw, max_depth=MAX_FRAME_DEPTH)
     except strict_json.StrictJSONError as exc:
         raise bad_frame(f"frame is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
+    if not isinstance(loaded, dict):
         raise bad_frame("frame must be a JSON object")
+    obj: JsonObject = loaded  # JSON object names are always strings
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise bad_frame("frame has no 'type'")
@@ -210,7 +213,7 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
         snapshot_kind = obj.get("kind")
         if snapshot_kind is None:
             snapshot_kind = "auto"
-        elif snapshot_kind not in SNAPSHOT_KINDS:
+        elif not isinstance(snapshot_kind, str) or snapshot_kind not in SNAPSHOT_KINDS:
             raise bad_frame(f"'kind' in snapshot must be one of {', '.join(SNAPSHOT_KINDS)}")
         return Snapshot(
             session_id=_id(obj, "session_id", kind, _SESSION_ID),
@@ -265,7 +268,7 @@ def parse_client_message(raw: str | bytes, *, max_bytes: int) -> ClientMessage:
     raise bad_frame(f"unknown message type {kind[:40]!r}")
 
 
-def _parse_hello(obj: dict) -> Hello:
+def _parse_hello(obj: JsonObject) -> Hello:
     kind = "hello"
     protocol = _field(obj, "protocol", kind)
     if isinstance(protocol, bool) or not isinstance(protocol, int):

@@ -31,6 +31,7 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tandem.protocol import server_frames
 from tandem.protocol.errors import ProtocolError
@@ -50,6 +51,7 @@ from tandem.protocol.messages import (
 )
 from tandem.protocol.outbound import OutboundQueue
 from tandem.protocol.token_bucket import TokenBucket
+from tandem.storage.records import SessionRecord
 
 
 class ConnectionState(enum.Enum):
@@ -250,14 +252,20 @@ class ServerConnection:
         self.credentials = credentials
 
     def joined(
-        self, *, caret: int, version: int, session: object, clients: list[dict], counter: int
+        self,
+        *,
+        caret: int,
+        version: int,
+        session: SessionRecord | None,
+        clients: list[dict[str, Any]],
+        counter: int,
     ) -> str:
         """The document was joined: the welcome frame (queue it first)."""
         if self.state is not ConnectionState.AUTHENTICATING or self.credentials is None:
             raise ProtocolError("protocol_violation", "not authenticated")
         assert self.hello is not None
         self.state = ConnectionState.OPEN
-        self.document_session_id = getattr(session, "session_id", None)
+        self.document_session_id = session.session_id if session is not None else None
         return server_frames.welcome(
             protocol=self.hello.protocol,
             user_id=self.credentials.user_id,
@@ -265,7 +273,7 @@ class ServerConnection:
             client_id=self.hello.client_id,
             caret=caret,
             version=version,
-            session=session,  # type: ignore[arg-type]
+            session=session,
             clients=clients,
             token_expires_at=self.credentials.expires_at,
             limits={
