@@ -370,7 +370,7 @@ def test_cluster_events_are_typed_and_checked():
         "extra": "dropped",
     }
     joined = parse_event({"k": "j", "a": "k", "d": "d", "m": member, "node": "n2"})
-    assert isinstance(joined.event, MemberJoined) and "extra" not in joined.event.member
+    assert isinstance(joined.event, MemberJoined) and "extra" not in joined.event.member.info()
     for bad in (
         {"k": "u", "a": "k", "d": "d", "s": "5"},
         {"k": "j", "a": "k", "d": "d", "m": {"client_id": 1}},
@@ -382,3 +382,44 @@ def test_cluster_events_are_typed_and_checked():
     ):
         assert parse_event(bad) is None, bad
     assert json.dumps(update.to_wire())
+
+
+def test_cluster_member_events_carry_a_typed_member():
+    from tandem.server.cluster_events import MemberInfo, MemberLeft, parse_event, parse_member
+
+    member = {"user_id": "a", "client_id": "c" * 8, "caret": 2, "client_info": {}, "role": "viewer"}
+    info = parse_member(member)
+    assert info == MemberInfo("a", "c" * 8, 2, "viewer", {})
+    assert info.info() == member and list(info.info()) == list(member)
+    left = MemberLeft("k", "d", info)
+    envelope = parse_event({**left.to_wire(), "node": "n2"})
+    assert envelope is not None and envelope.event == left
+    no_info = {"user_id": "a", "client_id": "c" * 8, "caret": 2, "role": "editor"}
+    assert parse_member(no_info).info() == no_info  # absent client_info stays absent
+    for bad in (
+        {**member, "client_info": None},
+        {**member, "client_info": []},
+        {**member, "caret": True},
+        {**member, "client_id": ""},
+        {k: v for k, v in member.items() if k != "role"},
+        ["not", "an", "object"],
+    ):
+        assert parse_member(bad) is None, bad
+        assert parse_event({"k": "l", "a": "k", "d": "d", "m": bad}) is None, bad
+
+
+def test_cluster_events_name_only_document_keys_a_hello_could():
+    from tandem.protocol.messages import MAX_API_KEY, MAX_DOCUMENT_ID
+    from tandem.server.cluster_events import DocumentDeleted, parse_event
+
+    longest = {"k": "x", "a": "k" * MAX_API_KEY, "d": "d" * MAX_DOCUMENT_ID}
+    assert parse_event(longest).event == DocumentDeleted("k" * MAX_API_KEY, "d" * MAX_DOCUMENT_ID)
+    for bad in (
+        {**longest, "d": "d" * (MAX_DOCUMENT_ID + 1)},
+        {**longest, "a": "k" * (MAX_API_KEY + 1)},
+        {**longest, "d": ""},
+        {**longest, "a": ["k"]},
+        {**longest, "d": {"id": "d"}},
+        {"k": "who", "a": "k"},
+    ):
+        assert parse_event(bad) is None, bad

@@ -23,6 +23,7 @@ from tandem.protocol.errors import ProtocolError, bad_frame
 PROTOCOL_VERSION = 1
 MAX_DOCUMENT_ID = 512
 MAX_KEY_HINT = 256
+MAX_API_KEY = 256
 MAX_CLIENT_INFO_BYTES = 4096
 MAX_CLIENT_INFO_DEPTH = 8
 MAX_FRAME_DEPTH = MAX_CLIENT_INFO_DEPTH + 2  # the frame object, then client_info's own
@@ -286,7 +287,7 @@ def _parse_hello(obj: JsonObject) -> Hello:
         raise bad_frame(f"'client_info' in hello must be at most {MAX_CLIENT_INFO_BYTES} bytes")
     return Hello(
         protocol=protocol,
-        api_key=_str(obj, "api_key", kind, max_len=256),
+        api_key=_str(obj, "api_key", kind, max_len=MAX_API_KEY),
         document_id=_str(obj, "document_id", kind, max_len=MAX_DOCUMENT_ID),
         token=_str(obj, "token", kind, max_len=64 * 1024),
         client_id=_id(obj, "client_id", kind, _CLIENT_ID),

@@ -20,6 +20,7 @@ from tandem.server.cluster_events import (
     ClusterEvent,
     DocumentDeleted,
     Heartbeat,
+    MemberInfo,
     MemberJoined,
     MemberLeft,
     PresenceRelayed,
@@ -30,11 +31,12 @@ from tandem.server.cluster_events import (
     UpdatesCommitted,
     WhoIsThere,
     parse_event,
+    parse_member,
 )
 from tandem.server.deletion import close_deleted_document
 from tandem.server.hub import DocumentHub
 from tandem.server.state import ServerState
-from tandem.storage import StorageError
+from tandem.storage import StorageError, UpdateRecord
 
 log = logging.getLogger("tandem.cluster")
 
@@ -96,10 +98,23 @@ class ClusterRelay:
             self._spawn(self.store.notify(event.to_wire()))
 
     def member_joined(self, hub: DocumentHub, member: dict[str, Any]) -> None:
-        self.send(MemberJoined(hub.api_key, hub.document_id, member))
+        info = self._member_info(member)
+        if info is not None:
+            self.send(MemberJoined(hub.api_key, hub.document_id, info))
 
     def member_left(self, hub: DocumentHub, member: dict[str, Any]) -> None:
-        self.send(MemberLeft(hub.api_key, hub.document_id, member))
+        info = self._member_info(member)
+        if info is not None:
+            self.send(MemberLeft(hub.api_key, hub.document_id, info))
+
+    @staticmethod
+    def _member_info(member: dict[str, Any]) -> MemberInfo | None:
+        """A local member's object, checked as the other nodes will check it (they would
+        drop it as malformed: it is not sent)."""
+        info = parse_member(member)
+        if info is None:
+            log.warning("not announcing a malformed member object to the other nodes")
+        return info
 
     def presence(self, hub: DocumentHub, client_id: str, user_id: str, data_b64: str) -> None:
         if len(data_b64) < PRESENCE_NOTIFY_LIMIT:
@@ -121,7 +136,10 @@ class ClusterRelay:
                     hub.broadcast(server_frames.client_left(member))
 
     # -- what the others tell this node -----------------------------------------------
-    def handle(self, wire: dict) -> None:
+    def handle(self, wire: object) -> None:
+        """One event from the store's LISTEN connection. Only what ``parse_event``
+        checked (types, shapes, document keys a hello could name) is used; anything
+        else is counted, logged now and then, and dropped."""
         envelope = parse_event(wire)
         if envelope is None:
             self.malformed += 1
@@ -136,8 +154,8 @@ class ClusterRelay:
         if node is not None:
             self.nodes_seen[node] = time.monotonic()
         if isinstance(event, Resync):
-            for hub in list(self.state.hubs.hubs.values()):
-                self._spawn(self._catch_up(hub))
+            for open_hub in list(self.state.hubs.hubs.values()):
+                self._spawn(self._catch_up(open_hub))
             return
         if node == self.node or isinstance(event, Heartbeat):
             return
@@ -160,10 +178,10 @@ class ClusterRelay:
         elif isinstance(event, MemberJoined):
             self._on_joined(hub, node or "", event.member)
         elif isinstance(event, MemberLeft):
-            entry = hub.remote_members.get(event.member["client_id"])
+            entry = hub.remote_members.get(event.member.client_id)
             if entry is not None and entry[0] == node:
-                del hub.remote_members[event.member["client_id"]]
-                hub.broadcast(server_frames.client_left(event.member))
+                del hub.remote_members[event.member.client_id]
+                hub.broadcast(server_frames.client_left(event.member.info()))
         elif isinstance(event, WhoIsThere):
             for member in list(hub.members.values()):
                 self.member_joined(hub, member.info())
@@ -226,19 +244,20 @@ class ClusterRelay:
         )
         self._publish_rows(hub, rows)
 
-    def _on_joined(self, hub: DocumentHub, node: str, member: dict[str, Any]) -> None:
-        client_id = member["client_id"]
+    def _on_joined(self, hub: DocumentHub, node: str, member: MemberInfo) -> None:
+        client_id = member.client_id
         known = client_id in hub.remote_members
-        hub.remote_members[client_id] = (node, member)
+        info = member.info()
+        hub.remote_members[client_id] = (node, info)
         if not known and client_id not in hub.members:
-            hub.broadcast(server_frames.client_joined(member))
+            hub.broadcast(server_frames.client_joined(info))
 
     # -- reading what notifications did not carry ------------------------------------
     async def _fetch_and_publish(self, hub: DocumentHub, seq: int) -> None:
         rows = await self.store.updates_after(hub.api_key, hub.document_id, seq - 1, limit=1)
         self._publish_rows(hub, rows)
 
-    def _publish_rows(self, hub: DocumentHub, rows: list) -> None:
+    def _publish_rows(self, hub: DocumentHub, rows: list[UpdateRecord]) -> None:
         for row in rows:
             hub.publish(
                 row.seq,

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tandem.protocol.messages import MAX_API_KEY, MAX_DOCUMENT_ID
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateCommitted:
@@ -117,23 +119,47 @@ class PresenceRelayed:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """A member as ``MemberJoined`` and ``MemberLeft`` carry it: the checked fields of
+    the member object clients see (docs/protocol.md), nothing else."""
+
+    user_id: str
+    client_id: str
+    caret: int
+    role: str
+    client_info: dict[str, Any] | None  # None: the member object had none
+
+    def info(self) -> dict[str, Any]:
+        """The member object, as the node that announced it built it."""
+        info: dict[str, Any] = {
+            "user_id": self.user_id,
+            "client_id": self.client_id,
+            "caret": self.caret,
+        }
+        if self.client_info is not None:
+            info["client_info"] = self.client_info
+        info["role"] = self.role
+        return info
+
+
+@dataclass(frozen=True, slots=True)
 class MemberJoined:
     api_key: str
     document_id: str
-    member: dict[str, Any]
+    member: MemberInfo
 
     def to_wire(self) -> dict[str, Any]:
-        return {"k": "j", "a": self.api_key, "d": self.document_id, "m": self.member}
+        return {"k": "j", "a": self.api_key, "d": self.document_id, "m": self.member.info()}
 
 
 @dataclass(frozen=True, slots=True)
 class MemberLeft:
     api_key: str
     document_id: str
-    member: dict[str, Any]
+    member: MemberInfo
 
     def to_wire(self) -> dict[str, Any]:
-        return {"k": "l", "a": self.api_key, "d": self.document_id, "m": self.member}
+        return {"k": "l", "a": self.api_key, "d": self.document_id, "m": self.member.info()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,37 +225,46 @@ class _Bad(Exception):
     pass
 
 
-def _str(wire: dict[str, Any], name: str, *, empty: bool = False) -> str:
+def _str(wire: dict[str, object], name: str, *, max_len: int | None = None) -> str:
     value = wire.get(name)
-    if not isinstance(value, str) or (not value and not empty):
+    if not isinstance(value, str) or not value:
+        raise _Bad(name)
+    if max_len is not None and len(value) > max_len:
         raise _Bad(name)
     return value
 
 
-def _int(wire: dict[str, Any], name: str) -> int:
+def _int(wire: dict[str, object], name: str) -> int:
     value = wire.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _Bad(name)
     return value
 
 
-def _member(wire: dict[str, Any]) -> dict[str, Any]:
-    member = wire.get("m")
+def _member_info(member: object) -> MemberInfo:
     if not isinstance(member, dict):
         raise _Bad("m")
-    _str(member, "client_id")
-    _str(member, "user_id")
-    _str(member, "role")
-    if not isinstance(member.get("client_info", {}), dict):
+    if "client_info" in member and not isinstance(member["client_info"], dict):
         raise _Bad("client_info")
+    client_info = member.get("client_info")  # a dict, or None when absent
     caret = member.get("caret")
     if isinstance(caret, bool) or not isinstance(caret, int):
         raise _Bad("caret")
-    return {
-        k: member[k]
-        for k in ("user_id", "client_id", "caret", "client_info", "role")
-        if k in member
-    }
+    return MemberInfo(
+        user_id=_str(member, "user_id"),
+        client_id=_str(member, "client_id"),
+        caret=caret,
+        role=_str(member, "role"),
+        client_info=client_info,
+    )
+
+
+def parse_member(member: object) -> MemberInfo | None:
+    """A member object (``Member.info()``) as a ``MemberInfo``, or None if malformed."""
+    try:
+        return _member_info(member)
+    except _Bad:
+        return None
 
 
 def _entry(item: object) -> CommittedEntry:
@@ -250,12 +285,15 @@ def _entry(item: object) -> CommittedEntry:
     return CommittedEntry(seq, client_id, counter, user_id, data)
 
 
-def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
+def _parse(kind: str, wire: dict[str, object]) -> ClusterEvent | None:
     if kind == "hb":
         return Heartbeat()
     if kind == "resync":
         return Resync()
-    api_key, document_id = _str(wire, "a"), _str(wire, "d")
+    # The document's key: only one a client's hello could have named (an event naming
+    # a longer one cannot be about a document any node has open).
+    api_key = _str(wire, "a", max_len=MAX_API_KEY)
+    document_id = _str(wire, "d", max_len=MAX_DOCUMENT_ID)
     if kind == "u":
         data = wire.get("data")
         if data is not None and not isinstance(data, str):
@@ -297,9 +335,9 @@ def _parse(kind: str, wire: dict[str, Any]) -> ClusterEvent | None:
             api_key, document_id, _str(wire, "c"), _str(wire, "uid"), _str(wire, "data")
         )
     if kind == "j":
-        return MemberJoined(api_key, document_id, _member(wire))
+        return MemberJoined(api_key, document_id, _member_info(wire.get("m")))
     if kind == "l":
-        return MemberLeft(api_key, document_id, _member(wire))
+        return MemberLeft(api_key, document_id, _member_info(wire.get("m")))
     if kind == "who":
         return WhoIsThere(api_key, document_id)
     if kind == "x":
