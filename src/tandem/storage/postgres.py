@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -38,6 +39,23 @@ from tandem.storage.base import (
     StorageUnavailable,
     Store,
     UnknownApiKey,
+)
+from tandem.storage.postgres_rows import (
+    Connection,
+    Row,
+    affected_rows,
+    blob,
+    boolean,
+    int_value,
+    integer,
+    json_object,
+    json_strings,
+    optional_blob,
+    optional_int_value,
+    optional_str_value,
+    optional_text,
+    real,
+    text,
 )
 from tandem.storage.postgres_schema import MIGRATIONS
 from tandem.storage.records import (
@@ -177,7 +195,7 @@ $fn$;
 """
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Connection) -> None:
     """Every pooled connection: the group-commit function, in this session's pg_temp."""
     await conn.execute(_APPEND_FUNCTION)
 
@@ -200,16 +218,16 @@ def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
         future.set_result(outcome)
 
 
-def _session(row: asyncpg.Record) -> SessionRecord:
+def _session(row: Row) -> SessionRecord:
     return SessionRecord(
-        session_id=row["session_id"],
-        key_hint=row["key_hint"],
-        salt=bytes(row["salt"]),
-        iterations=row["iterations"],
-        wrapped_key=bytes(row["wrapped_key"]),
-        creator=row["creator"],
-        created_at=row["created_at"],
-        start_seq=row["start_seq"],
+        session_id=text(row, "session_id"),
+        key_hint=text(row, "key_hint"),
+        salt=blob(row, "salt"),
+        iterations=integer(row, "iterations"),
+        wrapped_key=blob(row, "wrapped_key"),
+        creator=text(row, "creator"),
+        created_at=real(row, "created_at"),
+        start_seq=integer(row, "start_seq"),
     )
 
 
@@ -221,23 +239,23 @@ _VERSION_SELECT = (
 )
 
 
-def _version(row: asyncpg.Record, ciphertext: bytes | None = None) -> VersionRecord:
+def _version(row: Row, ciphertext: bytes | None = None) -> VersionRecord:
     return VersionRecord(
-        number=row["number"],
-        seq=row["seq"],
-        session_id=row["session_id"],
-        key_hint=row["key_hint"],
-        kind=row["kind"],
-        created_at=row["created_at"],
-        editors=tuple(json.loads(row["editors"])),
-        size=row["size"],
-        name=None if row["name"] is None else bytes(row["name"]),
+        number=integer(row, "number"),
+        seq=integer(row, "seq"),
+        session_id=text(row, "session_id"),
+        key_hint=text(row, "key_hint"),
+        kind=text(row, "kind"),
+        created_at=real(row, "created_at"),
+        editors=json_strings(row, "editors"),
+        size=integer(row, "size"),
+        name=optional_blob(row, "name"),
         ciphertext=ciphertext,
     )
 
 
 async def _add_version(
-    conn: asyncpg.Connection,
+    conn: Connection,
     api_key: str,
     document_id: str,
     seq: int,
@@ -255,9 +273,9 @@ async def _add_version(
         api_key,
         document_id,
     )
-    number, since = (1, 0) if last is None else (last["number"] + 1, last["seq"])
+    number, since = (1, 0) if last is None else (integer(last, "number") + 1, integer(last, "seq"))
     editors = [
-        r["user_id"]
+        text(r, "user_id")
         for r in await conn.fetch(
             "SELECT DISTINCT user_id FROM updates WHERE api_key = $1 AND document_id = $2"
             " AND seq > $3 AND seq <= $4 ORDER BY user_id LIMIT $5",
@@ -283,11 +301,15 @@ async def _add_version(
         json.dumps(editors),
         ciphertext,
     )
-    hint = await conn.fetchval(
-        "SELECT key_hint FROM sessions WHERE api_key = $1 AND document_id = $2 AND session_id = $3",
-        api_key,
-        document_id,
-        session_id,
+    hint = optional_str_value(
+        await conn.fetchval(
+            "SELECT key_hint FROM sessions WHERE api_key = $1 AND document_id = $2"
+            " AND session_id = $3",
+            api_key,
+            document_id,
+            session_id,
+        ),
+        "key_hint",
     )
     return VersionRecord(
         number=number,
@@ -302,7 +324,7 @@ async def _add_version(
     )
 
 
-async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str, before: float) -> int:
+async def _prune(conn: Connection, api_key: str, document_id: str, before: float) -> int:
     """The retention window: see ``Store.prune_history``."""
     base = await conn.fetchrow(
         "SELECT number, seq FROM versions WHERE api_key = $1 AND document_id = $2"
@@ -317,9 +339,9 @@ async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str, befor
         "DELETE FROM versions WHERE api_key = $1 AND document_id = $2 AND number < $3",
         api_key,
         document_id,
-        base["number"],
+        integer(base, "number"),
     )
-    horizon = base["seq"]
+    horizon = integer(base, "seq")
     await conn.execute(
         "UPDATE client_counters c SET compacted_counter = GREATEST(c.compacted_counter,"
         " m.counter) FROM (SELECT session_id, client_id, max(counter) AS counter"
@@ -337,27 +359,27 @@ async def _prune(conn: asyncpg.Connection, api_key: str, document_id: str, befor
         document_id,
         horizon,
     )
-    return int(status.split()[-1])
+    return affected_rows(status)
 
 
-def _api_key(row: asyncpg.Record) -> ApiKeyRecord:
+def _api_key(row: Row) -> ApiKeyRecord:
     return ApiKeyRecord(
-        key=row["key"],
-        name=row["name"],
-        origins=tuple(json.loads(row["origins"])),
-        jwks_url=row["jwks_url"],
-        created_at=row["created_at"],
+        key=text(row, "key"),
+        name=text(row, "name"),
+        origins=json_strings(row, "origins"),
+        jwks_url=optional_text(row, "jwks_url"),
+        created_at=real(row, "created_at"),
     )
 
 
-def _update_record(r: asyncpg.Record) -> UpdateRecord:
+def _update_record(r: Row) -> UpdateRecord:
     return UpdateRecord(
-        r["seq"],
-        r["session_id"],
-        r["client_id"],
-        r["counter"],
-        r["user_id"],
-        bytes(r["ciphertext"]),
+        integer(r, "seq"),
+        text(r, "session_id"),
+        text(r, "client_id"),
+        integer(r, "counter"),
+        text(r, "user_id"),
+        blob(r, "ciphertext"),
     )
 
 
@@ -422,7 +444,7 @@ class PostgresStore(Store):
                 pool.terminate()
 
     async def _run(
-        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, transaction: bool = False
+        self, fn: Callable[[Connection], Awaitable[T]], *, transaction: bool = False
     ) -> T:
         if self._pool is None:
             raise StorageUnavailable("the store is not open")
@@ -439,18 +461,18 @@ class PostgresStore(Store):
         except asyncpg.PostgresError as exc:
             raise StorageError(f"PostgreSQL error: {exc}") from None
 
-    async def _notify(self, conn: asyncpg.Connection, event: dict) -> None:
+    async def _notify(self, conn: Connection, event: dict[str, Any]) -> None:
         event["node"] = self.node_id
         await conn.execute(
             "SELECT pg_notify($1, $2)", CHANNEL, json.dumps(event, separators=(",", ":"))
         )
 
     # -- events between nodes --------------------------------------------------------
-    async def listen(self, handler: Callable[[dict], None]) -> None:
+    async def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(handler))
 
-    async def _listen_forever(self, handler: Callable[[dict], None]) -> None:
+    async def _listen_forever(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """Hold a LISTEN connection; reconnect with backoff when it drops."""
         delay = 0.2
         first = True
@@ -501,7 +523,7 @@ class PostgresStore(Store):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def notify(self, event: dict) -> None:
+    async def notify(self, event: dict[str, Any]) -> None:
         with contextlib.suppress(StorageError):
             await self._run(lambda conn: self._notify(conn, event))
 
@@ -514,7 +536,7 @@ class PostgresStore(Store):
             created_at=time.time(),
         )
 
-        async def insert(conn: asyncpg.Connection) -> ApiKeyRecord:
+        async def insert(conn: Connection) -> ApiKeyRecord:
             await conn.execute(
                 "INSERT INTO api_keys (key, name, origins, jwks_url, created_at)"
                 " VALUES ($1, $2, $3, NULL, $4)",
@@ -528,27 +550,27 @@ class PostgresStore(Store):
         return await self._run(insert)
 
     async def get_api_key(self, key: str) -> ApiKeyRecord | None:
-        async def query(conn: asyncpg.Connection) -> ApiKeyRecord | None:
+        async def query(conn: Connection) -> ApiKeyRecord | None:
             row = await conn.fetchrow("SELECT * FROM api_keys WHERE key = $1", key)
             return None if row is None else _api_key(row)
 
         return await self._run(query)
 
     async def list_api_keys(self) -> list[ApiKeyRecord]:
-        async def query(conn: asyncpg.Connection) -> list[ApiKeyRecord]:
+        async def query(conn: Connection) -> list[ApiKeyRecord]:
             rows = await conn.fetch("SELECT * FROM api_keys ORDER BY created_at")
             return [_api_key(r) for r in rows]
 
         return await self._run(query)
 
     async def delete_api_key(self, key: str) -> bool:
-        async def delete(conn: asyncpg.Connection) -> bool:
+        async def delete(conn: Connection) -> bool:
             return await conn.execute("DELETE FROM api_keys WHERE key = $1", key) != "DELETE 0"
 
         return await self._run(delete)
 
     async def set_jwks_url(self, key: str, url: str | None) -> None:
-        async def update(conn: asyncpg.Connection) -> None:
+        async def update(conn: Connection) -> None:
             status = await conn.execute(
                 "UPDATE api_keys SET jwks_url = $1 WHERE key = $2", url, key
             )
@@ -558,10 +580,10 @@ class PostgresStore(Store):
         await self._run(update)
 
     # -- public keys -------------------------------------------------------------------
-    async def add_public_keys(self, api_key: str, jwks: list[dict]) -> None:
+    async def add_public_keys(self, api_key: str, jwks: list[dict[str, Any]]) -> None:
         now = time.time()
 
-        async def insert(conn: asyncpg.Connection) -> None:
+        async def insert(conn: Connection) -> None:
             if await conn.fetchval("SELECT 1 FROM api_keys WHERE key = $1", api_key) is None:
                 raise UnknownApiKey("unknown API key")
             for jwk in jwks:
@@ -580,17 +602,17 @@ class PostgresStore(Store):
 
         await self._run(insert, transaction=True)
 
-    async def list_public_keys(self, api_key: str) -> list[dict]:
-        async def query(conn: asyncpg.Connection) -> list[dict]:
+    async def list_public_keys(self, api_key: str) -> list[dict[str, Any]]:
+        async def query(conn: Connection) -> list[dict[str, Any]]:
             rows = await conn.fetch(
                 "SELECT jwk FROM public_keys WHERE api_key = $1 ORDER BY added_at, kid", api_key
             )
-            return [json.loads(r["jwk"]) for r in rows]
+            return [json_object(r, "jwk") for r in rows]
 
         return await self._run(query)
 
     async def remove_public_key(self, api_key: str, kid: str) -> bool:
-        async def delete(conn: asyncpg.Connection) -> bool:
+        async def delete(conn: Connection) -> bool:
             status = await conn.execute(
                 "DELETE FROM public_keys WHERE api_key = $1 AND kid = $2", api_key, kid
             )
@@ -600,9 +622,7 @@ class PostgresStore(Store):
 
     # -- documents -----------------------------------------------------------------------
     @staticmethod
-    async def _active(
-        conn: asyncpg.Connection, api_key: str, document_id: str
-    ) -> SessionRecord | None:
+    async def _active(conn: Connection, api_key: str, document_id: str) -> SessionRecord | None:
         row = await conn.fetchrow(
             "SELECT s.* FROM sessions s JOIN documents d ON d.api_key = s.api_key"
             " AND d.document_id = s.document_id AND d.active_session = s.session_id"
@@ -626,7 +646,7 @@ class PostgresStore(Store):
         at_seq: int | None = None,
         prune_before: float | None = None,
     ) -> CreateSessionResult:
-        async def create(conn: asyncpg.Connection) -> CreateSessionResult:
+        async def create(conn: Connection) -> CreateSessionResult:
             try:
                 await conn.execute(
                     "INSERT INTO documents (api_key, document_id, head, active_session,"
@@ -644,7 +664,11 @@ class PostgresStore(Store):
                 api_key,
                 document_id,
             )
-            head, active = doc["head"], doc["active_session"]
+            if doc is None:
+                # Deleted (by another transaction) between the INSERT above and this
+                # lock: nothing is written; the deletion closes the document's connections.
+                raise StorageError("the document was deleted while its session was created")
+            head, active = integer(doc, "head"), optional_text(doc, "active_session")
             if active != replaces or (at_seq is not None and head != at_seq):
                 winner = await self._active(conn, api_key, document_id)
                 assert winner is not None
@@ -771,7 +795,7 @@ class PostgresStore(Store):
                     continue
                 try:
                     outcomes = await self._run(
-                        lambda conn, batch=batch: self._append_batch(conn, key, batch)
+                        functools.partial(self._append_batch, key=key, batch=batch)
                     )
                 except StorageError as exc:
                     outcomes = [type(exc)(exc.message) for _job in batch]
@@ -791,35 +815,39 @@ class PostgresStore(Store):
                 del self._append_queues[key]
 
     async def _append_batch(
-        self, conn: asyncpg.Connection, key: tuple[str, str], batch: list[_AppendJob]
+        self, conn: Connection, key: tuple[str, str], batch: list[_AppendJob]
     ) -> list[list[AppendResult] | Exception]:
         """One statement, one round trip, one transaction for a batch of jobs
         (``pg_temp.tandem_append``). A job fails alone (stale session, client id of
         another user) and writes nothing; the others are stored."""
         api_key, document_id = key
-        columns: tuple[list[int], list[str], list[str], list[str], list[int], list[bytes]] = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
+        # One array per column of the function's input, one element per update.
+        jobs: list[int] = []
+        session_ids: list[str] = []
+        client_ids: list[str] = []
+        user_ids: list[str] = []
+        counters: list[int] = []
+        ciphertexts: list[bytes] = []
         for index, job in enumerate(batch):
             for counter, data in job.items:
-                for column, value in zip(
-                    columns,
-                    (index, job.session_id, job.client_id, job.user_id, counter, data),
-                    strict=True,
-                ):
-                    column.append(value)
+                jobs.append(index)
+                session_ids.append(job.session_id)
+                client_ids.append(job.client_id)
+                user_ids.append(job.user_id)
+                counters.append(counter)
+                ciphertexts.append(data)
         budget = _INLINE_LIMIT - len(api_key) - len(document_id) - 100 - len(self.node_id)
         rows = await conn.fetch(
             "SELECT o_seq, o_dup, o_err FROM pg_temp.tandem_append($1, $2, $3, $4, $5, $6,"
             " $7, $8, $9, $10, $11)",
             api_key,
             document_id,
-            *columns,
+            jobs,
+            session_ids,
+            client_ids,
+            user_ids,
+            counters,
+            ciphertexts,
             CHANNEL,
             self.node_id,
             budget,
@@ -829,7 +857,7 @@ class PostgresStore(Store):
         for job in batch:
             mine = rows[at : at + len(job.items)]
             at += len(job.items)
-            error = mine[0]["o_err"]
+            error = text(mine[0], "o_err")
             if error == "stale":
                 outcomes.append(
                     StaleSession("this session is no longer the document's active session")
@@ -837,11 +865,16 @@ class PostgresStore(Store):
             elif error == "taken":
                 outcomes.append(ClientIdTaken("this client id is bound to another user"))
             else:
-                outcomes.append([AppendResult(seq=r["o_seq"], duplicate=r["o_dup"]) for r in mine])
+                outcomes.append(
+                    [
+                        AppendResult(seq=integer(r, "o_seq"), duplicate=boolean(r, "o_dup"))
+                        for r in mine
+                    ]
+                )
         return outcomes
 
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
-        async def query(conn: asyncpg.Connection) -> SnapshotRecord | None:
+        async def query(conn: Connection) -> SnapshotRecord | None:
             row = await conn.fetchrow(
                 "SELECT seq, session_id, ciphertext FROM versions WHERE api_key = $1"
                 " AND document_id = $2 ORDER BY number DESC LIMIT 1",
@@ -851,7 +884,9 @@ class PostgresStore(Store):
             return (
                 None
                 if row is None
-                else SnapshotRecord(row["seq"], row["session_id"], bytes(row["ciphertext"]))
+                else SnapshotRecord(
+                    integer(row, "seq"), text(row, "session_id"), blob(row, "ciphertext")
+                )
             )
 
         return await self._run(query)
@@ -859,7 +894,7 @@ class PostgresStore(Store):
     async def updates_after(
         self, api_key: str, document_id: str, seq: int, limit: int | None = None
     ) -> list[UpdateRecord]:
-        async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
+        async def query(conn: Connection) -> list[UpdateRecord]:
             rows = await conn.fetch(
                 "SELECT u.seq, u.session_id, u.client_id, u.counter, u.user_id, u.ciphertext"
                 " FROM updates u JOIN documents d ON d.api_key = u.api_key"
@@ -887,24 +922,28 @@ class PostgresStore(Store):
         name: bytes | None = None,
         prune_before: float | None = None,
     ) -> VersionRecord:
-        async def store(conn: asyncpg.Connection) -> VersionRecord:
+        async def store(conn: Connection) -> VersionRecord:
             doc = await conn.fetchrow(
                 "SELECT head, active_session FROM documents WHERE api_key = $1"
                 " AND document_id = $2 FOR UPDATE",
                 api_key,
                 document_id,
             )
-            if doc is None or doc["active_session"] != session_id:
+            if doc is None or optional_text(doc, "active_session") != session_id:
                 raise StaleSession("this session is no longer the document's active session")
-            if seq > doc["head"]:
+            head = integer(doc, "head")
+            if seq > head:
                 raise SnapshotRejected(
-                    f"snapshot claims version {seq} but the document is at {doc['head']}"
+                    f"snapshot claims version {seq} but the document is at {head}"
                 )
-            current = await conn.fetchval(
-                "SELECT seq FROM versions WHERE api_key = $1 AND document_id = $2"
-                " ORDER BY number DESC LIMIT 1",
-                api_key,
-                document_id,
+            current = optional_int_value(
+                await conn.fetchval(
+                    "SELECT seq FROM versions WHERE api_key = $1 AND document_id = $2"
+                    " ORDER BY number DESC LIMIT 1",
+                    api_key,
+                    document_id,
+                ),
+                "seq",
             )
             if current is not None and (current > seq or (current == seq and kind == "auto")):
                 raise SnapshotRejected(
@@ -921,7 +960,7 @@ class PostgresStore(Store):
         return await self._run(store, transaction=True)
 
     async def prune_history(self, api_key: str, document_id: str, before: float) -> int:
-        async def prune(conn: asyncpg.Connection) -> int:
+        async def prune(conn: Connection) -> int:
             locked = await conn.fetchval(
                 "SELECT 1 FROM documents WHERE api_key = $1 AND document_id = $2 FOR UPDATE",
                 api_key,
@@ -934,7 +973,7 @@ class PostgresStore(Store):
     async def list_versions(
         self, api_key: str, document_id: str, *, before: int | None = None, limit: int = 50
     ) -> list[VersionRecord]:
-        async def query(conn: asyncpg.Connection) -> list[VersionRecord]:
+        async def query(conn: Connection) -> list[VersionRecord]:
             rows = await conn.fetch(
                 _VERSION_SELECT.format(extra="") + " WHERE v.api_key = $1"
                 " AND v.document_id = $2 AND v.number < $3 ORDER BY v.number DESC LIMIT $4",
@@ -950,7 +989,7 @@ class PostgresStore(Store):
     async def get_version(
         self, api_key: str, document_id: str, number: int
     ) -> VersionRecord | None:
-        async def query(conn: asyncpg.Connection) -> VersionRecord | None:
+        async def query(conn: Connection) -> VersionRecord | None:
             row = await conn.fetchrow(
                 _VERSION_SELECT.format(extra=", v.ciphertext") + " WHERE v.api_key = $1"
                 " AND v.document_id = $2 AND v.number = $3",
@@ -958,14 +997,14 @@ class PostgresStore(Store):
                 document_id,
                 number,
             )
-            return None if row is None else _version(row, bytes(row["ciphertext"]))
+            return None if row is None else _version(row, blob(row, "ciphertext"))
 
         return await self._run(query)
 
     async def get_sessions(
         self, api_key: str, document_id: str, session_ids: list[str]
     ) -> list[SessionRecord]:
-        async def query(conn: asyncpg.Connection) -> list[SessionRecord]:
+        async def query(conn: Connection) -> list[SessionRecord]:
             rows = await conn.fetch(
                 "SELECT * FROM sessions WHERE api_key = $1 AND document_id = $2"
                 " AND session_id = ANY($3::text[]) ORDER BY start_seq",
@@ -987,7 +1026,7 @@ class PostgresStore(Store):
         *,
         max_bytes: int | None = None,
     ) -> list[UpdateRecord]:
-        async def query(conn: asyncpg.Connection) -> list[UpdateRecord]:
+        async def query(conn: Connection) -> list[UpdateRecord]:
             # The running total is computed in the database: only what fits is read out.
             rows = await conn.fetch(
                 "SELECT seq, session_id, client_id, counter, user_id, ciphertext FROM ("
@@ -1007,18 +1046,24 @@ class PostgresStore(Store):
         return await self._run(query)
 
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None:
-        async def query(conn: asyncpg.Connection) -> DocumentInfo | None:
-            head = await conn.fetchval(
-                "SELECT head FROM documents WHERE api_key = $1 AND document_id = $2",
-                api_key,
-                document_id,
+        async def query(conn: Connection) -> DocumentInfo | None:
+            head = optional_int_value(
+                await conn.fetchval(
+                    "SELECT head FROM documents WHERE api_key = $1 AND document_id = $2",
+                    api_key,
+                    document_id,
+                ),
+                "head",
             )
             if head is None:
                 return None
-            sessions = await conn.fetchval(
-                "SELECT count(*) FROM sessions WHERE api_key = $1 AND document_id = $2",
-                api_key,
-                document_id,
+            sessions = int_value(
+                await conn.fetchval(
+                    "SELECT count(*) FROM sessions WHERE api_key = $1 AND document_id = $2",
+                    api_key,
+                    document_id,
+                ),
+                "count(*)",
             )
             stats = await conn.fetchrow(
                 "SELECT count(*) AS n, coalesce(sum(length(ciphertext)), 0) AS size"
@@ -1032,11 +1077,14 @@ class PostgresStore(Store):
                 api_key,
                 document_id,
             )
-            checkpoint_bytes = await conn.fetchval(
-                "SELECT coalesce(sum(length(ciphertext)), 0) FROM versions"
-                " WHERE api_key = $1 AND document_id = $2",
-                api_key,
-                document_id,
+            checkpoint_bytes = int_value(
+                await conn.fetchval(
+                    "SELECT coalesce(sum(length(ciphertext)), 0) FROM versions"
+                    " WHERE api_key = $1 AND document_id = $2",
+                    api_key,
+                    document_id,
+                ),
+                "size",
             )
             return DocumentInfo(
                 api_key=api_key,
@@ -1044,9 +1092,9 @@ class PostgresStore(Store):
                 version=head,
                 session_count=sessions,
                 active_session=await self._active(conn, api_key, document_id),
-                snapshot_seq=None if snap is None else snap["seq"],
-                stored_updates=stats["n"],
-                stored_bytes=stats["size"] + checkpoint_bytes,
+                snapshot_seq=None if snap is None else integer(snap, "seq"),
+                stored_updates=0 if stats is None else integer(stats, "n"),
+                stored_bytes=(0 if stats is None else integer(stats, "size")) + checkpoint_bytes,
             )
 
         return await self._run(query, transaction=True)
@@ -1055,7 +1103,7 @@ class PostgresStore(Store):
     async def client_counter(
         self, api_key: str, document_id: str, session_id: str, client_id: str
     ) -> ClientCounter | None:
-        async def query(conn: asyncpg.Connection) -> ClientCounter | None:
+        async def query(conn: Connection) -> ClientCounter | None:
             row = await conn.fetchrow(
                 "SELECT user_id, max_counter FROM client_counters WHERE api_key = $1"
                 " AND document_id = $2 AND session_id = $3 AND client_id = $4",
@@ -1064,26 +1112,31 @@ class PostgresStore(Store):
                 session_id,
                 client_id,
             )
-            return None if row is None else ClientCounter(row["user_id"], row["max_counter"])
+            return (
+                None
+                if row is None
+                else ClientCounter(optional_text(row, "user_id"), integer(row, "max_counter"))
+            )
 
         return await self._run(query)
 
     async def api_key_stored_bytes(self, api_key: str) -> int:
-        async def query(conn: asyncpg.Connection) -> int:
-            return int(
+        async def query(conn: Connection) -> int:
+            return int_value(
                 await conn.fetchval(
                     "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM updates"
                     " WHERE api_key = $1) + (SELECT coalesce(sum(length(ciphertext)), 0)"
                     " FROM versions WHERE api_key = $1)",
                     api_key,
-                )
+                ),
+                "stored bytes",
             )
 
         return await self._run(query)
 
     # -- erasure ---------------------------------------------------------------------------
     async def delete_document(self, api_key: str, document_id: str) -> bool:
-        async def delete(conn: asyncpg.Connection) -> bool:
+        async def delete(conn: Connection) -> bool:
             # The row lock orders this after appends in flight (on any node); ON DELETE
             # CASCADE removes the sessions, updates, versions and counters.
             status = await conn.execute(
@@ -1099,23 +1152,23 @@ class PostgresStore(Store):
         return await self._run(delete, transaction=True)
 
     async def list_documents(self, api_key: str) -> list[str]:
-        async def query(conn: asyncpg.Connection) -> list[str]:
+        async def query(conn: Connection) -> list[str]:
             rows = await conn.fetch(
                 "SELECT document_id FROM documents WHERE api_key = $1 ORDER BY document_id", api_key
             )
-            return [r["document_id"] for r in rows]
+            return [text(r, "document_id") for r in rows]
 
         return await self._run(query)
 
     async def existing_documents(self, api_key: str, document_ids: list[str]) -> set[str]:
-        async def query(conn: asyncpg.Connection) -> set[str]:
+        async def query(conn: Connection) -> set[str]:
             rows = await conn.fetch(
                 "SELECT document_id FROM documents WHERE api_key = $1"
                 " AND document_id = ANY($2::text[])",
                 api_key,
                 document_ids,
             )
-            return {r["document_id"] for r in rows}
+            return {text(r, "document_id") for r in rows}
 
         return await self._run(query) if document_ids else set()
 
@@ -1126,12 +1179,17 @@ class PostgresStore(Store):
         )
 
 
-async def migrate(conn: asyncpg.Connection) -> int:
+async def migrate(conn: Connection) -> int:
     """Apply pending migrations under an advisory lock; returns the schema version."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
         await conn.execute("CREATE TABLE IF NOT EXISTS tandem_schema (version INTEGER NOT NULL)")
-        level = await conn.fetchval("SELECT max(version) FROM tandem_schema") or 0
+        level = (
+            optional_int_value(
+                await conn.fetchval("SELECT max(version) FROM tandem_schema"), "schema version"
+            )
+            or 0
+        )
         if level > len(MIGRATIONS):
             raise StorageError(
                 f"the database schema (version {level}) is newer than this Tandem "
