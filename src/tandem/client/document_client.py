@@ -17,8 +17,8 @@ import random
 import secrets
 import ssl
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import pycrdt
@@ -64,6 +64,28 @@ def websocket_url(server_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + COLLAB_PATH, "", ""))
 
 
+#: Handles one server message (a JSON object); async handlers are awaited in order.
+_Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+class _TlsOptions(TypedDict, total=False):
+    """What ``websockets.connect`` passes on to ``loop.create_connection`` for TLS."""
+
+    ssl: ssl.SSLContext
+
+
+def _bad_frame(problem: str) -> ClientError:
+    """An unreadable server frame: this connection ends, the client reconnects."""
+    return ClientError(f"unreadable frame from the server: {problem}", code="bad_frame")
+
+
+def _json_frame(text: str | bytes) -> object:
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # also UnicodeDecodeError: bytes that are not UTF-8
+        raise _bad_frame(f"not JSON ({exc})") from None
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -94,7 +116,7 @@ class DocumentClient(HistoryMixin):
         token_provider: Provider,
         encryption_provider: Provider,
         initial_content: str | None = None,
-        client_info: dict | None = None,
+        client_info: dict[str, Any] | None = None,
         client_id: str | None = None,
         iterations: int = DEFAULT_ITERATIONS,
         reconnect: bool = True,
@@ -119,17 +141,17 @@ class DocumentClient(HistoryMixin):
 
         self.doc = pycrdt.Doc()
         self.fragment = content_root(self.doc)
-        self._subscription = self.doc.observe(self._on_local_transaction)
+        self._subscription = self.doc.observe(self._local_transaction)
         self._applying_remote = False
 
         self.user_id: str | None = None
         self.role: str | None = None
         self.caret: int | None = None
         self.version = 0
-        self.session: dict | None = None
+        self.session: dict[str, Any] | None = None
         self.key_hint: str | None = None
-        self.clients: dict[str, dict] = {}
-        self.listeners: list[Callable[[str, dict], None]] = []
+        self.clients: dict[str, dict[str, Any]] = {}
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
         self._cipher: SessionCipher | None = None
         self._counter = 0
@@ -141,6 +163,8 @@ class DocumentClient(HistoryMixin):
         self._acked = asyncio.Event()
         self._acked.set()
         self._creating: str | None = None
+        # The session this client proposed (create_session), until the server answers.
+        self._pending_session: tuple[SessionCipher, dict[str, Any]] | None = None
         self._runner: asyncio.Task[None] | None = None
         self._stopped = False
         self.error: BaseException | None = None
@@ -152,6 +176,29 @@ class DocumentClient(HistoryMixin):
         self._sync_expected: dict[int, int] = {}  # clock ranges applied while syncing
         self._sync_problem: tuple[str, str] | None = None
         self._history_init()
+        # Server message type -> handler: only these names are dispatched (a server
+        # cannot reach any other method by naming it).
+        self._handlers: dict[str, _Handler] = {
+            "welcome": self._on_welcome,
+            "session_created": self._on_session_created,
+            "session_rejected": self._on_session_rejected,
+            "new_session": self._on_new_session,
+            "snapshot": self._on_snapshot,
+            "update": self._on_update,
+            "synced": self._on_synced,
+            "ack": self._on_ack,
+            "snapshot_request": self._on_snapshot_request,
+            "snapshot_ack": self._on_snapshot_ack,
+            "client_joined": self._on_client_joined,
+            "client_left": self._on_client_left,
+            "presence": self._on_presence,
+            "token_accepted": self._on_token_accepted,
+            "error": self._on_error,
+            "versions": self._on_versions,
+            "version": self._on_version,
+            "history_updates": self._on_history_updates,
+            "request_failed": self._on_request_failed,
+        }
         self.local = LocalFile(local_path, document_id) if local_path is not None else None
         self._local_updates: list[bytes] = self.local.load() if self.local else []
 
@@ -225,14 +272,14 @@ class DocumentClient(HistoryMixin):
         self._require_synced()
         return html_to_fragment(html, self.fragment)
 
-    def on(self, listener: Callable[[str, dict], None]) -> None:
+    def on(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Listen for events: remote_change, client_joined, client_left, presence,
         session, synced, disconnected, snapshot_ack, incident (the latest checkpoint or
         the session key was unusable and the document was rebuilt from history, or
         not), local_merged (changes kept in ``local_path`` were merged)."""
         self.listeners.append(listener)
 
-    async def set_presence(self, state: dict) -> None:
+    async def set_presence(self, state: dict[str, Any]) -> None:
         """Send an encrypted ephemeral presence state (caret, selection...)."""
         if self._ws is None or self._cipher is None:
             return
@@ -246,14 +293,14 @@ class DocumentClient(HistoryMixin):
         if self.session is None or self._creating is not None:
             raise ClientError("edit only after the document is synced (await wait_synced())")
 
-    def _emit(self, kind: str, info: dict) -> None:
+    def _emit(self, kind: str, info: dict[str, Any]) -> None:
         for listener in list(self.listeners):
             try:
                 listener(kind, info)
             except Exception:  # a listener's bug must not break the connection
                 log.exception("listener failed")
 
-    def _on_local_transaction(self, event: Any) -> None:
+    def _local_transaction(self, event: pycrdt.TransactionEvent) -> None:
         if self._applying_remote:
             return
         update = event.update
@@ -299,7 +346,7 @@ class DocumentClient(HistoryMixin):
             }
         )
 
-    async def _send(self, message: dict) -> None:
+    async def _send(self, message: dict[str, Any]) -> None:
         ws = self._ws
         if ws is None:
             return
@@ -343,7 +390,7 @@ class DocumentClient(HistoryMixin):
         self.doc.unobserve(self._subscription)
         self.doc = pycrdt.Doc()
         self.fragment = content_root(self.doc)
-        self._subscription = self.doc.observe(self._on_local_transaction)
+        self._subscription = self.doc.observe(self._local_transaction)
         self.version = 0
         self._above.clear()
         self._pending.clear()
@@ -406,7 +453,8 @@ class DocumentClient(HistoryMixin):
 
     async def _connect_once(self) -> None:
         token = await fetch_token(self.token_provider, self.document_id)
-        tls = {"ssl": self.ssl_context} if self.ssl_context is not None else {}
+        # Without a context, websockets picks the default: TLS for wss://, none for ws://.
+        tls: _TlsOptions = {"ssl": self.ssl_context} if self.ssl_context is not None else {}
         async with websockets.connect(
             self.url, max_size=None, open_timeout=10, ping_interval=20, ping_timeout=20, **tls
         ) as ws:
@@ -472,35 +520,38 @@ class DocumentClient(HistoryMixin):
             try:
                 messages = binary.decode_server_frame(raw)
             except binary.FrameError as exc:
-                raise ClientError(
-                    f"unreadable frame from the server: {exc}", code="bad_frame"
-                ) from None
+                raise _bad_frame(str(exc)) from None
             for message in messages:
                 if isinstance(message, binary.ServerUpdate):
                     await self._handle(message.as_message())
                 else:
-                    await self._handle(json.loads(message))
+                    await self._handle(_json_frame(message))
             return
-        msg = json.loads(raw)
+        msg = _json_frame(raw)
         if isinstance(msg, dict) and msg.get("type") == "welcome":
             self._binary_frames = self.use_binary_frames and msg.get("binary") is True
         await self._handle(msg)
 
-    async def _handle(self, msg: dict) -> None:
+    async def _handle(self, msg: object) -> None:
+        if not isinstance(msg, dict):
+            raise _bad_frame("a server message is not a JSON object")
         kind = msg.get("type")
         if kind == "batch":  # several server messages in one frame, in order
-            for inner in msg.get("messages", []):
+            inner_messages = msg.get("messages", [])
+            if not isinstance(inner_messages, list):
+                raise _bad_frame("a batch's messages are not a JSON array")
+            for inner in inner_messages:
                 await self._handle(inner)
             return
-        handler = getattr(self, f"_on_{kind}", None)
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
             log.debug("ignoring unknown message type %r", kind)
             return
         result = handler(msg)
-        if asyncio.iscoroutine(result):
+        if result is not None:
             await result
 
-    async def _on_welcome(self, msg: dict) -> None:
+    async def _on_welcome(self, msg: dict[str, Any]) -> None:
         # The highest counter the server stored under this client id (in the active
         # session): a new instance reusing a client id (a bot run again) continues
         # after it, so its updates are never mistaken for re-sent ones.
@@ -543,17 +594,15 @@ class DocumentClient(HistoryMixin):
         cipher = SessionCipher(session_secrets.content_key, self.document_id, session_id)
         snapshot = cipher.seal_snapshot(version, self.doc.get_update())
         self._creating = session_id
-        self._pending_session = (
-            cipher,
-            {
-                "session_id": session_id,
-                "key_hint": hint,
-                "salt": _b64(session_secrets.salt),
-                "iterations": session_secrets.iterations,
-                "wrapped_key": _b64(session_secrets.wrapped_key),
-                "start_seq": version,
-            },
-        )
+        proposed: dict[str, Any] = {
+            "session_id": session_id,
+            "key_hint": hint,
+            "salt": _b64(session_secrets.salt),
+            "iterations": session_secrets.iterations,
+            "wrapped_key": _b64(session_secrets.wrapped_key),
+            "start_seq": version,
+        }
+        self._pending_session = (cipher, proposed)
         await self._send(
             {
                 "type": "create_session",
@@ -594,7 +643,10 @@ class DocumentClient(HistoryMixin):
             )
             if not self._rotation_behind:
                 assert self.session is not None
-                return self.session["key_hint"]
+                hint = self.session["key_hint"]
+                if not isinstance(hint, str):
+                    raise ClientError("the new session has no key hint", code="bad_frame")
+                return hint
             await asyncio.sleep(0.05)  # others' updates landed first: seal again, newer
         raise ClientError(
             "could not rotate the key: the document kept changing", code="session_conflict"
@@ -609,10 +661,12 @@ class DocumentClient(HistoryMixin):
                 raise TimeoutError(f"the document was not {what} within {timeout} s")
             await asyncio.sleep(0.02)
 
-    async def _on_session_created(self, msg: dict) -> None:
-        if msg.get("session_id") != self._creating:
-            return
-        cipher, session = self._pending_session
+    async def _on_session_created(self, msg: dict[str, Any]) -> None:
+        pending = self._pending_session
+        if pending is None or self._creating is None or msg.get("session_id") != self._creating:
+            return  # not the session this client is creating
+        cipher, session = pending
+        self._pending_session = None
         self._cipher = cipher
         self._ciphers[session["session_id"]] = cipher
         self.session = session
@@ -622,18 +676,18 @@ class DocumentClient(HistoryMixin):
         self._emit("session", {"session_id": session["session_id"], "created": True})
         await self._became_synced()
 
-    def _on_session_rejected(self, msg: dict) -> None:
+    def _on_session_rejected(self, msg: dict[str, Any]) -> None:
         # The winner's session arrives as new_session; wait for it. A rotation sealed
         # for an older version than the document's ("behind") is simply retried.
         if msg.get("session_id") == self._creating:
             self._creating = None
             self._rotation_behind = msg.get("reason") == "behind"
 
-    async def _on_new_session(self, msg: dict) -> None:
+    async def _on_new_session(self, msg: dict[str, Any]) -> None:
         self._creating = None
         await self._adopt_session(msg["session"], fresh=True)
 
-    async def _adopt_session(self, session: dict, *, fresh: bool) -> None:
+    async def _adopt_session(self, session: dict[str, Any], *, fresh: bool) -> None:
         key, _hint = await fetch_key(
             self.encryption_provider, self.document_id, session["key_hint"]
         )
@@ -677,7 +731,7 @@ class DocumentClient(HistoryMixin):
         self._sync_expected = {}
         self._emit("session", {"session_id": session["session_id"], "created": False})
 
-    def _on_snapshot(self, msg: dict) -> None:
+    def _on_snapshot(self, msg: dict[str, Any]) -> None:
         if self.session is None or msg.get("session_id") != self.session["session_id"]:
             return
         try:
@@ -698,7 +752,7 @@ class DocumentClient(HistoryMixin):
             self._advance(self.version)
         self._emit("remote_change", {"seq": msg["seq"], "snapshot": True})
 
-    def _on_update(self, msg: dict) -> None:
+    def _on_update(self, msg: dict[str, Any]) -> None:
         if self.session is None or msg.get("session_id") != self.session["session_id"]:
             return
         if self._cipher is None:
@@ -730,7 +784,7 @@ class DocumentClient(HistoryMixin):
                 {"seq": seq, "user_id": msg["user_id"], "client_id": msg["client_id"]},
             )
 
-    async def _on_synced(self, msg: dict) -> None:
+    async def _on_synced(self, msg: dict[str, Any]) -> None:
         self._advance(msg.get("version", 0))
         problem, self._sync_problem = self._sync_problem, None
         expected, self._sync_expected = self._sync_expected, {}
@@ -754,14 +808,14 @@ class DocumentClient(HistoryMixin):
         for counter in sorted(self._pending):
             self._send_soon(counter)
 
-    def _on_ack(self, msg: dict) -> None:
+    def _on_ack(self, msg: dict[str, Any]) -> None:
         if self._pending.pop(msg["counter"], None) is not None:
             self._save_local()
         self._advance(msg["seq"])
         if not self._pending:
             self._acked.set()
 
-    async def _on_snapshot_request(self, msg: dict) -> None:
+    async def _on_snapshot_request(self, msg: dict[str, Any]) -> None:
         if self._cipher is None or self.session is None or self._above:
             return  # only a client with a gap-free history may vouch for a version
         seq = self.version
@@ -776,18 +830,18 @@ class DocumentClient(HistoryMixin):
             }
         )
 
-    def _on_client_joined(self, msg: dict) -> None:
-        info = {
+    def _on_client_joined(self, msg: dict[str, Any]) -> None:
+        info: dict[str, Any] = {
             k: msg[k] for k in ("user_id", "client_id", "caret", "client_info", "role") if k in msg
         }
         self.clients[msg["client_id"]] = info
         self._emit("client_joined", info)
 
-    def _on_client_left(self, msg: dict) -> None:
+    def _on_client_left(self, msg: dict[str, Any]) -> None:
         info = self.clients.pop(msg["client_id"], msg)
         self._emit("client_left", info)
 
-    def _on_presence(self, msg: dict) -> None:
+    def _on_presence(self, msg: dict[str, Any]) -> None:
         if self._cipher is None:
             return
         try:
@@ -802,11 +856,11 @@ class DocumentClient(HistoryMixin):
             "presence", {"client_id": msg["client_id"], "user_id": msg["user_id"], "state": state}
         )
 
-    def _on_token_accepted(self, msg: dict) -> None:
+    def _on_token_accepted(self, msg: dict[str, Any]) -> None:
         self._token_expires_at = msg.get("expires_at")
         self.role = msg.get("role", self.role)
 
-    def _on_error(self, msg: dict) -> None:
+    def _on_error(self, msg: dict[str, Any]) -> None:
         code = msg.get("code", "error")
         retry_after = msg.get("retry_after")
         raise ClientError(
