@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from tandem.protocol import server_frames
@@ -52,7 +53,7 @@ class ClusterRelay:
         self.store = state.store
         self.node = state.store.node_id
         self.nodes_seen: dict[str, float] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._gap_checks: set[tuple[str, str]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self.malformed = 0
@@ -80,12 +81,12 @@ class ClusterRelay:
         for task in list(self._tasks):
             task.cancel()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
+    def _done(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
