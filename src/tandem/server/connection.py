@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import PlainTextResponse
@@ -51,6 +52,7 @@ from tandem.protocol.server_connection import (
 )
 from tandem.protocol.server_frames import UpdateFrame
 from tandem.server.deletion import close_deleted_document, document_deleted
+from tandem.server.fanout import ReleasedRun
 from tandem.server.quotas import check_write
 from tandem.storage import (
     ClientIdTaken,
@@ -129,6 +131,10 @@ class CollabConnection:
         self._flusher: asyncio.Task[None] | None = None
         self._counted_user = False
         self.binary = False  # the client negotiated binary update frames
+        # Writes complete WebSocket frames straight to the socket (server.transport);
+        # False when it cannot (socket paused or closing). None: not available.
+        self._send_frames: Callable[[bytes], bool] | None = None
+        self._sending = False  # the send loop is inside an ASGI send
         self._batching = False  # ... and batch frames
 
     # -- Member --------------------------------------------------------------------
@@ -155,6 +161,31 @@ class CollabConnection:
             )
             return
         self._wake.set()
+
+    def deliver_run(self, run: ReleasedRun) -> None:
+        """Released updates (``DocumentHub.flush``): written straight to the socket as
+        bytes shared with the other members when nothing is queued before them and the
+        socket takes them; else queued one by one like any frame."""
+        if self._final is not None:
+            return
+        outbound = self.outbound
+        send_frames = self._send_frames
+        if (
+            send_frames is not None
+            and not self._sending
+            and not len(outbound)
+            and not outbound.syncing
+        ):
+            wire = run.wire_for(
+                self, binary=self.binary, batching=self._batching, after_seq=outbound.last_sent_seq
+            )
+            if wire is None:
+                return
+            if send_frames(wire):
+                outbound.last_sent_seq = max(outbound.last_sent_seq, run.last_seq)
+                return
+        for seq, frame in run.frames_for(self):
+            self.deliver(frame, seq=seq)
 
     def kick(self, error: ProtocolError) -> None:
         if self.hub is not None:  # the hub already let go of this member
@@ -244,10 +275,14 @@ class CollabConnection:
                     frame = server_frames.batch_frame(frames)  # type: ignore[arg-type]
                 else:
                     continue
-                if type(frame) is bytes:
-                    await send({"type": "websocket.send", "bytes": frame})
-                else:
-                    await send({"type": "websocket.send", "text": frame})
+                self._sending = True
+                try:
+                    if type(frame) is bytes:
+                        await send({"type": "websocket.send", "bytes": frame})
+                    else:
+                        await send({"type": "websocket.send", "text": frame})
+                finally:
+                    self._sending = False
                 if outbound.room_for_history:
                     self._room.set()
         except asyncio.CancelledError:
@@ -286,6 +321,9 @@ class CollabConnection:
         if await self.refuse_if_limited():
             return
         await self.ws.accept()
+        transport = self.ws.scope.get("extensions", {}).get(TRANSPORT_EXTENSION)
+        if transport is not None:
+            self._send_frames = transport.get("send_frames")
         self._sender = asyncio.create_task(self._send_loop())
         try:
             await self._serve()
@@ -706,7 +744,11 @@ class CollabConnection:
                     self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
                 metrics.fanout(time.perf_counter() - started)
                 if self.hub is not None:
-                    hub.ask_for_snapshot(self.settings.snapshot_threshold, prefer=self)
+                    hub.ask_for_snapshot(
+                        self.settings.snapshot_threshold,
+                        prefer=self,
+                        everyone_at=self.settings.max_log_updates // 2 or None,
+                    )
         finally:
             for message in self._batch:  # not stored: the client re-sends them
                 hub.queued -= 1
@@ -750,8 +792,7 @@ class CollabConnection:
             return
         except StorageError as exc:
             raise ProtocolError("storage_unavailable", exc.message) from None
-        hub.snapshot_seq = max(hub.snapshot_seq, message.seq)
-        hub.snapshot_requested_at = 0.0
+        hub.snapshot_stored(message.seq)
         hub.checkpoint_at = time.monotonic()
         with contextlib.suppress(StorageError):
             info = await self.state.store.document_info(hub.api_key, hub.document_id)

@@ -22,6 +22,7 @@ from typing import Any
 from tandem.protocol import server_frames
 from tandem.protocol.errors import ProtocolError
 from tandem.protocol.server_frames import UpdateFrame
+from tandem.server.fanout import ReleasedRun
 from tandem.server.member import Member
 from tandem.server.quotas import ByteGate, ByteRate
 from tandem.storage import SessionRecord, Store
@@ -44,6 +45,8 @@ class DocumentHub:
         self.head = 0
         self.snapshot_seq = 0
         self.snapshot_requested_at = 0.0
+        self.snapshot_requested_log = 0  # log length when a snapshot was last requested
+        self._snapshot_turn = 0  # the editor (index) asked last
         self.last_write_at = time.monotonic()  # an update was stored through this node
         self.checkpoint_at = time.monotonic()  # a checkpoint was stored (or the hub opened)
         self.stored_bytes = 0  # snapshot + log, as last read plus what was appended since
@@ -60,6 +63,7 @@ class DocumentHub:
         self.write_gate = ByteGate(WRITE_GATE_BYTES)
         self._next_seq = 1
         self._pending: dict[int, tuple[UpdateFrame, Member | None]] = {}
+        self._run: ReleasedRun | None = None  # released, not yet handed to the members
         # Members connected to other nodes (shared storage only): client id -> (node, member)
         self.remote_members: dict[str, tuple[str, dict[str, Any]]] = {}
         # Called when an update is missing from the sequence (e.g. a lost notification).
@@ -166,6 +170,7 @@ class DocumentHub:
         self, frame: str, *, exclude: Member | None = None, ephemeral: bool = False
     ) -> None:
         """Send a frame that is not part of the update sequence (presence, joins)."""
+        self.flush()  # updates released before it go first
         for member in list(self.members.values()):
             if member is not exclude:
                 member.deliver(frame, ephemeral=ephemeral)
@@ -201,16 +206,46 @@ class DocumentHub:
         while self._next_seq in self._pending:
             frame, sender = self._pending.pop(self._next_seq)
             self.head = max(self.head, self._next_seq)
-            for member in list(self.members.values()):
-                if member is not sender:
-                    member.deliver(frame, seq=self._next_seq)
+            run = self._run
+            if run is None:
+                run = self._run = ReleasedRun()
+                run.add(self._next_seq, frame, sender)
+                self._schedule_flush()
+            else:
+                run.add(self._next_seq, frame, sender)
             self._next_seq += 1
+
+    def _schedule_flush(self) -> None:
+        """Hand the run to the members at the end of this event-loop turn, so updates
+        released together (one group commit, many writers) go out as one write per
+        member; at once when no loop runs (the sans-I/O tests)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Deliver the released run to every member but each update's sender."""
+        run, self._run = self._run, None
+        if run is None:
+            return
+        for member in list(self.members.values()):
+            deliver_run = getattr(member, "deliver_run", None)
+            if deliver_run is not None:
+                deliver_run(run)
+            else:
+                for seq, frame in run.frames_for(member):
+                    member.deliver(frame, seq=seq)
 
     def session_started(self, session: SessionRecord) -> None:
         """A new session is active from its start_seq; the log restarts there."""
+        self.flush()
         self.session = session
         self.head = max(self.head, session.start_seq)
         self.snapshot_seq = session.start_seq
+        self.snapshot_requested_log = 0
         self._pending = {s: p for s, p in self._pending.items() if s > session.start_seq}
         self._next_seq = max(self._next_seq, session.start_seq + 1)
 
@@ -221,8 +256,15 @@ class DocumentHub:
         return max(0, self.head - self.snapshot_seq)
 
     def needs_snapshot(self, threshold: int, now: float | None = None) -> bool:
-        if self.log_length < threshold:
+        """The log passed ``threshold`` and no request is pending: none was sent in the
+        last 30 s, or the log grew by another ``threshold`` updates since the last one
+        (the editor asked did not deliver: a busy document must not run into
+        ``max_log_updates`` while waiting 30 s for it)."""
+        log_length = self.log_length
+        if log_length < threshold:
             return False
+        if log_length >= self.snapshot_requested_log + max(threshold, 1):
+            return True
         now = time.monotonic() if now is None else now
         return now - self.snapshot_requested_at > 30.0
 
@@ -232,19 +274,38 @@ class DocumentHub:
         *,
         prefer: Member | None = None,
         everyone: bool = False,
+        everyone_at: int | None = None,
         now: float | None = None,
     ) -> None:
-        """Send ``snapshot_request`` to an editor (``prefer`` first) when the log passed
-        ``threshold``, at most every 30 s; to every editor when ``everyone``."""
+        """Send ``snapshot_request`` to an editor when the log passed ``threshold`` (see
+        ``needs_snapshot``): ``prefer`` first, then, on each repeated request, the next
+        editor in turn; to every editor when ``everyone`` or once the log reaches
+        ``everyone_at``."""
         if not self.needs_snapshot(threshold, now):
             return
         editors = self.editors()
         if not editors:
             return
         self.snapshot_requested_at = time.monotonic() if now is None else now
-        targets = editors if everyone else [prefer if prefer in editors else editors[0]]
+        repeated = self.snapshot_requested_log > 0  # the last request was not answered
+        self.snapshot_requested_log = self.log_length
+        if everyone or (everyone_at is not None and self.log_length >= everyone_at):
+            targets = editors
+        elif repeated:
+            self._snapshot_turn = (self._snapshot_turn + 1) % len(editors)
+            targets = [editors[self._snapshot_turn]]
+        else:
+            target = prefer if prefer in editors else editors[0]
+            self._snapshot_turn = editors.index(target)
+            targets = [target]
         for member in targets:
             member.request_snapshot(self.head)
+
+    def snapshot_stored(self, seq: int) -> None:
+        """A snapshot up to ``seq`` was stored: the log restarts there."""
+        self.snapshot_seq = max(self.snapshot_seq, seq)
+        self.snapshot_requested_at = 0.0
+        self.snapshot_requested_log = 0
 
     def checkpoint_due(self, now: float, idle: float, interval: float) -> bool:
         """Updates arrived since the latest checkpoint, and the document has been quiet

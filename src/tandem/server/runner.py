@@ -43,6 +43,9 @@ def uvicorn_config(
         http=http,
         ws=ws,
         ws_max_size=settings.max_frame_bytes * TRANSPORT_LIMIT_FACTOR,
+        # Ciphertext does not compress: per-receiver zlib would be pure cost, and one
+        # frame serialised once is shared by every receiver (server.fanout).
+        ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ssl_certfile=settings.tls_cert,

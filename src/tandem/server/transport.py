@@ -25,6 +25,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from tandem.server.connection import TRANSPORT_EXTENSION
 
@@ -114,11 +115,28 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][TRANSPORT_EXTENSION] = {
-                "set_max_message_size": self._set_max_message_size
+                "set_max_message_size": self._set_max_message_size,
+                "send_frames": self._send_frames,
             }
 
     def _set_max_message_size(self, nbytes: int) -> None:
         self.conn.max_message_size = nbytes
+
+    def _send_frames(self, data: bytes) -> bool:
+        """Write complete WebSocket frames (server.fanout) to the socket now, if it is
+        open, takes writes (not paused by a full buffer: then the caller queues, and the
+        queue's bound applies) and has no extension that would rewrite frames."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+            or self.conn.extensions
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(data)
+        return True
 
 
 class _Refused:
