@@ -4,7 +4,6 @@ machine, strict JSON, the outbound queue, server frames, the hub's membership.""
 from __future__ import annotations
 
 import asyncio
-
 import base64
 import json
 

@@ -153,14 +153,19 @@ class CollabConnection:
     ) -> None:
         if self._final is not None:
             return
-        if type(frame) is UpdateFrame:
-            frame = frame.binary if self.binary else frame.text
-        if not self.outbound.push(frame, seq=seq, ephemeral=ephemeral):
+        wire: str | bytes = frame if type(frame) is str else self._form(frame)
+        if not self.outbound.push(wire, seq=seq, ephemeral=ephemeral):
             self.fail(
                 ProtocolError("slow_consumer", "the client is not reading its messages fast enough")
             )
             return
         self._wake.set()
+
+    def _form(self, frame: str | UpdateFrame) -> str | bytes:
+        """An update in the form this client negotiated."""
+        if isinstance(frame, UpdateFrame):
+            return frame.binary if self.binary else frame.text
+        return frame
 
     def deliver_run(self, run: ReleasedRun) -> None:
         """Released updates (``DocumentHub.flush``): written straight to the socket as
@@ -199,9 +204,8 @@ class CollabConnection:
     def _history(self, frame: str | UpdateFrame, seq: int | None = None) -> None:
         if self._final is not None:
             return
-        if type(frame) is UpdateFrame:
-            frame = frame.binary if self.binary else frame.text
-        if not self.outbound.push_history(frame, seq=seq):
+        wire: str | bytes = frame if type(frame) is str else self._form(frame)
+        if not self.outbound.push_history(wire, seq=seq):
             self.fail(
                 ProtocolError("slow_consumer", "the client is not reading its messages fast enough")
             )
@@ -240,9 +244,9 @@ class CollabConnection:
             while True:
                 if not len(outbound):
                     if self._final is not None:
-                        frame, code = self._final
-                        if frame is not None:
-                            await self.ws.send_text(frame)
+                        last, code = self._final
+                        if last is not None:
+                            await self.ws.send_text(last)
                         try:
                             await self.ws.close(code)
                         except Exception as exc:  # the peer is already gone: nothing to close
@@ -267,12 +271,13 @@ class CollabConnection:
                     last_send = loop.time()
                 else:
                     frames = outbound.pop(1)
+                frame: str | bytes
                 if len(frames) == 1:
                     frame = frames[0]
                 elif self.binary:
                     frame = server_frames.binary_batch(frames)
-                elif frames:
-                    frame = server_frames.batch_frame(frames)  # type: ignore[arg-type]
+                elif frames:  # a text client's queue holds only JSON text
+                    frame = server_frames.batch_frame([f for f in frames if type(f) is str])
                 else:
                     continue
                 self._sending = True
@@ -340,10 +345,13 @@ class CollabConnection:
             for task in self._tasks:
                 task.cancel()
             self.close_quietly()
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._sender), timeout=5)
-            if not self._sender.done():
-                self._sender.cancel()
+            try:
+                # the send loop flushes the final frame; it handles its own errors, and
+                # asyncio.wait neither raises them nor swallows this task's cancellation
+                await asyncio.wait({self._sender}, timeout=5)
+            finally:
+                if not self._sender.done():
+                    self._sender.cancel()
 
     async def _receive(self, timeout: float | None) -> str | bytes | None:
         message = await asyncio.wait_for(self.ws.receive(), timeout)

@@ -156,7 +156,7 @@ class DocumentHub:
             self.on_left(self, info)
 
     def caret_for_new_member(self) -> int:
-        taken = {m.caret for m in self.members.values()}
+        taken: set[object] = {m.caret for m in self.members.values()}
         taken |= {info.get("caret") for _node, info in self.remote_members.values()}
         for caret in range(1, 9):
             if caret not in taken:
