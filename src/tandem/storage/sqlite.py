@@ -147,17 +147,25 @@ class _Writer(threading.Thread):
             failure = StorageUnavailable(f"SQLite write failed: {exc}")
             failure.__cause__ = exc
             outcomes = [(False, failure)] * len(batch)
+        # One wake-up of each event loop per batch, not one per job: every waiter of a
+        # group commit resumes in the same loop turn (and their fan-out goes out as one
+        # run, server.fanout).
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+        by_loop = {}
         for (_fn, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, ok, value)
+            by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in settled:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
