@@ -135,6 +135,7 @@ class CollabConnection:
         # False when it cannot (socket paused or closing). None: not available.
         self._send_frames: Callable[[bytes], bool] | None = None
         self._sending = False  # the send loop is inside an ASGI send
+        self._welcomed = False  # the welcome is queued: frames may follow it
         self._batching = False  # ... and batch frames
 
     # -- Member --------------------------------------------------------------------
@@ -177,6 +178,7 @@ class CollabConnection:
         send_frames = self._send_frames
         if (
             send_frames is not None
+            and self._welcomed
             and not self._sending
             and not len(outbound)
             and not outbound.syncing
@@ -491,6 +493,7 @@ class CollabConnection:
                 counter=counter,
             )
         )
+        self._welcomed = True
         if hub.session is not None:
             self.announced = hub.session.session_id
             self._start_sync(

@@ -100,6 +100,7 @@ class DocumentHub:
         A connection with the same client id and user is replaced (kicked with
         ``replaced``) in the same step; a client id in use by another user is refused,
         as are members over the per-document and per-user limits."""
+        self.flush()  # updates released before it joined reach it through its sync
         previous = self.members.get(member.client_id)
         if previous is not None and previous.user_id != member.user_id:
             raise _client_id_taken()
