@@ -502,3 +502,25 @@ def test_non_bytes_arguments_refused(bad: object) -> None:
         derive_key(KEY, bad, FAST)  # type: ignore[arg-type]
     with pytest.raises(EncryptionError):
         new_session_secrets(KEY, "d", "s", iterations=FAST, content_key=bad)  # type: ignore[arg-type]
+
+
+@given(
+    client_id=st.text(min_size=0, max_size=40),
+    counter=st.integers(min_value=0, max_value=2**63),
+)
+@settings(max_examples=200)
+def test_cached_update_aad_is_the_aad_byte_for_byte(client_id: str, counter: int) -> None:
+    """SessionCipher caches the per-client prefix of an update's associated data; the
+    result must stay exactly ``associated_data("update", doc, session, client, counter)``."""
+    cipher = SessionCipher(bytes(32), "doc-1", "session-1")
+    expected = crypto.associated_data("update", "doc-1", "session-1", client_id, counter)
+    assert cipher._update_aad(client_id, counter) == expected
+    assert cipher._update_aad(client_id, counter) == expected  # from the cache
+
+
+def test_cached_update_aad_refuses_what_associated_data_refuses() -> None:
+    cipher = SessionCipher(bytes(32), "doc-1", "session-1")
+    with pytest.raises(TypeError):
+        cipher._update_aad("client-1", True)  # type: ignore[arg-type]  # bool is not a counter
+    with pytest.raises(crypto.EncryptionError):
+        cipher._update_aad("\ud800", 1)  # a lone surrogate is not valid Unicode

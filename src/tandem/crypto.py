@@ -79,6 +79,9 @@ class EncryptionError(TandemError):
 # --- associated data --------------------------------------------------------
 
 
+_MAX_CACHED_PREFIXES = 4096  # SessionCipher's per-client-id AAD prefixes
+
+
 def _field_bytes(value: str | int) -> bytes:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise TypeError(f"associated data fields are str or int, not {type(value).__name__}")
@@ -311,6 +314,9 @@ class SessionCipher:
         self._aes = _aesgcm(content_key)
         self.document_id = document_id
         self.session_id = session_id
+        # associated_data("update", document, session, client id) per client id: a
+        # client opens every collaborator's updates, and the prefix never changes
+        self._update_prefixes: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return f"SessionCipher(document_id={self.document_id!r}, session_id={self.session_id!r})"
@@ -318,13 +324,24 @@ class SessionCipher:
     def _aad(self, kind: str, *fields: str | int) -> bytes:
         return associated_data(kind, self.document_id, self.session_id, *fields)
 
+    def _update_aad(self, client_id: str, counter: int) -> bytes:
+        """``_aad("update", client_id, counter)``, byte for byte, from a cached prefix."""
+        prefix = self._update_prefixes.get(client_id)
+        if prefix is None:
+            if len(self._update_prefixes) >= _MAX_CACHED_PREFIXES:
+                self._update_prefixes.clear()
+            prefix = associated_data("update", self.document_id, self.session_id, client_id)
+            self._update_prefixes[client_id] = prefix
+        last = _field_bytes(counter)
+        return prefix + struct.pack(">I", len(last)) + last
+
     def seal_update(
         self, client_id: str, counter: int, plaintext: bytes, *, nonce: bytes | None = None
     ) -> bytes:
-        return _seal_with(self._aes, plaintext, self._aad("update", client_id, counter), nonce)
+        return _seal_with(self._aes, plaintext, self._update_aad(client_id, counter), nonce)
 
     def open_update(self, client_id: str, counter: int, blob: bytes) -> bytes:
-        return _open_with(self._aes, blob, self._aad("update", client_id, counter))
+        return _open_with(self._aes, blob, self._update_aad(client_id, counter))
 
     def seal_snapshot(self, seq: int, plaintext: bytes, *, nonce: bytes | None = None) -> bytes:
         return _seal_with(self._aes, plaintext, self._aad("snapshot", seq), nonce)
