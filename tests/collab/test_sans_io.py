@@ -389,3 +389,35 @@ async def test_a_documents_write_quota_outlives_its_hub():
     assert again is not hub and again.write_rate is hub.write_rate
     assert again.write_rate.take(1_000) > 0
     registry.unpin(again)
+
+
+def test_an_unanswered_snapshot_request_moves_on_to_the_next_editor():
+    """A busy document must not run into ``max_log_updates`` while the one editor asked
+    never answers: each further ``threshold`` updates, the next editor is asked; from
+    ``everyone_at`` on, every editor; a stored snapshot ends the round."""
+    hub = DocumentHub(("k", "doc"))
+    editors = [FakeMember(f"client-{i}", f"user-{i}") for i in range(3)]
+    for editor in editors:
+        hub.admit(editor, MembershipLimits())
+    hub.head = 500
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=10.0)
+    assert [len(e.snapshot_requests) for e in editors] == [0, 1, 0]
+    hub.head = 900  # grew by less than the threshold since: still waiting
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=11.0)
+    assert [len(e.snapshot_requests) for e in editors] == [0, 1, 0]
+    hub.head = 1000  # another 500 and no snapshot: the next editor in turn
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=12.0)
+    assert [len(e.snapshot_requests) for e in editors] == [0, 1, 1]
+    hub.head = 1500
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=13.0)
+    assert [len(e.snapshot_requests) for e in editors] == [1, 1, 1]
+    hub.head = 2500  # half the log limit: everyone
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=14.0)
+    assert [len(e.snapshot_requests) for e in editors] == [2, 2, 2]
+    hub.snapshot_stored(2400)
+    hub.head = 2600  # log 200 since the snapshot: below the threshold
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=15.0)
+    assert [len(e.snapshot_requests) for e in editors] == [2, 2, 2]
+    hub.head = 2900  # a new round starts with the preferred editor again
+    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=16.0)
+    assert [len(e.snapshot_requests) for e in editors] == [2, 3, 2]

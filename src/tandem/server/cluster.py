@@ -170,7 +170,7 @@ class ClusterRelay:
         elif isinstance(event, SessionCreated):
             self._spawn(self._adopt_session(hub))
         elif isinstance(event, SnapshotStored):
-            hub.snapshot_seq = max(hub.snapshot_seq, event.seq)
+            hub.snapshot_stored(event.seq)  # stored through another node: not pending here
         elif isinstance(event, PresenceRelayed):
             hub.broadcast(
                 server_frames.presence(event.client_id, event.user_id, event.data_b64),
