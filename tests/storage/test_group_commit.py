@@ -180,3 +180,24 @@ async def test_a_cancelled_caller_before_its_batch_writes_nothing(pg):
     rows = await store.updates_after(api_key, "doc", 0)
     assert [(r.seq, r.client_id) for r in rows] == [(1, "client-a"), (2, "client-c")]
     assert third.seq == 2
+
+
+async def test_a_pooled_connection_released_inside_a_transaction_is_rolled_back(pg):
+    """The pool's cheap reset (no asyncpg default reset round trip) still never hands
+    out a connection with a transaction left open, and what that transaction wrote is
+    gone; the store keeps working on every pooled connection."""
+    store, api_key, sid, _notes, _url = pg
+    pool = store._pool
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await conn.execute("BEGIN")
+        await conn.execute("CREATE TABLE left_open (x int)")
+        assert conn.is_in_transaction()
+    for _ in range(pool.get_max_size()):
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('left_open')") is None
+    results = await store.append_updates(
+        api_key, "doc", sid, "client-aaaaaaaa", "alice", [(1, SEALED)]
+    )
+    assert [r.seq for r in results] == [1]

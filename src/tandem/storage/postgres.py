@@ -415,6 +415,7 @@ class PostgresStore(Store):
                 command_timeout=self._timeout,
                 timeout=self._timeout,
                 init=_init_connection,
+                reset=_reset_connection,
             )
             async with self._pool.acquire() as conn:
                 await migrate(conn)
@@ -1177,6 +1178,15 @@ class PostgresStore(Store):
             "PostgreSQL keeps deleted rows until VACUUM reclaims them, and in its WAL, "
             'archives and replicas: see docs/deploy.md, "Deleting documents"'
         )
+
+
+async def _reset_connection(conn: Connection) -> None:
+    """Nothing beyond asyncpg's own clean-up on release (which rolls back a transaction
+    left open): its default reset adds a round trip per release (advisory unlock,
+    CLOSE ALL, UNLISTEN, RESET ALL), and this store keeps no such session state on
+    pooled connections — no SET, no LISTEN (the listener has its own connection), and
+    migrate() releases its advisory lock itself."""
+    del conn
 
 
 async def migrate(conn: Connection) -> int:

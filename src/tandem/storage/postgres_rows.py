@@ -37,6 +37,8 @@ class Connection(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[object]: ...
 
+    def is_in_transaction(self) -> bool: ...
+
 
 def _wrong(value: object, expected: str, what: str) -> StorageError:
     return StorageError(
