@@ -16,14 +16,13 @@ import { SCHEMA } from './content/schema.js';
 /** @typedef {import('tinymce').Editor} Editor */
 /** @typedef {import('tinymce').TinyMCE} TinyMCE */
 /** @typedef {import('./content/model.js').Block} Block */
-/** @typedef {import('./content/model.js').Item} Item */
 /** @typedef {{blocks: Block[], notes: string[], altered?: boolean}} Reading what a read gives */
 /**
  * How the binding reads the editing DOM and renders blocks into it (editorIo, or binding.js's
  * plainIo in tests).
  * @typedef {object} Io
  * @property {(nodes: ArrayLike<Node> & Iterable<Node>) => Reading} read
- * @property {(blocks: Item[]) => Node[]} render
+ * @property {(blocks: Block[]) => Node[]} render
  * @property {() => void} afterRender
  */
 /** @typedef {Io & {contentToModel: (html: string) => Reading}} EditorIo */
@@ -91,7 +90,8 @@ function blobToData(editor, html, notes) {
  */
 export function editorIo(editor, tiny) {
   const doc = editor.getDoc();
-  const purify = makePurifier(editor.getWin());
+  // a window has its globals (TinyMCE's typings give the editor's as a bare Window)
+  const purify = makePurifier(/** @type {Window & typeof globalThis} */ (editor.getWin()));
   // code samples are highlighted by the codesample plugin on SetContent
   let needsSetContent = false;
   return {
@@ -110,7 +110,7 @@ export function editorIo(editor, tiny) {
       for (const n of notes) result.notes.push(n);
       return result;
     },
-    /** @param {Item[]} blocks */
+    /** @param {Block[]} blocks */
     render(blocks) {
       if (!tiny) throw new Error('TinyMCE is not loaded');
       const html = purify(modelToHtml(blocks));
@@ -142,7 +142,7 @@ export function editorIo(editor, tiny) {
  * The shared document as TinyMCE's getContent() would give it if the DOM showed it.
  * @param {Editor} editor
  * @param {Io} io
- * @param {Item[]} blocks
+ * @param {Block[]} blocks
  */
 export function sharedContent(editor, io, blocks) {
   const wrap = editor.getDoc().createElement('div');

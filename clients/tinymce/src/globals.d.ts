@@ -4,6 +4,8 @@ import type { TinyMCE } from 'tinymce';
 
 declare global {
   var tinymce: TinyMCE | undefined;
+  // set in a browser's console: the binding logs every whole-block rewrite (binding.js)
+  var __rtcDebug: unknown;
 }
 
 export {};

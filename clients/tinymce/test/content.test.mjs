@@ -19,6 +19,7 @@ const VECTORS = new URL('../../../tests/vectors/content.json', import.meta.url);
 const { window, document } = makeDom();
 const purify = makePurifier(window);
 
+/** @param {import('../src/content/model.js').Block[]} blocks */
 function viaYjs(blocks) {
   const doc = new Y.Doc();
   const fragment = doc.getXmlFragment('content');
