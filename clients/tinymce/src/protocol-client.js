@@ -202,12 +202,12 @@ export function closeReason(closeCode, errorCode) {
 
 /**
  * https://host/base -> wss://host/base/v1/collab
- * @param {string} serverUrl
+ * @param {string | undefined} serverUrl (none: an invalid server URL)
  */
 export function websocketUrl(serverUrl) {
   let u;
   try {
-    u = new URL(serverUrl);
+    u = new URL(serverUrl ?? '');
   } catch {
     throw new Error(`invalid server URL ${JSON.stringify(serverUrl)}: expected http(s)://host[:port]`);
   }
@@ -324,7 +324,7 @@ export class TandemClient {
    * @param {() => (Promise<unknown> | null)} [o.holdRemote]
    */
   constructor(o) {
-    this.url = o.url || websocketUrl(/** @type {string} */ (o.serverUrl));
+    this.url = o.url || websocketUrl(o.serverUrl);
     this.apiKey = o.apiKey ?? '';
     this.documentId = o.documentId;
     this.tokenProvider = o.tokenProvider;
