@@ -19,6 +19,7 @@ import {
   isStructural,
   isVoidBlock,
   nests,
+  table,
 } from './schema.js';
 import { cleanAttributes, iframeAllowed } from './sanitize.js';
 import { block, isRun, marksKey, run, vanishes } from './model.js';
@@ -49,8 +50,7 @@ export const commentOk = (data) => COMMENT_OK.test(data) && !data.includes('--')
 const BARE_MARKS = new Set(['span', 'font', 'a']); // no mark without attributes
 // a list item or a definition out of its list gets one (as TinyMCE does); other table and
 // list parts out of place are dropped by HTML parsers, their content kept
-/** @type {Record<string, string | undefined>} */
-export const LIST_WRAPPERS = { li: 'ul', dt: 'dl', dd: 'dl' };
+export const LIST_WRAPPERS = table({ li: 'ul', dt: 'dl', dd: 'dl' });
 
 /**
  * Put block `b` in `items`, wrapping a stray list item in a list (shared with neighbours).

@@ -3,7 +3,7 @@
 // through these functions; nothing else decides what is safe. The Python twin is
 // tandem.client.content.sanitize; both read schema.json.
 
-import { SCHEMA } from './schema.js';
+import { SCHEMA, table } from './schema.js';
 
 /** @typedef {import('./model.js').Attrs} Attrs */
 
@@ -13,16 +13,13 @@ import { SCHEMA } from './schema.js';
  */
 const set = (list) => new Set(list);
 const GLOBAL_ATTRS = set(SCHEMA.global_attributes);
-/** @type {Record<string, Set<string> | undefined>} */
-const ELEMENT_ATTRS = Object.fromEntries(Object.entries(SCHEMA.element_attributes).map(([k, v]) => [k, set(v)]));
+const ELEMENT_ATTRS = table(Object.fromEntries(Object.entries(SCHEMA.element_attributes).map(([k, v]) => [k, set(v)])));
 const URL_ATTRS = set(SCHEMA.url_attributes);
 const URL_LIST_ATTRS = set(SCHEMA.url_list_attributes);
 const SAFE_SCHEMES = set(SCHEMA.safe_schemes);
 const IMAGE_TYPES = set(SCHEMA.image_data_types);
-/** @type {Record<string, Set<string> | undefined>} */
-const IMAGE_DATA_ATTRS = Object.fromEntries(Object.entries(SCHEMA.image_data_attributes).map(([k, v]) => [k, set(v)]));
-/** @type {Record<string, Set<string> | undefined>} */
-const ENUMS = Object.fromEntries(Object.entries(SCHEMA.enumerated_attributes).map(([k, v]) => [k, set(v)]));
+const IMAGE_DATA_ATTRS = table(Object.fromEntries(Object.entries(SCHEMA.image_data_attributes).map(([k, v]) => [k, set(v)])));
+const ENUMS = table(Object.fromEntries(Object.entries(SCHEMA.enumerated_attributes).map(([k, v]) => [k, set(v)])));
 const BOOLEANS = set(SCHEMA.boolean_attributes);
 const CSS = set(SCHEMA.css_properties);
 const DISPLAY = set(SCHEMA.css_display_values);

@@ -7,6 +7,15 @@ import SCHEMA from '../../../../src/tandem/client/content/schema.json' with { ty
 export { SCHEMA };
 
 /**
+ * A lookup table for names that come from content (a collaborator's Yjs element or format, an
+ * HTML tag): without a prototype, so that "constructor" or "__proto__" finds nothing.
+ * @template T
+ * @param {Record<string, T>} entries
+ * @returns {Record<string, T | undefined>}
+ */
+export const table = (entries) => Object.assign(Object.create(null), entries);
+
+/**
  * @param {string[]} list
  * @returns {Set<string>}
  */
@@ -16,14 +25,13 @@ export const ROOT_NAME = SCHEMA.root;
 export const FLOW_BLOCKS = set(SCHEMA.flow_blocks);
 /** @type {Record<string, string>} */
 export const STRUCTURAL = SCHEMA.structural_blocks; // tag -> default child
-/** @type {Record<string, Set<string>>} */
-export const STRUCTURAL_CHILDREN = Object.fromEntries(
-  Object.entries(SCHEMA.structural_children).map(([k, v]) => [k, set(v)]),
-);
+// read for structural tags only (isStructural)
+export const STRUCTURAL_CHILDREN = /** @type {Record<string, Set<string>>} */ (table(
+  Object.fromEntries(Object.entries(SCHEMA.structural_children).map(([k, v]) => [k, set(v)])),
+));
 export const VOID_BLOCKS = set(SCHEMA.void_blocks);
 // table parts: only inside these parents (elsewhere HTML parsers drop the tag, keep the content)
-/** @type {Record<string, Set<string> | undefined>} */
-export const CONTAINED = Object.fromEntries(Object.entries(SCHEMA.contained_blocks).map(([k, v]) => [k, set(v)]));
+export const CONTAINED = table(Object.fromEntries(Object.entries(SCHEMA.contained_blocks).map(([k, v]) => [k, set(v)])));
 export const BLOCKS = new Set([...FLOW_BLOCKS, ...Object.keys(STRUCTURAL), ...VOID_BLOCKS]);
 export const MARKS = SCHEMA.marks; // nesting order, outermost first
 export const MARK_RANK = new Map(MARKS.map((m, i) => [m, i]));
@@ -34,10 +42,10 @@ export const NONEDITABLE_CLASSES = SCHEMA.noneditable_classes;
 export const DROP_WITH_CONTENT = set(SCHEMA.drop_with_content);
 /**
  * Names of the first model version (read, never written). JSON has no tuples: the marks'
- * [tag, attributes or null] pairs are described here.
+ * [tag, attributes or null] pairs are described here (a table: a format name is content).
  * @type {Omit<typeof SCHEMA.legacy, 'marks'> & {marks: Record<string, [string, Record<string, string> | null] | undefined>}}
  */
-export const LEGACY = /** @type {any} */ (SCHEMA.legacy);
+export const LEGACY = { ...SCHEMA.legacy, marks: table(/** @type {any} */ (SCHEMA.legacy.marks)) };
 export const MAX_DEPTH = SCHEMA.max_depth; // deeper content is kept flat (its text stays)
 // blocks that hold only inline content in HTML: a block inside one would be split out by
 // any HTML parser, so the model never nests one there (headings: no heading inside)
