@@ -27,13 +27,51 @@ import { isBlockTag } from './content/schema.js';
 import { domPointToY, domRuns, editorNodeKind, isPositionError, mapDomPoint, yPointToDom } from './positions.js';
 import { morphNodes } from './morph.js';
 
+/** @typedef {import('./editor-io.js').Io} Io */
+/** @typedef {import('./editor-io.js').Reading} Reading */
+/** @typedef {import('./content/model.js').Block} Block */
+/** @typedef {import('./content/ydoc.js').YNode} YNode */
+/** @typedef {import('./content/edit.js').EditContext} EditContext */
+/** @typedef {import('./positions.js').DomPoint} DomPoint */
+/**
+ * A top-level DOM group (a block element, or a run of inline nodes straight in the body).
+ * @typedef {{nodes: Node[]}} Group
+ */
+/**
+ * A group as the binding knows it: its nodes, the top-level Yjs types it shows, and the
+ * model last read from it (null: not read yet).
+ * @typedef {{nodes: Node[], ys: YNode[], base: Block[] | null, aligned: boolean}} Entry
+ */
+/** @typedef {{anchor: Y.RelativePosition, focus: Y.RelativePosition}} SavedSelection */
+/** @typedef {{reason: string, message: string, writes: number}} Incident the loop guard tripped */
+/**
+ * Counters for diagnostics and tests (editor.plugins.rtc.getStats()).
+ * @typedef {object} Stats
+ * @property {number} syncs
+ * @property {number} writes
+ * @property {number} renders
+ * @property {number} incidents
+ * @property {number} unaligned
+ * @property {number} lateLocal
+ * @property {number} syncMs
+ * @property {number} renderMs
+ * @property {number} maxSyncMs
+ * @property {number} maxRenderMs
+ * @property {number} [pruned] Yjs elements deleted because they read as nothing
+ * @property {number} [rewrites] blocks rewritten whole (another client's shape)
+ */
+
 const ELEMENT = 1;
 const TEXT = 3;
 const SUSPICIOUS_WRITES = 3; // consecutive writes with no user input before the guard trips
 const SUSPICIOUS_WINDOW_MS = 5000;
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-/** The default I/O: our own parser on the editing DOM, DOMParser for rendering (tests). */
+/**
+ * The default I/O: our own parser on the editing DOM, DOMParser for rendering (tests).
+ * @param {Document} doc
+ * @returns {Io}
+ */
 export function plainIo(doc) {
   return {
     read(nodes) {
@@ -41,7 +79,9 @@ export function plainIo(doc) {
     },
     render(blocks) {
       const html = modelToHtml(blocks);
-      const body = new doc.defaultView.DOMParser().parseFromString(`<!DOCTYPE html><body>${html}</body>`, 'text/html').body;
+      const view = doc.defaultView;
+      if (!view) throw new Error('rtc binding: the editor document has no window');
+      const body = new view.DOMParser().parseFromString(`<!DOCTYPE html><body>${html}</body>`, 'text/html').body;
       // as TinyMCE does: an empty text block holds a bogus <br> so the caret can go in
       for (const el of body.querySelectorAll('p,h1,h2,h3,h4,h5,h6,li,td,th,pre,div,blockquote,dt,dd,figcaption,caption,summary')) {
         if (!el.firstChild) {
@@ -56,13 +96,15 @@ export function plainIo(doc) {
   };
 }
 
+/** @param {Node} node */
 function isIgnorable(node) {
-  if (node.nodeType === ELEMENT) return editorNodeKind(node) === 'skip';
-  if (node.nodeType === TEXT) return !node.data.replace(/[\ufeff\t\n\f\r ]/g, '');
+  if (node.nodeType === ELEMENT) return editorNodeKind(/** @type {Element} */ (node)) === 'skip';
+  if (node.nodeType === TEXT) return !(/** @type {Text} */ (node).data.replace(/[\ufeff\t\n\f\r ]/g, ''));
   return node.nodeType !== 8; // comments are content; other node types are not
 }
 
-const isInlineTop = (node) => node.nodeType !== ELEMENT || (!isBlockTag(node.nodeName.toLowerCase()) && editorNodeKind(node) !== 'unwrap');
+/** @param {Node} node */
+const isInlineTop = (node) => node.nodeType !== ELEMENT || (!isBlockTag(node.nodeName.toLowerCase()) && editorNodeKind(/** @type {Element} */ (node)) !== 'unwrap');
 
 export class Binding {
   /**
@@ -70,9 +112,9 @@ export class Binding {
    * @param {Y.XmlFragment} fragment
    * @param {object} [o]
    * @param {any} [o.origin] transaction origin of local changes
-   * @param {{read: Function, render: Function, afterRender: Function}} [o.io]
+   * @param {Io} [o.io]
    * @param {(notes: string[]) => void} [o.onNotes] what a sync could not keep
-   * @param {(info: object) => void} [o.onIncident] the loop guard tripped
+   * @param {(info: Incident) => void} [o.onIncident] the loop guard tripped
    * @param {() => void} [o.onRemoteRender] after a collaborator's change was shown
    * @param {() => (Selection|null)} [o.getSelection]
    * @param {() => void} [o.onDirty] the DOM changed and a sync is due
@@ -90,25 +132,36 @@ export class Binding {
     this.onIncident = o.onIncident || (() => {});
     this.onRemoteRender = o.onRemoteRender || (() => {});
     this.getSelection = o.getSelection || (() => (this.doc.defaultView ? this.doc.defaultView.getSelection() : null));
+    /** @type {Entry[]} */
     this.entries = [];
+    /** @type {Map<Node, Entry>} */
     this.nodeEntry = new Map();
     this.busy = false; // the mutex
     this.active = false; // showing the document (after renderAll)
     this.paused = false;
+    /** @type {Stats} */
     this.stats = { syncs: 0, writes: 0, renders: 0, incidents: 0, unaligned: 0, lateLocal: 0, syncMs: 0, renderMs: 0, maxSyncMs: 0, maxRenderMs: 0 };
+    /** @type {Set<Node>} top-level nodes the MutationObserver named */
     this._dirty = new Set();
     this._structural = false;
     this._input = true;
+    /** @type {number[]} times of writes nobody typed (the loop guard) */
     this._suspicious = [];
+    /** @type {SavedSelection | null | undefined} the selection before a remote change */
     this._saved = undefined;
     this._localChanged = false;
     const View = this.doc.defaultView;
     this.observer = View && View.MutationObserver ? new View.MutationObserver((records) => this._collect(records)) : null;
     this.onDirty = o.onDirty || (() => {});
+    /**
+     * @param {Y.YEvent<any>[]} events
+     * @param {Y.Transaction} tr
+     */
     this._observe = (events, tr) => {
       if (tr.origin === this.origin || !this.active) return;
       this._render(events);
     };
+    /** @param {Y.Transaction} tr */
     this._before = (tr) => {
       if (tr.origin === this.origin || this._saved !== undefined || this.busy) return;
       try {
@@ -119,6 +172,7 @@ export class Binding {
         this._saved = null;
       }
     };
+    /** @param {Y.Transaction} tr */
     this._afterTr = (tr) => {
       if (tr.origin === this.origin) this._localChanged = tr.changed.size > 0 || tr.deleteSet.clients.size > 0;
     };
@@ -172,7 +226,13 @@ export class Binding {
     return groups;
   }
 
+  /**
+   * The top-level node (a child of the body) that holds `node`, or null.
+   * @param {Node} node
+   * @returns {Node | null}
+   */
   _topOf(node) {
+    /** @type {Node | null} */
     let n = node;
     while (n && n.parentNode !== this.body) {
       if (n === this.body) return null;
@@ -181,6 +241,7 @@ export class Binding {
     return n;
   }
 
+  /** @param {MutationRecord[]} records */
   _collect(records) {
     if (this.busy) return; // our own render's mutations (also taken synchronously)
     let any = false;
@@ -188,14 +249,14 @@ export class Binding {
       if (r.target === this.body) {
         if (r.type === 'childList') {
           for (const n of r.addedNodes) if (!isIgnorable(n)) any = this._structural = true;
-          for (const n of r.removedNodes) if (n.nodeType !== ELEMENT || editorNodeKind(n) !== 'skip') any = this._structural = true;
+          for (const n of r.removedNodes) if (n.nodeType !== ELEMENT || editorNodeKind(/** @type {Element} */ (n)) !== 'skip') any = this._structural = true;
         }
         continue;
       }
       const top = this._topOf(r.target);
       if (!top) continue;
-      if (top.nodeType === ELEMENT && editorNodeKind(top) === 'skip') continue;
-      if (r.type === 'attributes' && r.target.nodeType === ELEMENT && editorNodeKind(r.target) === 'skip') continue;
+      if (top.nodeType === ELEMENT && editorNodeKind(/** @type {Element} */ (top)) === 'skip') continue;
+      if (r.type === 'attributes' && r.target.nodeType === ELEMENT && editorNodeKind(/** @type {Element} */ (r.target)) === 'skip') continue;
       this._dirty.add(top);
       any = true;
     }
@@ -213,13 +274,17 @@ export class Binding {
     for (const e of this.entries) for (const n of e.nodes) this.nodeEntry.set(n, e);
   }
 
-  /** The model of the whole DOM as it is now (read, not written). */
+  /**
+   * The model of the whole DOM as it is now (read, not written).
+   * @returns {Block[]}
+   */
   readDom() {
     return this._groups().flatMap((g) => this.io.read(g.nodes).blocks);
   }
 
   // -- render: the shared document -> the DOM ------------------------------------------------
 
+  /** @param {YNode} y */
   _renderTop(y) {
     const blocks = readTopNode(y);
     return { blocks, nodes: blocks.length ? this.io.render(blocks) : [] };
@@ -256,7 +321,11 @@ export class Binding {
     this.entries.push({ nodes, ys: [], base: null, aligned: false });
   }
 
-  /** Read back what was rendered: the baselines of `entries`. */
+  /**
+   * Read back what was rendered: the baselines of `entries`.
+   * @param {Entry[]} entries
+   * @param {{all?: boolean}} [o] all: every entry (renderAll)
+   */
   _settle(entries, { all = false } = {}) {
     if (this.observer) this.observer.takeRecords();
     if (all) {
@@ -267,6 +336,7 @@ export class Binding {
       for (const n of e.nodes) this._dirty.delete(n);
       e.nodes = e.nodes.filter((n) => n.parentNode === this.body);
       e.base = e.nodes.length ? this.io.read(e.nodes).blocks : [];
+      /** @type {Block[]} */
       const expected = [];
       for (const y of e.ys) expected.push(...readTopNode(y));
       e.aligned = sameBlocks(e.base, expected);
@@ -275,6 +345,11 @@ export class Binding {
     this._index();
   }
 
+  /**
+   * @template T
+   * @param {() => T} fn
+   * @returns {T}
+   */
   _withMutex(fn) {
     if (this.busy) throw new Error('rtc binding: re-entrant DOM update');
     this.busy = true;
@@ -286,6 +361,7 @@ export class Binding {
     }
   }
 
+  /** @param {Y.YEvent<any>[]} events */
   _render(events) {
     const started = now();
     try {
@@ -297,7 +373,9 @@ export class Binding {
     }
   }
 
+  /** @param {Y.YEvent<any>[]} events */
   _renderChanges(events) {
+    /** @type {Set<Y.AbstractType<any>>} the top-level types that changed */
     const changed = new Set();
     for (const ev of events) {
       let t = ev.target;
@@ -312,10 +390,14 @@ export class Binding {
     }
     this._withMutex(() => {
       const ys = this.fragment.toArray();
+      /** @type {Map<YNode, Entry>} */
       const byY = new Map();
       for (const e of this.entries) for (const y of e.ys) byY.set(y, e);
+      /** @type {Entry[]} */
       const next = [];
+      /** @type {Set<Entry>} */
       const kept = new Set();
+      /** @type {Entry[]} */
       const rendered = [];
       for (let i = 0; i < ys.length; i++) {
         const y = ys[i];
@@ -332,6 +414,7 @@ export class Binding {
           continue;
         }
         const { nodes } = this._renderTop(y);
+        /** @type {Entry} */
         const entry = { nodes, ys: [y], base: null, aligned: false };
         if (e && !kept.has(e) && e.ys.length === 1 && e.nodes.length) {
           entry.nodes = morphNodes(this.body, e.nodes, nodes);
@@ -341,6 +424,7 @@ export class Binding {
         rendered.push(entry);
       }
       // remove what no longer has a place
+      /** @type {Set<Node>} */
       const live = new Set();
       for (const e of next) for (const n of e.nodes) live.add(n);
       for (const e of this.entries) for (const n of e.nodes) if (!live.has(n) && n.parentNode === this.body) this.body.removeChild(n);
@@ -360,7 +444,9 @@ export class Binding {
 
   /** Put every entry's nodes in the body in entry order (TinyMCE's own nodes stay put). */
   _place() {
+    /** @type {Node | null} */
     let cursor = null;
+    /** @param {Node | null} node */
     const nextContent = (node) => {
       let n = node ? node.nextSibling : this.body.firstChild;
       while (n && isIgnorable(n) && !this.nodeEntry.has(n)) n = n.nextSibling;
@@ -380,6 +466,8 @@ export class Binding {
   /**
    * Write the user's changes (the groups the MutationObserver named) to the shared document.
    * Returns true when something was written.
+   * @param {{full?: boolean}} [options] full: read every group, not only the changed ones
+   * @returns {boolean}
    */
   sync(options = {}) {
     if (this.busy || this.paused || !this.active) return false;
@@ -393,6 +481,10 @@ export class Binding {
     }
   }
 
+  /**
+   * @param {{full?: boolean}} [o]
+   * @returns {boolean}
+   */
   _sync({ full = false } = {}) {
     if (this.observer) this._collect(this.observer.takeRecords());
     if (!full && !this._dirty.size && !this._structural) return false;
@@ -400,6 +492,10 @@ export class Binding {
     const groups = this._groups();
     const old = this.entries;
     const dirty = this._dirty;
+    /**
+     * @param {Entry} e
+     * @param {Group} g
+     */
     const unchanged = (e, g) => e.nodes.length === g.nodes.length && e.nodes.every((n, i) => n === g.nodes[i] && !dirty.has(n));
     let a = 0;
     if (!full) while (a < old.length && a < groups.length && unchanged(old[a], groups[a])) a++;
@@ -410,7 +506,9 @@ export class Binding {
     this._dirty = new Set();
     this._structural = false;
     const readings = newMid.map((g) => this.io.read(g.nodes));
+    /** @type {string[]} */
     const notes = [];
+    /** @type {Set<Node>} */
     const stripped = new Set(); // groups that showed something the document does not keep
     readings.forEach((r, gi) => {
       if (r.notes.length || r.altered) stripped.add(newMid[gi].nodes[0]);
@@ -421,6 +519,7 @@ export class Binding {
     if (!this._consistent(old)) return this._resync(groups, readings, a, s, notes);
     const caret = this._caretContext(newMid, readings);
     const guard = this._guard(this._wouldWrite(oldMid, newMid, readings));
+    /** @type {Entry[]} */
     const newEntries = [];
     let wrote;
     let tripped = false;
@@ -472,6 +571,7 @@ export class Binding {
    * Show `entries` as the shared document has them: what the user's DOM held that the
    * document does not keep (an event handler, an iframe from another host…) goes, so this
    * editor shows what every collaborator sees.
+   * @param {Entry[]} entries
    */
   _refresh(entries) {
     const saved = this.saveSelection(true);
@@ -500,6 +600,11 @@ export class Binding {
    * (a document written in another shape by another client). What reads as nothing there (an
    * empty list concurrent edits left) is deleted first, so it costs no rewrite. Returns the
    * new types.
+   * @param {number} pos
+   * @param {YNode[]} ys
+   * @param {Block[]} blocks
+   * @param {EditContext | null} caret
+   * @returns {YNode[]}
    */
   _write(pos, ys, blocks, caret) {
     const current = ys.flatMap((y) => readTopNode(y));
@@ -521,7 +626,10 @@ export class Binding {
     return blocks.length ? insertItems(this.fragment, pos, blocks) : [];
   }
 
-  /** Do the entries' Yjs types sit in the fragment in entry order? */
+  /**
+   * Do the entries' Yjs types sit in the fragment in entry order?
+   * @param {Entry[]} entries
+   */
   _consistent(entries) {
     const ys = this.fragment.toArray();
     let i = 0;
@@ -534,11 +642,20 @@ export class Binding {
     return i === ys.length;
   }
 
-  /** The entries lost track of the fragment: diff the whole DOM against the whole document. */
+  /**
+   * The entries lost track of the fragment: diff the whole DOM against the whole document.
+   * @param {Group[]} groups
+   * @param {Reading[]} _readings
+   * @param {number} _a
+   * @param {number} _s
+   * @param {string[]} notes
+   * @returns {boolean}
+   */
   _resync(groups, _readings, _a, _s, notes) {
     const readings = groups.map((g) => this.io.read(g.nodes));
     const blocks = readings.flatMap((r) => r.blocks);
     this._localChanged = false;
+    /** @type {YNode[]} */
     let ys = [];
     this.ydoc.transact(() => {
       ys = this._write(0, this.fragment.toArray(), blocks, null);
@@ -561,13 +678,18 @@ export class Binding {
 
   // -- the loop guard -------------------------------------------------------------------------
 
-  /** Would writing these readings change the shared document (as far as the baselines tell)? */
+  /**
+   * Would writing these readings change the shared document (as far as the baselines tell)?
+   * @param {Entry[]} oldMid
+   * @param {Group[]} newMid
+   * @param {Reading[]} readings
+   */
   _wouldWrite(oldMid, newMid, readings) {
     const index = new Map(oldMid.map((e, k) => [e.nodes[0], k]));
     let oi = 0;
     let write = false;
     newMid.forEach((g, gi) => {
-      const k = index.has(g.nodes[0]) ? index.get(g.nodes[0]) : -1;
+      const k = index.get(g.nodes[0]) ?? -1;
       if (k >= oi) {
         if (oldMid.slice(oi, k).some((e) => e.ys.length)) write = true;
         const e = oldMid[k];
@@ -579,6 +701,7 @@ export class Binding {
     return write;
   }
 
+  /** @param {boolean} write */
   _guard(write) {
     const now = Date.now();
     this._suspicious = this._suspicious.filter((t) => now - t < SUSPICIOUS_WINDOW_MS);
@@ -594,6 +717,7 @@ export class Binding {
   _incident() {
     this.stats.incidents++;
     // the window keeps its entries: a loop that goes on trips again at once
+    /** @type {Incident} */
     const info = {
       reason: 'sync-loop',
       message: 'The editor kept producing changes nobody made; it was reloaded from the shared document.',
@@ -607,6 +731,10 @@ export class Binding {
 
   // -- positions ----------------------------------------------------------------------------
 
+  /**
+   * @param {Node | null} node
+   * @returns {Entry | null}
+   */
   _entryOfDom(node) {
     if (!node || !this.body.contains(node)) return null;
     let top = node === this.body ? null : this._topOf(node);
@@ -614,11 +742,17 @@ export class Binding {
     return this.nodeEntry.get(top) || null;
   }
 
-  /** The caret's run and offset in the new readings (for caret-aware diffs), or null. */
+  /**
+   * The caret's run and offset in the new readings (for caret-aware diffs), or null.
+   * @param {Group[]} groups
+   * @param {Reading[]} readings
+   * @returns {EditContext | null}
+   */
   _caretContext(groups, readings) {
     const sel = this.getSelection();
     if (!sel || !sel.rangeCount || !sel.isCollapsed || !sel.focusNode) return null;
     const top = this._topOf(sel.focusNode);
+    if (!top) return null;
     const gi = groups.findIndex((g) => g.nodes.includes(top));
     if (gi < 0) return null;
     const runs = runsOf(readings[gi].blocks);
@@ -627,8 +761,13 @@ export class Binding {
     return at ? { caretRun: runs[at.index], caretOffset: at.offset } : null;
   }
 
-  /** DOM point -> {type: Y.XmlText, index}, or null outside the content. */
+  /**
+   * DOM point -> {type: Y.XmlText, index}, or null outside the content.
+   * @param {Node | null} node
+   * @param {number} offset
+   */
   domToY(node, offset) {
+    if (!node) return null;
     if (node === this.body) {
       const child = this.body.childNodes[offset] || this.body.childNodes[offset - 1];
       if (!child) return null;
@@ -641,16 +780,24 @@ export class Binding {
     return domPointToY(this.doc, e.nodes, e.ys, node, offset);
   }
 
-  /** {type: Y.XmlText, index} -> DOM point {node, offset}, or null. */
+  /**
+   * {type: Y.XmlText, index} -> DOM point {node, offset}, or null.
+   * @param {Y.XmlText} type
+   * @param {number} index
+   * @returns {DomPoint | null}
+   */
   yToDom(type, index) {
+    /** @type {Y.AbstractType<any> | null} */
     let top = type;
     while (top && top.parent && top.parent !== this.fragment) top = top.parent;
     if (!top) return null;
-    const e = this.entries.find((x) => x.ys.includes(top));
+    const want = top;
+    const e = this.entries.find((x) => /** @type {Y.AbstractType<any>[]} */ (x.ys).includes(want));
     if (!e || !e.nodes.length) return null;
     return yPointToDom(e.nodes, e.ys, type, index);
   }
 
+  /** @param {Y.RelativePosition} rel */
   relToDom(rel) {
     const abs = Y.createAbsolutePositionFromRelativePosition(rel, this.ydoc);
     if (!abs || !(abs.type instanceof Y.XmlText)) return null;
@@ -661,6 +808,8 @@ export class Binding {
    * The selection as Yjs relative positions. `sticky`: a collapsed caret sticks to the
    * character before it (the user's own last character), so a collaborator's insertion at the
    * same place goes after the caret.
+   * @param {boolean} [sticky]
+   * @returns {SavedSelection | null}
    */
   saveSelection(sticky = false) {
     const sel = this.getSelection();
@@ -675,14 +824,18 @@ export class Binding {
     };
   }
 
-  /** Put the selection back where `saved` says, if it is not there already. */
+  /**
+   * Put the selection back where `saved` says, if it is not there already.
+   * @param {SavedSelection | null | undefined} saved
+   */
   _restore(saved) {
     if (!saved) return;
     const sel = this.getSelection();
     if (!sel) return;
+    /** @param {Y.RelativePosition} rel */
     const want = (rel) => {
       const abs = Y.createAbsolutePositionFromRelativePosition(rel, this.ydoc);
-      return abs && abs.type instanceof Y.XmlText ? abs : null;
+      return abs && abs.type instanceof Y.XmlText ? { type: abs.type, index: abs.index } : null;
     };
     const wa = want(saved.anchor);
     const wf = want(saved.focus);
@@ -702,6 +855,7 @@ export class Binding {
     }
   }
 
+  /** @param {SavedSelection | null | undefined} saved */
   restoreSelection(saved) {
     this._restore(saved);
   }

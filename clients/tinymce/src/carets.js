@@ -8,14 +8,25 @@
 
 import { isPositionError } from './positions.js';
 
+/** @typedef {import('./positions.js').DomPoint} DomPoint */
+/**
+ * A collaborator's caret: its name and caret number, and its selection (relative positions
+ * that `resolve` places; null: none).
+ * @typedef {{name?: string, caret?: number, anchor?: unknown, head?: unknown}} Remote
+ */
+
 export const CARET_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#e377c2', '#8c564b'];
 
-/** The caret class number (1–8) of a caret number the server gave. */
+/**
+ * The caret class number (1–8) of a caret number the server gave.
+ * @param {unknown} caretNumber
+ */
 export function caretClass(caretNumber) {
-  const n = Number.isInteger(caretNumber) && caretNumber > 0 ? caretNumber : 1;
+  const n = typeof caretNumber === 'number' && Number.isInteger(caretNumber) && caretNumber > 0 ? caretNumber : 1;
   return ((n - 1) % CARET_COLOURS.length) + 1;
 }
 
+/** @param {unknown} caretNumber */
 export function caretColour(caretNumber) {
   return CARET_COLOURS[caretClass(caretNumber) - 1];
 }
@@ -32,13 +43,14 @@ export class CaretOverlay {
   /**
    * @param {object} o
    * @param {HTMLElement} o.body the editable root
-   * @param {(rel: any) => ({node, offset}|null)} o.resolve relative position -> DOM point
+   * @param {(rel: any) => (DomPoint | null)} o.resolve relative position -> DOM point
    */
   constructor({ body, resolve }) {
     this.body = body;
     this.doc = body.ownerDocument;
     this.win = this.doc.defaultView;
     this.resolve = resolve;
+    /** @type {Map<string, Remote>} */
     this.remotes = new Map(); // clientId -> {name, caret, anchor, head}
     this.root = this.doc.createElement('div');
     this.root.setAttribute('data-rtc-overlay', '');
@@ -47,6 +59,7 @@ export class CaretOverlay {
     this.root.style.cssText = 'position:absolute;top:0;left:0;width:0;height:0;overflow:visible;pointer-events:none;z-index:10;';
     const host = body === this.doc.body ? this.doc.documentElement : this.doc.body;
     host.appendChild(this.root);
+    /** @type {unknown} a pending animation frame (or timer) */
     this._frame = null;
     if (!this.doc.getElementById('rtc-caret-style')) {
       const style = this.doc.createElement('style');
@@ -57,11 +70,16 @@ export class CaretOverlay {
     }
   }
 
+  /**
+   * @param {string} clientId
+   * @param {Remote} info
+   */
   set(clientId, info) {
     this.remotes.set(clientId, { ...(this.remotes.get(clientId) || {}), ...info });
     this.schedule();
   }
 
+  /** @param {string} clientId */
   remove(clientId) {
     this.remotes.delete(clientId);
     this.schedule();
@@ -69,6 +87,7 @@ export class CaretOverlay {
 
   schedule() {
     if (this._frame !== null) return;
+    /** @type {(f: () => void) => unknown} */
     const raf = this.win && this.win.requestAnimationFrame ? this.win.requestAnimationFrame.bind(this.win) : (f) => setTimeout(f, 16);
     this._frame = raf(() => {
       this._frame = null;
@@ -116,7 +135,7 @@ export class CaretOverlay {
         const rects = caretRange.getClientRects();
         headRect = rects.length ? rects[0] : null;
         if (!headRect || (!headRect.height && !headRect.top)) {
-          const el = h.node.nodeType === 1 ? h.node : h.node.parentNode;
+          const el = /** @type {Element | null} */ (h.node.nodeType === 1 ? h.node : h.node.parentNode);
           headRect = el && el.getBoundingClientRect ? el.getBoundingClientRect() : null;
         }
       } catch (err) {
@@ -134,6 +153,13 @@ export class CaretOverlay {
     }
   }
 
+  /**
+   * @param {string} className
+   * @param {number} left
+   * @param {number} top
+   * @param {number | null} width null: none
+   * @param {number} height
+   */
   _box(className, left, top, width, height) {
     const d = this.doc.createElement('div');
     d.className = className;

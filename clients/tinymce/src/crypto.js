@@ -29,6 +29,7 @@ const MAX_FIELD_BYTES = 0xffffffff;
 
 /** A key could not be derived or unwrapped, or a ciphertext failed to decrypt. */
 export class EncryptionError extends Error {
+  /** @param {string} message */
   constructor(message) {
     super(message);
     this.name = 'EncryptionError';
@@ -48,6 +49,7 @@ function subtle() {
   return s;
 }
 
+/** @param {number} n */
 function randomBytes(n) {
   const out = new Uint8Array(n);
   globalThis.crypto.getRandomValues(out);
@@ -80,13 +82,20 @@ function errorText(err) {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * No lone surrogate (String.prototype.isWellFormed where the engine has it).
+ * @param {string} text
+ * @returns {boolean}
+ */
 function isWellFormed(text) {
-  if (typeof text.isWellFormed === 'function') return text.isWellFormed();
+  const native = /** @type {string & {isWellFormed?: () => boolean}} */ (text); // ES2024
+  if (typeof native.isWellFormed === 'function') return native.isWellFormed();
   return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }
 
 const encoder = new TextEncoder();
 
+/** @param {Uint8Array[]} parts */
 function concat(parts) {
   let length = 0;
   for (const p of parts) length += p.length;
@@ -99,6 +108,7 @@ function concat(parts) {
   return out;
 }
 
+/** @param {Uint8Array} data */
 function hex(data) {
   let s = '';
   for (const b of data) s += b.toString(16).padStart(2, '0');
@@ -107,6 +117,10 @@ function hex(data) {
 
 // --- associated data --------------------------------------------------------
 
+/**
+ * @param {unknown} value
+ * @returns {string}
+ */
 function fieldText(value) {
   if (typeof value === 'string') return value;
   if (typeof value === 'bigint') return value.toString(10);
@@ -145,6 +159,7 @@ export function associatedData(kind, ...fields) {
 
 // --- key derivation ---------------------------------------------------------
 
+/** @param {unknown} iterations */
 function checkIterations(iterations) {
   if (typeof iterations !== 'number' || !Number.isInteger(iterations)) {
     throw new EncryptionError(`PBKDF2 iterations must be an integer, not ${String(iterations)}`);
@@ -157,6 +172,7 @@ function checkIterations(iterations) {
   }
 }
 
+/** @param {unknown} key */
 function passwordBytes(key) {
   if (typeof key !== 'string') {
     throw new EncryptionError('the encryption provider must return the key as a string');
@@ -166,6 +182,7 @@ function passwordBytes(key) {
   return encoder.encode(key);
 }
 
+/** @param {unknown} salt */
 function checkSalt(salt) {
   const s = bytes(salt, 'the salt');
   if (s.length !== SALT_BYTES) {
@@ -176,6 +193,7 @@ function checkSalt(salt) {
 
 // LRU of derived keys: Map keeps insertion order; a hit is moved to the end. Values are
 // promises, so concurrent derivations of the same key share one PBKDF2 run.
+/** @type {Map<string, Promise<Uint8Array<ArrayBuffer>>>} */
 const keyCache = new Map();
 
 /** Forget every cached derived key (e.g. on logout). */
@@ -217,7 +235,11 @@ export async function deriveKey(key, salt, iterations) {
       return new Uint8Array(bits);
     })();
     keyCache.set(entry, pending);
-    while (keyCache.size > KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value);
+    while (keyCache.size > KEY_CACHE_SIZE) {
+      const oldest = keyCache.keys().next();
+      if (oldest.done) break;
+      keyCache.delete(oldest.value);
+    }
     pending.catch(() => {
       if (keyCache.get(entry) === pending) keyCache.delete(entry);
     });
@@ -232,6 +254,10 @@ export async function deriveKey(key, salt, iterations) {
 
 // --- sealing ----------------------------------------------------------------
 
+/**
+ * @param {unknown} key raw bytes, or a CryptoKey
+ * @returns {Promise<CryptoKey>}
+ */
 async function aesKey(key) {
   if (typeof CryptoKey !== 'undefined' && key instanceof CryptoKey) return key;
   const raw = bytes(key, 'an AES-256-GCM key');
@@ -241,6 +267,12 @@ async function aesKey(key) {
   return subtle().importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
 }
 
+/**
+ * @param {CryptoKey} cryptoKey
+ * @param {unknown} plaintext bytes
+ * @param {unknown} aad bytes
+ * @param {unknown} nonce bytes, or none (a random one)
+ */
 async function sealWith(cryptoKey, plaintext, aad, nonce) {
   const iv = nonce === undefined || nonce === null ? randomBytes(NONCE_BYTES) : bytes(nonce, 'the nonce');
   if (iv.length !== NONCE_BYTES) throw new EncryptionError(`the nonce must be ${NONCE_BYTES} bytes`);
@@ -254,6 +286,11 @@ async function sealWith(cryptoKey, plaintext, aad, nonce) {
   return concat([iv, new Uint8Array(ct)]);
 }
 
+/**
+ * @param {CryptoKey} cryptoKey
+ * @param {unknown} blob bytes
+ * @param {unknown} aad bytes
+ */
 async function openWith(cryptoKey, blob, aad) {
   const b = bytes(blob, 'the ciphertext');
   if (b.length < NONCE_BYTES + TAG_BYTES) {
@@ -280,11 +317,11 @@ async function openWith(cryptoKey, blob, aad) {
 
 /**
  * nonce || AES-256-GCM(key, nonce).encrypt(plaintext, aad); a random nonce unless one is given.
- * @param {BufferSource|CryptoKey} key 32 raw bytes (or an AES-GCM CryptoKey)
- * @param {BufferSource} plaintext
- * @param {BufferSource} aad
+ * @param {ArrayBuffer|ArrayBufferView|CryptoKey} key 32 raw bytes (or an AES-GCM CryptoKey)
+ * @param {ArrayBuffer|ArrayBufferView} plaintext
+ * @param {ArrayBuffer|ArrayBufferView} aad
  * @param {{nonce?: Uint8Array}} [options]
- * @returns {Promise<Uint8Array>}
+ * @returns {Promise<Uint8Array<ArrayBuffer>>}
  */
 export async function seal(key, plaintext, aad, { nonce } = {}) {
   return sealWith(await aesKey(key), plaintext, aad, nonce);
@@ -292,6 +329,9 @@ export async function seal(key, plaintext, aad, { nonce } = {}) {
 
 /**
  * Inverse of seal; any failure rejects with EncryptionError.
+ * @param {ArrayBuffer|ArrayBufferView|CryptoKey} key
+ * @param {ArrayBuffer|ArrayBufferView} blob
+ * @param {ArrayBuffer|ArrayBufferView} aad
  * @returns {Promise<Uint8Array>}
  */
 export async function openSealed(key, blob, aad) {
@@ -329,6 +369,12 @@ export async function newSessionSecrets(
 
 /**
  * Recover a session's content key; a wrong key rejects with a clear EncryptionError.
+ * @param {string} key the document's key (from the encryption provider)
+ * @param {Uint8Array} salt
+ * @param {number} iterations
+ * @param {Uint8Array} wrappedKey
+ * @param {string} documentId
+ * @param {string} sessionId
  * @returns {Promise<Uint8Array>} 32 bytes
  */
 export async function unwrapContentKey(key, salt, iterations, wrappedKey, documentId, sessionId) {
@@ -364,6 +410,10 @@ export class SessionCipher {
     this._key.catch(() => {}); // surfaced on first use
   }
 
+  /**
+   * @param {string} kind
+   * @param {...(string|number|bigint)} fields
+   */
   _aad(kind, ...fields) {
     return associatedData(kind, this.documentId, this.sessionId, ...fields);
   }
@@ -378,6 +428,11 @@ export class SessionCipher {
     return sealWith(await this._key, plaintext, this._aad('update', clientId, counter), nonce);
   }
 
+  /**
+   * @param {string|number|bigint} clientId
+   * @param {number|bigint} counter
+   * @param {Uint8Array} blob
+   */
   async openUpdate(clientId, counter, blob) {
     return openWith(await this._key, blob, this._aad('update', clientId, counter));
   }
@@ -391,6 +446,10 @@ export class SessionCipher {
     return sealWith(await this._key, plaintext, this._aad('snapshot', seq), nonce);
   }
 
+  /**
+   * @param {number|bigint} seq
+   * @param {Uint8Array} blob
+   */
   async openSnapshot(seq, blob) {
     return openWith(await this._key, blob, this._aad('snapshot', seq));
   }
@@ -404,6 +463,10 @@ export class SessionCipher {
     return sealWith(await this._key, plaintext, this._aad('presence', clientId), nonce);
   }
 
+  /**
+   * @param {string|number|bigint} clientId
+   * @param {Uint8Array} blob
+   */
   async openPresence(clientId, blob) {
     return openWith(await this._key, blob, this._aad('presence', clientId));
   }
@@ -418,6 +481,10 @@ export class SessionCipher {
     return sealWith(await this._key, plaintext, this._aad('version_name', seq), nonce);
   }
 
+  /**
+   * @param {number} seq
+   * @param {Uint8Array} blob
+   */
   async openVersionName(seq, blob) {
     return openWith(await this._key, blob, this._aad('version_name', seq));
   }

@@ -3,9 +3,26 @@
 // docs/security.md: this copy is the document in plaintext, on the user's device; the server
 // never sees it. `rtc_offline: false` turns it off; `editor.plugins.rtc.forgetLocal()` erases it.
 
+/**
+ * A document's copy on this device (plugin.js saves it).
+ * @typedef {object} StoredRecord
+ * @property {string | null} sessionId
+ * @property {string | null} keyHint
+ * @property {string | null} userId
+ * @property {string | null} role
+ * @property {boolean} pending it holds edits the server has not acknowledged
+ * @property {number} savedAt Date.now()
+ * @property {Uint8Array} update the Y.Doc's state
+ */
+
 const DB = 'tandem-rtc';
 const STORE = 'documents';
 
+/**
+ * @template T
+ * @param {IDBRequest<T>} req
+ * @returns {Promise<T>}
+ */
 function request(req) {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -25,9 +42,11 @@ export class LocalStore {
   /** @param {IDBFactory|null} idb */
   constructor(idb) {
     this.idb = idb || null;
+    /** @type {Promise<IDBDatabase | null> | null} */
     this._db = null;
   }
 
+  /** @returns {Promise<IDBDatabase | null>} */
   async _open() {
     if (!this.idb) return null;
     if (!this._db) {
@@ -43,6 +62,12 @@ export class LocalStore {
     return this._db;
   }
 
+  /**
+   * @template T
+   * @param {IDBTransactionMode} mode
+   * @param {(store: IDBObjectStore) => IDBRequest<T>} fn
+   * @returns {Promise<T | null>}
+   */
   async _tx(mode, fn) {
     const db = await this._open();
     if (!db) return null;
@@ -58,7 +83,11 @@ export class LocalStore {
     return result;
   }
 
-  /** The saved record of a document, or null. */
+  /**
+   * The saved record of a document, or null.
+   * @param {string} key
+   * @returns {Promise<StoredRecord | null>}
+   */
   async get(key) {
     try {
       return (await this._tx('readonly', (s) => s.get(key))) || null;
@@ -68,6 +97,10 @@ export class LocalStore {
     }
   }
 
+  /**
+   * @param {string} key
+   * @param {StoredRecord} value
+   */
   async put(key, value) {
     try {
       await this._tx('readwrite', (s) => s.put(value, key));
@@ -78,6 +111,7 @@ export class LocalStore {
     }
   }
 
+  /** @param {string} key */
   async delete(key) {
     try {
       await this._tx('readwrite', (s) => s.delete(key));

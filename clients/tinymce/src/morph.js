@@ -15,18 +15,25 @@ const KEEP_ATTRS = new Set(['data-mce-selected', 'data-mce-accordion-open']);
  * Nodes of TinyMCE's own (an empty caret container, bogus helpers) stay where they are. A
  * caret container the user has typed into holds content: it is compared like content (else
  * the text in it would be there twice once the render adds it).
+ * @param {Node} node
  */
 function isInternal(node) {
-  if (node.nodeType === TEXT) return /^\ufeff+$/.test(node.data);
+  if (node.nodeType === TEXT) return /^\ufeff+$/.test(/** @type {Text} */ (node).data);
   if (node.nodeType !== ELEMENT || node.nodeName === 'BR') return false;
-  const kind = editorNodeKind(node);
+  const el = /** @type {Element} */ (node);
+  const kind = editorNodeKind(el);
   if (kind === 'skip') return true;
   if (kind !== 'unwrap') return false;
-  return node.textContent.replace(/\ufeff/g, '') === '' && !node.querySelector('img,iframe,video,audio,br:not([data-mce-bogus])');
+  return (el.textContent ?? '').replace(/\ufeff/g, '') === '' && !el.querySelector('img,iframe,video,audio,br:not([data-mce-bogus])');
 }
 
+/** @param {Node} n */
 const key = (n) => (n.nodeType === ELEMENT ? 'E' + n.nodeName : n.nodeType === TEXT ? 'T' : 'N' + n.nodeType);
 
+/**
+ * @param {Text} live
+ * @param {Text} fresh
+ */
 function patchText(live, fresh) {
   const a = live.data;
   const b = fresh.data;
@@ -42,6 +49,10 @@ function patchText(live, fresh) {
   if (ins) live.insertData(p, ins);
 }
 
+/**
+ * @param {Element} live
+ * @param {Element} fresh
+ */
 function patchAttributes(live, fresh) {
   for (const a of Array.from(fresh.attributes)) {
     if (live.getAttribute(a.name) !== a.value) live.setAttribute(a.name, a.value);
@@ -51,12 +62,20 @@ function patchAttributes(live, fresh) {
   }
 }
 
-/** Make `live` (an element in the editor) look like `fresh` (same tag). */
+/**
+ * Make `live` (an element in the editor) look like `fresh` (same tag).
+ * @param {Element} live
+ * @param {Element} fresh
+ */
 export function morphElement(live, fresh) {
   patchAttributes(live, fresh);
   morphChildren(live, fresh);
 }
 
+/**
+ * @param {Element} live
+ * @param {Element} fresh
+ */
 function morphChildren(live, fresh) {
   const doc = live.ownerDocument;
   const liveKids = Array.from(live.childNodes).filter((n) => !isInternal(n));
@@ -66,6 +85,7 @@ function morphChildren(live, fresh) {
   while (a < max && key(liveKids[a]) === key(freshKids[a])) a++;
   let s = 0;
   while (s < max - a && key(liveKids[liveKids.length - 1 - s]) === key(freshKids[freshKids.length - 1 - s])) s++;
+  /** @type {[ChildNode, ChildNode][]} */
   const pairs = [];
   for (let i = 0; i < a; i++) pairs.push([liveKids[i], freshKids[i]]);
   for (let i = 0; i < s; i++) pairs.push([liveKids[liveKids.length - 1 - i], freshKids[freshKids.length - 1 - i]]);
@@ -73,6 +93,7 @@ function morphChildren(live, fresh) {
   const liveMid = liveKids.slice(a, liveKids.length - s);
   const freshMid = freshKids.slice(a, freshKids.length - s);
   let li = 0;
+  /** @type {Map<Node, Node | null>} */
   const placed = new Map(); // fresh node -> live node that stands for it
   for (const [l, f] of pairs) placed.set(f, l);
   for (const f of freshMid) {
@@ -91,13 +112,19 @@ function morphChildren(live, fresh) {
   }
   for (let k = li; k < liveMid.length; k++) liveMid[k].remove();
   // now walk fresh children in order, morphing kept nodes and inserting new ones
+  /** @type {Node | null} */
   let cursor = null; // the live node after which the next one goes
   for (const f of freshKids) {
     let l = placed.get(f);
     if (l) {
-      if (l.nodeType === TEXT) patchText(l, f);
-      else if (l.nodeType === ELEMENT) morphElement(l, f);
-      else if (l.data !== f.data) l.data = f.data;
+      // a pair has one key: the same node type (and tag)
+      if (l.nodeType === TEXT) patchText(/** @type {Text} */ (l), /** @type {Text} */ (f));
+      else if (l.nodeType === ELEMENT) morphElement(/** @type {Element} */ (l), /** @type {Element} */ (f));
+      else {
+        const lc = /** @type {CharacterData} */ (l);
+        const fc = /** @type {CharacterData} */ (f);
+        if (lc.data !== fc.data) lc.data = fc.data;
+      }
     } else {
       l = doc.importNode(f, true);
       const ref = cursor ? nextContentSibling(cursor) : firstContentChild(live);
@@ -107,12 +134,14 @@ function morphChildren(live, fresh) {
   }
 }
 
+/** @param {Node} parent */
 function firstContentChild(parent) {
   let n = parent.firstChild;
   while (n && isInternal(n)) n = n.nextSibling;
   return n;
 }
 
+/** @param {Node} node */
 function nextContentSibling(node) {
   let n = node.nextSibling;
   while (n && isInternal(n)) n = n.nextSibling;
@@ -123,11 +152,15 @@ function nextContentSibling(node) {
  * Replace `liveNodes` (consecutive children of `parent`) with the shape of `freshNodes`:
  * a single element of the same tag is morphed in place; anything else is replaced.
  * Returns the live nodes that now stand for `freshNodes`.
+ * @param {Element} parent
+ * @param {Node[]} liveNodes
+ * @param {Node[]} freshNodes
+ * @returns {Node[]}
  */
 export function morphNodes(parent, liveNodes, freshNodes) {
   const doc = parent.ownerDocument;
   if (liveNodes.length === 1 && freshNodes.length === 1 && liveNodes[0].nodeType === ELEMENT && liveNodes[0].nodeName === freshNodes[0].nodeName) {
-    morphElement(liveNodes[0], freshNodes[0]);
+    morphElement(/** @type {Element} */ (liveNodes[0]), /** @type {Element} */ (freshNodes[0]));
     return [liveNodes[0]];
   }
   const ref = liveNodes.length ? liveNodes[liveNodes.length - 1].nextSibling : null;

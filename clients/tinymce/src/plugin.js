@@ -15,6 +15,55 @@ import { VersionHistory, docHtml } from './versions.js';
 import { registerOptions, readOptions } from './options.js';
 import { toBase64, fromBase64 } from './crypto.js';
 
+/** @typedef {import('tinymce').Editor} Editor */
+/** @typedef {import('tinymce').TinyMCE} TinyMCE */
+/** @typedef {import('./protocol-client.js').Member} Member */
+/** @typedef {import('./protocol-client.js').DisconnectInfo} DisconnectInfo */
+/** @typedef {import('./options.js').RtcOptions} RtcOptions */
+/** @typedef {import('./options.js').UserDetails} UserDetails */
+/** @typedef {import('./options.js').ClientPayload} ClientPayload */
+/** @typedef {import('./editor-io.js').EditorIo} EditorIo */
+/** @typedef {import('./local-store.js').StoredRecord} StoredRecord */
+/** @typedef {ReturnType<typeof setTimeout>} Timer */
+/** @typedef {'info' | 'warning' | 'error' | 'success'} NoticeType */
+/** @typedef {{resolve: () => void, reject: (reason: unknown) => void}} SyncedWaiter */
+
+/**
+ * The plugin's state, one per editor (see setupPlugin).
+ * @typedef {object} PluginState
+ * @property {TandemClient | null} client
+ * @property {Binding | null} binding
+ * @property {Y.UndoManager | null} undo
+ * @property {CaretOverlay | null} carets
+ * @property {boolean} editable
+ * @property {{reason: string, message: string} | null} locked why editing stopped for good
+ * @property {boolean} composing an IME composition is on
+ * @property {(() => void)[]} composeWaiters remote content waiting for the composition to end
+ * @property {number[]} incidents times (Date.now()) of the last minute's sync-loop incidents
+ * @property {boolean} syncQueued
+ * @property {{reason: string, message: string} | null} failed
+ * @property {Timer | null} offlineTimer
+ * @property {{close: () => void} | null} offlineNotice
+ * @property {Timer | null} presenceTimer
+ * @property {number} lastPresence
+ * @property {string | null} lastPresenceKey
+ * @property {Timer | null} snapshotTimer
+ * @property {boolean} editedSinceSnapshot
+ * @property {Map<string, Promise<UserDetails>>} userDetails by user id
+ * @property {boolean} originalReadonly
+ * @property {EditorIo | null} io
+ * @property {boolean} destroyed
+ * @property {boolean} deleted
+ * @property {LocalStore | null} store
+ * @property {string | null} storeKey
+ * @property {StoredRecord | null} stored
+ * @property {Y.Doc | null} offlineDoc
+ * @property {boolean} offlineEdited
+ * @property {Y.Doc | null} boundDoc
+ * @property {Timer | null} saveTimer
+ * @property {VersionHistory | null} history
+ */
+
 export const SECURE_CONTEXT_MESSAGE = 'RTC services require a secure context';
 const OFFLINE_NOTICE_MS = 3000; // short blips do not nag
 const SAVE_DEBOUNCE_MS = 150;
@@ -28,24 +77,29 @@ const INCIDENTS_BEFORE_LOCK = 3; // sync-loop incidents in a minute before editi
 const SCRIPT_SRC = (() => {
   try {
     const s = typeof document !== 'undefined' && document.currentScript;
-    return s && s.src ? new URL(s.src).origin : '';
+    // an SVG script element has no src
+    return s && 'src' in s && s.src ? new URL(s.src).origin : '';
   } catch {
     return '';
   }
 })();
 
+/** @param {Y.RelativePosition} rel */
 function encodeRel(rel) {
   return toBase64(Y.encodeRelativePosition(rel));
 }
+/** @param {string} s */
 function decodeRel(s) {
   return Y.decodeRelativePosition(fromBase64(s));
 }
 
+/** @param {Editor} editor */
 function setupPlugin(editor) {
   registerOptions(editor, SCRIPT_SRC);
   const LOCAL = { rtc: 'local' };
   const INITIAL = { rtc: 'initial' };
   const LOCAL_COPY = { rtc: 'local-copy' }; // edits from this device's copy, sent as local
+  /** @type {PluginState} */
   const state = {
     client: null,
     binding: null,
@@ -79,7 +133,9 @@ function setupPlugin(editor) {
     saveTimer: null,
     history: null, // VersionHistory (versions.js)
   };
+  /** @type {RtcOptions | null} read when the editor is initialised */
   let options = null;
+  /** @type {SyncedWaiter[]} whenSynced() before the client exists */
   const pendingSynced = [];
 
   const api = {
@@ -95,6 +151,7 @@ function setupPlugin(editor) {
         historyIncidents: state.history ? state.history.incidents.map((i) => ({ ...i })) : [],
       };
     },
+    /** @returns {Promise<void>} */
     whenSynced() {
       if (state.client) return state.client.whenSynced();
       if (state.failed) return Promise.reject(new Error(state.failed.message));
@@ -137,19 +194,31 @@ function setupPlugin(editor) {
       return state.store && state.storeKey ? state.store.delete(state.storeKey) : Promise.resolve();
     },
     /** The version history, newest first (versions.js): [{number, seq, kind, createdAt, editors, size, name}]. */
+    /** @param {{limit?: number}} [opts] */
     versions(opts) {
       return history().list(opts);
     },
-    /** Read-only canonical HTML of version n ({rebuild: true}: from the log, not its checkpoint). */
+    /**
+     * Read-only canonical HTML of version n ({rebuild: true}: from the log, not its checkpoint).
+     * @param {number} n
+     * @param {{rebuild?: boolean}} [opts]
+     */
     async openVersion(n, opts) {
       return docHtml(await history().open(n, opts));
     },
-    /** Restore version n as a new edit on top of the document; resolves with the restore's version number. */
+    /**
+     * Restore version n as a new edit on top of the document; resolves with the restore's version number.
+     * @param {number} n
+     * @param {{rebuild?: boolean}} [opts]
+     */
     restoreVersion(n, opts) {
       syncNow();
       return history().restore(n, opts);
     },
-    /** Store the current state as a named version; resolves with its number. */
+    /**
+     * Store the current state as a named version; resolves with its number.
+     * @param {string} [name]
+     */
     createVersion(name) {
       syncNow();
       return history().createVersion(name || null);
@@ -178,6 +247,7 @@ function setupPlugin(editor) {
     return state.stored ? state.stored.role : null;
   }
 
+  /** @param {boolean} on */
   function setEditable(on) {
     const want = on && !state.locked && !state.originalReadonly && state.binding && state.binding.active && role() !== 'viewer' && !keyless();
     state.editable = !!want;
@@ -188,6 +258,11 @@ function setupPlugin(editor) {
     }
   }
 
+  /**
+   * @param {string} text
+   * @param {NoticeType} [type]
+   * @param {number} [timeout] ms
+   */
   function notify(text, type = 'warning', timeout) {
     try {
       return editor.notificationManager.open({ text, type, ...(timeout ? { timeout } : {}) });
@@ -199,16 +274,18 @@ function setupPlugin(editor) {
   // What a sync could not keep (an event handler, a disallowed iframe host…): it was removed
   // from the shared document and from this editor, so everybody sees the same content.
   let lastNotes = '';
+  /** @param {string[]} notes */
   function reportNotes(notes) {
     const key = notes.join('|');
     console.info('[rtc] not kept in the shared document:', notes);
     editor.dispatch('RtcContentRemoved', { notes });
-    if (key === lastNotes || !options.unsupportedNotification) return;
+    if (key === lastNotes || !options || !options.unsupportedNotification) return;
     lastNotes = key;
     notify('Some content cannot be shared and was removed: ' + notes.slice(0, 3).join('; '), 'info', 6000);
   }
 
   // The binding's loop guard tripped: the view was reloaded from the shared document.
+  /** @param {object} info */
   function onIncident(info) {
     const now = Date.now();
     state.incidents = state.incidents.filter((t) => now - t < 60000);
@@ -219,7 +296,11 @@ function setupPlugin(editor) {
     }
   }
 
-  /** Stop editing for good (with the reason in a notice and in getState().error). */
+  /**
+   * Stop editing for good (with the reason in a notice and in getState().error).
+   * @param {string} reason
+   * @param {string} message
+   */
   function lock(reason, message) {
     if (state.locked) return;
     state.locked = { reason, message };
@@ -243,6 +324,7 @@ function setupPlugin(editor) {
     Promise.resolve().then(syncNow);
   }
 
+  /** @returns {Promise<void> | null} */
   function holdRemote() {
     if (!state.composing) return null;
     return new Promise((resolve) => {
@@ -302,13 +384,20 @@ function setupPlugin(editor) {
 
   // -- remote clients -----------------------------------------------------------------------------
 
+  /**
+   * @param {string} userId
+   * @returns {Promise<UserDetails>}
+   */
   async function userDetailsFor(userId) {
-    if (state.userDetails.has(userId)) return state.userDetails.get(userId);
+    const known = state.userDetails.get(userId);
+    if (known) return known;
+    const provider = options && options.userDetailsProvider;
+    /** @type {Promise<UserDetails>} */
     const p = (async () => {
-      if (!options.userDetailsProvider) return { fullName: userId };
+      if (!provider) return { fullName: userId };
       try {
-        const d = await options.userDetailsProvider({ userId });
-        return d && typeof d === 'object' ? d : { fullName: userId };
+        const d = await provider({ userId });
+        return d && typeof d === 'object' ? /** @type {UserDetails} */ (d) : { fullName: userId };
       } catch {
         return { fullName: userId };
       }
@@ -317,6 +406,11 @@ function setupPlugin(editor) {
     return p;
   }
 
+  /**
+   * @param {Member} member
+   * @param {UserDetails} userDetails
+   * @returns {ClientPayload}
+   */
   function clientPayload(member, userDetails) {
     return {
       userId: member.user_id,
@@ -327,12 +421,13 @@ function setupPlugin(editor) {
     };
   }
 
+  /** @param {Member} member */
   async function onJoined(member) {
     const details = await userDetailsFor(member.user_id);
     if (state.carets) state.carets.set(member.client_id, { name: details.fullName || member.user_id, caret: member.caret });
     const payload = clientPayload(member, details);
     try {
-      if (options.clientConnected) options.clientConnected(payload);
+      if (options && options.clientConnected) options.clientConnected(payload);
     } catch (err) {
       console.error('[rtc] rtc_client_connected failed', err);
     }
@@ -340,12 +435,13 @@ function setupPlugin(editor) {
     sendPresence(true); // let the newcomer see our caret
   }
 
+  /** @param {Member} member */
   async function onLeft(member) {
     if (state.carets) state.carets.remove(member.client_id);
     const details = await userDetailsFor(member.user_id);
     const payload = clientPayload(member, details);
     try {
-      if (options.clientDisconnected) options.clientDisconnected(payload);
+      if (options && options.clientDisconnected) options.clientDisconnected(payload);
     } catch (err) {
       console.error('[rtc] rtc_client_disconnected failed', err);
     }
@@ -354,14 +450,17 @@ function setupPlugin(editor) {
 
   // -- binding / undo (per Y.Doc) -------------------------------------------------------------------
 
+  /** @param {Y.XmlFragment} fragment the content of a Y.Doc */
   function bind(fragment) {
+    const doc = fragment.doc;
+    if (!doc) throw new Error('the fragment to show is not part of a Y.Doc');
     if (state.boundDoc) state.boundDoc.off('update', onBoundUpdate);
-    state.boundDoc = fragment.doc;
-    state.boundDoc.on('update', onBoundUpdate);
+    state.boundDoc = doc;
+    doc.on('update', onBoundUpdate);
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
     if (!state.io) state.io = editorIo(editor, window.tinymce || globalThis.tinymce);
-    state.binding = new Binding(editor.getBody(), fragment, {
+    const binding = new Binding(editor.getBody(), fragment, {
       origin: LOCAL,
       io: state.io,
       onNotes: reportNotes,
@@ -372,16 +471,21 @@ function setupPlugin(editor) {
         if (state.carets) state.carets.schedule();
       },
     });
+    state.binding = binding;
     state.undo = new Y.UndoManager(fragment, { trackedOrigins: new Set([LOCAL]), captureTimeout: 500 });
     state.undo.on('stack-item-added', () => editor.dispatch('TypingUndo'));
     state.undo.on('stack-item-popped', () => editor.dispatch('TypingUndo'));
     // Presence positions arrive decoded already (see the 'presence' handler).
-    if (state.carets) state.carets.resolve = (rel) => state.binding.relToDom(rel);
+    if (state.carets) state.carets.resolve = (rel) => binding.relToDom(rel);
     if ((state.client && state.client.synced) || fragment.doc === state.offlineDoc) show();
   }
 
   // -- the copy on this device -------------------------------------------------------------------
 
+  /**
+   * @param {Uint8Array} _update
+   * @param {unknown} origin
+   */
   function onBoundUpdate(_update, origin) {
     if (state.offlineDoc && state.boundDoc === state.offlineDoc && origin === LOCAL) state.offlineEdited = true;
     scheduleSave();
@@ -392,20 +496,29 @@ function setupPlugin(editor) {
     state.saveTimer = setTimeout(save, SAVE_DEBOUNCE_MS);
   }
 
-  /** Save the shown document and whether it holds edits the server has not acknowledged. */
+  /**
+   * Save the shown document and whether it holds edits the server has not acknowledged.
+   * @returns {Promise<unknown>}
+   */
   function save() {
-    clearTimeout(state.saveTimer);
+    if (state.saveTimer !== null) clearTimeout(state.saveTimer);
     state.saveTimer = null;
-    if (state.deleted || !state.store || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
+    if (state.deleted || !state.store || !state.storeKey || !state.boundDoc || !state.binding || !state.binding.active) return Promise.resolve();
     const client = state.client;
+    // the copy shown offline comes with its stored record; the server's document with the client
     const offline = state.boundDoc === state.offlineDoc;
-    const pending = offline ? state.offlineEdited || !!(state.stored && state.stored.pending) : client.unacknowledged > 0;
+    const stored = state.stored;
+    const from = offline
+      ? stored && { pending: state.offlineEdited || !!stored.pending, sessionId: stored.sessionId, keyHint: stored.keyHint, userId: stored.userId }
+      : client && { pending: client.unacknowledged > 0, sessionId: client.session && client.session.session_id, keyHint: client.keyHint, userId: client.userId };
+    if (!from) return Promise.resolve();
+    /** @type {StoredRecord} */
     const record = {
-      sessionId: offline ? state.stored.sessionId : client.session && client.session.session_id,
-      keyHint: offline ? state.stored.keyHint : client.keyHint,
-      userId: offline ? state.stored.userId : client.userId,
+      sessionId: from.sessionId,
+      keyHint: from.keyHint,
+      userId: from.userId,
       role: role(),
-      pending,
+      pending: from.pending,
       savedAt: Date.now(),
       update: Y.encodeStateAsUpdate(state.boundDoc),
     };
@@ -417,13 +530,14 @@ function setupPlugin(editor) {
    * save it again (a saved copy would re-create the document on the next visit). */
   function forgetDeleted() {
     state.deleted = true;
-    clearTimeout(state.saveTimer);
+    if (state.saveTimer !== null) clearTimeout(state.saveTimer);
     state.saveTimer = null;
     if (state.store && state.storeKey) state.store.delete(state.storeKey);
   }
 
   /** Show the saved copy while the server cannot be reached (a reload, a browser restart). */
   async function openLocalCopy() {
+    if (!state.store || !state.storeKey) return;
     const record = await state.store.get(state.storeKey);
     state.stored = record;
     if (!record || !record.update || state.destroyed || !state.client || state.client.synced) return;
@@ -444,6 +558,7 @@ function setupPlugin(editor) {
    */
   function mergeLocalCopy() {
     const client = state.client;
+    if (!client) return;
     const local = state.offlineDoc;
     const record = state.stored;
     if (local) syncNow();
@@ -454,7 +569,7 @@ function setupPlugin(editor) {
         Y.applyUpdate(client.doc, local ? Y.encodeStateAsUpdate(local) : record.update, LOCAL_COPY);
       } else {
         // the document was replaced (or another user signed in): keep the copy aside
-        state.store.put(`${state.storeKey}|unmerged|${record.savedAt}`, { ...record, update: local ? Y.encodeStateAsUpdate(local) : record.update });
+        if (state.store) state.store.put(`${state.storeKey}|unmerged|${record.savedAt}`, { ...record, update: local ? Y.encodeStateAsUpdate(local) : record.update });
         notify('Changes made offline could not be merged: the document was replaced on the server. They are kept on this device.', 'warning');
         editor.dispatch('RtcOfflineUnmerged', { savedAt: record.savedAt });
       }
@@ -478,23 +593,26 @@ function setupPlugin(editor) {
 
   /** Show the shared document in the editor and start reading the user's changes. */
   function show() {
-    state.binding.renderAll();
-    state.binding.observe();
+    const binding = state.binding;
+    if (!binding) return;
+    binding.renderAll();
+    binding.observe();
     if (state.undo) state.undo.clear();
   }
 
   // -- snapshots (rtc_snapshot) ------------------------------------------------------------------------
 
   function scheduleSnapshotCallback() {
-    if (!options.snapshot || !state.editedSinceSnapshot) return;
-    clearTimeout(state.snapshotTimer);
+    if (!options || !options.snapshot || !options.documentId || !state.editedSinceSnapshot) return;
+    const { snapshot, documentId } = options;
+    if (state.snapshotTimer !== null) clearTimeout(state.snapshotTimer);
     state.snapshotTimer = setTimeout(() => {
       if (!state.client || state.client.unacknowledged) return;
       state.editedSinceSnapshot = false;
       const fragment = state.client.fragment;
       try {
-        options.snapshot({
-          documentId: options.documentId,
+        snapshot({
+          documentId,
           version: state.client.version,
           getContent: () => modelToHtml(readFragment(fragment)),
         });
@@ -509,11 +627,12 @@ function setupPlugin(editor) {
   function initialHtml() {
     const el = editor.getElement();
     if (!el) return '';
-    return el.nodeName === 'TEXTAREA' || el.nodeName === 'INPUT' ? el.value : el.innerHTML;
+    return el.nodeName === 'TEXTAREA' || el.nodeName === 'INPUT' ? /** @type {HTMLTextAreaElement | HTMLInputElement} */ (el).value : el.innerHTML;
   }
 
   function start() {
-    options = readOptions(editor);
+    const opts = readOptions(editor);
+    options = opts;
     if (typeof window !== 'undefined' && window.isSecureContext === false) {
       console.error(SECURE_CONTEXT_MESSAGE);
       notify(SECURE_CONTEXT_MESSAGE, 'error');
@@ -526,8 +645,11 @@ function setupPlugin(editor) {
       }
       return;
     }
-    const missing = ['documentId', 'tokenProvider', 'encryptionProvider'].filter((k) => !options[k]);
-    if (missing.length) {
+    const { documentId, tokenProvider, encryptionProvider } = opts;
+    if (!documentId || !tokenProvider || !encryptionProvider) {
+      /** @type {('documentId' | 'tokenProvider' | 'encryptionProvider')[]} */
+      const required = ['documentId', 'tokenProvider', 'encryptionProvider'];
+      const missing = required.filter((k) => !opts[k]);
       const message = `RTC configuration error: ${missing.map((k) => ({ documentId: 'rtc_document_id', tokenProvider: 'rtc_token_provider', encryptionProvider: 'rtc_encryption_provider' })[k]).join(', ')} required`;
       console.error(message);
       notify(message, 'error');
@@ -537,11 +659,12 @@ function setupPlugin(editor) {
     }
     let url;
     try {
-      url = websocketUrl(options.serverUrl || (typeof location !== 'undefined' ? location.origin : ''));
+      url = websocketUrl(opts.serverUrl || (typeof location !== 'undefined' ? location.origin : ''));
     } catch (err) {
-      console.error(err.message);
-      notify(err.message, 'error');
-      state.failed = { reason: 'general', message: err.message };
+      const message = err instanceof Error ? err.message : String(err);
+      console.error(message);
+      notify(message, 'error');
+      state.failed = { reason: 'general', message };
       return;
     }
     state.originalReadonly = editor.mode.isReadOnly ? editor.mode.isReadOnly() : false;
@@ -553,25 +676,25 @@ function setupPlugin(editor) {
 
     const client = new TandemClient({
       url,
-      apiKey: options.apiKey,
-      documentId: options.documentId,
-      tokenProvider: options.tokenProvider,
-      encryptionProvider: options.encryptionProvider,
-      clientInfo: options.clientInfo,
+      apiKey: opts.apiKey,
+      documentId,
+      tokenProvider,
+      encryptionProvider,
+      clientInfo: opts.clientInfo,
       beforeRemote: () => syncNow(),
       holdRemote,
       initialContent: async (fragment, doc) => {
         let html = startContent;
-        if (options.initialContentProvider) {
-          const r = await options.initialContentProvider({ documentId: options.documentId });
-          if (!r || typeof r !== 'object' || typeof r.content !== 'string') {
+        if (opts.initialContentProvider) {
+          const r = await opts.initialContentProvider({ documentId });
+          const content = r && typeof r === 'object' ? /** @type {{content?: unknown}} */ (r).content : undefined;
+          if (typeof content !== 'string') {
             throw new ClientError('rtc_initial_content_provider must resolve to {content: string}', { code: 'content' });
           }
-          html = r.content;
+          html = content;
         }
         // as setContent would show it and getContent would give it back
-        const holder = state.io ? null : (state.io = editorIo(editor, window.tinymce || globalThis.tinymce));
-        void holder;
+        if (!state.io) state.io = editorIo(editor, window.tinymce || globalThis.tinymce);
         const { blocks, notes } = state.io.contentToModel(html);
         doc.transact(() => insertItems(fragment, 0, blocks), INITIAL);
         if (notes.length) setTimeout(() => reportNotes(notes), 0);
@@ -589,9 +712,9 @@ function setupPlugin(editor) {
     });
     pendingSynced.splice(0).forEach((w) => client.whenSynced().then(w.resolve, w.reject));
     bind(client.fragment);
-    if (options.offline && typeof window !== 'undefined' && window.indexedDB) {
+    if (opts.offline && typeof window !== 'undefined' && window.indexedDB) {
       state.store = new LocalStore(window.indexedDB);
-      state.storeKey = `${url}|${options.apiKey}|${options.documentId}`;
+      state.storeKey = `${url}|${opts.apiKey}|${opts.documentId}`;
       openLocalCopy().catch((err) => console.warn('[rtc] could not open the local copy', err));
       window.addEventListener('pagehide', () => save());
     }
@@ -606,7 +729,7 @@ function setupPlugin(editor) {
       editor.setProgressState(false);
       setEditable(true);
       scheduleSave();
-      clearTimeout(state.offlineTimer);
+      if (state.offlineTimer !== null) clearTimeout(state.offlineTimer);
       state.offlineTimer = null;
       if (state.offlineNotice) {
         try {
@@ -633,7 +756,7 @@ function setupPlugin(editor) {
       const sel = p.selection;
       state.carets.set(clientId, sel && typeof sel.anchor === 'string' && typeof sel.head === 'string' ? { anchor: decodeRel(sel.anchor), head: decodeRel(sel.head) } : { anchor: null, head: null });
     });
-    client.on('disconnected', (info) => {
+    client.on('disconnected', (/** @type {DisconnectInfo} */ info) => {
       syncNow(); // keep what was typed in the last instant: it stays pending and is re-sent
       if (info.fatal) {
         if (info.code === 'document_deleted') forgetDeleted();
@@ -643,10 +766,10 @@ function setupPlugin(editor) {
         const text = `Real-time collaboration disconnected (${info.reason}): ${info.message}`;
         console.error('[rtc]', text);
         // Tiny's rule: an integrator's rtc_server_disconnected replaces the default notice
-        if (!options.serverDisconnected) notify(text, 'error');
-        if (options.serverDisconnected) {
+        if (!opts.serverDisconnected) notify(text, 'error');
+        if (opts.serverDisconnected) {
           try {
-            options.serverDisconnected({ reason: info.reason, message: info.message });
+            opts.serverDisconnected({ reason: info.reason, message: info.message });
           } catch (err) {
             console.error('[rtc] rtc_server_disconnected failed', err);
           }
@@ -660,6 +783,10 @@ function setupPlugin(editor) {
       offlineNoticeSoon();
     });
     // any local update since the last rtc_snapshot call
+    /**
+     * @param {Uint8Array} _u
+     * @param {unknown} origin
+     */
     const markEdited = (_u, origin) => {
       if (origin !== REMOTE_ORIGIN && origin !== INITIAL) state.editedSinceSnapshot = true;
     };
@@ -715,7 +842,7 @@ function setupPlugin(editor) {
   });
   // getContent() gives the shared document (what every collaborator has), not the local DOM.
   editor.on('GetContent', (e) => {
-    if (e.selection || (e.format && e.format !== 'html') || !state.client || !state.binding || !state.binding.active) return;
+    if (e.selection || (e.format && e.format !== 'html') || !state.client || !state.io || !state.binding || !state.binding.active) return;
     try {
       e.content = sharedContent(editor, state.io, readFragment(state.client.fragment));
     } catch (err) {
@@ -739,17 +866,18 @@ function setupPlugin(editor) {
     if (state.binding) state.binding.destroy();
     if (state.undo) state.undo.destroy();
     if (state.carets) state.carets.destroy();
-    clearTimeout(state.offlineTimer);
-    clearTimeout(state.saveTimer);
+    if (state.offlineTimer !== null) clearTimeout(state.offlineTimer);
+    if (state.saveTimer !== null) clearTimeout(state.saveTimer);
     if (state.store) save();
-    clearTimeout(state.snapshotTimer);
-    clearTimeout(state.presenceTimer);
+    if (state.snapshotTimer !== null) clearTimeout(state.snapshotTimer);
+    if (state.presenceTimer !== null) clearTimeout(state.presenceTimer);
   });
 
   return api;
 }
 
 /* global tinymce */
+/** @param {TinyMCE} tiny */
 function register(tiny) {
   tiny.PluginManager.add('rtc', setupPlugin);
   // TinyMCE 8 defaults the "model" option to 'plugin' when a plugin named rtc is configured

@@ -10,20 +10,41 @@
 import * as Y from 'yjs';
 import { MEDIA_EMBEDS, NONEDITABLE_CLASSES, VOID_EMBEDS, isBlockTag, isMarkTag } from './content/schema.js';
 
+/** @typedef {import('./content/ydoc.js').YNode} YNode */
+
 const TEXT = 3;
 const ELEMENT = 1;
 const COMMENT = 8;
 const SPACE_LIKE = /[\t\n\f\r ]/;
 
+/**
+ * A unit of a DOM run: its character (U+FFFC an embed, \n a <br>) and the DOM point before it.
+ * @typedef {{c: string, node: Node, offset: number}} DomUnit
+ */
+/**
+ * @typedef {object} DomRun
+ * @property {DomUnit[]} units
+ * @property {Node | null} host the block holding it
+ * @property {boolean} pre
+ * @property {[Node, number]} end the DOM point after its last unit (in an empty block: inside it)
+ */
+/** @typedef {{node: Node, offset: number}} DomPoint */
+
+/** @param {Node} n */
 const tagOf = (n) => n.nodeName.toLowerCase();
 
+/** @param {Node} node */
 function indexIn(node) {
   let i = 0;
   for (let n = node.previousSibling; n; n = n.previousSibling) i++;
   return i;
 }
 
-/** TinyMCE's own nodes: 'skip', 'unwrap' or null (content). */
+/**
+ * TinyMCE's own nodes: 'skip', 'unwrap' or null (content).
+ * @param {Element} el
+ * @returns {'skip' | 'unwrap' | null}
+ */
 export function editorNodeKind(el) {
   const bogus = el.getAttribute('data-mce-bogus');
   if (bogus === 'all' || el.getAttribute('data-mce-type') === 'bookmark' || el.hasAttribute('data-rtc-overlay')) return 'skip';
@@ -34,16 +55,20 @@ export function editorNodeKind(el) {
   return null;
 }
 
+/** @param {Element} el */
 function hasText(el) {
   for (let c = el.firstChild; c; c = c.nextSibling) {
-    if (c.nodeType === TEXT && c.data.replace(/\ufeff/g, '') !== '') return true;
+    if (c.nodeType === TEXT && /** @type {Text} */ (c).data.replace(/\ufeff/g, '') !== '') return true;
     if (c.nodeType === COMMENT) return true;
-    if (c.nodeType === ELEMENT && editorNodeKind(c) !== 'skip') return true;
+    if (c.nodeType === ELEMENT && editorNodeKind(/** @type {Element} */ (c)) !== 'skip') return true;
   }
   return false;
 }
 
-/** Is this inline element one unit (an embed) in the model? */
+/**
+ * Is this inline element one unit (an embed) in the model?
+ * @param {Element} el
+ */
 export function isAtomic(el) {
   const tag = tagOf(el);
   if (VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag)) return true;
@@ -58,21 +83,39 @@ export function isAtomic(el) {
  * The runs of DOM nodes (one top-level group): [{units: [{c, node, offset}], host, end}].
  * `c` is the unit's character ('\n' for <br>, U+FFFC for an embed); (node, offset) the DOM
  * point before it; `end` the point after the last unit (or inside the empty block).
+ * @param {Iterable<Node>} nodes
+ * @returns {DomRun[]}
  */
 export function domRuns(nodes) {
+  /** @type {DomRun[]} */
   const runs = [];
+  /** @type {DomRun | null} */
   let current = null;
   const close = () => {
     if (current && current.units.length) runs.push(current);
     current = null;
   };
+  /**
+   * @param {string} c
+   * @param {Node} node
+   * @param {number} offset
+   * @param {[Node, number]} after
+   * @param {Node | null} host
+   * @param {boolean} pre
+   */
   const unit = (c, node, offset, after, host, pre) => {
-    if (!current) current = { units: [], host, pre, end: null };
+    if (!current) current = { units: [], host, pre, end: after };
     current.units.push({ c, node, offset });
     current.end = after;
   };
-  const visit = (child, host, pre) => {
-    if (child.nodeType === TEXT) {
+  /**
+   * @param {Node} node
+   * @param {Node | null} host
+   * @param {boolean} pre
+   */
+  const visit = (node, host, pre) => {
+    if (node.nodeType === TEXT) {
+      const child = /** @type {Text} */ (node);
       const data = child.data;
       for (let i = 0; i < data.length; i++) {
         const ch = data[i];
@@ -81,13 +124,17 @@ export function domRuns(nodes) {
       }
       return;
     }
-    const parent = child.parentNode;
-    if (child.nodeType === COMMENT) {
-      const i = indexIn(child);
+    // the DOM point of a comment, a <br> or an embed is in its parent (the binding's nodes are
+    // in the body: a detached one has no DOM point, and is no unit)
+    const parent = node.parentNode;
+    if (node.nodeType === COMMENT) {
+      if (!parent) return;
+      const i = indexIn(node);
       unit('\ufffc', parent, i, [parent, i + 1], host, pre);
       return;
     }
-    if (child.nodeType !== ELEMENT) return;
+    if (node.nodeType !== ELEMENT) return;
+    const child = /** @type {Element} */ (node);
     const kind = editorNodeKind(child);
     if (kind === 'skip') return;
     if (kind === 'unwrap') {
@@ -96,6 +143,7 @@ export function domRuns(nodes) {
     }
     const tag = tagOf(child);
     if (tag === 'br') {
+      if (!parent) return;
       const i = indexIn(child);
       unit('\n', parent, i, [parent, i + 1], host, pre);
       return;
@@ -111,6 +159,7 @@ export function domRuns(nodes) {
       return;
     }
     if (isAtomic(child)) {
+      if (!parent) return;
       const i = indexIn(child);
       unit('\ufffc', parent, i, [parent, i + 1], host, pre);
       return;
@@ -122,15 +171,20 @@ export function domRuns(nodes) {
   return trimRuns(runs);
 }
 
+/** @param {Element} el */
 function hasBlockChild(el) {
   for (let c = el.firstChild; c; c = c.nextSibling) if (c.nodeType === ELEMENT && isBlockTag(tagOf(c))) return true;
   return false;
 }
 
-/** The whitespace rule on DOM units: spaces HTML collapses are not units. */
+/**
+ * The whitespace rule on DOM units: spaces HTML collapses are not units.
+ * @param {DomRun[]} runs
+ */
 function trimRuns(runs) {
   for (const r of runs) {
     if (r.pre) continue;
+    /** @type {DomUnit[]} */
     const kept = [];
     for (const u of r.units) {
       if (u.c === ' ') {
@@ -147,7 +201,12 @@ function trimRuns(runs) {
   return runs;
 }
 
-/** The Y.XmlText nodes of Yjs types, in document order. */
+/**
+ * The Y.XmlText nodes of Yjs types, in document order.
+ * @param {YNode[]} types
+ * @param {Y.XmlText[]} [out]
+ * @returns {Y.XmlText[]}
+ */
 export function yRuns(types, out = []) {
   for (const t of types) {
     if (t instanceof Y.XmlText) out.push(t);
@@ -156,15 +215,22 @@ export function yRuns(types, out = []) {
   return out;
 }
 
+/** @param {Y.XmlText} ytext */
 function yText(ytext) {
   let s = '';
   for (const d of ytext.toDelta()) s += typeof d.insert === 'string' ? d.insert : '\ufffc';
   return s;
 }
 
+/** @param {string} c */
 const norm = (c) => (c === '\u00a0' ? ' ' : c);
 
-/** Offset mapping between two strings via their common prefix and suffix. */
+/**
+ * Offset mapping between two strings via their common prefix and suffix.
+ * @param {string} from
+ * @param {string} to
+ * @param {number} offset in `from`
+ */
 function mapOffset(from, to, offset) {
   const max = Math.min(from.length, to.length);
   let p = 0;
@@ -188,7 +254,14 @@ export function isPositionError(err) {
   return name === 'IndexSizeError' || name === 'InvalidNodeTypeError' || name === 'WrongDocumentError';
 }
 
-/** Is DOM point a strictly before point b? */
+/**
+ * Is DOM point a strictly before point b?
+ * @param {Document} doc
+ * @param {Node} aNode
+ * @param {number} aOff
+ * @param {Node} bNode
+ * @param {number} bOff
+ */
 function before(doc, aNode, aOff, bNode, bOff) {
   if (aNode === bNode) return aOff < bOff;
   const r = doc.createRange();
@@ -202,7 +275,14 @@ function before(doc, aNode, aOff, bNode, bOff) {
   }
 }
 
-/** A DOM point -> {run, offset} among DOM runs (the last run starting before it). */
+/**
+ * A DOM point -> {run, offset} among DOM runs (the last run starting before it).
+ * @param {Document} doc
+ * @param {DomRun[]} runs
+ * @param {Node} node
+ * @param {number} offset
+ * @returns {{run: number, offset: number} | null}
+ */
 function locate(doc, runs, node, offset) {
   if (!runs.length) return null;
   // a point inside a text node maps directly to the first unit at or after it
@@ -221,6 +301,7 @@ function locate(doc, runs, node, offset) {
   let best = null;
   for (let r = 0; r < runs.length; r++) {
     const run = runs[r];
+    /** @type {[Node, number] | null} */
     const start = run.units.length ? [run.units[0].node, run.units[0].offset] : run.end;
     if (!start) continue;
     if (best !== null && before(doc, node, offset, start[0], start[1])) break;
@@ -233,12 +314,21 @@ function locate(doc, runs, node, offset) {
   return { run: best, offset: i };
 }
 
-/** Text of a run of DOM units. */
+/**
+ * Text of a run of DOM units.
+ * @param {DomRun} run
+ */
 const unitsText = (run) => run.units.map((u) => u.c).join('');
 
 /**
  * A DOM point among `runs` (from domRuns) -> {index, offset} in `texts` (the model's runs as
  * flat strings, in document order), or null.
+ * @param {Document} doc
+ * @param {DomRun[]} runs
+ * @param {string[]} texts
+ * @param {Node} node
+ * @param {number} offset
+ * @returns {{index: number, offset: number} | null}
  */
 export function mapDomPoint(doc, runs, texts, node, offset) {
   if (!texts.length) return null;
@@ -259,7 +349,14 @@ export function mapDomPoint(doc, runs, texts, node, offset) {
   return { index: texts.length - 1, offset: texts[texts.length - 1].length };
 }
 
-/** {index, offset} in `texts` -> a DOM point {node, offset} among `runs`, or null. */
+/**
+ * {index, offset} in `texts` -> a DOM point {node, offset} among `runs`, or null.
+ * @param {DomRun[]} runs
+ * @param {string[]} texts
+ * @param {number} index
+ * @param {number} offset
+ * @returns {DomPoint | null}
+ */
 export function mapToDom(runs, texts, index, offset) {
   if (!runs.length || index < 0 || index >= texts.length) return null;
   let run;
@@ -284,18 +381,32 @@ export function mapToDom(runs, texts, index, offset) {
     const u = run.units[at];
     return { node: u.node, offset: u.offset };
   }
-  const [node, off] = run.end || [run.host, 0];
+  const [node, off] = run.end;
   return { node, offset: off };
 }
 
-/** DOM point inside a group's nodes -> {type: Y.XmlText, index} or null. */
+/**
+ * DOM point inside a group's nodes -> {type: Y.XmlText, index} or null.
+ * @param {Document} doc
+ * @param {Iterable<Node>} nodes
+ * @param {YNode[]} types
+ * @param {Node} node
+ * @param {number} offset
+ * @returns {{type: Y.XmlText, index: number} | null}
+ */
 export function domPointToY(doc, nodes, types, node, offset) {
   const texts = yRuns(types);
   const at = mapDomPoint(doc, domRuns(nodes), texts.map(yText), node, offset);
   return at ? { type: texts[at.index], index: Math.min(at.offset, texts[at.index].length) } : null;
 }
 
-/** {type: Y.XmlText, index} -> a DOM point {node, offset} in a group's nodes, or null. */
+/**
+ * {type: Y.XmlText, index} -> a DOM point {node, offset} in a group's nodes, or null.
+ * @param {Iterable<Node>} nodes
+ * @param {YNode[]} types
+ * @param {Y.XmlText} type
+ * @param {number} index
+ */
 export function yPointToDom(nodes, types, type, index) {
   const texts = yRuns(types);
   const r = texts.indexOf(type);

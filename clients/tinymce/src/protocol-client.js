@@ -26,6 +26,78 @@ import {
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * A session as the server describes it (welcome, new_session, list_versions).
+ * @typedef {object} SessionInfo
+ * @property {string} session_id
+ * @property {string} key_hint
+ * @property {string} salt base64
+ * @property {number} iterations
+ * @property {string} wrapped_key base64
+ * @property {number} [start_seq]
+ */
+/**
+ * A server message, JSON or a decoded binary frame: its fields depend on its type
+ * (docs/protocol.md) and are read as the protocol defines them.
+ * @typedef {{type: string, [field: string]: any}} ServerMessage
+ */
+/**
+ * What the client knows of a member of the document (welcome, client_joined).
+ * @typedef {object} Member
+ * @property {string} user_id
+ * @property {string} client_id
+ * @property {number} [caret]
+ * @property {Record<string, unknown>} [client_info]
+ * @property {string} [role]
+ * @property {unknown} [presence] its last presence state
+ */
+/**
+ * The part of the WebSocket API the client uses (tests pass a class of their own).
+ * @typedef {object} SocketLike
+ * @property {number} readyState
+ * @property {string} [binaryType]
+ * @property {(data: string | Uint8Array) => void} send
+ * @property {(code?: number) => void} close
+ * @property {((event: Event) => void) | null} onopen
+ * @property {((event: MessageEvent) => void) | null} onmessage
+ * @property {((event: CloseEvent) => void) | null} onclose
+ * @property {((event: Event) => void) | null} onerror
+ */
+/** @typedef {new (url: string) => SocketLike} SocketClass */
+/**
+ * Why a connection ended: a ClientError, or an EncryptionError (which the close handler
+ * gives the close code, and fatal for a fatal close code).
+ * @typedef {ClientError | (EncryptionError & {closeCode?: number | null, fatal?: boolean, retryable?: undefined, retryAfter?: undefined})} Failure
+ */
+/** @typedef {{resolve: (value: any) => void, reject: (reason: unknown) => void}} Waiter */
+/** @typedef {{resolve: () => void, reject: (reason: unknown) => void}} VoidWaiter */
+/**
+ * The disconnected event.
+ * @typedef {object} DisconnectInfo
+ * @property {string} code
+ * @property {string} reason an rtc_server_disconnected reason (closeReason)
+ * @property {string} message
+ * @property {number | null} closeCode
+ * @property {number | null} retryAfter
+ * @property {boolean} fatal
+ */
+/**
+ * @typedef {object} ClientState
+ * @property {boolean} connected
+ * @property {boolean} synced
+ * @property {number} version
+ * @property {string | null} sessionId
+ * @property {string | null} keyHint
+ * @property {Member[]} clients
+ * @property {number} unacknowledged
+ * @property {string} [clientId]
+ * @property {string | null} [userId]
+ * @property {string | null} [role]
+ * @property {number | null} [caret]
+ */
+/** @typedef {(arg: {documentId: string}) => unknown} TokenProvider returns (a promise of) {token} */
+/** @typedef {(arg: {documentId: string, keyHint: string | null}) => unknown} EncryptionProvider returns (a promise of) {key, keyHint?} */
+
 // -- binary frames (docs/protocol.md, "Binary frames") ------------------------------------------
 // Negotiated in hello/welcome ("binary": true): updates travel as a small header and the raw
 // ciphertext, no JSON and no base64. A binary frame whose first byte is below 0x09 is one of
@@ -37,7 +109,12 @@ const BATCH = 0x04;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** A client update as a binary frame: 0x01, len(session id), session id, u64 counter, data. */
+/**
+ * A client update as a binary frame: 0x01, len(session id), session id, u64 counter, data.
+ * @param {string} sessionId
+ * @param {number} counter
+ * @param {Uint8Array} data
+ */
 export function encodeClientUpdate(sessionId, counter, data) {
   const sid = utf8.encode(sessionId);
   const out = new Uint8Array(10 + sid.length + data.length);
@@ -49,12 +126,17 @@ export function encodeClientUpdate(sessionId, counter, data) {
   return out;
 }
 
+/**
+ * @param {Uint8Array} bytes
+ * @returns {ServerMessage}
+ */
 function decodeServerUpdate(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes[0] !== SERVER_UPDATE) throw new Error(`not an update frame: ${bytes[0]}`);
   const seq = Number(view.getBigUint64(1));
   const counter = Number(view.getBigUint64(9));
   let at = 17;
+  /** @param {number} size */
   const field = (size) => {
     if (at + size > bytes.length) throw new Error('truncated update frame');
     const out = bytes.subarray(at, at + size);
@@ -70,7 +152,11 @@ function decodeServerUpdate(bytes) {
   return { type: 'update', seq, counter, session_id: sessionId, client_id: clientId, user_id: userId, data: bytes.slice(at) };
 }
 
-/** The messages of a binary server frame (an update, or a batch of updates and JSON). */
+/**
+ * The messages of a binary server frame (an update, or a batch of updates and JSON).
+ * @param {Uint8Array} bytes
+ * @returns {ServerMessage[]}
+ */
 export function decodeServerFrame(bytes) {
   if (bytes[0] === SERVER_UPDATE) return [decodeServerUpdate(bytes)];
   if (bytes[0] !== BATCH) throw new Error(`unknown binary frame type ${bytes[0]}`);
@@ -89,6 +175,7 @@ export function decodeServerFrame(bytes) {
   return out;
 }
 
+/** @param {string | Uint8Array} data base64 (a JSON frame) or bytes (a binary frame) */
 const binaryData = (data) => (typeof data === 'string' ? fromBase64(data) : data);
 export const COLLAB_PATH = '/v1/collab';
 /** Close codes after which reconnecting cannot help. Every other close is retried with
@@ -98,7 +185,11 @@ export const FATAL_CLOSE = new Set([4003, 4004, 4010]); // 4004: the document wa
 /** Marks transactions that apply server content (never sent back). */
 export const REMOTE_ORIGIN = Symbol('tandem-remote');
 
-/** Map a close code (and the error frame's code, if any) to an rtc_server_disconnected reason. */
+/**
+ * Map a close code (and the error frame's code, if any) to an rtc_server_disconnected reason.
+ * @param {number | null | undefined} closeCode
+ * @param {string | null} [errorCode]
+ */
 export function closeReason(closeCode, errorCode) {
   if (errorCode === 'encryption') return 'encryption';
   if (errorCode === 'content') return 'content';
@@ -109,15 +200,20 @@ export function closeReason(closeCode, errorCode) {
   return 'general';
 }
 
-/** https://host/base -> wss://host/base/v1/collab */
+/**
+ * https://host/base -> wss://host/base/v1/collab
+ * @param {string | undefined} serverUrl (none: an invalid server URL)
+ */
 export function websocketUrl(serverUrl) {
   let u;
   try {
-    u = new URL(serverUrl);
+    u = new URL(serverUrl ?? '');
   } catch {
     throw new Error(`invalid server URL ${JSON.stringify(serverUrl)}: expected http(s)://host[:port]`);
   }
-  const scheme = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' }[u.protocol];
+  /** @type {Record<string, string | undefined>} */
+  const schemes = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
+  const scheme = schemes[u.protocol];
   if (!scheme || !u.host) throw new Error(`invalid server URL ${JSON.stringify(serverUrl)}: expected http(s)://host[:port]`);
   return `${scheme}//${u.host}${u.pathname.replace(/\/+$/, '')}${COLLAB_PATH}`;
 }
@@ -129,7 +225,18 @@ export function randomId(bytes = 18) {
 }
 
 export class ClientError extends Error {
-  constructor(message, { code = 'general', fatal = false, closeCode = null, detail = null, retryAfter = null } = {}) {
+  /**
+   * @param {string} message
+   * @param {object} [o]
+   * @param {string} [o.code]
+   * @param {boolean} [o.fatal] reconnecting cannot help
+   * @param {number | null} [o.closeCode]
+   * @param {unknown} [o.detail]
+   * @param {number | null} [o.retryAfter]
+   * @param {boolean} [o.retryable] a jwt failure that is worth retrying (the token provider
+   *   itself failed): it does not count towards the jwt failures that end the connection
+   */
+  constructor(message, { code = 'general', fatal = false, closeCode = null, detail = null, retryAfter = null, retryable = false } = {}) {
     super(message);
     this.name = 'ClientError';
     this.code = code;
@@ -137,30 +244,48 @@ export class ClientError extends Error {
     this.closeCode = closeCode;
     this.detail = detail;
     this.retryAfter = retryAfter; // seconds the server asked to wait before reconnecting
+    this.retryable = retryable;
   }
 }
 
+/**
+ * @param {Function} provider
+ * @param {object} arg
+ * @returns {Promise<unknown>}
+ */
 async function callProvider(provider, arg) {
   return await provider(arg);
 }
 
+/**
+ * @param {TokenProvider} provider
+ * @param {string} documentId
+ * @returns {Promise<string>}
+ */
 export async function fetchToken(provider, documentId) {
   const result = await callProvider(provider, { documentId });
-  const token = result && typeof result === 'object' ? result.token : undefined;
+  const token = result && typeof result === 'object' ? /** @type {{token?: unknown}} */ (result).token : undefined;
   if (typeof token !== 'string' || !token) {
     throw new ClientError("the token provider must return { token: '<JWT>' }", { code: 'jwt' });
   }
   return token;
 }
 
-/** Returns [key, keyHint]. For a new session the provider may choose the hint. */
+/**
+ * Returns [key, keyHint]. For a new session the provider may choose the hint.
+ * @param {EncryptionProvider} provider
+ * @param {string} documentId
+ * @param {string | null} keyHint
+ * @returns {Promise<[string, string]>}
+ */
 export async function fetchKey(provider, documentId, keyHint) {
   const result = await callProvider(provider, { documentId, keyHint });
-  const key = result && typeof result === 'object' ? result.key : undefined;
+  const key = result && typeof result === 'object' ? /** @type {{key?: unknown}} */ (result).key : undefined;
   if (typeof key !== 'string' || !key) {
     throw new EncryptionError("the encryption provider must return { key: '<secret>', ... }");
   }
-  let hint = result.keyHint;
+  // an object: its key was read
+  let hint = /** @type {{keyHint?: unknown}} */ (result).keyHint;
   if (keyHint !== null && keyHint !== undefined) hint = keyHint;
   if (hint === null || hint === undefined) hint = '';
   if (typeof hint !== 'string' || hint.length > 256) {
@@ -169,14 +294,34 @@ export async function fetchKey(provider, documentId, keyHint) {
   return [key, hint];
 }
 
+/**
+ * `err && err.message` of anything thrown (a provider may throw anything).
+ * @param {unknown} err
+ */
+const messageOf = (err) => err && /** @type {{message?: unknown}} */ (err).message;
+
 export class TandemClient {
   /**
    * @param {object} o
-   * @param {string} o.url ws(s)://…/v1/collab (or give o.serverUrl, http(s)://…)
+   * @param {string} [o.url] ws(s)://…/v1/collab (or give o.serverUrl, http(s)://…)
+   * @param {string} [o.serverUrl]
+   * @param {string} [o.apiKey]
    * @param {string} o.documentId
-   * @param {Function} o.tokenProvider ({documentId}) -> {token}
-   * @param {Function} o.encryptionProvider ({documentId, keyHint}) -> {key, keyHint?}
-   * @param {(fragment: Y.XmlFragment) => (void|Promise<void>)} [o.initialContent] fills a new document
+   * @param {TokenProvider} o.tokenProvider ({documentId}) -> {token}
+   * @param {EncryptionProvider} o.encryptionProvider ({documentId, keyHint}) -> {key, keyHint?}
+   * @param {(fragment: Y.XmlFragment, doc: Y.Doc) => (void|Promise<void>)} [o.initialContent] fills a new document
+   * @param {Record<string, unknown>} [o.clientInfo]
+   * @param {string} [o.clientId]
+   * @param {number} [o.iterations]
+   * @param {boolean} [o.reconnect]
+   * @param {number} [o.maxBackoff] ms
+   * @param {number} [o.minBackoff] ms
+   * @param {SocketClass} [o.WebSocket]
+   * @param {() => number} [o.now] ms since the epoch
+   * @param {boolean} [o.create] create the document if it does not exist
+   * @param {boolean} [o.binaryFrames]
+   * @param {() => void} [o.beforeRemote]
+   * @param {() => (Promise<unknown> | null)} [o.holdRemote]
    */
   constructor(o) {
     this.url = o.url || websocketUrl(o.serverUrl);
@@ -191,6 +336,7 @@ export class TandemClient {
     this.reconnect = o.reconnect !== false;
     this.maxBackoff = o.maxBackoff ?? 10000;
     this.minBackoff = o.minBackoff ?? 250;
+    /** @type {SocketClass} */
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
     this.now = o.now || (() => Date.now());
     this.create = o.create !== false;
@@ -201,49 +347,89 @@ export class TandemClient {
     // returns a promise to wait for before applying remote content (an IME composition), or null
     this.holdRemote = o.holdRemote || null;
 
+    /** @type {Map<string, Set<(info: any) => void>>} */
     this.listeners = new Map();
+    /** @type {string | null} */
     this.userId = null;
+    /** @type {string | null} */
     this.role = null;
+    /** @type {number | null} */
     this.caret = null;
     this.version = 0;
+    /** @type {SessionInfo | null} */
     this.session = null;
+    /** @type {string | null} */
     this.keyHint = null;
+    /** @type {Map<string, Member>} */
     this.clients = new Map();
     this.connected = false;
     this.synced = false;
+    /** @type {Failure | null} the fatal failure that stopped the client */
     this.error = null;
+    /** @type {number | null} seconds since the epoch */
     this.tokenExpiresAt = null;
 
+    /** @type {SessionCipher | null} */
     this._cipher = null;
     this._counter = 0;
+    /** @type {Map<number, Uint8Array>} */
     this._pending = new Map(); // counter -> plaintext update, until acked
+    /** @type {Set<number>} */
     this._above = new Set();
+    /** @type {SocketLike | null} */
     this._ws = null;
     this._generation = 0;
+    /** @type {Promise<void>} */
     this._queue = Promise.resolve();
+    /** @type {Promise<void>} */
     this._sendChain = Promise.resolve();
+    /** @type {string | null} */
     this._creating = null;
+    /** @type {{cipher: SessionCipher, session: SessionInfo} | null} */
     this._pendingSession = null;
+    this._suppressLocal = false;
     this._stopped = false;
     this._attempt = 0;
     this._jwtFailures = 0;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this._retryTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this._tokenTimer = null;
+    /** @type {Failure | null} */
     this._lastError = null;
+    /** @type {{synced: VoidWaiter[], idle: VoidWaiter[]}} */
     this._waiters = { synced: [], idle: [] };
+    /** @type {Map<number, Waiter>} */
     this._requests = new Map(); // history request id -> {resolve, reject} (versions.js)
     this._nextRequest = 0;
+    /** @type {(Waiter | null)[]} */
     this._snapshotWaiters = []; // one entry per snapshot sent, resolved by its snapshot_ack
+    /** @type {{code: string, message: string} | null} */
     this._syncProblem = null;
-    this._newDoc();
+    /** @type {(update: Uint8Array, origin: unknown) => void} */
+    this._onDocUpdate = (update, origin) => this._onLocalUpdate(update, origin);
+    // replaced by _newDoc (a new session)
+    this.doc = new Y.Doc();
+    this.fragment = this.doc.getXmlFragment('content');
+    this.doc.on('update', this._onDocUpdate);
   }
 
   // -- public API ----------------------------------------------------------------------
 
+  /**
+   * @param {string} name
+   * @param {(info: any) => void} fn called with the event's object (see the top of this file)
+   * @returns {() => boolean} removes the listener
+   */
   on(name, fn) {
-    if (!this.listeners.has(name)) this.listeners.set(name, new Set());
-    this.listeners.get(name).add(fn);
-    return () => this.listeners.get(name).delete(fn);
+    let set = this.listeners.get(name);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(name, set);
+    }
+    set.add(fn);
+    const listeners = set;
+    return () => listeners.delete(fn);
   }
 
   start() {
@@ -253,8 +439,8 @@ export class TandemClient {
 
   close() {
     this._stopped = true;
-    clearTimeout(this._retryTimer);
-    clearTimeout(this._tokenTimer);
+    if (this._retryTimer !== null) clearTimeout(this._retryTimer);
+    if (this._tokenTimer !== null) clearTimeout(this._tokenTimer);
     this._retryTimer = null;
     const ws = this._ws;
     this._ws = null;
@@ -281,12 +467,14 @@ export class TandemClient {
     }
   }
 
+  /** @returns {Promise<void>} */
   whenSynced() {
     if (this.synced) return Promise.resolve();
     if (this.error) return Promise.reject(this.error);
     return new Promise((resolve, reject) => this._waiters.synced.push({ resolve, reject }));
   }
 
+  /** @returns {Promise<void>} */
   flush() {
     if (!this._pending.size) return Promise.resolve();
     if (this.error) return Promise.reject(this.error);
@@ -297,6 +485,7 @@ export class TandemClient {
     return this._pending.size;
   }
 
+  /** @returns {ClientState} */
   getState() {
     return {
       connected: this.connected,
@@ -316,6 +505,8 @@ export class TandemClient {
   /**
    * Send a history request (list_versions, get_version, get_updates; docs/protocol.md,
    * "Version history") and resolve with its answer; a request_failed answer rejects.
+   * @param {{type: string, [field: string]: unknown}} message
+   * @returns {Promise<ServerMessage>}
    */
   request(message) {
     if (!this._ws || !this.connected) return Promise.reject(new ClientError('not connected', { code: 'network' }));
@@ -329,7 +520,11 @@ export class TandemClient {
     });
   }
 
-  /** Send a snapshot (kind: auto/named/restore/repair) and resolve with its snapshot_ack. */
+  /**
+   * Send a snapshot (kind: auto/named/restore/repair) and resolve with its snapshot_ack.
+   * @param {{session_id: string, seq: number, kind: string, data: string, name?: string}} message
+   * @returns {Promise<ServerMessage>}
+   */
   sendSnapshot(message) {
     return new Promise((resolve, reject) => {
       if (!this._sendRaw({ type: 'snapshot', ...message })) {
@@ -340,6 +535,7 @@ export class TandemClient {
     });
   }
 
+  /** @param {ServerMessage} msg */
   _onAnswer(msg) {
     const waiter = this._requests.get(msg.id);
     if (!waiter) return;
@@ -348,13 +544,17 @@ export class TandemClient {
     else waiter.resolve(msg);
   }
 
+  /** @param {ServerMessage} msg */
   _onSnapshotAck(msg) {
     const waiter = this._snapshotWaiters.shift();
     if (waiter) waiter.resolve(msg);
     this._emit('snapshot-ack', msg);
   }
 
-  /** Send an encrypted ephemeral presence state (caret, selection...). */
+  /**
+   * Send an encrypted ephemeral presence state (caret, selection...).
+   * @param {unknown} state plain JSON
+   */
   async setPresence(state) {
     const ws = this._ws;
     const cipher = this._cipher;
@@ -365,6 +565,10 @@ export class TandemClient {
 
   // -- internals: events ---------------------------------------------------------------------
 
+  /**
+   * @param {string} name
+   * @param {unknown} info
+   */
   _emit(name, info) {
     const set = this.listeners.get(name);
     if (!set) return;
@@ -378,6 +582,7 @@ export class TandemClient {
     }
   }
 
+  /** @param {'synced' | 'idle'} kind */
   _resolve(kind) {
     const list = this._waiters[kind];
     this._waiters[kind] = [];
@@ -387,10 +592,9 @@ export class TandemClient {
   // -- internals: the document ----------------------------------------------------------------
 
   _newDoc() {
-    if (this.doc) this.doc.off('update', this._onDocUpdate);
+    this.doc.off('update', this._onDocUpdate);
     this.doc = new Y.Doc();
     this.fragment = this.doc.getXmlFragment('content');
-    this._onDocUpdate = (update, origin) => this._onLocalUpdate(update, origin);
     this.doc.on('update', this._onDocUpdate);
   }
 
@@ -403,6 +607,10 @@ export class TandemClient {
     this._emit('doc', { doc: this.doc, fragment: this.fragment });
   }
 
+  /**
+   * @param {Uint8Array} update
+   * @param {unknown} origin
+   */
   _onLocalUpdate(update, origin) {
     if (origin === REMOTE_ORIGIN || this._suppressLocal) return;
     if (!update || (update.length === 2 && update[0] === 0 && update[1] === 0)) return;
@@ -417,10 +625,12 @@ export class TandemClient {
     if (wait) await wait;
   }
 
+  /** @param {Uint8Array} update */
   _applyRemote(update) {
     Y.applyUpdate(this.doc, update, REMOTE_ORIGIN);
   }
 
+  /** @param {number} seq */
   _advance(seq) {
     if (seq <= this.version) return;
     this._above.add(seq);
@@ -432,6 +642,10 @@ export class TandemClient {
 
   // -- internals: sending -------------------------------------------------------------------------
 
+  /**
+   * @param {{type: string, [field: string]: unknown}} message
+   * @returns {boolean} sent (the socket is open)
+   */
   _sendRaw(message) {
     const ws = this._ws;
     if (!ws || ws.readyState !== 1) return false;
@@ -443,6 +657,10 @@ export class TandemClient {
     }
   }
 
+  /**
+   * @param {Uint8Array} bytes
+   * @returns {boolean} sent (the socket is open)
+   */
   _sendBytes(bytes) {
     const ws = this._ws;
     if (!ws || ws.readyState !== 1) return false;
@@ -454,6 +672,7 @@ export class TandemClient {
     }
   }
 
+  /** @param {number} counter */
   _sendUpdate(counter) {
     const generation = this._generation;
     this._sendChain = this._sendChain
@@ -484,8 +703,7 @@ export class TandemClient {
       if (generation !== this._generation) return;
       // The provider itself failing (its endpoint unreachable while the network is down) is
       // worth retrying; a token the server refuses, or a malformed answer, is not.
-      const failure = err instanceof ClientError ? err : new ClientError(`the token provider failed: ${err && err.message}`, { code: 'jwt' });
-      if (!(err instanceof ClientError)) failure.retryable = true;
+      const failure = err instanceof ClientError ? err : new ClientError(`the token provider failed: ${messageOf(err)}`, { code: 'jwt', retryable: true });
       this._afterClose(failure, generation);
       return;
     }
@@ -494,7 +712,7 @@ export class TandemClient {
     try {
       ws = new this.WebSocket(this.url);
     } catch (err) {
-      this._afterClose(new ClientError(`cannot open ${this.url}: ${err && err.message}`, { code: 'network' }), generation);
+      this._afterClose(new ClientError(`cannot open ${this.url}: ${messageOf(err)}`, { code: 'network' }), generation);
       return;
     }
     this._ws = ws;
@@ -571,13 +789,17 @@ export class TandemClient {
     };
   }
 
+  /**
+   * @param {Failure} err why the connection ended
+   * @param {number} generation the connection's
+   */
   _afterClose(err, generation) {
     if (generation !== this._generation) return;
     this._ws = null;
     this._generation++;
     this.connected = false;
     this.synced = false;
-    clearTimeout(this._tokenTimer);
+    if (this._tokenTimer !== null) clearTimeout(this._tokenTimer);
     const lost = new ClientError('the connection was lost', { code: 'network' });
     for (const waiter of this._requests.values()) waiter.reject(lost);
     this._requests.clear();
@@ -616,11 +838,15 @@ export class TandemClient {
     this._retryTimer = setTimeout(() => this._connect(), delay);
   }
 
-  /** A failure while handling a message: close the socket and treat it as the close reason. */
-  _fail(err) {
-    if (!(err instanceof ClientError) && !(err instanceof EncryptionError)) {
-      err = new ClientError(`could not apply the document content: ${err && err.message}`, { code: 'content' });
-    }
+  /**
+   * A failure while handling a message: close the socket and treat it as the close reason.
+   * @param {unknown} failure
+   */
+  _fail(failure) {
+    const err =
+      failure instanceof ClientError || failure instanceof EncryptionError
+        ? failure
+        : new ClientError(`could not apply the document content: ${messageOf(failure)}`, { code: 'content' });
     this._lastError = err;
     const ws = this._ws;
     const generation = this._generation;
@@ -635,7 +861,7 @@ export class TandemClient {
   }
 
   _scheduleTokenRefresh() {
-    clearTimeout(this._tokenTimer);
+    if (this._tokenTimer !== null) clearTimeout(this._tokenTimer);
     const expires = this.tokenExpiresAt;
     if (typeof expires !== 'number') return;
     const left = expires - this.now() / 1000;
@@ -656,13 +882,18 @@ export class TandemClient {
 
   // -- internals: server messages ------------------------------------------------------------------
 
+  /**
+   * @param {ServerMessage} msg
+   * @returns {Promise<void>}
+   */
   async _handle(msg) {
     if (msg && msg.type === 'batch' && Array.isArray(msg.messages)) {
       // several server messages in one frame, in order
       for (const inner of msg.messages) await this._handle(inner);
       return undefined;
     }
-    const handler = {
+    /** @type {Record<string, ((msg: ServerMessage) => unknown) | undefined>} */
+    const handlers = {
       welcome: this._onWelcome,
       session_created: this._onSessionCreated,
       session_rejected: this._onSessionRejected,
@@ -682,10 +913,12 @@ export class TandemClient {
       presence: this._onPresence,
       token_accepted: this._onTokenAccepted,
       error: this._onError,
-    }[msg && msg.type];
+    };
+    const handler = handlers[msg && msg.type];
     if (handler) await handler.call(this, msg);
   }
 
+  /** @param {ServerMessage} msg */
   async _onWelcome(msg) {
     this._binary = msg.binary === true && this.binaryFrames !== false;
     this.userId = msg.user_id;
@@ -693,7 +926,8 @@ export class TandemClient {
     this.caret = msg.caret;
     this.tokenExpiresAt = typeof msg.token_expires_at === 'number' ? msg.token_expires_at : null;
     this._scheduleTokenRefresh();
-    const fresh = new Map((msg.clients || []).map((c) => [c.client_id, c]));
+    /** @type {Map<string, Member>} */
+    const fresh = new Map((msg.clients || []).map((/** @type {Member} */ c) => [c.client_id, c]));
     for (const [id, c] of this.clients) if (!fresh.has(id)) this._emit('client-left', c);
     const previous = this.clients;
     this.clients = fresh;
@@ -709,6 +943,10 @@ export class TandemClient {
     }
   }
 
+  /**
+   * @param {number} version the seq the new session starts at
+   * @param {string | null} [replaces] the session it replaces
+   */
   async _createSession(version, replaces = null) {
     const [key, hint] = await fetchKey(this.encryptionProvider, this.documentId, null);
     const sessionId = randomId(18);
@@ -747,6 +985,7 @@ export class TandemClient {
     });
   }
 
+  /** @param {ServerMessage} msg */
   async _onSessionCreated(msg) {
     if (msg.session_id !== this._creating || !this._pendingSession) return;
     const { cipher, session } = this._pendingSession;
@@ -760,6 +999,7 @@ export class TandemClient {
     this._becameSynced();
   }
 
+  /** @param {ServerMessage} msg */
   _onSessionRejected(msg) {
     // the winner's session arrives as new_session; wait for it
     if (msg.session_id === this._creating) {
@@ -768,12 +1008,17 @@ export class TandemClient {
     }
   }
 
+  /** @param {ServerMessage} msg */
   async _onNewSession(msg) {
     this._creating = null;
     this._pendingSession = null;
     await this._adoptSession(msg.session, true);
   }
 
+  /**
+   * @param {SessionInfo} session
+   * @param {boolean} fresh not the session this client had
+   */
   async _adoptSession(session, fresh) {
     const [key] = await fetchKey(this.encryptionProvider, this.documentId, session.key_hint);
     let contentKey = null;
@@ -806,6 +1051,7 @@ export class TandemClient {
     this._emit('session', { sessionId: session.session_id, keyHint: session.key_hint, created: false });
   }
 
+  /** @param {ServerMessage} msg */
   async _onSnapshot(msg) {
     if (!this.session || msg.session_id !== this.session.session_id) return;
     let state = null;
@@ -814,7 +1060,7 @@ export class TandemClient {
       state = await this._cipher.openSnapshot(msg.seq, fromBase64(msg.data));
     } catch (err) {
       // Carry on from its seq; versions.js rebuilds what it should have held (issue 12).
-      this._syncProblem = this._syncProblem || { code: 'snapshot_unreadable', message: `the checkpoint at seq ${msg.seq} cannot be decrypted (${err && err.message})` };
+      this._syncProblem = this._syncProblem || { code: 'snapshot_unreadable', message: `the checkpoint at seq ${msg.seq} cannot be decrypted (${messageOf(err)})` };
     }
     await this._hold();
     if (this.beforeRemote) this.beforeRemote();
@@ -827,6 +1073,7 @@ export class TandemClient {
     this._emit('remote', { seq: msg.seq, snapshot: true });
   }
 
+  /** @param {ServerMessage} msg */
   async _onUpdate(msg) {
     if (!this.session || msg.session_id !== this.session.session_id) return;
     const seq = msg.seq;
@@ -844,6 +1091,7 @@ export class TandemClient {
     }
   }
 
+  /** @param {ServerMessage} msg */
   _onSynced(msg) {
     this._advance(msg.version || 0);
     // Structs Yjs parks for want of earlier ones: the checkpoint lacks updates the log
@@ -866,6 +1114,7 @@ export class TandemClient {
     for (const counter of [...this._pending.keys()].sort((a, b) => a - b)) this._sendUpdate(counter);
   }
 
+  /** @param {ServerMessage} msg */
   _onAck(msg) {
     this._pending.delete(msg.counter);
     this._advance(msg.seq);
@@ -885,19 +1134,24 @@ export class TandemClient {
     }
   }
 
+  /** @param {ServerMessage} msg */
   _onClientJoined(msg) {
-    const info = {};
-    for (const k of ['user_id', 'client_id', 'caret', 'client_info', 'role']) if (k in msg) info[k] = msg[k];
+    /** @type {Record<string, unknown>} */
+    const fields = {};
+    for (const k of ['user_id', 'client_id', 'caret', 'client_info', 'role']) if (k in msg) fields[k] = msg[k];
+    const info = /** @type {Member} */ (fields);
     this.clients.set(msg.client_id, info);
     this._emit('client-joined', info);
   }
 
+  /** @param {ServerMessage} msg */
   _onClientLeft(msg) {
     const info = this.clients.get(msg.client_id) || msg;
     this.clients.delete(msg.client_id);
     this._emit('client-left', info);
   }
 
+  /** @param {ServerMessage} msg */
   async _onPresence(msg) {
     if (!this._cipher) return;
     let state;
@@ -914,18 +1168,20 @@ export class TandemClient {
     this._emit('presence', { clientId: msg.client_id, userId: msg.user_id, state });
   }
 
+  /** @param {ServerMessage} msg */
   _onTokenAccepted(msg) {
     this.tokenExpiresAt = typeof msg.expires_at === 'number' ? msg.expires_at : null;
     if (msg.role) this.role = msg.role;
     this._scheduleTokenRefresh();
   }
 
+  /** @param {ServerMessage} msg */
   _onError(msg) {
     const code = msg.code || 'general';
     const closeCode = typeof msg.close === 'number' ? msg.close : null;
     this._lastError = new ClientError(msg.message || 'error', {
       code,
-      fatal: FATAL_CLOSE.has(closeCode),
+      fatal: closeCode !== null && FATAL_CLOSE.has(closeCode),
       closeCode,
       detail: msg.detail || null,
       retryAfter: typeof msg.retry_after === 'number' && msg.retry_after > 0 ? msg.retry_after : null,

@@ -10,10 +10,38 @@ import { EncryptionError, SessionCipher, WRONG_KEY_MESSAGE, unwrapContentKey, fr
 import { modelToHtml } from './content/html.js';
 import { insertItems, readFragment, readTopNode } from './content/ydoc.js';
 
+/** @typedef {import('./protocol-client.js').SessionInfo} SessionInfo */
+/** @typedef {import('./protocol-client.js').ServerMessage} ServerMessage */
+/** @typedef {import('./content/model.js').Block} Block */
+/**
+ * A version as list_versions describes it (docs/protocol.md, "Version history").
+ * @typedef {{number: number, seq: number, session_id: string, [field: string]: unknown}} VersionEntry
+ */
+/**
+ * A version, newest first in list().
+ * @typedef {object} VersionInfo
+ * @property {number} number
+ * @property {number} seq
+ * @property {string} kind auto, named, restore or repair
+ * @property {unknown} createdAt
+ * @property {unknown} editors
+ * @property {unknown} size
+ * @property {string} sessionId
+ * @property {unknown} keyHint
+ * @property {string | null} name null: none, or unreadable
+ */
+/**
+ * What recover() reports (onIncident, VersionHistory.incidents).
+ * @typedef {{type: 'history', code: string, message: string, recovered: boolean, base?: number}} HistoryIncident
+ */
+
 const PAGE = 100; // the protocol's most versions per list_versions
 export const RESTORE_ORIGIN = Symbol('tandem-restore');
 
-/** Canonical, checked HTML of a Y.Doc's content (collaborators' content is untrusted). */
+/**
+ * Canonical, checked HTML of a Y.Doc's content (collaborators' content is untrusted).
+ * @param {Y.Doc} doc
+ */
 export function docHtml(doc) {
   return modelToHtml(readFragment(doc.getXmlFragment('content')));
 }
@@ -22,8 +50,13 @@ export function docHtml(doc) {
  * Make `fragment` show what `target` shows, as one local edit that replaces only the
  * top-level blocks that differ: a common prefix and suffix keep their identity, so
  * collaborators' concurrent edits inside them survive.
+ * @param {Y.XmlFragment} fragment
+ * @param {Y.XmlFragment} target
+ * @param {unknown} [origin] of the transaction
+ * @returns {number} how many blocks were replaced
  */
 export function morphFragment(fragment, target, origin = RESTORE_ORIGIN) {
+  /** @param {Y.XmlElement | Y.XmlText | Y.XmlHook} node */
   const render = (node) => {
     const blocks = readTopNode(node); // checked: a version's content is untrusted too
     return { html: modelToHtml(blocks), blocks };
@@ -38,35 +71,52 @@ export function morphFragment(fragment, target, origin = RESTORE_ORIGIN) {
   const removed = have.length - suffix - prefix;
   const added = wanted.slice(prefix, want.length - suffix);
   if (!removed && !added.length) return 0;
-  fragment.doc.transact(() => {
+  const doc = fragment.doc;
+  if (!doc) throw new Error('the fragment is not part of a Y.Doc');
+  doc.transact(() => {
     if (removed) fragment.delete(prefix, removed);
     if (added.length) insertItems(fragment, prefix, added.flatMap((w) => w.blocks));
   }, origin);
   return Math.max(removed, added.length);
 }
 
+/**
+ * The sessions an answer names, by id.
+ * @param {ServerMessage} answer
+ * @returns {Map<string, SessionInfo>}
+ */
+const sessionsOf = (answer) => new Map((answer.sessions || []).map((/** @type {SessionInfo} */ s) => [s.session_id, s]));
+
 export class VersionHistory {
   /**
    * @param {import('./protocol-client.js').TandemClient} client
-   * @param {{onIncident?: Function}} [o]
+   * @param {{onIncident?: (info: HistoryIncident) => void}} [o]
    */
   constructor(client, o = {}) {
     this.client = client;
+    /** @type {HistoryIncident[]} */
     this.incidents = []; // what recover() reported, for getState() and tests
     const report = o.onIncident || (() => {});
+    /** @param {HistoryIncident} info */
     this.onIncident = (info) => {
       this.incidents.push(info);
       console.warn('[rtc] ' + info.message);
       report(info);
     };
+    /** @type {Map<string, SessionCipher>} */
     this._ciphers = new Map();
     this._busy = Promise.resolve();
-    client.on('sync-problem', (problem) => {
+    client.on('sync-problem', (/** @type {{code: string, message: string}} */ problem) => {
       this.recover(problem).catch((err) => console.error('[rtc] could not fall back to the history', err));
     });
   }
 
+  /**
+   * @param {SessionInfo | undefined} session
+   * @returns {Promise<SessionCipher>}
+   */
   async _cipherFor(session) {
+    if (!session) throw new Error('the server sent no session for this version');
     const client = this.client;
     if (client.session && client._cipher && session.session_id === client.session.session_id) return client._cipher;
     let cipher = this._ciphers.get(session.session_id);
@@ -79,19 +129,30 @@ export class VersionHistory {
     return cipher;
   }
 
+  /**
+   * @param {number | null} before
+   * @param {number} [limit]
+   */
   async _page(before, limit = PAGE) {
+    /** @type {{type: string, limit: number, before?: number}} */
     const message = { type: 'list_versions', limit };
     if (before) message.before = before;
     return this.client.request(message);
   }
 
-  /** Versions, newest first: {number, seq, kind, createdAt, editors, size, sessionId, keyHint, name}. */
+  /**
+   * Versions, newest first: {number, seq, kind, createdAt, editors, size, sessionId, keyHint, name}.
+   * @param {{limit?: number}} [o]
+   * @returns {Promise<VersionInfo[]>}
+   */
   async list({ limit = Infinity } = {}) {
+    /** @type {VersionInfo[]} */
     const found = [];
+    /** @type {number | null} */
     let before = null;
     while (found.length < limit) {
       const answer = await this._page(before, Math.min(PAGE, limit - found.length));
-      const sessions = new Map((answer.sessions || []).map((s) => [s.session_id, s]));
+      const sessions = sessionsOf(answer);
       for (const v of answer.versions) {
         let name = null;
         if (v.name) {
@@ -110,7 +171,12 @@ export class VersionHistory {
     return found;
   }
 
-  /** The document as of version n (a Y.Doc). With rebuild, its own checkpoint is not trusted. */
+  /**
+   * The document as of version n (a Y.Doc). With rebuild, its own checkpoint is not trusted.
+   * @param {number} number
+   * @param {{rebuild?: boolean}} [o]
+   * @returns {Promise<Y.Doc>}
+   */
   async open(number, { rebuild = false } = {}) {
     const answer = await this.client.request({ type: 'get_version', number });
     const version = answer.version;
@@ -149,6 +215,7 @@ export class VersionHistory {
     await client.flush();
     if (!client._cipher || !client.session || client._above.size) throw new Error('the document is not fully loaded');
     const seq = client.version;
+    /** @type {{session_id: string, seq: number, kind: string, data: string, name?: string}} */
     const message = {
       session_id: client.session.session_id,
       seq,
@@ -164,6 +231,8 @@ export class VersionHistory {
   /**
    * Bring version n back as a new edit on top of the document: the state before is stored as
    * a version, only differing blocks are replaced, the result is stored as a restore version.
+   * @param {number} number
+   * @param {{rebuild?: boolean}} [o]
    */
   async restore(number, { rebuild = false } = {}) {
     const client = this.client;
@@ -178,12 +247,17 @@ export class VersionHistory {
     return this.createVersion(`Restored version ${number}`, 'restore');
   }
 
-  /** The newest checkpoint below `below` that decrypts and, with the log up to `upto`, lacks nothing. */
+  /**
+   * The newest checkpoint below `below` that decrypts and, with the log up to `upto`, lacks nothing.
+   * @param {number} upto
+   * @param {number | null} [below]
+   * @returns {Promise<{doc: Y.Doc, number: number} | null>}
+   */
   async _rebuild(upto, below = null) {
     let before = below;
     for (;;) {
       const answer = await this._page(before);
-      const sessions = new Map((answer.sessions || []).map((s) => [s.session_id, s]));
+      const sessions = sessionsOf(answer);
       for (const v of answer.versions) {
         if (v.seq > upto) continue;
         const doc = await this._tryBase(v, sessions.get(v.session_id), upto);
@@ -194,6 +268,12 @@ export class VersionHistory {
     }
   }
 
+  /**
+   * @param {VersionEntry} version
+   * @param {SessionInfo | undefined} session
+   * @param {number} upto
+   * @returns {Promise<Y.Doc | null>}
+   */
   async _tryBase(version, session, upto) {
     const doc = new Y.Doc();
     try {
@@ -206,7 +286,7 @@ export class VersionHistory {
     let after = version.seq;
     while (after < upto) {
       const page = await this.client.request({ type: 'get_updates', after, upto });
-      const sessions = new Map((page.sessions || []).map((s) => [s.session_id, s]));
+      const sessions = sessionsOf(page);
       for (const u of page.updates) {
         try {
           const cipher = await this._cipherFor(sessions.get(u.session_id));
@@ -223,7 +303,10 @@ export class VersionHistory {
     return doc;
   }
 
-  /** The latest checkpoint was unusable: merge the document rebuilt from history, repair. */
+  /**
+   * The latest checkpoint was unusable: merge the document rebuilt from history, repair.
+   * @param {{code: string, message: string}} problem
+   */
   async recover(problem) {
     const client = this.client;
     const upto = client.version;

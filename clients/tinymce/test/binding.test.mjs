@@ -40,20 +40,32 @@ function editor(doc, { html = null } = {}) {
 const firstText = (fragment, i) =>
   /** @type {Y.XmlText} */ (/** @type {Y.XmlElement} */ (fragment.get(i)).get(0));
 
+/** @typedef {ReturnType<typeof editor>} Editor */
+
+/** @param {Y.XmlFragment} fragment */
 const shared = (fragment) => modelToHtml(readFragment(fragment));
 
+/**
+ * The updates `doc` emits from now on.
+ * @param {Y.Doc} doc
+ */
 function updatesOf(doc) {
+  /** @type {{u: Uint8Array, origin: unknown}[]} */
   const list = [];
-  doc.on('update', (u, origin) => list.push({ u, origin }));
+  doc.on('update', (/** @type {Uint8Array} */ u, /** @type {unknown} */ origin) => list.push({ u, origin }));
   return list;
 }
 
-/** Two docs joined by a relay whose messages wait until deliver() — like a network. */
+/**
+ * Two docs joined by a relay whose messages wait until deliver() — like a network.
+ * @param {Y.Doc} a
+ * @param {Y.Doc} b
+ */
 function relay(a, b) {
   /** @type {[Y.Doc, Uint8Array][]} */
   const queue = [];
-  a.on('update', (u, origin) => origin !== 'relay' && queue.push([b, u]));
-  b.on('update', (u, origin) => origin !== 'relay' && queue.push([a, u]));
+  a.on('update', (/** @type {Uint8Array} */ u, /** @type {unknown} */ origin) => origin !== 'relay' && queue.push([b, u]));
+  b.on('update', (/** @type {Uint8Array} */ u, /** @type {unknown} */ origin) => origin !== 'relay' && queue.push([a, u]));
   return {
     queue,
     /**
@@ -176,6 +188,7 @@ describe('local edits', () => {
 
   test('what cannot be shared is reported (and nothing unsafe is written)', () => {
     const A = editor(new Y.Doc(), { html: '<p>a</p>' });
+    /** @type {string[]} */
     const notes = [];
     A.binding.onNotes = (n) => notes.push(...n);
     elementNode(A.body.firstChild).innerHTML = 'a<img src="x.png" onerror="alert(1)"><iframe src="https://evil.example/"></iframe>';
@@ -250,10 +263,17 @@ describe('remote edits', () => {
 });
 
 describe('what reads as nothing (an empty list concurrent edits left)', () => {
-  const any = (x) => x; // Yjs children and query results, as the test knows them
+  /**
+   * Yjs children and query results, as the test knows them.
+   * @param {unknown} x
+   * @returns {any}
+   */
+  const any = (x) => x;
   const CELL = '<table><tbody><tr><td><p>a</p><ul><li>one</li><li>two</li></ul><p>b</p></td></tr></tbody></table>';
-  const cellOf = (E) => E.body.querySelector('td');
-  const yCell = (E) => E.fragment.get(0).get(0).get(0).get(0);
+  /** @param {Editor} E */
+  const cellOf = (E) => any(E.body.querySelector('td'));
+  /** @param {Editor} E */
+  const yCell = (E) => any(E.fragment).get(0).get(0).get(0).get(0);
 
   /** A and B each delete one item of the list in the cell at once: Yjs keeps an empty <ul>. */
   function emptied() {
@@ -275,7 +295,7 @@ describe('what reads as nothing (an empty list concurrent edits left)', () => {
 
   test('an empty list is nothing: every editor shows the shared document, and writes nothing', () => {
     const { A, B } = emptied();
-    assert.deepEqual(yCell(A).toArray().map((t) => t.nodeName), ['p', 'ul', 'p'], 'the empty <ul> is in Yjs');
+    assert.deepEqual(yCell(A).toArray().map((/** @type {Y.XmlElement} */ t) => t.nodeName), ['p', 'ul', 'p'], 'the empty <ul> is in Yjs');
     assert.equal(yCell(A).get(1).length, 0);
     for (const E of [A, B]) {
       assert.equal(shared(E.fragment), '<table><tbody><tr><td><p>a</p><p>b</p></td></tr></tbody></table>');
@@ -303,7 +323,7 @@ describe('what reads as nothing (an empty list concurrent edits left)', () => {
       assert.equal(E.binding.stats.rewrites || 0, 0, 'no whole rewrite');
     }
     assert.equal(A.binding.stats.pruned, 1);
-    assert.deepEqual(yCell(A).toArray().map((t) => t.nodeName), ['p', 'p'], 'the empty <ul> is gone from Yjs');
+    assert.deepEqual(yCell(A).toArray().map((/** @type {Y.XmlElement} */ t) => t.nodeName), ['p', 'p'], 'the empty <ul> is gone from Yjs');
     assert.equal(yCell(A).get(0).get(0), ta, 'the same XmlText');
     assert.equal(yCell(A).get(1).get(0), tb, 'the same XmlText');
   });
@@ -322,8 +342,8 @@ describe('what reads as nothing (an empty list concurrent edits left)', () => {
     B.binding.noteInput();
     B.binding.sync();
     net.deliver();
-    const cell = (E) => any(E.fragment).get(1).get(0).get(0).get(1);
-    assert.deepEqual(cell(A).toArray().map((t) => t.nodeName), ['ol']);
+    const cell = (/** @type {Editor} */ E) => any(E.fragment).get(1).get(0).get(0).get(1);
+    assert.deepEqual(cell(A).toArray().map((/** @type {Y.XmlElement} */ t) => t.nodeName), ['ol']);
     const empty = '<p>x</p>\n<table><tbody><tr><td>67</td><td></td></tr></tbody></table>';
     for (const E of [A, B]) {
       assert.equal(shared(E.fragment), empty);
@@ -365,24 +385,30 @@ describe('what reads as nothing (an empty list concurrent edits left)', () => {
     typeAt(A, 'Z');
     assert.equal(shared(fragment), '<p>a</p>\n<ul><li>xZ</li></ul>\n<p>b</p>');
     assert.equal(A.binding.stats.rewrites || 0, 0);
-    assert.deepEqual(any(fragment).toArray().map((t) => t.nodeName), ['p', 'ul', 'p'], 'the empty top-level <ul> is gone');
+    assert.deepEqual(any(fragment).toArray().map((/** @type {Y.XmlElement} */ t) => t.nodeName), ['p', 'ul', 'p'], 'the empty top-level <ul> is gone');
     assert.equal(any(fragment).get(1).get(0).length, 1, 'the empty <ol> in the item is gone');
   });
 });
 
-/** One user typing: insert text at the caret in the DOM, as a browser would, then sync. */
+/**
+ * One user typing: insert text at the caret in the DOM, as a browser would, then sync.
+ * @param {Editor} E
+ * @param {string} text
+ */
 function typeAt(E, text) {
   const sel = E.sel;
   let node = sel.focusNode;
   let offset = sel.focusOffset;
+  assert.ok(node, 'a caret');
   if (node.nodeType !== 3) {
     const t = E.document.createTextNode('');
     node.insertBefore(t, node.childNodes[offset] || null);
     node = t;
     offset = 0;
   }
-  node.insertData(offset, text);
-  sel.setBaseAndExtent(node, offset + text.length, node, offset + text.length);
+  const t = textNode(node);
+  t.insertData(offset, text);
+  sel.setBaseAndExtent(t, offset + text.length, t, offset + text.length);
   E.binding.noteInput();
   E.binding.sync();
 }
@@ -406,15 +432,15 @@ describe('two users at one caret', () => {
       const words = { A: ['one', 'two', 'three'], B: ['four', 'five', 'six'] };
       const typed = { A: '', B: '' };
       const pending = { A: [...words.A.join(' ')], B: [...words.B.join(' ')] };
-      const sync = (to) => (to === docA ? A : B).binding.sync();
+      const sync = (/** @type {Y.Doc} */ to) => (to === docA ? A : B).binding.sync();
       while (pending.A.length || pending.B.length || net.queue.length) {
         const r = next();
         if (r < 0.35 && pending.A.length) {
-          const ch = pending.A.shift();
+          const ch = /** @type {string} */ (pending.A.shift()); // not empty
           typeAt(A, ch === ' ' ? '\u00a0' : ch);
           typed.A += ch;
         } else if (r < 0.7 && pending.B.length) {
-          const ch = pending.B.shift();
+          const ch = /** @type {string} */ (pending.B.shift()); // not empty
           typeAt(B, ch === ' ' ? '\u00a0' : ch);
           typed.B += ch;
         } else net.deliver(1 + Math.floor(next() * 3), sync);
@@ -427,7 +453,7 @@ describe('two users at one caret', () => {
       assert.equal(JSON.stringify(firstText(A.fragment, 0).toDelta()), JSON.stringify(firstText(B.fragment, 0).toDelta()));
       assert.equal(shared(A.fragment), shared(B.fragment));
       // the typist's own DOM keeps the U+00A0 it typed where the other shows a space
-      const shown = (E) => E.body.innerHTML.replace(/&nbsp;/g, ' ');
+      const shown = (/** @type {Editor} */ E) => E.body.innerHTML.replace(/&nbsp;/g, ' ');
       assert.equal(shown(A), shown(B));
       assert.equal(text.length, 'start end'.length + typed.A.length + typed.B.length, text);
       assert.ok(text.includes('one two three'), text);
@@ -439,6 +465,7 @@ describe('two users at one caret', () => {
 describe('the loop guard', () => {
   test('syncs that keep writing with no input stop, the view reloads, the incident is reported', () => {
     const A = editor(new Y.Doc(), { html: '<p>x</p>' });
+    /** @type {import('../src/binding.js').Incident[]} */
     const incidents = [];
     A.binding.onIncident = (i) => incidents.push(i);
     const updates = updatesOf(A.doc);
@@ -455,6 +482,7 @@ describe('the loop guard', () => {
 
   test('input between writes keeps the guard quiet', () => {
     const A = editor(new Y.Doc(), { html: '<p>x</p>' });
+    /** @type {import('../src/binding.js').Incident[]} */
     const incidents = [];
     A.binding.onIncident = (i) => incidents.push(i);
     for (let i = 0; i < 10; i++) {
@@ -468,7 +496,7 @@ describe('the loop guard', () => {
 });
 
 describe('changedRange', () => {
-  const units = (s) => runUnits({ run: [{ text: s, marks: {} }] });
+  const units = (/** @type {string} */ s) => runUnits({ run: [{ text: s, marks: {} }] });
   test('typing after an identical character is placed at the caret', () => {
     // "ab|" -> "abb|": without the caret the diff would say "insert b at 1"
     assert.deepEqual(changedRange(units('ab'), units('abb'), 3), { p: 2, s: 0 });

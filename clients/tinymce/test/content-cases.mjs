@@ -110,6 +110,7 @@ export const HTML_CASES = [
 
 // Yjs structures: {el: tag, attrs, children} | {text: [[insert, attrs?], ...]} (insert: a
 // string or an embed object). Each is the fragment's content as some client wrote it.
+/** @type {[string, import('./make-content-vectors.mjs').CaseItem[]][]} */
 export const YJS_CASES = [
   ['plain', [{ el: 'p', children: [{ text: [['Hello']] }] }]],
   ['version 1 marks', [{ el: 'p', children: [{ text: [['b', { bold: true }], ['i', { italic: true }], ['u', { underline: true }], ['s', { strikethrough: true }], ['2', { subscript: true }], ['c', { code: true }], ['L', { link: { href: 'https://e.org', target: '_blank' } }], ['S', { link: 'https://s.org' }]] }] }]],

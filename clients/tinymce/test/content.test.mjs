@@ -19,6 +19,7 @@ const VECTORS = new URL('../../../tests/vectors/content.json', import.meta.url);
 const { window, document } = makeDom();
 const purify = makePurifier(window);
 
+/** @param {import('../src/content/model.js').Block[]} blocks */
 function viaYjs(blocks) {
   const doc = new Y.Doc();
   const fragment = doc.getXmlFragment('content');
@@ -85,6 +86,55 @@ describe('properties over random content', () => {
       assert.ok(sameBlocks(parsed.blocks, model), `seed ${seed}: ${html}\n${modelToHtml(parsed.blocks)}`);
       assert.ok(sameBlocks(viaYjs(model), model), `seed ${seed}: Yjs`);
     }
+  });
+});
+
+describe('names that are Object.prototype keys', () => {
+  // A collaborator may name a Yjs element or format anything; the schema's lookup tables are
+  // objects, whose inherited keys (constructor, __proto__...) are not names of the schema:
+  // such a name is read as any unknown one (here "foo").
+  const NAMES = ['constructor', '__proto__', 'hasownproperty', 'tostring', 'valueof', 'isprototypeof'];
+  /** @typedef {import('./make-content-vectors.mjs').CaseItem} CaseItem */
+  /**
+   * @param {(name: string) => CaseItem[]} content
+   * @param {string} name
+   */
+  const yjsHtml = (content, name) => {
+    const doc = new Y.Doc();
+    const fragment = doc.getXmlFragment('content');
+    doc.transact(() => buildYjs(fragment, content(name)));
+    return modelToHtml(readFragment(fragment));
+  };
+
+  test('an element named after one is unwrapped like any unknown element (Yjs)', () => {
+    /**
+     * @param {string} name
+     * @returns {CaseItem[]}
+     */
+    const content = (name) => [
+      { el: 'p', children: [{ el: name, children: [{ text: [['x']] }] }] },
+      { el: name, children: [{ el: name, children: [{ text: [['y']] }] }] },
+      { el: 'ul', children: [{ el: name, children: [{ el: 'li', children: [{ text: [['z']] }] }] }] },
+    ];
+    assert.equal(yjsHtml(content, 'foo'), '<p>x</p>\n<p>y</p>\n<ul><li>z</li></ul>');
+    for (const name of NAMES) assert.equal(yjsHtml(content, name), yjsHtml(content, 'foo'), name);
+  });
+
+  test('a format named after one is ignored like any unknown format (Yjs)', () => {
+    /**
+     * @param {string} name
+     * @returns {CaseItem[]}
+     */
+    const content = (name) => [{ el: 'p', children: [{ text: [['x', { [name]: true }], ['y', { [name]: { href: 'https://e.org' } }]] }] }];
+    assert.equal(yjsHtml(content, 'foo'), '<p>xy</p>');
+    for (const name of NAMES) assert.equal(yjsHtml(content, name), yjsHtml(content, 'foo'), name);
+  });
+
+  test('an element or attribute named after one is read like any unknown one (HTML)', () => {
+    /** @param {string} name */
+    const html = (name) => modelToHtml(htmlToModel(`<p ${name}="1"><${name}>x</${name}></p><ul><${name}><li>y</li></${name}></ul>`, document).blocks);
+    // (an HTML tag name starts with a letter: <__proto__> is text)
+    for (const name of NAMES.filter((n) => /^[a-z]/.test(n))) assert.equal(html(name), html('foo'), name);
   });
 });
 

@@ -27,8 +27,11 @@ const VECTORS = JSON.parse(
   readFileSync(new URL('../../../tests/vectors/crypto.json', import.meta.url), 'utf8'),
 );
 
+/** @param {string} s hex */
 const h = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+/** @param {Uint8Array} b */
 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+/** @param {string} s */
 const utf8 = (s) => new TextEncoder().encode(s);
 
 const KEY = 'correct horse battery staple';
@@ -44,6 +47,7 @@ const isEncryptionError = (err) => err instanceof EncryptionError && err.code ==
 // Where a test hands a function a value of the wrong type on purpose, the value is cast to
 // `any`: the function's runtime checks are what is under test.
 
+/** @param {{content_key_hex: string, document_id: string, session_id: string}} c a vector */
 const cipherFor = (c) => new SessionCipher(h(c.content_key_hex), c.document_id, c.session_id);
 
 describe('shared vectors', () => {
@@ -278,8 +282,8 @@ describe('round trips and binding', () => {
       await assert.rejects(cipher.openSnapshot(i, junk), isEncryptionError);
       await assert.rejects(openSealed(CONTENT_KEY, junk, new Uint8Array()), isEncryptionError);
     }
-    await assert.rejects(cipher.openUpdate('c', 0, 'not bytes'), isEncryptionError);
-    await assert.rejects(cipher.openUpdate('c', 0, null), isEncryptionError);
+    await assert.rejects(cipher.openUpdate('c', 0, /** @type {any} */ ('not bytes')), isEncryptionError);
+    await assert.rejects(cipher.openUpdate('c', 0, /** @type {any} */ (null)), isEncryptionError);
   });
 });
 

@@ -13,10 +13,14 @@ export function newDoc() {
   return { doc, fragment: doc.getXmlFragment('content') };
 }
 
-/** Connect two docs both ways (synchronously), like a relay. */
+/**
+ * Connect two docs both ways (synchronously), like a relay.
+ * @param {Y.Doc} a
+ * @param {Y.Doc} b
+ */
 export function link(a, b) {
-  a.on('update', (u, origin) => { if (origin !== 'relay') Y.applyUpdate(b, u, 'relay'); });
-  b.on('update', (u, origin) => { if (origin !== 'relay') Y.applyUpdate(a, u, 'relay'); });
+  a.on('update', (/** @type {Uint8Array} */ u, /** @type {unknown} */ origin) => { if (origin !== 'relay') Y.applyUpdate(b, u, 'relay'); });
+  b.on('update', (/** @type {Uint8Array} */ u, /** @type {unknown} */ origin) => { if (origin !== 'relay') Y.applyUpdate(a, u, 'relay'); });
   Y.applyUpdate(b, Y.encodeStateAsUpdate(a), 'relay');
   Y.applyUpdate(a, Y.encodeStateAsUpdate(b), 'relay');
 }

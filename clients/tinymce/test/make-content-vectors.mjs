@@ -14,31 +14,51 @@ import { displayText, modelText } from '../src/content/whitespace.js';
 const OUT = fileURLToPath(new URL('../../../tests/vectors/content.json', import.meta.url));
 const document = new JSDOM('<!DOCTYPE html><body></body>').window.document;
 
-/** Build Yjs content from the cases' small description language. */
+/**
+ * A case's Yjs content: an element (el, attrs, children) or a text ([insert, attributes] pairs;
+ * an insert that is not a string is an embed).
+ * @typedef {{el?: string, attrs?: Record<string, string>, children?: CaseItem[], text?: [unknown, Record<string, unknown>?][]}} CaseItem
+ */
+
+/**
+ * Build Yjs content from the cases' small description language.
+ * @param {Y.XmlFragment} fragment
+ * @param {CaseItem[]} items
+ */
 export function buildYjs(fragment, items) {
+  /**
+   * @param {CaseItem} item
+   * @returns {Y.XmlText | Y.XmlElement}
+   */
   const make = (item) => {
     if (item.text) return new Y.XmlText();
-    const el = new Y.XmlElement(item.el);
+    const el = new Y.XmlElement(/** @type {string} */ (item.el)); // no text: an element
     for (const [k, v] of Object.entries(item.attrs || {})) el.setAttribute(k, v);
     const kids = (item.children || []).map(make);
     if (kids.length) el.insert(0, kids);
     return el;
   };
+  /**
+   * @param {CaseItem} item
+   * @param {Y.XmlText | Y.XmlElement} type what make() built for it
+   */
   const fill = (item, type) => {
     if (item.text) {
+      const text = /** @type {Y.XmlText} */ (type);
       let at = 0;
       for (const [insert, attrs] of item.text) {
         if (typeof insert === 'string') {
-          type.insert(at, insert, attrs || {});
+          text.insert(at, insert, attrs || {});
           at += insert.length;
         } else {
-          type.insertEmbed(at, insert, attrs || {});
+          text.insertEmbed(at, /** @type {object} */ (insert), attrs || {});
           at += 1;
         }
       }
       return;
     }
-    (item.children || []).forEach((c, i) => fill(c, type.get(i)));
+    const el = /** @type {Y.XmlElement} */ (type);
+    (item.children || []).forEach((c, i) => fill(c, /** @type {Y.XmlText | Y.XmlElement} */ (el.get(i))));
   };
   const types = items.map(make);
   fragment.insert(0, types);
@@ -68,6 +88,7 @@ export function vectors() {
   };
 }
 
+/** @param {unknown} v */
 export const serialize = (v) => JSON.stringify(v, null, 1) + '\n';
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

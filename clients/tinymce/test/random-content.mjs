@@ -3,7 +3,10 @@
 import { makeDom } from './helpers.mjs';
 import { htmlToModel } from '../src/content/parse.js';
 
-/** mulberry32: a small seeded generator, [0, 1). */
+/**
+ * mulberry32: a small seeded generator, [0, 1).
+ * @param {number} seed
+ */
 export function rng(seed) {
   let a = seed >>> 0;
   return () => {
@@ -17,11 +20,21 @@ export function rng(seed) {
 
 const { document } = makeDom();
 
+/** @param {number} seed */
 export function randomHtml(seed) {
   const next = rng(seed);
+  /**
+   * @template T
+   * @param {T[]} list
+   * @returns {T}
+   */
   const pick = (list) => list[Math.floor(next() * list.length)];
   const words = ['alpha', 'beta', 'x', 'Zürich', 'naïve', '😀', '10', 'a&amp;b', '&lt;tag&gt;'];
   const spaces = [' ', '  ', '&nbsp;', '&nbsp; ', ' &nbsp;', '&nbsp;&nbsp;', '\n', '\t '];
+  /**
+   * @param {number} depth
+   * @returns {string}
+   */
   const text = (depth) => {
     let out = '';
     const n = 1 + Math.floor(next() * 5);
@@ -42,6 +55,10 @@ export function randomHtml(seed) {
     }
     return out;
   };
+  /**
+   * @param {number} depth
+   * @returns {string}
+   */
   const block = (depth) => {
     const r = next();
     if (r < 0.4 || depth > 1) return `<p${next() < 0.2 ? ' style="text-align: center;"' : ''}>${text(0)}</p>`;
@@ -55,6 +72,7 @@ export function randomHtml(seed) {
   return Array.from({ length: 1 + Math.floor(next() * 4) }, () => block(0)).join(next() < 0.5 ? '\n' : '');
 }
 
+/** @param {number} seed */
 export function randomModel(seed) {
   return htmlToModel(randomHtml(seed), document).blocks;
 }

@@ -8,8 +8,13 @@ import { FakeServer } from './fake-server.mjs';
 
 const TINYMCE = new URL('../node_modules/tinymce/', import.meta.url);
 const BUNDLE = new URL('../../../src/tandem/static/rtc/plugin.min.js', import.meta.url);
+/** @param {number} ms */
 const wait = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * @param {FakeServer} server
+ * @param {{user: string, initial?: string, documentId?: string}} o
+ */
 async function makeEditor(server, { user, initial = '<p>start</p>', documentId = 'doc-x' }) {
   const dom = new JSDOM(`<!DOCTYPE html><html><body><div id="ed">${initial}</div></body></html>`, {
     url: 'https://app.example/', runScripts: 'outside-only', pretendToBeVisual: true,
@@ -18,19 +23,21 @@ async function makeEditor(server, { user, initial = '<p>start</p>', documentId =
   Object.defineProperty(window, 'crypto', { value: webcrypto });
   Object.assign(window, { TextEncoder, TextDecoder });
   Object.defineProperty(window, 'isSecureContext', { value: true });
-  window.WebSocket = server.socketClass();
+  // the fake server's sockets: the part of WebSocket the plugin uses (cast: partial on purpose)
+  window.WebSocket = /** @type {any} */ (server.socketClass());
   // jsdom has no layout: just enough of these for TinyMCE (cast: they are partial on purpose)
   window.matchMedia = () => /** @type {any} */ ({ matches: false, addListener() {}, removeListener() {}, addEventListener() {}, removeEventListener() {} });
   const rect = /** @type {DOMRect} */ ({ left: 0, top: 0, right: 0, bottom: 0, width: 0, height: 0, x: 0, y: 0, toJSON() { return this; } });
   window.Range.prototype.getClientRects = () => /** @type {any} */ ([]);
   window.Range.prototype.getBoundingClientRect = () => rect;
-  window.CSS = { escape: (s) => String(s).replace(/[^a-zA-Z0-9_-]/g, (c) => '\\' + c), supports: () => false };
+  window.CSS = { escape: (/** @type {string} */ s) => String(s).replace(/[^a-zA-Z0-9_-]/g, (c) => '\\' + c), supports: () => false };
   window.ResizeObserver = class { observe() {} unobserve() {} disconnect() {} };
   window.eval(readFileSync(new URL('tinymce.js', TINYMCE), 'utf8'));
   for (const f of ['themes/silver/theme.js', 'models/dom/model.js', 'icons/default/icons.js']) {
     window.eval(readFileSync(new URL(f, TINYMCE), 'utf8'));
   }
   window.eval(readFileSync(BUNDLE, 'utf8'));
+  /** @type {[string, ...any[]][]} what the rtc_* callbacks were called with */
   const events = [];
   const [editor] = await window.tinymce.init({
     target: window.document.getElementById('ed'),
@@ -44,10 +51,10 @@ async function makeEditor(server, { user, initial = '<p>start</p>', documentId =
     rtc_document_id: documentId,
     rtc_server_url: 'https://tandem.example',
     rtc_token_provider: async () => ({ token: user }),
-    rtc_encryption_provider: async ({ keyHint }) => ({ key: 'k-secret', keyHint: keyHint ?? 'h1' }),
-    rtc_user_details_provider: async ({ userId }) => ({ fullName: userId.toUpperCase() }),
-    rtc_client_connected: (p) => events.push(['connected', p]),
-    rtc_snapshot: (s) => events.push(['snapshot', s.version, s.getContent()]),
+    rtc_encryption_provider: async (/** @type {{keyHint: string | null}} */ { keyHint }) => ({ key: 'k-secret', keyHint: keyHint ?? 'h1' }),
+    rtc_user_details_provider: async (/** @type {{userId: string}} */ { userId }) => ({ fullName: userId.toUpperCase() }),
+    rtc_client_connected: (/** @type {import('../src/options.js').ClientPayload} */ p) => events.push(['connected', p]),
+    rtc_snapshot: (/** @type {{version: number, getContent: () => string}} */ s) => events.push(['snapshot', s.version, s.getContent()]),
   });
   return { window, editor, events };
 }

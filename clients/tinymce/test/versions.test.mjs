@@ -10,6 +10,7 @@ import { docHtml, morphFragment, RESTORE_ORIGIN } from '../src/versions.js';
 
 const { document } = makeDom();
 
+/** @param {string} html */
 function docOf(html) {
   const doc = new Y.Doc();
   insertItems(doc.getXmlFragment('content'), 0, htmlToModel(html, document).blocks);
@@ -22,6 +23,7 @@ test('morphFragment replaces only the differing middle blocks', () => {
   const fragment = live.getXmlFragment('content');
   const first = fragment.get(0);
   const last = fragment.get(3);
+  /** @type {unknown[]} */
   const origins = [];
   live.on('afterTransaction', (tr) => origins.push(tr.origin));
   assert.equal(morphFragment(fragment, target.getXmlFragment('content')), 2);

@@ -9,15 +9,40 @@ import { STYLE_PREFIX } from './sanitize.js';
 import { isRun, runUnits, sameItem } from './model.js';
 import { insertItems, markAttrs } from './ydoc.js';
 
+/** @typedef {import('./model.js').Unit} Unit */
+/** @typedef {import('./model.js').Run} Run */
+/** @typedef {import('./model.js').Block} Block */
+/** @typedef {import('./model.js').Item} Item */
+/** @typedef {import('./ydoc.js').YNode} YNode */
+/** @typedef {import('./ydoc.js').YParent} YParent */
+/**
+ * Where the caret is, for changedRange: the run of `neu` holding it, and its offset there.
+ * @typedef {{caretRun: Run, caretOffset: number}} EditContext
+ */
+
 const LEGACY_BLOCK_STYLES = LEGACY.block_styles;
+/** @param {string | null} c */
 const isHigh = (c) => c !== null && c.charCodeAt(0) >= 0xd800 && c.charCodeAt(0) <= 0xdbff;
+/** @param {string | null} c */
 const isLow = (c) => c !== null && c.charCodeAt(0) >= 0xdc00 && c.charCodeAt(0) <= 0xdfff;
 // A space and a non-breaking space are the same character to a diff: browsers swap one for the
 // other around the caret as the user types ("a&nbsp; b" / "a &nbsp;b"), and rewriting them
 // would move collaborators' text anchored to them. Inserted text keeps what the user typed.
+/** @param {string} c */
 const ws = (c) => (c === '\u00a0' ? ' ' : c);
+/**
+ * @param {Unit} a
+ * @param {Unit} b
+ */
 const sameUnit = (a, b) => (a.c === null || b.c === null ? a.c === b.c && a.ek === b.ek : ws(a.c) === ws(b.c));
 
+/**
+ * @param {Unit[]} a
+ * @param {number} aStart
+ * @param {Unit[]} b
+ * @param {number} bStart
+ * @param {number} len
+ */
 function sameRange(a, aStart, b, bStart, len) {
   for (let i = 0; i < len; i++) if (!sameUnit(a[aStart + i], b[bStart + i])) return false;
   return true;
@@ -28,8 +53,8 @@ function sameRange(a, aStart, b, bStart, len) {
  * `caret` (an offset in `neu`, or null) decides between equally small diffs: a change that ends
  * at the caret is what the user typed there, so a character typed after an identical one is
  * inserted after the typist's own previous character, not before someone else's.
- * @param {any[]} base
- * @param {any[]} neu
+ * @param {Unit[]} base
+ * @param {Unit[]} neu
  * @param {number | null} [caret]
  * @returns {{p: number, s: number}}
  */
@@ -63,8 +88,13 @@ export function changedRange(base, neu, caret = null) {
   return { p, s };
 }
 
-/** Attribute keys Yjs holds on each unit of a text (legacy names included). */
+/**
+ * Attribute keys Yjs holds on each unit of a text (legacy names included).
+ * @param {Y.XmlText} ytext
+ * @returns {string[][]}
+ */
 function yKeys(ytext) {
+  /** @type {string[][]} */
   const keys = [];
   for (const d of ytext.toDelta()) {
     const names = Object.keys(d.attributes || {});
@@ -74,6 +104,16 @@ function yKeys(ytext) {
   return keys;
 }
 
+/**
+ * Set the formats of units that keep their place but changed marks.
+ * @param {Y.XmlText} ytext
+ * @param {Unit[]} base
+ * @param {Unit[]} neu
+ * @param {number} bStart
+ * @param {number} nStart
+ * @param {number} len
+ * @param {{keys?: string[][] | null}} keysCache yKeys(ytext), while positions hold
+ */
 function formatRange(ytext, base, neu, bStart, nStart, len, keysCache) {
   let i = 0;
   while (i < len) {
@@ -85,6 +125,7 @@ function formatRange(ytext, base, neu, bStart, nStart, len, keysCache) {
     }
     let j = i + 1;
     while (j < len && base[bStart + j].k === o.k && neu[nStart + j].k === n.k) j++;
+    /** @type {Record<string, unknown>} null removes a format */
     const attrs = markAttrs(n.m);
     if (!keysCache.keys) keysCache.keys = yKeys(ytext);
     for (let u = bStart + i; u < bStart + j; u++) {
@@ -96,11 +137,18 @@ function formatRange(ytext, base, neu, bStart, nStart, len, keysCache) {
   }
 }
 
-/** Make `ytext` (holding run `base`) hold run `neu`; `caret` is an offset in `neu` or null. */
+/**
+ * Make `ytext` (holding run `base`) hold run `neu`; `caret` is an offset in `neu` or null.
+ * @param {Y.XmlText} ytext
+ * @param {Run} base
+ * @param {Run} neu
+ * @param {number | null} [caret]
+ */
 export function updateRun(ytext, base, neu, caret = null) {
   const old = runUnits(base);
   const next = runUnits(neu);
   const { p, s } = changedRange(old, next, caret);
+  /** @type {{keys?: string[][] | null}} */
   const cache = {};
   // formats of the common suffix (before the middle changes shift it), then the middle, then
   // formats of the common prefix
@@ -131,22 +179,39 @@ export function updateRun(ytext, base, neu, caret = null) {
   }
 }
 
+/**
+ * Can Yjs type `y` hold `item` (an XmlText a run, an XmlElement of its tag a block)?
+ * @param {YNode | undefined} y
+ * @param {Item} item
+ */
 function compatible(y, item) {
   if (isRun(item)) return y instanceof Y.XmlText;
   return y instanceof Y.XmlElement && String(y.nodeName).toLowerCase() === item.tag;
 }
 
+/**
+ * @param {Item} a
+ * @param {Item} b
+ */
 const sameKind = (a, b) => (isRun(a) ? isRun(b) : !isRun(b) && a.tag === b.tag);
 
-/** Make element `yEl` (holding block `base`) hold block `neu`. */
+/**
+ * Make element `yEl` (holding block `base`) hold block `neu`.
+ * @param {Y.XmlElement} yEl
+ * @param {Block} base
+ * @param {Block} neu
+ * @param {EditContext | null} ctx
+ */
 export function updateElement(yEl, base, neu, ctx) {
+  /** @type {Record<string, unknown>} */
   const current = yEl.getAttributes();
   let changed = false;
   for (const key of new Set([...Object.keys(base.attrs), ...Object.keys(neu.attrs)])) {
     if (base.attrs[key] === neu.attrs[key]) continue;
     changed = true;
-    if (neu.attrs[key] === undefined) yEl.removeAttribute(key);
-    else yEl.setAttribute(key, neu.attrs[key]);
+    const value = neu.attrs[key];
+    if (value === undefined) yEl.removeAttribute(key);
+    else yEl.setAttribute(key, value);
   }
   if (changed) {
     // attributes of the first model version (CSS properties without the prefix) give way
@@ -160,15 +225,28 @@ export function updateElement(yEl, base, neu, ctx) {
   updateChildren(yEl, 0, base.children, neu.children, ctx);
 }
 
+/**
+ * Make `y` (holding `base`) hold `neu`: of the same kind (sameKind), and `y` compatible with it.
+ * @param {YNode} y
+ * @param {Item} base
+ * @param {Item} neu
+ * @param {EditContext | null} ctx
+ */
 function update(y, base, neu, ctx) {
-  if (isRun(neu)) updateRun(y, base, neu, ctx && ctx.caretRun === neu ? ctx.caretOffset : null);
-  else updateElement(y, base, neu, ctx);
+  if (isRun(neu)) updateRun(/** @type {Y.XmlText} */ (y), /** @type {Run} */ (base), neu, ctx && ctx.caretRun === neu ? ctx.caretOffset : null);
+  else updateElement(/** @type {Y.XmlElement} */ (y), /** @type {Block} */ (base), neu, ctx);
 }
 
 /**
  * Make the children [start, start + base.length) of `parent` (which hold the items `base`)
  * hold the items `neu`. Returns the Yjs types that now hold `neu`.
  * ctx: {caretRun, caretOffset} — the run of `neu` holding the caret, for changedRange.
+ * @param {YParent} parent
+ * @param {number} start
+ * @param {Item[]} base
+ * @param {Item[]} neu
+ * @param {EditContext | null} [ctx]
+ * @returns {YNode[]}
  */
 export function updateChildren(parent, start, base, neu, ctx = null) {
   const ys = parent.toArray().slice(start, start + base.length);

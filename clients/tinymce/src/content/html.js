@@ -6,18 +6,29 @@ import { STYLE_PREFIX, styleText } from './sanitize.js';
 import { isRun, marksKey, sortedJson } from './model.js';
 import { displayText } from './whitespace.js';
 
+/** @typedef {import('./model.js').Attrs} Attrs */
+/** @typedef {import('./model.js').Embed} Embed */
+/** @typedef {import('./model.js').Run} Run */
+/** @typedef {import('./model.js').Block} Block */
+
 const VOID_TAGS = new Set([...VOID_EMBEDS, ...VOID_BLOCKS, ...MEDIA_CHILDREN, 'br']);
 
+/** @param {string} t */
 export function escapeText(t) {
   return t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\u00a0/g, '&nbsp;');
 }
 
+/** @param {string} t */
 export function escapeAttr(t) {
   return t.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\u00a0/g, '&nbsp;');
 }
 
-/** ` name="value"` pairs: HTML attributes by name, `style` assembled from `style:` keys. */
+/**
+ * ` name="value"` pairs: HTML attributes by name, `style` assembled from `style:` keys.
+ * @param {Attrs} attrs
+ */
 export function attrsHtml(attrs) {
+  /** @type {[string, string][]} */
   const pairs = [];
   let hasStyle = false;
   for (const key of Object.keys(attrs)) {
@@ -29,7 +40,11 @@ export function attrsHtml(attrs) {
   return pairs.map(([k, v]) => ` ${k}="${escapeAttr(v)}"`).join('');
 }
 
-/** HTML of an embed (an element as JSON, or a comment). */
+/**
+ * HTML of an embed (an element as JSON, or a comment).
+ * @param {Embed} embed
+ * @returns {string}
+ */
 export function embedHtml(embed) {
   if (embed.comment !== undefined) return `<!--${embed.comment}-->`;
   const tag = embed.tag;
@@ -51,14 +66,24 @@ export function orderedMarks(marks) {
     .map((tag) => /** @type {[string, any, string]} */ ([tag, present[tag], tag + '=' + sortedJson(present[tag])]));
 }
 
+/**
+ * @param {string} tag
+ * @param {true | Attrs} value
+ */
 function openMark(tag, value) {
   return value === true ? `<${tag}>` : `<${tag}${attrsHtml(value)}>`;
 }
 
-/** HTML of a run's content (not wrapped). */
+/**
+ * HTML of a run's content (not wrapped).
+ * @param {Run} r
+ * @param {boolean} pre
+ * @param {boolean} [first] the first child of a <pre>
+ */
 export function runHtml(r, pre, first = false) {
   const flat = r.run.map((s) => (s.embed !== undefined ? '\ufffc' : s.text)).join('');
   const shown = pre ? flat : displayText(flat);
+  /** @type {string[]} */
   const out = [];
   /** @type {[string, any, string][]} */
   const stack = [];
@@ -89,7 +114,12 @@ export function runHtml(r, pre, first = false) {
   return out.join('');
 }
 
-/** HTML of a block. */
+/**
+ * HTML of a block.
+ * @param {Block} b
+ * @param {boolean} [pre]
+ * @returns {string}
+ */
 export function blockHtml(b, pre = false) {
   const open = `<${b.tag}${attrsHtml(b.attrs)}>`;
   if (VOID_BLOCKS.has(b.tag)) return open;
@@ -98,7 +128,10 @@ export function blockHtml(b, pre = false) {
   return `${open}${inner}</${b.tag}>`;
 }
 
-/** Canonical HTML of a document: top-level blocks joined by "\n". */
+/**
+ * Canonical HTML of a document: top-level blocks joined by "\n".
+ * @param {Block[]} blocks
+ */
 export function modelToHtml(blocks) {
   return blocks.map((b) => blockHtml(b)).join('\n');
 }

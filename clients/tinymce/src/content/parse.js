@@ -19,10 +19,21 @@ import {
   isStructural,
   isVoidBlock,
   nests,
+  table,
 } from './schema.js';
 import { cleanAttributes, iframeAllowed } from './sanitize.js';
-import { block, marksKey, run, vanishes } from './model.js';
+import { block, isRun, marksKey, run, vanishes } from './model.js';
 import { collapseSource, modelText } from './whitespace.js';
+
+/** @typedef {import('./model.js').Attrs} Attrs */
+/** @typedef {import('./model.js').Marks} Marks */
+/** @typedef {import('./model.js').Embed} Embed */
+/** @typedef {import('./model.js').Seg} Seg */
+/** @typedef {import('./model.js').Run} Run */
+/** @typedef {import('./model.js').Block} Block */
+/** @typedef {import('./model.js').Item} Item */
+/** @typedef {{blocks: Block[], notes: string[], altered: boolean}} ParseResult */
+/** @typedef {{c: string, e?: undefined, m: Marks} | {c: null, e: Embed, m: Marks}} RawUnit */
 
 const ELEMENT = 1;
 const TEXT = 3;
@@ -34,17 +45,23 @@ const TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000e-\u001f\u007f]/g;
 const COMMENT_OK = /^[^<>]*$/;
 // a comment is kept if it cannot end early and is not a processing instruction browsers
 // used to turn into one (<?xml …?>)
+/** @param {string} data */
 export const commentOk = (data) => COMMENT_OK.test(data) && !data.includes('--') && !data.startsWith('?') && data.length <= 1000;
 const BARE_MARKS = new Set(['span', 'font', 'a']); // no mark without attributes
 // a list item or a definition out of its list gets one (as TinyMCE does); other table and
 // list parts out of place are dropped by HTML parsers, their content kept
-export const LIST_WRAPPERS = { li: 'ul', dt: 'dl', dd: 'dl' };
+export const LIST_WRAPPERS = table({ li: 'ul', dt: 'dl', dd: 'dl' });
 
-/** Put block `b` in `items`, wrapping a stray list item in a list (shared with neighbours). */
+/**
+ * Put block `b` in `items`, wrapping a stray list item in a list (shared with neighbours).
+ * @param {Item[]} items
+ * @param {Block} b a li, dt or dd
+ * @param {WeakSet<Block>} wrappers the lists made here
+ */
 export function pushWrapped(items, b, wrappers) {
-  const wrap = LIST_WRAPPERS[b.tag];
+  const wrap = /** @type {string} */ (LIST_WRAPPERS[b.tag]);
   const last = items[items.length - 1];
-  if (last && wrappers.has(last) && last.tag === wrap) last.children.push(b);
+  if (last && !isRun(last) && wrappers.has(last) && last.tag === wrap) last.children.push(b);
   else {
     const w = block(wrap, {}, [b]);
     wrappers.add(w);
@@ -52,12 +69,23 @@ export function pushWrapped(items, b, wrappers) {
   }
 }
 
+/** @param {Node} el */
 const tagOf = (el) => el.nodeName.toLowerCase();
 const SHADOWED = new Set(['data-mce-style', 'data-mce-href', 'data-mce-src']);
 const MCE_ITEM_CLASS = /(?:^|\s)mce-item-\w+(?!\S)/g;
+/**
+ * @param {Element} el
+ * @returns {[string, string][]}
+ */
 const attrsOf = (el) => Array.from(el.attributes || [], (a) => [a.name, a.value]);
 
-/** Merge a mark into marks: nested elements of one tag combine (inner values win, classes add up). */
+/**
+ * Merge a mark into marks: nested elements of one tag combine (inner values win, classes add up).
+ * @param {Marks} marks
+ * @param {string} tag
+ * @param {true | Attrs} value
+ * @returns {Marks}
+ */
 export function addMark(marks, tag, value) {
   const out = { ...marks };
   const prev = out[tag];
@@ -73,6 +101,10 @@ export function addMark(marks, tag, value) {
   return out;
 }
 
+/**
+ * @param {Element} el
+ * @param {string[]} classes
+ */
 function hasClass(el, classes) {
   const cls = (el.getAttribute && el.getAttribute('class')) || '';
   return classes.some((c) => cls.split(/\s+/).includes(c));
@@ -84,25 +116,33 @@ export class Parser {
    * @param {boolean} [o.editor] also understand TinyMCE's editing DOM (bogus nodes, carets)
    */
   constructor({ editor = false } = {}) {
+    /** @type {string[]} */
     this.notes = [];
     this.editor = editor;
     // something was kept differently from how the DOM had it (an iframe got its sandbox)
     this.altered = false;
   }
 
+  /** @param {string} text */
   note(text) {
     if (!this.notes.includes(text)) this.notes.push(text);
   }
 
+  /**
+   * @param {string} tag
+   * @param {Element} el
+   * @returns {Attrs}
+   */
   attrs(tag, el) {
     let raw = attrsOf(el);
     if (this.editor) {
       // TinyMCE keeps what it serializes in data-mce-style/href/src (the style as written,
       // the URL as converted); the live attribute may differ (rgb() colours)
+      /** @type {Map<string, string>} */
       const shadow = new Map(raw.filter(([n]) => SHADOWED.has(n.toLowerCase())).map(([n, v]) => [n.toLowerCase().slice(9), v]));
-      if (shadow.size) raw = raw.map(([n, v]) => (shadow.has(n.toLowerCase()) ? [n, shadow.get(n.toLowerCase())] : [n, v]));
+      if (shadow.size) raw = raw.map(([n, v]) => [n, shadow.get(n.toLowerCase()) ?? v]);
       // TinyMCE's own classes (mce-item-table on a table without border…), as its serializer
-      raw = raw.map(([n, v]) => (n.toLowerCase() === 'class' ? [n, v.replace(MCE_ITEM_CLASS, '')] : [n, v])).filter(([n, v]) => n.toLowerCase() !== 'class' || v.trim());
+      raw = raw.map(([n, v]) => /** @type {[string, string]} */ (n.toLowerCase() === 'class' ? [n, v.replace(MCE_ITEM_CLASS, '')] : [n, v])).filter(([n, v]) => n.toLowerCase() !== 'class' || v.trim());
     }
     const { attrs, dropped } = cleanAttributes(tag, raw);
     if (tag === 'iframe' && el.getAttribute('sandbox') !== attrs.sandbox) this.altered = true;
@@ -114,7 +154,11 @@ export class Parser {
     return attrs;
   }
 
-  /** TinyMCE internals: 'skip' (not content), 'unwrap' (only its children count) or null. */
+  /**
+   * TinyMCE internals: 'skip' (not content), 'unwrap' (only its children count) or null.
+   * @param {Element} el
+   * @returns {'skip' | 'unwrap' | null}
+   */
   internal(el) {
     if (!this.editor) return null;
     const bogus = el.getAttribute('data-mce-bogus');
@@ -124,22 +168,37 @@ export class Parser {
     return null;
   }
 
-  /** Blocks of the document's top-level nodes (inline content is wrapped in <p>). */
+  /**
+   * Blocks of the document's top-level nodes (inline content is wrapped in <p>).
+   * @param {Iterable<Node>} nodes
+   * @returns {Block[]}
+   */
   document(nodes) {
     const items = this.flow(nodes, {}, false, null);
+    /** @type {Block[]} */
     const blocks = [];
     for (const item of items) {
-      if (item.run) {
+      if (isRun(item)) {
         if (item.run.length) blocks.push(block('p', {}, finishFlow(dropTrailingBreak([item], false), false)));
       } else blocks.push(item);
     }
     return blocks;
   }
 
-  /** Children of a flow context (inside block `parentTag`): runs (cleaned) and blocks. */
+  /**
+   * Children of a flow context (inside block `parentTag`): runs (cleaned) and blocks.
+   * @param {Iterable<Node>} nodes
+   * @param {Marks} marks
+   * @param {boolean} pre
+   * @param {string | null} parentTag
+   * @returns {Item[]}
+   */
   flow(nodes, marks, pre, parentTag) {
+    /** @type {Item[]} */
     const items = [];
+    /** @type {WeakSet<Block>} */
     const wrappers = new WeakSet();
+    /** @type {Seg[]} */
     let raw = [];
     const flush = () => {
       if (raw.length) {
@@ -148,20 +207,26 @@ export class Parser {
         raw = [];
       }
     };
+    /**
+     * @param {Iterable<Node>} list
+     * @param {Marks} m
+     */
     const walk = (list, m) => {
-      for (const node of list) {
-        const type = node.nodeType;
+      for (const child of list) {
+        const type = child.nodeType;
         if (type === TEXT || type === CDATA) {
-          let text = node.data.replace(ZWNBSP, '').replace(TEXT_CONTROLS, '');
+          let text = /** @type {CharacterData} */ (child).data.replace(ZWNBSP, '').replace(TEXT_CONTROLS, '');
           if (!pre) text = text.replace(/[\t\n\f\r]/g, ' ');
           if (text) raw.push({ text, marks: m });
           continue;
         }
         if (type === COMMENT) {
-          if (commentOk(node.data)) raw.push({ embed: { comment: node.data }, marks: m });
+          const data = /** @type {Comment} */ (child).data;
+          if (commentOk(data)) raw.push({ embed: { comment: data }, marks: m });
           continue;
         }
         if (type !== ELEMENT) continue;
+        const node = /** @type {Element} */ (child);
         const tag = tagOf(node);
         const kind = this.internal(node);
         if (kind === 'skip') continue;
@@ -215,6 +280,9 @@ export class Parser {
   /**
    * An inline element that is one unit of content: undefined when it is not an embed, null
    * when it is one that must be dropped, else the embed.
+   * @param {Element} el
+   * @param {string} tag
+   * @returns {Embed | null | undefined}
    */
   embedOf(el, tag) {
     if (VOID_EMBEDS.has(tag) || MEDIA_EMBEDS.has(tag)) return this.element(el, tag, 0);
@@ -225,7 +293,13 @@ export class Parser {
     return this.element(el, tag, 0);
   }
 
-  /** An element as embed JSON {tag, attrs, children?}; null when it must be dropped. */
+  /**
+   * An element as embed JSON {tag, attrs, children?}; null when it must be dropped.
+   * @param {Element} el
+   * @param {string} tag
+   * @param {number} depth
+   * @returns {Embed | null}
+   */
   element(el, tag, depth) {
     const attrs = this.attrs(tag, el);
     if (tag === 'img' && !attrs.src) {
@@ -237,15 +311,17 @@ export class Parser {
       return null;
     }
     if (VOID_EMBEDS.has(tag)) return { tag, attrs };
+    /** @type {(string | Embed)[]} */
     const children = [];
     if (tag !== 'iframe') {
-      for (const child of el.childNodes) {
-        if (child.nodeType === TEXT || child.nodeType === CDATA) {
-          const text = collapseSource(child.data.replace(ZWNBSP, '').replace(TEXT_CONTROLS, ''));
+      for (const node of el.childNodes) {
+        if (node.nodeType === TEXT || node.nodeType === CDATA) {
+          const text = collapseSource(/** @type {CharacterData} */ (node).data.replace(ZWNBSP, '').replace(TEXT_CONTROLS, ''));
           if (text && !(text === ' ' && MEDIA_EMBEDS.has(tag))) appendText(children, text);
           continue;
         }
-        if (child.nodeType !== ELEMENT) continue;
+        if (node.nodeType !== ELEMENT) continue;
+        const child = /** @type {Element} */ (node);
         const ctag = tagOf(child);
         const kind = this.internal(child);
         if (kind === 'skip') continue;
@@ -261,7 +337,7 @@ export class Parser {
         // blocks do not go inside an inline embed (a parser would move them out): text only
         const known = MEDIA_CHILDREN.has(ctag) || isMarkTag(ctag) || VOID_EMBEDS.has(ctag) || MEDIA_EMBEDS.has(ctag);
         if (kind === 'unwrap' || !known || depth >= SCHEMA.embed_max_depth) {
-          const text = collapseSource(child.textContent.replace(ZWNBSP, ''));
+          const text = collapseSource((child.textContent ?? '').replace(ZWNBSP, ''));
           if (text) appendText(children, text);
           continue;
         }
@@ -271,12 +347,20 @@ export class Parser {
     }
     // an empty inline element without attributes means nothing (an id="top" refused, say)
     if (!children.length && isMarkTag(tag) && !Object.keys(attrs).length) return null;
+    /** @type {Embed} */
     const out = { tag, attrs };
     if (children.length) out.children = children;
     return out;
   }
 
-  /** A block element (flow, structural or void) with its content. */
+  /**
+   * A block element (flow, structural or void) with its content.
+   * @param {Element} el
+   * @param {string} tag
+   * @param {Marks} marks
+   * @param {boolean} pre
+   * @returns {Block}
+   */
   block(el, tag, marks, pre) {
     const attrs = this.attrs(tag, el);
     if (isVoidBlock(tag)) return block(tag, attrs, []);
@@ -285,13 +369,22 @@ export class Parser {
     return block(tag, attrs, finishFlow(dropTrailingBreak(this.flow(el.childNodes, marks, innerPre, tag), innerPre), innerPre));
   }
 
-  /** Children of a structural element: allowed children, the rest wrapped in the default child. */
+  /**
+   * Children of a structural element: allowed children, the rest wrapped in the default child.
+   * @param {string} tag
+   * @param {Node[]} nodes
+   * @param {Marks} marks
+   * @param {boolean} pre
+   * @returns {Block[]}
+   */
   structural(tag, nodes, marks, pre) {
     const allowed = STRUCTURAL_CHILDREN[tag];
+    /** @type {Block[]} */
     const out = [];
+    /** @type {Node[]} */
     let stray = [];
     const wrap = () => {
-      const meaningful = stray.some((n) => n.nodeType === ELEMENT || (n.nodeType === TEXT && n.data.replace(ZWNBSP, '').trim()));
+      const meaningful = stray.some((n) => n.nodeType === ELEMENT || (n.nodeType === TEXT && /** @type {Text} */ (n).data.replace(ZWNBSP, '').trim()));
       if (meaningful) {
         const def = STRUCTURAL[tag];
         if (tag === 'colgroup') this.note('removed content inside <colgroup>');
@@ -302,12 +395,13 @@ export class Parser {
     };
     for (const node of nodes) {
       if (node.nodeType === ELEMENT) {
-        const ctag = tagOf(node);
-        const kind = this.internal(node);
+        const el = /** @type {Element} */ (node);
+        const ctag = tagOf(el);
+        const kind = this.internal(el);
         if (kind === 'skip') continue;
         if (allowed.has(ctag)) {
           wrap();
-          const b = this.block(node, ctag, marks, pre);
+          const b = this.block(el, ctag, marks, pre);
           if (!vanishes(b)) out.push(b);
           continue;
         }
@@ -323,16 +417,23 @@ export class Parser {
   }
 }
 
+/**
+ * @param {(string | Embed)[]} children
+ * @param {string} text
+ */
 function appendText(children, text) {
   const last = children[children.length - 1];
   if (typeof last === 'string') children[children.length - 1] = last + text;
   else children.push(text);
 }
 
-/** Does an element hold anything (text, a comment, an element) — so that it can be a mark? */
+/**
+ * Does an element hold anything (text, a comment, an element) — so that it can be a mark?
+ * @param {Element} el
+ */
 function hasContent(el) {
   for (const c of el.childNodes) {
-    if ((c.nodeType === TEXT || c.nodeType === CDATA) && c.data.replace(ZWNBSP, '') !== '') return true;
+    if ((c.nodeType === TEXT || c.nodeType === CDATA) && /** @type {CharacterData} */ (c).data.replace(ZWNBSP, '') !== '') return true;
     if (c.nodeType === COMMENT) return true;
     if (c.nodeType === ELEMENT && !DROP_WITH_CONTENT.has(tagOf(c))) return true;
   }
@@ -342,11 +443,15 @@ function hasContent(el) {
 /**
  * A flow block's children: an empty block holds one empty run; TinyMCE's padding (a lone
  * &nbsp;, unformatted, outside <pre>) is empty.
+ * @param {Item[]} items
+ * @param {boolean} [pre]
+ * @returns {Item[]}
  */
 export function finishFlow(items, pre = false) {
   if (!items.length) return [run([])];
-  if (!pre && items.length === 1 && items[0].run && items[0].run.length === 1) {
-    const s = items[0].run[0];
+  const only = items[0];
+  if (!pre && items.length === 1 && isRun(only) && only.run.length === 1) {
+    const s = only.run[0];
     if (s.text === ' ' && !Object.keys(s.marks || {}).length) return [run([])];
   }
   return items;
@@ -356,11 +461,14 @@ export function finishFlow(items, pre = false) {
  * A line break that ends a block shows nothing (browsers draw no empty line after it), and
  * TinyMCE's serializer drops it: so does the model — one unformatted "\n" at the very end,
  * unless another one comes before it ("a<br><br>" is a line and an empty line).
+ * @param {Item[]} items
+ * @param {boolean} pre
+ * @returns {Item[]}
  */
 export function dropTrailingBreak(items, pre) {
   if (pre || !items.length) return items;
   const last = items[items.length - 1];
-  if (!last.run || !last.run.length) return items;
+  if (!isRun(last) || !last.run.length) return items;
   const seg = last.run[last.run.length - 1];
   if (seg.text === undefined || !seg.text.endsWith('\n') || Object.keys(seg.marks || {}).length) return items;
   const text = seg.text;
@@ -377,7 +485,12 @@ export function dropTrailingBreak(items, pre) {
   return out;
 }
 
-/** An embed does not carry a mark of its own tag (<a id> inside a link would split it). */
+/**
+ * An embed does not carry a mark of its own tag (<a id> inside a link would split it).
+ * @param {Marks} marks
+ * @param {Embed} embed
+ * @returns {Marks}
+ */
 export function withoutOwnMark(marks, embed) {
   if (!embed.tag || !marks || marks[embed.tag] === undefined) return marks;
   const out = { ...marks };
@@ -389,18 +502,22 @@ export function withoutOwnMark(marks, embed) {
  * A block that HTML would not let hold some of its block children (a block in a <p>, a
  * heading in a heading) gives them up: they follow it, and its runs around them stay in
  * pieces of the same block.
+ * @param {Block} b
+ * @returns {Block[]}
  */
 export function hoist(b) {
-  if (!b.children.some((c) => !c.run && !nests(b.tag, c.tag))) return [b];
+  if (!b.children.some((c) => !isRun(c) && !nests(b.tag, c.tag))) return [b];
+  /** @type {Block[]} */
   const out = [];
+  /** @type {Item[]} */
   let piece = [];
   const close = () => {
-    const kept = piece.filter((c) => !c.run || c.run.length);
+    const kept = piece.filter((c) => !isRun(c) || c.run.length);
     if (kept.length) out.push(block(b.tag, { ...b.attrs }, kept));
     piece = [];
   };
   for (const c of b.children) {
-    if (!c.run && !nests(b.tag, c.tag)) {
+    if (!isRun(c) && !nests(b.tag, c.tag)) {
       close();
       for (const h of hoist(c)) out.push(h);
     } else piece.push(c);
@@ -409,8 +526,15 @@ export function hoist(b) {
   return out.length ? out : [block(b.tag, { ...b.attrs }, [run([])])];
 }
 
-/** Past MAX_DEPTH levels, an element's content is kept flat: text, void elements, comments. */
+/**
+ * Past MAX_DEPTH levels, an element's content is kept flat: text, void elements, comments.
+ * @param {Node} root
+ */
 function flattenDeep(root) {
+  /**
+   * @param {Node} el
+   * @param {number} depth
+   */
   const visit = (el, depth) => {
     for (const child of Array.from(el.childNodes)) {
       if (child.nodeType !== ELEMENT) continue;
@@ -418,11 +542,12 @@ function flattenDeep(root) {
       else visit(child, depth + 1);
     }
   };
+  /** @param {Node} el */
   const flatten = (el) => {
+    /** @type {Node[]} */
     const out = [];
     const stack = Array.from(el.childNodes).reverse();
-    while (stack.length) {
-      const n = stack.pop();
+    for (let n = stack.pop(); n; n = stack.pop()) {
       if (n.nodeType !== ELEMENT) {
         if (n.nodeType === TEXT || n.nodeType === COMMENT || n.nodeType === CDATA) out.push(n);
         continue;
@@ -443,14 +568,19 @@ function flattenDeep(root) {
  * Raw segments -> a clean run: outside <pre>, the whitespace rule of whitespace.js (spaces that
  * would collapse are dropped, U+00A0 where a space would collapse reads as a space); equal
  * neighbours merge.
+ * @param {Seg[]} raw
+ * @param {boolean} pre
+ * @returns {Run}
  */
 export function cleanRun(raw, pre) {
+  /** @type {RawUnit[]} */
   let units = [];
   for (const s of raw) {
     if (s.embed !== undefined) units.push({ c: null, e: s.embed, m: s.marks });
     else for (const ch of s.text) for (let i = 0; i < ch.length; i++) units.push({ c: ch[i], m: s.marks });
   }
   if (!pre) {
+    /** @type {RawUnit[]} */
     const kept = [];
     for (let i = 0; i < units.length; i++) {
       const u = units[i];
@@ -467,6 +597,7 @@ export function cleanRun(raw, pre) {
     const read = modelText(flat);
     units = kept.map((u, i) => (u.c === null ? u : { ...u, c: read[i] }));
   }
+  /** @type {Seg[]} */
   const segs = [];
   for (const u of units) {
     const last = segs[segs.length - 1];
@@ -478,19 +609,29 @@ export function cleanRun(raw, pre) {
   return run(segs);
 }
 
-/** Parse HTML with the given document's DOMParser (or a template element). */
+/**
+ * Parse HTML with the given document's DOMParser (or a template element).
+ * @param {unknown} html
+ * @param {Document} doc
+ * @returns {HTMLElement | DocumentFragment}
+ */
 export function parseHtmlDom(html, doc) {
-  html = String(html ?? '').replace(/\r\n?/g, '\n').replace(/\0/g, '');
+  const text = String(html ?? '').replace(/\r\n?/g, '\n').replace(/\0/g, '');
   const win = doc.defaultView;
   if (win && win.DOMParser) {
-    return new win.DOMParser().parseFromString(`<!DOCTYPE html><html><body>${html}</body></html>`, 'text/html').body;
+    return new win.DOMParser().parseFromString(`<!DOCTYPE html><html><body>${text}</body></html>`, 'text/html').body;
   }
   const tpl = doc.createElement('template');
-  tpl.innerHTML = html;
+  tpl.innerHTML = text;
   return tpl.content;
 }
 
-/** HTML -> {blocks, notes}. */
+/**
+ * HTML -> {blocks, notes}.
+ * @param {unknown} html
+ * @param {Document} doc
+ * @returns {ParseResult}
+ */
 export function htmlToModel(html, doc) {
   const root = parseHtmlDom(html, doc);
   flattenDeep(root);
@@ -499,7 +640,12 @@ export function htmlToModel(html, doc) {
   return { blocks, notes: parser.notes, altered: parser.altered };
 }
 
-/** DOM nodes -> {blocks, notes} (editor: also skip TinyMCE's internal nodes). */
+/**
+ * DOM nodes -> {blocks, notes} (editor: also skip TinyMCE's internal nodes).
+ * @param {Iterable<Node> | ArrayLike<Node>} nodes
+ * @param {{editor?: boolean}} [o]
+ * @returns {ParseResult}
+ */
 export function domToModel(nodes, { editor = false } = {}) {
   const parser = new Parser({ editor });
   const blocks = parser.document(Array.from(nodes));

@@ -36,7 +36,11 @@ export const PURIFY_CONFIG = {
   SAFE_FOR_XML: true,
 };
 
-/** A sanitiser for HTML strings in `win` (a window: the editor's, or jsdom's). */
+/**
+ * A sanitiser for HTML strings in `win` (a window: the editor's, or jsdom's).
+ * @param {import('dompurify').WindowLike} win
+ * @returns {(html: string) => string}
+ */
 export function makePurifier(win) {
   const purify = createDOMPurify(win);
   return (html) => purify.sanitize(html, PURIFY_CONFIG);

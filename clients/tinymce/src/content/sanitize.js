@@ -3,17 +3,23 @@
 // through these functions; nothing else decides what is safe. The Python twin is
 // tandem.client.content.sanitize; both read schema.json.
 
-import { SCHEMA } from './schema.js';
+import { SCHEMA, table } from './schema.js';
 
+/** @typedef {import('./model.js').Attrs} Attrs */
+
+/**
+ * @param {string[]} list
+ * @returns {Set<string>}
+ */
 const set = (list) => new Set(list);
 const GLOBAL_ATTRS = set(SCHEMA.global_attributes);
-const ELEMENT_ATTRS = Object.fromEntries(Object.entries(SCHEMA.element_attributes).map(([k, v]) => [k, set(v)]));
+const ELEMENT_ATTRS = table(Object.fromEntries(Object.entries(SCHEMA.element_attributes).map(([k, v]) => [k, set(v)])));
 const URL_ATTRS = set(SCHEMA.url_attributes);
 const URL_LIST_ATTRS = set(SCHEMA.url_list_attributes);
 const SAFE_SCHEMES = set(SCHEMA.safe_schemes);
 const IMAGE_TYPES = set(SCHEMA.image_data_types);
-const IMAGE_DATA_ATTRS = Object.fromEntries(Object.entries(SCHEMA.image_data_attributes).map(([k, v]) => [k, set(v)]));
-const ENUMS = Object.fromEntries(Object.entries(SCHEMA.enumerated_attributes).map(([k, v]) => [k, set(v)]));
+const IMAGE_DATA_ATTRS = table(Object.fromEntries(Object.entries(SCHEMA.image_data_attributes).map(([k, v]) => [k, set(v)])));
+const ENUMS = table(Object.fromEntries(Object.entries(SCHEMA.enumerated_attributes).map(([k, v]) => [k, set(v)])));
 const BOOLEANS = set(SCHEMA.boolean_attributes);
 const CSS = set(SCHEMA.css_properties);
 const DISPLAY = set(SCHEMA.css_display_values);
@@ -37,10 +43,16 @@ const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 export const STYLE_PREFIX = 'style:';
 
-/** Python's str.strip() for the ASCII whitespace that matters in attribute values. */
+/**
+ * Python's str.strip() for the ASCII whitespace that matters in attribute values.
+ * @param {string} v
+ */
 export const strip = (v) => v.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '');
 
-/** The host of an absolute or protocol-relative URL, lower case, or null. */
+/**
+ * The host of an absolute or protocol-relative URL, lower case, or null.
+ * @param {string} url
+ */
 function urlHost(url) {
   const m = /^(?:https:)?\/\/([^/?#\\]*)/i.exec(url);
   if (!m) return null;
@@ -51,7 +63,13 @@ function urlHost(url) {
   return host || null;
 }
 
-/** A URL that is safe in `attr` of `tag`, trimmed; null when it must be dropped. */
+/**
+ * A URL that is safe in `attr` of `tag`, trimmed; null when it must be dropped.
+ * @param {string} tag
+ * @param {string} attr
+ * @param {string} value
+ * @returns {string | null}
+ */
 export function cleanUrl(tag, attr, value) {
   const v = strip(value);
   if (!v || v.length > SCHEMA.data_url_max || CONTROL.test(v)) return null;
@@ -77,6 +95,12 @@ export function cleanUrl(tag, attr, value) {
   return SAFE_SCHEMES.has(scheme) ? v : null;
 }
 
+/**
+ * @param {string} tag
+ * @param {string} attr
+ * @param {string} value
+ * @returns {string | null}
+ */
 function cleanSrcset(tag, attr, value) {
   const out = [];
   for (const part of value.split(',')) {
@@ -91,7 +115,12 @@ function cleanSrcset(tag, attr, value) {
   return out.length ? out.join(', ') : null;
 }
 
-/** One CSS declaration value, normalised; null when refused. */
+/**
+ * One CSS declaration value, normalised; null when refused.
+ * @param {string} prop
+ * @param {string} value
+ * @returns {string | null}
+ */
 export function cleanCss(prop, value) {
   let v = strip(value).replace(/\s+/g, ' ');
   v = v.replace(/\s*!important$/i, '');
@@ -103,8 +132,13 @@ export function cleanCss(prop, value) {
   return v;
 }
 
-/** CSS declarations of a style attribute: [[prop, value]] in source order (last one wins). */
+/**
+ * CSS declarations of a style attribute: [[prop, value]] in source order (last one wins).
+ * @param {string | null | undefined} style
+ * @returns {[string, string][]}
+ */
 export function parseStyle(style) {
+  /** @type {Map<string, string>} */
   const out = new Map();
   for (const decl of String(style || '').split(';')) {
     const i = decl.indexOf(':');
@@ -117,7 +151,10 @@ export function parseStyle(style) {
   return [...out];
 }
 
-/** The style attribute text for `style:` keys of a clean attribute object (sorted by property). */
+/**
+ * The style attribute text for `style:` keys of a clean attribute object (sorted by property).
+ * @param {Attrs} attrs
+ */
 export function styleText(attrs) {
   const props = Object.keys(attrs)
     .filter((k) => k.startsWith(STYLE_PREFIX))
@@ -125,6 +162,10 @@ export function styleText(attrs) {
   return props.map((k) => `${k.slice(STYLE_PREFIX.length)}: ${attrs[k]};`).join(' ');
 }
 
+/**
+ * @param {string} tag
+ * @param {string} name
+ */
 function isAllowedName(tag, name) {
   if (GLOBAL_ATTRS.has(name)) return true;
   const el = ELEMENT_ATTRS[tag];
@@ -136,6 +177,10 @@ function isAllowedName(tag, name) {
 /**
  * One HTML attribute of `tag`: its clean value, or null when dropped. `style` is handled by
  * cleanAttributes (it becomes several `style:` keys).
+ * @param {string} tag
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {string | null}
  */
 export function cleanAttribute(tag, name, value) {
   if (typeof value !== 'string') return null;
@@ -148,9 +193,10 @@ export function cleanAttribute(tag, name, value) {
     const v = strip(value).toLowerCase();
     return v === '' || v === 'true' ? 'true' : v === 'false' ? 'false' : null;
   }
-  if (ENUMS[name]) {
+  const allowed = ENUMS[name];
+  if (allowed) {
     const v = strip(value).toLowerCase();
-    return ENUMS[name].has(v) ? v : null;
+    return allowed.has(v) ? v : null;
   }
   if (name === 'id' || name === 'name' || name === 'for') {
     const v = strip(value);
@@ -173,9 +219,14 @@ export function cleanAttribute(tag, name, value) {
  * Clean attributes of an element: `raw` is [[name, value]] (DOM order). Returns the model's
  * attribute object (HTML attributes by name, CSS properties as `style:PROP`) and the names of
  * what was dropped.
+ * @param {string} tag
+ * @param {Iterable<[string, string]>} raw
+ * @returns {{attrs: Attrs, dropped: string[]}}
  */
 export function cleanAttributes(tag, raw) {
+  /** @type {Attrs} */
   const attrs = {};
+  /** @type {string[]} */
   const dropped = [];
   for (const [rawName, value] of raw) {
     const name = rawName.toLowerCase();
@@ -199,12 +250,17 @@ export function cleanAttributes(tag, raw) {
 /**
  * Re-check an attribute object that came from a Yjs document (untrusted): keys are HTML
  * attribute names or `style:PROP`. Returns a new clean object (canonical key order).
+ * @param {string} tag
+ * @param {unknown} obj
+ * @returns {Attrs}
  */
 export function checkAttrs(tag, obj) {
+  /** @type {Attrs} */
   const attrs = {};
   if (!obj || typeof obj !== 'object') return tag === 'iframe' ? { sandbox: IFRAME_SANDBOX } : attrs;
-  for (const key of Object.keys(obj).sort()) {
-    const value = obj[key];
+  const fields = /** @type {Record<string, unknown>} */ (obj);
+  for (const key of Object.keys(fields).sort()) {
+    const value = fields[key];
     if (typeof value !== 'string') continue;
     if (key.startsWith(STYLE_PREFIX)) {
       const prop = key.slice(STYLE_PREFIX.length);
@@ -219,5 +275,8 @@ export function checkAttrs(tag, obj) {
   return attrs;
 }
 
-/** An iframe is kept only with an allowed src. */
+/**
+ * An iframe is kept only with an allowed src.
+ * @param {Attrs} attrs
+ */
 export const iframeAllowed = (attrs) => typeof attrs.src === 'string';

@@ -12,12 +12,21 @@
 export const NBSP = '\u00a0';
 export const OBJECT = '\ufffc'; // stands for an embed in flat text
 
-/** Would a space at `i` collapse, given the (model) character before it and the one after? */
+/**
+ * Would a space at `i` collapse, given the (model) character before it and the one after?
+ * @param {string | undefined} prev
+ * @param {string | undefined} next
+ * @param {number} i
+ * @param {number} n the text's length
+ */
 export function collapsible(prev, next, i, n) {
   return i === 0 || i === n - 1 || prev === ' ' || prev === '\n' || next === '\n';
 }
 
-/** Model text -> displayed text (spaces that HTML would collapse become U+00A0). */
+/**
+ * Model text -> displayed text (spaces that HTML would collapse become U+00A0).
+ * @param {string} flat
+ */
 export function displayText(flat) {
   const n = flat.length;
   let out = '';
@@ -28,10 +37,14 @@ export function displayText(flat) {
   return out;
 }
 
+/** @param {string | undefined} c */
 const isSpace = (c) => c === ' ' || c === NBSP;
 
-/** Displayed text -> model text: a U+00A0 where a space would collapse, or next to another
- * space, is a space. */
+/**
+ * Displayed text -> model text: a U+00A0 where a space would collapse, or next to another
+ * space, is a space.
+ * @param {string} flat
+ */
 export function modelText(flat) {
   const n = flat.length;
   let out = '';
@@ -45,5 +58,8 @@ export function modelText(flat) {
 
 const ASCII_WS = /[\t\n\f\r ]+/g;
 
-/** HTML source text outside <pre>: every run of ASCII whitespace is one space. */
+/**
+ * HTML source text outside <pre>: every run of ASCII whitespace is one space.
+ * @param {string} text
+ */
 export const collapseSource = (text) => text.replace(ASCII_WS, ' ');

@@ -28,14 +28,35 @@ import { LIST_WRAPPERS, commentOk, finishFlow, hoist, pushWrapped, withoutOwnMar
 
 // eslint-disable-next-line no-control-regex
 const BAD_TEXT = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\ufeff]/g;
+/** @typedef {import('./model.js').Attrs} Attrs */
+/** @typedef {import('./model.js').Marks} Marks */
+/** @typedef {import('./model.js').Embed} Embed */
+/** @typedef {import('./model.js').Seg} Seg */
+/** @typedef {import('./model.js').Run} Run */
+/** @typedef {import('./model.js').Block} Block */
+/** @typedef {import('./model.js').Item} Item */
+/** @typedef {Y.XmlElement | Y.XmlText | Y.XmlHook} YNode a child of a Y.XmlFragment or Y.XmlElement */
+/** @typedef {Y.XmlFragment | Y.XmlElement} YParent */
+
 const LEGACY_BLOCK_STYLES = new Set(LEGACY.block_styles);
 const BARE_MARKS = new Set(['span', 'font', 'a']); // no mark without attributes
 
 // -- writing ------------------------------------------------------------------------------------
 
-/** Formatting attributes for inserting a segment: exactly its marks. */
+/**
+ * Formatting attributes for inserting a segment: exactly its marks.
+ * @param {Marks | null | undefined} marks
+ * @returns {Marks}
+ */
 export const markAttrs = (marks) => ({ ...(marks || {}) });
 
+/**
+ * Write segments into a Y.XmlText at `at`.
+ * @param {Y.XmlText} text
+ * @param {Seg[]} segs
+ * @param {number} [at]
+ * @returns {number} the index after them
+ */
 export function writeRun(text, segs, at = 0) {
   let index = at;
   for (const s of segs) {
@@ -50,6 +71,11 @@ export function writeRun(text, segs, at = 0) {
   return index;
 }
 
+/**
+ * @param {Item} item
+ * @param {[Y.XmlText, Seg[]][]} pending texts to fill once inserted
+ * @returns {Y.XmlText | Y.XmlElement}
+ */
 function makeType(item, pending) {
   if (isRun(item)) {
     const t = new Y.XmlText();
@@ -63,8 +89,15 @@ function makeType(item, pending) {
   return el;
 }
 
-/** Insert model items (blocks or runs) into a Yjs parent at `index` (inside a transaction). */
+/**
+ * Insert model items (blocks or runs) into a Yjs parent at `index` (inside a transaction).
+ * @param {YParent} parent
+ * @param {number} index
+ * @param {Item[]} items
+ * @returns {(Y.XmlText | Y.XmlElement)[]}
+ */
 export function insertItems(parent, index, items) {
+  /** @type {[Y.XmlText, Seg[]][]} */
   const pending = [];
   const types = items.map((item) => makeType(item, pending));
   parent.insert(index, types);
@@ -75,6 +108,12 @@ export function insertItems(parent, index, items) {
 
 // -- reading ------------------------------------------------------------------------------------
 
+/**
+ * A legacy formatting attribute as [mark tag, value], or null.
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {[string, unknown] | null}
+ */
 function legacyMark(name, value) {
   if (name === LEGACY.link_mark) {
     const v = typeof value === 'string' ? { href: value } : value;
@@ -85,8 +124,13 @@ function legacyMark(name, value) {
   return [def[0], def[1] === null ? true : def[1]];
 }
 
-/** Clean marks from Yjs formatting attributes (legacy names mapped, unknown ignored). */
+/**
+ * Clean marks from Yjs formatting attributes (legacy names mapped, unknown ignored).
+ * @param {Record<string, unknown> | null | undefined} attributes
+ * @returns {Marks}
+ */
 export function readMarks(attributes) {
+  /** @type {Marks} */
   const marks = {};
   if (!attributes) return marks;
   // names of the first model version first, so that a current name on the same text wins
@@ -111,14 +155,21 @@ export function readMarks(attributes) {
       if (!BARE_MARKS.has(tag) && marks[tag] === undefined) marks[tag] = true;
       continue;
     }
-    marks[tag] = marks[tag] && marks[tag] !== true ? { ...marks[tag], ...clean } : clean;
+    const prev = marks[tag];
+    marks[tag] = prev && prev !== true ? { ...prev, ...clean } : clean;
   }
   return marks;
 }
 
-/** A clean embed from a Yjs embed value, or null. */
-export function readEmbed(value, depth = 0) {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return null;
+/**
+ * A clean embed from a Yjs embed value, or null.
+ * @param {unknown} input
+ * @param {number} [depth]
+ * @returns {Embed | null}
+ */
+export function readEmbed(input, depth = 0) {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return null;
+  const value = /** @type {Record<string, any>} */ (input); // untrusted: every field is checked
   if (typeof value.comment === 'string') return commentOk(value.comment) ? { comment: value.comment } : null;
   if (value.img && typeof value.img === 'object' && value.tag === undefined) return readEmbed({ tag: LEGACY.image_embed, attrs: value.img }, depth);
   const tag = typeof value.tag === 'string' ? value.tag.toLowerCase() : '';
@@ -127,15 +178,18 @@ export function readEmbed(value, depth = 0) {
   const attrs = checkAttrs(tag, value.attrs);
   if (tag === 'img' && !attrs.src) return null;
   if (tag === 'iframe' && !iframeAllowed(attrs)) return null;
+  /** @type {Embed} */
   const out = { tag, attrs };
   if (VOID_EMBEDS.has(tag) || tag === 'br' || tag === 'iframe' || MEDIA_CHILDREN.has(tag)) return out;
+  /** @type {(string | Embed)[]} */
   const children = [];
   if (Array.isArray(value.children)) {
     for (const c of value.children) {
       if (typeof c === 'string') {
         const text = c.replace(BAD_TEXT, '');
         if (!text) continue;
-        if (typeof children[children.length - 1] === 'string') children[children.length - 1] += text;
+        const last = children[children.length - 1];
+        if (typeof last === 'string') children[children.length - 1] = last + text;
         else children.push(text);
       } else {
         if (MEDIA_EMBEDS.has(tag) && !(c && typeof c.tag === 'string' && MEDIA_CHILDREN.has(c.tag.toLowerCase()))) continue;
@@ -149,8 +203,14 @@ export function readEmbed(value, depth = 0) {
   return out;
 }
 
-/** The segments of a Y.XmlText (text one character for one character). */
+/**
+ * The segments of a Y.XmlText (text one character for one character).
+ * @param {Y.XmlText} ytext
+ * @param {boolean} pre
+ * @returns {Run}
+ */
 export function readText(ytext, pre) {
+  /** @type {Seg[]} */
   const segs = [];
   for (const d of ytext.toDelta()) {
     const marks = readMarks(d.attributes);
@@ -175,8 +235,15 @@ export function readText(ytext, pre) {
   return run(segs);
 }
 
+/**
+ * @param {Y.XmlElement} el
+ * @param {string} tag
+ * @returns {Attrs}
+ */
 function blockAttrs(el, tag) {
+  /** @type {Record<string, unknown>} */
   const raw = el.getAttributes();
+  /** @type {Record<string, string>} */
   const obj = {};
   for (const [k, v] of Object.entries(raw)) {
     let key = k;
@@ -191,9 +258,18 @@ function blockAttrs(el, tag) {
   return checkAttrs(tag, obj);
 }
 
-/** Children of a Yjs parent as model items, in a flow context. */
+/**
+ * Children of a Yjs parent as model items, in a flow context.
+ * @param {YParent} parent
+ * @param {boolean} pre
+ * @param {string | null} parentTag
+ * @param {number} depth
+ * @returns {Item[]}
+ */
 function readFlowChildren(parent, pre, parentTag, depth) {
+  /** @type {Item[]} */
   const items = [];
+  /** @type {WeakSet<Block>} */
   const wrappers = new WeakSet();
   for (const child of parent.toArray()) {
     if (child instanceof Y.XmlText) {
@@ -203,7 +279,7 @@ function readFlowChildren(parent, pre, parentTag, depth) {
       const tag = String(child.nodeName || '').toLowerCase();
       const stray = LIST_WRAPPERS[tag] && !contained(parentTag, tag) && depth + 1 <= MAX_DEPTH;
       for (const b of readElement(child, pre, parentTag, depth + 1)) {
-        if (stray && b.tag === tag) pushWrapped(items, b, wrappers);
+        if (stray && !isRun(b) && b.tag === tag) pushWrapped(items, b, wrappers);
         else items.push(b);
       }
     }
@@ -211,12 +287,18 @@ function readFlowChildren(parent, pre, parentTag, depth) {
   return items;
 }
 
-/** The texts under `el` in document order, without recursion (past MAX_DEPTH). */
+/**
+ * The texts under `el` in document order, without recursion (past MAX_DEPTH).
+ * @param {Y.XmlElement} el
+ * @param {boolean} pre
+ * @returns {Run[]}
+ */
 function readFlat(el, pre) {
+  /** @type {Run[]} */
   const items = [];
+  /** @type {YNode[]} */
   const stack = [el];
-  while (stack.length) {
-    const node = stack.pop();
+  for (let node = stack.pop(); node; node = stack.pop()) {
     if (node instanceof Y.XmlText) items.push(readText(node, pre));
     else if (node instanceof Y.XmlElement && !DROP_WITH_CONTENT.has(String(node.nodeName || '').toLowerCase())) {
       stack.push(...node.toArray().reverse());
@@ -228,6 +310,11 @@ function readFlat(el, pre) {
 /**
  * A Yjs element as model blocks (usually one; unknown wrappers, and table parts outside a
  * table, give their children — as an HTML parser would).
+ * @param {Y.XmlElement} el
+ * @param {boolean} [pre]
+ * @param {string | null} [parentTag]
+ * @param {number} [depth]
+ * @returns {Item[]} blocks, or also runs when `el` is not a block here
  */
 export function readElement(el, pre = false, parentTag = null, depth = 1) {
   const tag = String(el.nodeName || '').toLowerCase();
@@ -241,7 +328,9 @@ export function readElement(el, pre = false, parentTag = null, depth = 1) {
   if (isVoidBlock(tag)) return [block(tag, attrs, [])];
   if (isStructural(tag)) {
     const allowed = STRUCTURAL_CHILDREN[tag];
+    /** @type {Block[]} */
     const kids = [];
+    /** @type {Item[]} */
     let stray = [];
     const wrap = () => {
       const meaningful = stray.filter((x) => !isRun(x) || x.run.length);
@@ -265,9 +354,16 @@ export function readElement(el, pre = false, parentTag = null, depth = 1) {
   return hoist(block(tag, attrs, finishFlow(mergeRuns(readFlowChildren(el, innerPre, tag, depth)), innerPre))).filter((b) => !vanishes(b));
 }
 
+/**
+ * @param {string} tag a structural block
+ * @param {Item[]} items
+ * @returns {Block[]}
+ */
 function wrapStructural(tag, items) {
   const allowed = STRUCTURAL_CHILDREN[tag];
+  /** @type {Block[]} */
   const out = [];
+  /** @type {Item[]} */
   let stray = [];
   const wrap = () => {
     if (stray.length) {
@@ -286,8 +382,13 @@ function wrapStructural(tag, items) {
   return out;
 }
 
-/** Adjacent runs merge; empty runs next to blocks go. */
+/**
+ * Adjacent runs merge; empty runs next to blocks go.
+ * @param {Item[]} items
+ * @returns {Item[]}
+ */
 function mergeRuns(items) {
+  /** @type {Item[]} */
   const out = [];
   for (const item of items) {
     const last = out[out.length - 1];
@@ -305,7 +406,11 @@ function mergeRuns(items) {
   return out;
 }
 
-/** One top-level Yjs node as model blocks (a bare top-level text is a paragraph). */
+/**
+ * One top-level Yjs node as model blocks (a bare top-level text is a paragraph).
+ * @param {YNode} node
+ * @returns {Block[]}
+ */
 export function readTopNode(node) {
   if (node instanceof Y.XmlText) {
     const r = readText(node, false);
@@ -314,7 +419,9 @@ export function readTopNode(node) {
   if (node instanceof Y.XmlElement) {
     const tag = String(node.nodeName || '').toLowerCase();
     const items = readElement(node, false);
+    /** @type {Block[]} */
     const out = [];
+    /** @type {WeakSet<Block>} */
     const wrappers = new WeakSet();
     for (const item of items) {
       if (isRun(item)) {
@@ -327,14 +434,24 @@ export function readTopNode(node) {
   return [];
 }
 
-/** The whole fragment as clean model blocks. */
+/**
+ * The whole fragment as clean model blocks.
+ * @param {Y.XmlFragment} fragment
+ * @returns {Block[]}
+ */
 export function readFragment(fragment) {
+  /** @type {Block[]} */
   const out = [];
   for (const node of fragment.toArray()) for (const b of readTopNode(node)) out.push(b);
   return out;
 }
 
-/** Replace the fragment's content with blocks (one transaction). */
+/**
+ * Replace the fragment's content with blocks (one transaction).
+ * @param {Y.XmlFragment} fragment
+ * @param {Item[]} blocks
+ * @param {unknown} [origin]
+ */
 export function writeFragment(fragment, blocks, origin = null) {
   const apply = () => {
     if (fragment.length) fragment.delete(0, fragment.length);
@@ -349,6 +466,9 @@ export function writeFragment(fragment, blocks, origin = null) {
  * XmlElement of the same tag for each block, all the way down)? Then an edit can address
  * Yjs children by the model's indexes. A document another client wrote in another shape
  * (merged runs, unwrapped or misplaced elements) does not, and is rewritten whole.
+ * @param {YNode[]} types
+ * @param {Item[]} items
+ * @returns {boolean}
  */
 export function sameShape(types, items) {
   if (types.length !== items.length) return false;
