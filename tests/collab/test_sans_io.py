@@ -391,33 +391,40 @@ async def test_a_documents_write_quota_outlives_its_hub():
     registry.unpin(again)
 
 
-def test_an_unanswered_snapshot_request_moves_on_to_the_next_editor():
-    """A busy document must not run into ``max_log_updates`` while the one editor asked
-    never answers: each further ``threshold`` updates, the next editor is asked; from
-    ``everyone_at`` on, every editor; a stored snapshot ends the round."""
+def test_an_unanswered_snapshot_request_moves_on_to_more_editors():
+    """A busy document must not run into ``max_log_updates`` while the editors asked
+    never answer: each further ``threshold`` updates, the next 2, then 4 ... editors in
+    turn are asked (never everyone at once); a stored snapshot ends the round."""
     hub = DocumentHub(("k", "doc"))
-    editors = [FakeMember(f"client-{i}", f"user-{i}") for i in range(3)]
+    editors = [FakeMember(f"client-{i}", f"user-{i}") for i in range(8)]
     for editor in editors:
-        hub.admit(editor, MembershipLimits())
+        hub.admit(editor, MembershipLimits(per_document=20))
+
+    def asked() -> list[int]:
+        return [len(e.snapshot_requests) for e in editors]
+
     hub.head = 500
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=10.0)
-    assert [len(e.snapshot_requests) for e in editors] == [0, 1, 0]
+    hub.ask_for_snapshot(500, prefer=editors[1], now=10.0)
+    assert asked() == [0, 1, 0, 0, 0, 0, 0, 0]
     hub.head = 900  # grew by less than the threshold since: still waiting
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=11.0)
-    assert [len(e.snapshot_requests) for e in editors] == [0, 1, 0]
-    hub.head = 1000  # another 500 and no snapshot: the next editor in turn
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=12.0)
-    assert [len(e.snapshot_requests) for e in editors] == [0, 1, 1]
-    hub.head = 1500
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=13.0)
-    assert [len(e.snapshot_requests) for e in editors] == [1, 1, 1]
-    hub.head = 2500  # half the log limit: everyone
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=14.0)
-    assert [len(e.snapshot_requests) for e in editors] == [2, 2, 2]
-    hub.snapshot_stored(2400)
-    hub.head = 2600  # log 200 since the snapshot: below the threshold
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=15.0)
-    assert [len(e.snapshot_requests) for e in editors] == [2, 2, 2]
-    hub.head = 2900  # a new round starts with the preferred editor again
-    hub.ask_for_snapshot(500, prefer=editors[1], everyone_at=2500, now=16.0)
-    assert [len(e.snapshot_requests) for e in editors] == [2, 3, 2]
+    hub.ask_for_snapshot(500, prefer=editors[1], now=11.0)
+    assert asked() == [0, 1, 0, 0, 0, 0, 0, 0]
+    hub.head = 1000  # another 500 and no snapshot: the next two editors
+    hub.ask_for_snapshot(500, prefer=editors[1], now=12.0)
+    assert asked() == [0, 1, 1, 1, 0, 0, 0, 0]
+    hub.head = 1500  # then the next four
+    hub.ask_for_snapshot(500, prefer=editors[1], now=13.0)
+    assert asked() == [0, 1, 1, 1, 1, 1, 1, 1]
+    hub.head = 2000  # then eight, wrapping around (the whole document here)
+    hub.ask_for_snapshot(500, prefer=editors[1], now=14.0)
+    assert asked() == [1, 2, 2, 2, 2, 2, 2, 2]
+    hub.snapshot_stored(1900)
+    hub.head = 2100  # log 200 since the snapshot: below the threshold
+    hub.ask_for_snapshot(500, prefer=editors[1], now=15.0)
+    assert asked() == [1, 2, 2, 2, 2, 2, 2, 2]
+    hub.head = 2400  # a new round starts with the preferred editor alone
+    hub.ask_for_snapshot(500, prefer=editors[3], now=16.0)
+    assert asked() == [1, 2, 2, 3, 2, 2, 2, 2]
+    hub.head = 2900  # another 500: the next two
+    hub.ask_for_snapshot(500, prefer=editors[3], now=16.5)
+    assert asked() == [1, 2, 2, 3, 3, 3, 2, 2]

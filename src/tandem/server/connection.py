@@ -755,11 +755,7 @@ class CollabConnection:
                     self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
                 metrics.fanout(time.perf_counter() - started)
                 if self.hub is not None:
-                    hub.ask_for_snapshot(
-                        self.settings.snapshot_threshold,
-                        prefer=self,
-                        everyone_at=self.settings.max_log_updates // 2 or None,
-                    )
+                    hub.ask_for_snapshot(self.settings.snapshot_threshold, prefer=self)
         finally:
             for message in self._batch:  # not stored: the client re-sends them
                 hub.queued -= 1

@@ -47,6 +47,7 @@ class DocumentHub:
         self.snapshot_requested_at = 0.0
         self.snapshot_requested_log = 0  # log length when a snapshot was last requested
         self._snapshot_turn = 0  # the editor (index) asked last
+        self._snapshot_round = 0  # requests since the last snapshot arrived
         self.last_write_at = time.monotonic()  # an update was stored through this node
         self.checkpoint_at = time.monotonic()  # a checkpoint was stored (or the hub opened)
         self.stored_bytes = 0  # snapshot + log, as last read plus what was appended since
@@ -275,13 +276,13 @@ class DocumentHub:
         *,
         prefer: Member | None = None,
         everyone: bool = False,
-        everyone_at: int | None = None,
         now: float | None = None,
     ) -> None:
-        """Send ``snapshot_request`` to an editor when the log passed ``threshold`` (see
-        ``needs_snapshot``): ``prefer`` first, then, on each repeated request, the next
-        editor in turn; to every editor when ``everyone`` or once the log reaches
-        ``everyone_at``."""
+        """Send ``snapshot_request`` when the log passed ``threshold`` (see
+        ``needs_snapshot``): to ``prefer`` (else the first editor); when asked again
+        before a snapshot arrived, to the next 2, then 4, 8 ... editors in turn, so a
+        few editors that never answer cannot hold the document up and a large
+        audience is not asked all at once; to every editor when ``everyone``."""
         if not self.needs_snapshot(threshold, now):
             return
         editors = self.editors()
@@ -290,13 +291,17 @@ class DocumentHub:
         self.snapshot_requested_at = time.monotonic() if now is None else now
         repeated = self.snapshot_requested_log > 0  # the last request was not answered
         self.snapshot_requested_log = self.log_length
-        if everyone or (everyone_at is not None and self.log_length >= everyone_at):
+        if everyone:
             targets = editors
         elif repeated:
-            self._snapshot_turn = (self._snapshot_turn + 1) % len(editors)
-            targets = [editors[self._snapshot_turn]]
+            self._snapshot_round += 1
+            count = min(len(editors), 2 ** min(self._snapshot_round - 1, 16))
+            first = self._snapshot_turn + 1
+            targets = [editors[(first + i) % len(editors)] for i in range(count)]
+            self._snapshot_turn = (first + count - 1) % len(editors)
         else:
             target = prefer if prefer in editors else editors[0]
+            self._snapshot_round = 1
             self._snapshot_turn = editors.index(target)
             targets = [target]
         for member in targets:
