@@ -428,3 +428,54 @@ def test_an_unanswered_snapshot_request_moves_on_to_more_editors():
     hub.head = 2900  # another 500: the next two
     hub.ask_for_snapshot(500, prefer=editors[3], now=16.5)
     assert asked() == [1, 2, 2, 3, 3, 3, 2, 2]
+
+
+def test_a_large_document_is_asked_for_snapshots_by_bytes_not_every_threshold():
+    """A snapshot is the whole document and each is kept as a version: while the log
+    holds less than half the bytes of the latest snapshot, the threshold alone does not
+    ask (up to half of ``max_log_updates``); a small document is asked at the threshold."""
+    hub = DocumentHub(("k", "doc"))
+    editor = FakeMember("client-e", "ed")
+    hub.admit(editor, MembershipLimits())
+    hub.snapshot_stored(0, nbytes=200_000)  # a 200 kB document
+
+    def write(count: int, size: int) -> None:
+        for _ in range(count):
+            seq = hub.next_seq
+            hub.publish(seq, server_frames.update(seq, "S" * 20, "c", seq, "u", bytes(size)), None)
+
+    write(600, 100)  # past the threshold, 60 kB of log: not yet
+    hub.ask_for_snapshot(500, log_cap=5000, now=1.0)
+    assert editor.snapshot_requests == []
+    write(400, 100)  # 100 kB: half the snapshot
+    hub.ask_for_snapshot(500, log_cap=5000, now=2.0)
+    assert editor.snapshot_requests == [1000]
+
+    hub.snapshot_stored(1000, nbytes=200_000)
+    write(2500, 10)  # tiny updates: half the log cap asks anyway (25 kB of log)
+    hub.ask_for_snapshot(500, log_cap=5000, now=3.0)
+    assert editor.snapshot_requests == [1000, 3500]
+
+    hub.snapshot_stored(3500, nbytes=1_000)  # a small document: every threshold
+    write(499, 10)
+    hub.ask_for_snapshot(500, log_cap=5000, now=4.0)
+    assert editor.snapshot_requests == [1000, 3500]
+    write(1, 10)
+    hub.ask_for_snapshot(500, log_cap=5000, now=5.0)
+    assert editor.snapshot_requests == [1000, 3500, 4000]
+    # without a cap (the quota path asks everyone) the bytes are not weighed
+    hub.snapshot_stored(4000, nbytes=200_000)
+    write(1, 10)
+    hub.ask_for_snapshot(0, everyone=True, now=6.0)
+    assert editor.snapshot_requests == [1000, 3500, 4000, 4001]
+
+
+def test_update_frame_nbytes_is_the_ciphertext_size_in_either_form():
+    for size in (0, 1, 2, 3, 40, 1001):
+        data = bytes(range(256)) * 4
+        data = data[:size]
+        raw = server_frames.update(1, "S" * 20, "c", 1, "u", data)
+        from_b64 = server_frames.update_from_b64(
+            1, "S" * 20, "c", 1, "u", base64.b64encode(data).decode()
+        )
+        assert raw.nbytes == from_b64.nbytes == size

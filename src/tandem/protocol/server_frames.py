@@ -131,6 +131,14 @@ class UpdateFrame:
         self._binary: bytes | None = None
 
     @property
+    def nbytes(self) -> int:
+        """The ciphertext's size in bytes."""
+        if self._data is not None:
+            return len(self._data)
+        b64 = self._data_b64 or ""
+        return len(b64) * 3 // 4 - b64[-2:].count("=")
+
+    @property
     def text(self) -> str:
         if self._text is None:
             data_b64 = self._data_b64

@@ -755,7 +755,11 @@ class CollabConnection:
                     self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
                 metrics.fanout(time.perf_counter() - started)
                 if self.hub is not None:
-                    hub.ask_for_snapshot(self.settings.snapshot_threshold, prefer=self)
+                    hub.ask_for_snapshot(
+                        self.settings.snapshot_threshold,
+                        prefer=self,
+                        log_cap=self.settings.max_log_updates or None,
+                    )
         finally:
             for message in self._batch:  # not stored: the client re-sends them
                 hub.queued -= 1
@@ -799,7 +803,7 @@ class CollabConnection:
             return
         except StorageError as exc:
             raise ProtocolError("storage_unavailable", exc.message) from None
-        hub.snapshot_stored(message.seq)
+        hub.snapshot_stored(message.seq, len(message.data))
         hub.checkpoint_at = time.monotonic()
         with contextlib.suppress(StorageError):
             info = await self.state.store.document_info(hub.api_key, hub.document_id)

@@ -46,6 +46,8 @@ class DocumentHub:
         self.snapshot_seq = 0
         self.snapshot_requested_at = 0.0
         self.snapshot_requested_log = 0  # log length when a snapshot was last requested
+        self.snapshot_bytes = 0  # size of the latest snapshot this hub saw stored (0: unknown)
+        self.log_bytes = 0  # ciphertext bytes released since then
         self._snapshot_turn = 0  # the editor (index) asked last
         self._snapshot_round = 0  # requests since the last snapshot arrived
         self.last_write_at = time.monotonic()  # an update was stored through this node
@@ -199,6 +201,8 @@ class DocumentHub:
         encoded at most once however many members receive it."""
         if seq < self._next_seq:
             return  # already released (e.g. seen through another path)
+        if isinstance(frame, UpdateFrame) and seq not in self._pending:
+            self.log_bytes += frame.nbytes
         self._pending[seq] = (frame, sender)
         self._release()
         if self._pending and self.on_gap is not None:
@@ -248,6 +252,7 @@ class DocumentHub:
         self.head = max(self.head, session.start_seq)
         self.snapshot_seq = session.start_seq
         self.snapshot_requested_log = 0
+        self.snapshot_bytes = self.log_bytes = 0
         self._pending = {s: p for s, p in self._pending.items() if s > session.start_seq}
         self._next_seq = max(self._next_seq, session.start_seq + 1)
 
@@ -257,13 +262,27 @@ class DocumentHub:
         """Updates stored since the latest snapshot."""
         return max(0, self.head - self.snapshot_seq)
 
-    def needs_snapshot(self, threshold: int, now: float | None = None) -> bool:
+    def needs_snapshot(
+        self, threshold: int, now: float | None = None, *, log_cap: int | None = None
+    ) -> bool:
         """The log passed ``threshold`` and no request is pending: none was sent in the
         last 30 s, or the log grew by another ``threshold`` updates since the last one
         (the editor asked did not deliver: a busy document must not run into
-        ``max_log_updates`` while waiting 30 s for it)."""
+        ``max_log_updates`` while waiting 30 s for it).
+
+        With ``log_cap`` (``max_log_updates``), a log that holds less than half the
+        bytes of the latest snapshot waits until it reaches half the cap: a snapshot
+        is the whole document and every one is kept as a version, so asking for a large
+        document's every ``threshold`` updates would multiply its history and upload
+        traffic, while a joiner reads at most the snapshot plus half its size again."""
         log_length = self.log_length
         if log_length < threshold:
+            return False
+        if (
+            log_cap is not None
+            and self.log_bytes * 2 < self.snapshot_bytes
+            and log_length < log_cap // 2
+        ):
             return False
         if log_length >= self.snapshot_requested_log + max(threshold, 1):
             return True
@@ -276,14 +295,16 @@ class DocumentHub:
         *,
         prefer: Member | None = None,
         everyone: bool = False,
+        log_cap: int | None = None,
         now: float | None = None,
     ) -> None:
         """Send ``snapshot_request`` when the log passed ``threshold`` (see
         ``needs_snapshot``): to ``prefer`` (else the first editor); when asked again
         before a snapshot arrived, to the next 2, then 4, 8 ... editors in turn, so a
         few editors that never answer cannot hold the document up and a large
-        audience is not asked all at once; to every editor when ``everyone``."""
-        if not self.needs_snapshot(threshold, now):
+        audience is not asked all at once; to every editor when ``everyone``.
+        ``log_cap``: see ``needs_snapshot``."""
+        if not self.needs_snapshot(threshold, now, log_cap=log_cap):
             return
         editors = self.editors()
         if not editors:
@@ -307,8 +328,13 @@ class DocumentHub:
         for member in targets:
             member.request_snapshot(self.head)
 
-    def snapshot_stored(self, seq: int) -> None:
-        """A snapshot up to ``seq`` was stored: the log restarts there."""
+    def snapshot_stored(self, seq: int, nbytes: int | None = None) -> None:
+        """A snapshot up to ``seq`` (of ``nbytes``, when known) was stored: the log
+        restarts there."""
+        if seq >= self.snapshot_seq:
+            self.log_bytes = 0  # (updates after seq already counted are forgotten)
+            if nbytes is not None:
+                self.snapshot_bytes = nbytes
         self.snapshot_seq = max(self.snapshot_seq, seq)
         self.snapshot_requested_at = 0.0
         self.snapshot_requested_log = 0
