@@ -141,6 +141,8 @@ class ClusterRelay:
         """One event from the store's LISTEN connection. Only what ``parse_event``
         checked (types, shapes, document keys a hello could name) is used; anything
         else is counted, logged now and then, and dropped."""
+        if isinstance(wire, dict) and wire.get("node") == self.node:
+            return  # this node's own event (every commit's): not worth checking in full
         envelope = parse_event(wire)
         if envelope is None:
             self.malformed += 1
