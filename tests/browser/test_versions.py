@@ -20,6 +20,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 RTC = "tinymce.get('editor-alice').plugins.rtc"
 
 
+def mallory_hello(demo, doc: str) -> str:
+    """The hello of "mallory", an editor who then writes raw frames to ``doc``."""
+    return json.dumps(
+        {
+            "type": "hello",
+            "protocol": 1,
+            "api_key": demo.tenant.api_key,
+            "document_id": doc,
+            "token": demo.sign("mallory", document=doc),
+            "client_id": "mallory-client",
+            "client_info": {},
+        }
+    )
+
+
 async def test_versions_open_restore_across_plugin_and_sdk(demo, contexts):
     doc = "history-doc"
     alice = await open_editor(await contexts(), demo, "alice", doc)
@@ -113,19 +128,7 @@ async def test_plugin_falls_back_when_the_latest_checkpoint_is_garbage(demo, con
         expected = bot.to_html()
         # an editor token sends 28 random bytes as the snapshot at the document's version
         async with websockets.connect(websocket_url(demo.direct_url)) as ws:
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "hello",
-                        "protocol": 1,
-                        "api_key": demo.tenant.api_key,
-                        "document_id": doc,
-                        "token": demo.sign("mallory", document=doc),
-                        "client_id": "mallory-client",
-                        "client_info": {},
-                    }
-                )
-            )
+            await ws.send(mallory_hello(demo, doc))
             welcome = json.loads(await ws.recv())
             await ws.send(
                 json.dumps(
@@ -170,19 +173,7 @@ async def test_plugin_reads_history_when_a_rotation_key_does_not_open(demo, cont
         await bot.flush()
         expected = bot.to_html()
         async with websockets.connect(websocket_url(demo.direct_url)) as ws:
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "hello",
-                        "protocol": 1,
-                        "api_key": demo.tenant.api_key,
-                        "document_id": doc,
-                        "token": demo.sign("mallory", document=doc),
-                        "client_id": "mallory-client",
-                        "client_info": {},
-                    }
-                )
-            )
+            await ws.send(mallory_hello(demo, doc))
             welcome = json.loads(await ws.recv())
             await ws.send(
                 json.dumps(

@@ -154,8 +154,7 @@ class CollabConnection:
     ) -> None:
         if self._final is not None:
             return
-        wire: str | bytes = frame if type(frame) is str else self._form(frame)
-        if not self.outbound.push(wire, seq=seq, ephemeral=ephemeral):
+        if not self.outbound.push(self._form(frame), seq=seq, ephemeral=ephemeral):
             self.fail(
                 ProtocolError("slow_consumer", "the client is not reading its messages fast enough")
             )
@@ -206,8 +205,7 @@ class CollabConnection:
     def _history(self, frame: str | UpdateFrame, seq: int | None = None) -> None:
         if self._final is not None:
             return
-        wire: str | bytes = frame if type(frame) is str else self._form(frame)
-        if not self.outbound.push_history(wire, seq=seq):
+        if not self.outbound.push_history(self._form(frame), seq=seq):
             self.fail(
                 ProtocolError("slow_consumer", "the client is not reading its messages fast enough")
             )

@@ -209,17 +209,17 @@ class DocumentHub:
             self.on_gap(self)
 
     def _release(self) -> None:
+        if self._next_seq not in self._pending:
+            return
+        started = self._run is None
+        run = self._run = self._run or ReleasedRun()
         while self._next_seq in self._pending:
             frame, sender = self._pending.pop(self._next_seq)
             self.head = max(self.head, self._next_seq)
-            run = self._run
-            if run is None:
-                run = self._run = ReleasedRun()
-                run.add(self._next_seq, frame, sender)
-                self._schedule_flush()
-            else:
-                run.add(self._next_seq, frame, sender)
+            run.add(self._next_seq, frame, sender)
             self._next_seq += 1
+        if started:
+            self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         """Hand the run to the members at the end of this event-loop turn, so updates
