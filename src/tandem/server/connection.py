@@ -354,7 +354,11 @@ class CollabConnection:
                     self._sender.cancel()
 
     async def _receive(self, timeout: float | None) -> str | bytes | None:
-        message = await asyncio.wait_for(self.ws.receive(), timeout)
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError  # past the deadline: not even a frame already buffered
+        # asyncio.timeout, not wait_for: no task (and its two loop turns) per frame
+        async with asyncio.timeout(timeout):
+            message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             return None
         data = message.get("text")
