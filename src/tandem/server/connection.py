@@ -755,6 +755,10 @@ class CollabConnection:
                         )
                         metrics.updates_out += len(hub.members) - 1
                     self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
+                if hub.queued == 0:
+                    # Nothing else is being stored for this document, so no other writer's
+                    # updates can join this run: send it now, not a loop turn later.
+                    hub.flush()
                 metrics.fanout(time.perf_counter() - started)
                 if self.hub is not None:
                     hub.ask_for_snapshot(
