@@ -1,0 +1,168 @@
+"""Where one update's time goes inside the server: socket in → socket out, step by step.
+
+    python3 bench/trace_relay.py [--clients 2] [--duration 10] [--tandem-src DIR]
+
+Starts ``tandem serve`` (fresh SQLite data dir) with ``bench/trace_hooks`` on its
+``PYTHONPATH``: that ``sitecustomize`` wraps a few methods at their boundaries and
+records a monotonic time stamp at each (nothing in ``src/`` changes). Drives the
+fan-out workload (N clients typing 5 updates/s on one document, ``workloads.run_fanout``)
+and prints, per step of an update's path, the median and p90 in µs:
+
+    in        bytes arrive (uvicorn's WebSocket protocol ``data_received``)
+    in_done   the websockets frame is parsed and queued for the application
+    received  the connection task has it and decodes it (``receive_frame``)
+    parsed    decoded and checked
+    on_update the update handler runs (quotas)
+    append    the store call starts (in the connection's store task)
+    w_begin   the SQLite writer thread starts the batch
+    settled   the event loop settles the batch's waiters (after the statements, the
+              COMMIT with its fsync, and the writer thread waking the loop)
+    appended  the connection's store task has the result
+    out       the released run is written to the receivers' sockets
+
+Each update is matched by time: for every ``on_update`` the latest ``in`` before it,
+then the next stamp of each later step. With many clients the matching is approximate
+(steps of different updates interleave); read the medians, not single updates.
+"""
+
+from __future__ import annotations
+
+import bench_env
+
+bench_env.ensure()
+
+import argparse
+import asyncio
+import bisect
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import workloads
+from tandem_driver import TandemServer
+
+HOOKS = Path(__file__).resolve().parent / "trace_hooks"
+STEPS = [
+    ("in", "in_done", "websockets frame parsed"),
+    ("in_done", "received", "connection task has the frame (ASGI receive queue)"),
+    ("received", "parsed", "frame decoded and checked"),
+    ("parsed", "on_update", "update handler called"),
+    ("on_update", "append", "quotas checked, store task started"),
+    ("append", "w_begin", "SQLite writer thread starts the batch"),
+    ("w_begin", "settled", "statements, COMMIT (fsync), loop woken"),
+    ("settled", "appended", "the store task resumes"),
+    ("appended", "out", "released run written to the sockets"),
+]
+
+
+def read_stamps(path: Path) -> dict[str, list[int]]:
+    stamps: dict[str, list[int]] = {}
+    for line in path.read_text().splitlines():
+        name, *values = line.split()
+        stamps[name] = sorted(int(v) for v in values)
+    return stamps
+
+
+def match(stamps: dict[str, list[int]], skip: int = 10) -> list[dict[str, int]]:
+    """One row of stamps per update (see the module docstring)."""
+
+    def before(name: str, t: int) -> int | None:
+        values = stamps.get(name, [])
+        i = bisect.bisect_right(values, t) - 1
+        return values[i] if i >= 0 else None
+
+    def after(name: str, t: int) -> int | None:
+        values = stamps.get(name, [])
+        i = bisect.bisect_left(values, t)
+        return values[i] if i < len(values) else None
+
+    rows = []
+    for t in stamps.get("on_update", [])[skip:]:  # the first ones are the warm-up
+        row: dict[str, int | None] = {
+            "in": before("in", t),
+            "in_done": before("in_done", t),
+            "received": before("received", t),
+            "parsed": before("parsed", t),
+            "on_update": t,
+        }
+        current = t
+        for name in ("append", "w_begin", "settled", "appended", "out"):
+            found = after(name, current)
+            if found is None:
+                break
+            row[name] = current = found
+        if all(row.get(n) is not None for _a, n, _d in STEPS):
+            rows.append(row)  # type: ignore[arg-type]
+    return rows
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--tandem-src", help="trace a baseline checkout's server (its src/)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-trace-"))
+    out = tmp / "stamps"
+    server = TandemServer(tmp / "node")
+    paths = [str(HOOKS)] + ([str(Path(args.tandem_src).resolve())] if args.tandem_src else [])
+    server.env["PYTHONPATH"] = os.pathsep.join(paths)
+    server.env["TANDEM_RELAY_TRACE"] = str(out)
+    asyncio.run(server.provision())
+    server.start()
+    try:
+        n = args.clients
+        r = workloads.run_fanout(
+            server,
+            f"trace-{secrets.token_hex(2)}",
+            clients=n,
+            rate_per_client=5.0,
+            duration=args.duration,
+            workers=1 if n <= 10 else (2 if n <= 50 else 3),
+            observers=None if n <= 50 else 20,
+        )
+        os.kill(server.pid, signal.SIGUSR1)
+        stamp_file = Path(f"{out}.{server.pid}")
+        deadline = time.monotonic() + 10
+        while not stamp_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the handler finishes writing
+    finally:
+        server.stop()
+    stamps = read_stamps(stamp_file)
+    rows = match(stamps)
+    print(
+        f"Tandem server{' (' + args.tandem_src + ')' if args.tandem_src else ''}, "
+        f"{args.clients} clients × 5 updates/s, {args.duration:g} s: end to end p50 "
+        f"{r.latency_ms['p50']:.2f} ms, p99 {r.latency_ms['p99']:.2f} ms; "
+        f"{len(rows)} updates traced\n"
+    )
+    print(f"{'step':66s} {'p50 µs':>9s} {'p90 µs':>9s}")
+    for start, end, what in STEPS:
+        d = [(row[end] - row[start]) / 1e3 for row in rows]
+        print(
+            f"{start + ' -> ' + end + ': ' + what:66s} {percentile(d, 0.5):9.1f} "
+            f"{percentile(d, 0.9):9.1f}"
+        )
+    total = [(row["out"] - row["in"]) / 1e3 for row in rows]
+    print(
+        f"{'socket in -> socket out':66s} {percentile(total, 0.5):9.1f} "
+        f"{percentile(total, 0.9):9.1f}"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
