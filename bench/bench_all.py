@@ -181,8 +181,7 @@ def section_fanout(args) -> str:
     with contextlib.ExitStack() as stack:
         servers = {system: stack.enter_context(serve(system)) for system in systems}
         for n in sizes:
-            workers = 1 if n <= 10 else (2 if n <= 50 else 3)
-            observers = None if n <= 50 else 20
+            workers, observers = workloads.generator_layout(n)
             runs: dict = {system: [] for system in systems}
             for k in range(runs_of[n]):
                 for system in systems:

@@ -79,7 +79,7 @@ def main() -> int:
     server.start()
     raw_file = tmp / "profile.txt"
     try:
-        workers = 1 if args.clients <= 10 else (2 if args.clients <= 50 else 3)
+        workers, observers = workloads.generator_layout(args.clients)
 
         def record() -> None:
             time.sleep(4.0)  # clients connected and typing
@@ -112,7 +112,7 @@ def main() -> int:
             rate_per_client=5.0,
             duration=args.duration,
             workers=workers,
-            observers=None if args.clients <= 50 else 20,
+            observers=observers,
         )
         thread.join()
     finally:

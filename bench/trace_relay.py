@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import workloads
+from report import percentile
 from tandem_driver import TandemServer
 
 HOOKS = Path(__file__).resolve().parent / "trace_hooks"
@@ -100,11 +101,6 @@ def match(stamps: dict[str, list[int]], skip: int = 10) -> list[dict[str, int]]:
     return rows
 
 
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,15 +118,15 @@ def main() -> int:
     asyncio.run(server.provision())
     server.start()
     try:
-        n = args.clients
+        workers, observers = workloads.generator_layout(args.clients)
         r = workloads.run_fanout(
             server,
             f"trace-{secrets.token_hex(2)}",
-            clients=n,
+            clients=args.clients,
             rate_per_client=5.0,
             duration=args.duration,
-            workers=1 if n <= 10 else (2 if n <= 50 else 3),
-            observers=None if n <= 50 else 20,
+            workers=workers,
+            observers=observers,
         )
         os.kill(server.pid, signal.SIGUSR1)
         stamp_file = Path(f"{out}.{server.pid}")
@@ -150,15 +146,14 @@ def main() -> int:
     )
     print(f"{'step':66s} {'p50 µs':>9s} {'p90 µs':>9s}")
     for start, end, what in STEPS:
-        d = [(row[end] - row[start]) / 1e3 for row in rows]
+        d = sorted((row[end] - row[start]) / 1e3 for row in rows)
         print(
-            f"{start + ' -> ' + end + ': ' + what:66s} {percentile(d, 0.5):9.1f} "
-            f"{percentile(d, 0.9):9.1f}"
+            f"{start + ' -> ' + end + ': ' + what:66s} {percentile(d, 50):9.1f} "
+            f"{percentile(d, 90):9.1f}"
         )
-    total = [(row["out"] - row["in"]) / 1e3 for row in rows]
+    total = sorted((row["out"] - row["in"]) / 1e3 for row in rows)
     print(
-        f"{'socket in -> socket out':66s} {percentile(total, 0.5):9.1f} "
-        f"{percentile(total, 0.9):9.1f}"
+        f"{'socket in -> socket out':66s} {percentile(total, 50):9.1f} {percentile(total, 90):9.1f}"
     )
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if rows else 1

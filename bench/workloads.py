@@ -303,6 +303,13 @@ async def prepare_documents(server, document_ids: list[str], concurrency: int = 
     await asyncio.gather(*(one(d) for d in document_ids))
 
 
+def generator_layout(clients: int) -> tuple[int, int | None]:
+    """Load-generator processes for a fan-out of ``clients`` and how many of the clients
+    parse what they receive (None: all; above 50 only 20 observers do, see ``ypeers.sink``)."""
+    workers = 1 if clients <= 10 else (2 if clients <= 50 else 3)
+    return workers, (None if clients <= 50 else 20)
+
+
 def run_fanout(
     server,
     document_id: str,

@@ -276,6 +276,10 @@ class FakeMember:
     def deliver(self, frame: str, *, seq: int | None = None, ephemeral: bool = False) -> None:
         self.frames.append(frame)
 
+    def deliver_run(self, run) -> None:
+        for seq, frame in run.frames_for(self):
+            self.deliver(frame, seq=seq)
+
     def kick(self, error: ProtocolError) -> None:
         self.kicked = error
 

@@ -238,12 +238,7 @@ class DocumentHub:
         if run is None:
             return
         for member in list(self.members.values()):
-            deliver_run = getattr(member, "deliver_run", None)
-            if deliver_run is not None:
-                deliver_run(run)
-            else:
-                for seq, frame in run.frames_for(member):
-                    member.deliver(frame, seq=seq)
+            member.deliver_run(run)
 
     def session_started(self, session: SessionRecord) -> None:
         """A new session is active from its start_seq; the log restarts there."""

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from tandem.protocol.errors import ProtocolError
 from tandem.protocol.server_frames import UpdateFrame
+from tandem.server.fanout import ReleasedRun
 from tandem.storage import SessionRecord
 
 
@@ -25,6 +26,10 @@ class Member(Protocol):
         """Queue a frame for this client (never blocks; a client that cannot keep up is
         dropped by its own connection). An ``UpdateFrame`` is sent in the representation
         the client negotiated (JSON text or binary)."""
+
+    def deliver_run(self, run: ReleasedRun) -> None:
+        """Released updates (``DocumentHub.flush``), in sequence order: those of ``run``
+        this client did not send and has not got yet (``ReleasedRun.frames_for``)."""
 
     def kick(self, error: ProtocolError) -> None:
         """End this connection with ``error`` (the hub has already removed it)."""
