@@ -3,23 +3,18 @@
 // through these functions; nothing else decides what is safe. The Python twin is
 // tandem.client.content.sanitize; both read schema.json.
 
-import { SCHEMA, table } from './schema.js';
+import { SCHEMA, set, tableOfSets } from './schema.js';
 
 /** @typedef {import('./model.js').Attrs} Attrs */
 
-/**
- * @param {string[]} list
- * @returns {Set<string>}
- */
-const set = (list) => new Set(list);
 const GLOBAL_ATTRS = set(SCHEMA.global_attributes);
-const ELEMENT_ATTRS = table(Object.fromEntries(Object.entries(SCHEMA.element_attributes).map(([k, v]) => [k, set(v)])));
+const ELEMENT_ATTRS = tableOfSets(SCHEMA.element_attributes);
 const URL_ATTRS = set(SCHEMA.url_attributes);
 const URL_LIST_ATTRS = set(SCHEMA.url_list_attributes);
 const SAFE_SCHEMES = set(SCHEMA.safe_schemes);
 const IMAGE_TYPES = set(SCHEMA.image_data_types);
-const IMAGE_DATA_ATTRS = table(Object.fromEntries(Object.entries(SCHEMA.image_data_attributes).map(([k, v]) => [k, set(v)])));
-const ENUMS = table(Object.fromEntries(Object.entries(SCHEMA.enumerated_attributes).map(([k, v]) => [k, set(v)])));
+const IMAGE_DATA_ATTRS = tableOfSets(SCHEMA.image_data_attributes);
+const ENUMS = tableOfSets(SCHEMA.enumerated_attributes);
 const BOOLEANS = set(SCHEMA.boolean_attributes);
 const CSS = set(SCHEMA.css_properties);
 const DISPLAY = set(SCHEMA.css_display_values);

@@ -19,19 +19,25 @@ export const table = (entries) => Object.assign(Object.create(null), entries);
  * @param {string[]} list
  * @returns {Set<string>}
  */
-const set = (list) => new Set(list);
+export const set = (list) => new Set(list);
+
+/**
+ * A prototype-less ``table`` of name -> Set, from the schema's name -> list.
+ * @param {Record<string, string[]>} lists
+ * @returns {Record<string, Set<string> | undefined>}
+ */
+export const tableOfSets = (lists) =>
+  table(Object.fromEntries(Object.entries(lists).map(([k, v]) => [k, set(v)])));
 
 export const ROOT_NAME = SCHEMA.root;
 export const FLOW_BLOCKS = set(SCHEMA.flow_blocks);
 /** @type {Record<string, string>} */
 export const STRUCTURAL = SCHEMA.structural_blocks; // tag -> default child
 // read for structural tags only (isStructural)
-export const STRUCTURAL_CHILDREN = /** @type {Record<string, Set<string>>} */ (table(
-  Object.fromEntries(Object.entries(SCHEMA.structural_children).map(([k, v]) => [k, set(v)])),
-));
+export const STRUCTURAL_CHILDREN = /** @type {Record<string, Set<string>>} */ (tableOfSets(SCHEMA.structural_children));
 export const VOID_BLOCKS = set(SCHEMA.void_blocks);
 // table parts: only inside these parents (elsewhere HTML parsers drop the tag, keep the content)
-export const CONTAINED = table(Object.fromEntries(Object.entries(SCHEMA.contained_blocks).map(([k, v]) => [k, set(v)])));
+export const CONTAINED = tableOfSets(SCHEMA.contained_blocks);
 export const BLOCKS = new Set([...FLOW_BLOCKS, ...Object.keys(STRUCTURAL), ...VOID_BLOCKS]);
 export const MARKS = SCHEMA.marks; // nesting order, outermost first
 export const MARK_RANK = new Map(MARKS.map((m, i) => [m, i]));
