@@ -13,11 +13,13 @@ and prints, per step of an update's path, the median and p90 in µs:
     received  the connection task has it and decodes it (``receive_frame``)
     parsed    decoded and checked
     on_update the update handler runs (quotas)
-    append    the store call starts (in the connection's store task)
+    append    the append is queued for the store (``start_append_updates``, in the
+              update handler's turn; before 2026-12-01 in a store task one turn later)
     w_begin   the SQLite writer thread starts the batch
     settled   the event loop settles the batch's waiters (after the statements, the
               COMMIT with its fsync, and the writer thread waking the loop)
-    appended  the connection's store task has the result
+    appended  the connection relays the result (``_stored``, in the settling turn;
+              before 2026-12-01 its store task resumed a turn later)
     out       the released run is written to the receivers' sockets
 
 Each update is matched by time: for every ``on_update`` the latest ``in`` before it,
@@ -52,10 +54,10 @@ STEPS = [
     ("in_done", "received", "connection task has the frame (ASGI receive queue)"),
     ("received", "parsed", "frame decoded and checked"),
     ("parsed", "on_update", "update handler called"),
-    ("on_update", "append", "quotas checked, store task started"),
+    ("on_update", "append", "quotas checked, the append queued"),
     ("append", "w_begin", "SQLite writer thread starts the batch"),
     ("w_begin", "settled", "statements, COMMIT (fsync), loop woken"),
-    ("settled", "appended", "the store task resumes"),
+    ("settled", "appended", "the connection relays the result"),
     ("appended", "out", "released run written to the sockets"),
 ]
 

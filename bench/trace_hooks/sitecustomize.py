@@ -69,7 +69,11 @@ def _install() -> None:
     _around(WebSocketProtocol, "data_received", "in", "in_done")
     _around(ServerConnection, "receive_frame", "received", "parsed")
     _around(CollabConnection, "_on_update", "on_update")
-    _around_async(SQLiteStore, "append_updates", "append", "appended")
+    if "start_append_updates" in SQLiteStore.__dict__:  # relayed in the commit's turn
+        _around(SQLiteStore, "start_append_updates", "append")
+        _around(CollabConnection, "_stored", "appended")
+    else:  # before commit 2026-12-01: a store task awaits the append
+        _around_async(SQLiteStore, "append_updates", "append", "appended")
     _around(_Writer, "_run_batch", "w_begin")
     settle = sqlite._settle_all  # runs in the event loop once the batch is committed
 

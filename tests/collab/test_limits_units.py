@@ -114,6 +114,21 @@ async def test_byte_gate_serves_documents_in_turn():
     assert huge.in_flight == 0
 
 
+async def test_byte_gate_try_acquire_takes_only_what_fits_with_nobody_waiting():
+    gate = ByteGate(1000)
+    assert gate.try_acquire(600) and gate.in_flight == 600
+    assert not gate.try_acquire(500) and gate.in_flight == 600  # would not fit
+    waiter = asyncio.create_task(gate.acquire(500))
+    await asyncio.sleep(0)
+    assert not gate.try_acquire(100)  # fits, but someone waits: first come, first served
+    gate.release(600)
+    await waiter
+    assert gate.in_flight == 500
+    assert gate.try_acquire(500) and gate.in_flight == 1000
+    gate.release(1000)
+    assert gate.try_acquire(5000) and gate.in_flight == 5000  # alone, larger than the gate
+
+
 # -- case 3: client ids in storage ----------------------------------------------------------
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 async def test_storage_binds_a_client_id_to_its_user(tmp_path, engine):

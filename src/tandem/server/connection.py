@@ -55,6 +55,7 @@ from tandem.server.deletion import close_deleted_document, document_deleted
 from tandem.server.fanout import ReleasedRun
 from tandem.server.quotas import check_write
 from tandem.storage import (
+    AppendResult,
     ClientIdTaken,
     SessionRecord,
     SnapshotRejected,
@@ -78,6 +79,33 @@ _BATCH_INTERVAL_PER_MEMBER = 0.00005
 _PIPELINE = 64  # updates of one connection stored per transaction, at most
 _BATCH_BYTES = 1024 * 1024  # ... and bytes (one larger update goes alone)
 TRANSPORT_EXTENSION = "tandem.transport"  # scope extension set by server.transport
+
+
+class _Append:
+    """One batch of a connection's updates on its way into the store."""
+
+    __slots__ = ("batch", "future", "holds_gate", "nbytes", "settled", "started")
+
+    def __init__(self, batch: list[Update], nbytes: int) -> None:
+        self.batch = batch
+        self.nbytes = nbytes
+        self.future: asyncio.Future[list[AppendResult]] | None = None
+        self.holds_gate = False  # its bytes are counted in the hub's write gate
+        self.started = 0.0
+        self.settled = False
+
+    def settle(self, hub: DocumentHub) -> None:
+        """The batch is no longer in flight (stored, failed or abandoned): give back its
+        write-gate bytes and its place in the hub's queue, once."""
+        if self.settled:
+            return
+        self.settled = True
+        if self.holds_gate:
+            hub.write_gate.release(self.nbytes)
+        hub.queued -= len(self.batch)
+        hub.queued_bytes -= self.nbytes
+
+
 # Token failures that count against the source address: those of tokens that were not
 # validly signed for the API key (garbage, forgeries, unknown keys). An expired or
 # wrong-document token was signed by the integrator: a clock or a cache, not an attack.
@@ -664,7 +692,12 @@ class CollabConnection:
         self._batch.append(message)
         if self._flusher is None or self._flusher.done():
             hub.inflight += 1
-            self._flusher = asyncio.create_task(self._store_batches(hub))
+            # Queue the first append now rather than when the task first runs: the
+            # store starts on it one loop turn earlier.
+            append = self._take_append()
+            if hub.write_gate.try_acquire(append.nbytes):
+                self._submit(hub, append)
+            self._flusher = asyncio.create_task(self._store_batches(hub, append))
             self._flusher.add_done_callback(self._flusher_done)
         elif len(self._batch) >= _PIPELINE:
             await asyncio.wait({self._flusher})  # back-pressure: stop reading meanwhile
@@ -689,34 +722,49 @@ class CollabConnection:
             log.error("internal error storing updates", exc_info=exc)
             self.fail(ProtocolError("internal_error", "internal server error"))
 
-    async def _store_batches(self, hub: DocumentHub) -> None:
-        client_id, user_id = self.client_id, self.user_id
-        state = self.state
+    def _take_append(self) -> _Append:
+        """The next batch: consecutive updates of one session, bounded in number and
+        bytes (one larger update goes alone)."""
+        session_id = self._batch[0].session_id
+        batch: list[Update] = []
+        nbytes = 0
+        while (
+            self._batch
+            and len(batch) < _PIPELINE
+            and self._batch[0].session_id == session_id
+            and (not batch or nbytes + len(self._batch[0].data) <= _BATCH_BYTES)
+        ):
+            message = self._batch.popleft()
+            batch.append(message)
+            nbytes += len(message.data)
+        return _Append(batch, nbytes)
+
+    def _submit(self, hub: DocumentHub, append: _Append) -> None:
+        """Hand a batch (its write-gate bytes held) to the store."""
+        append.holds_gate = True
+        append.started = time.perf_counter()
+        append.future = self.state.store.start_append_updates(
+            hub.api_key,
+            hub.document_id,
+            append.batch[0].session_id,
+            self.client_id,
+            self.user_id,
+            [(m.counter, m.data) for m in append.batch],
+            lambda results: self._stored(hub, append, results),
+        )
+        append.future.add_done_callback(lambda _f: append.settle(hub))
+
+    async def _store_batches(self, hub: DocumentHub, append: _Append | None) -> None:
         try:
-            while self._batch:
-                session_id = self._batch[0].session_id
-                batch: list[Update] = []
-                nbytes = 0
-                while (
-                    self._batch
-                    and len(batch) < _PIPELINE
-                    and self._batch[0].session_id == session_id
-                    and (not batch or nbytes + len(self._batch[0].data) <= _BATCH_BYTES)
-                ):
-                    message = self._batch.popleft()
-                    batch.append(message)
-                    nbytes += len(message.data)
-                await hub.write_gate.acquire(nbytes)
-                started = time.perf_counter()
+            while append is not None or self._batch:
+                if append is None:
+                    append = self._take_append()
+                if append.future is None:
+                    await hub.write_gate.acquire(append.nbytes)
+                    self._submit(hub, append)
+                assert append.future is not None
                 try:
-                    results = await state.store.append_updates(
-                        hub.api_key,
-                        hub.document_id,
-                        session_id,
-                        client_id,
-                        user_id,
-                        [(m.counter, m.data) for m in batch],
-                    )
+                    await append.future  # relayed and acked by _stored, in the commit's turn
                 except StaleSession as exc:
                     raise await self._stale(hub, exc) from None
                 except ClientIdTaken:
@@ -729,51 +777,60 @@ class CollabConnection:
                         "storage_unavailable", f"the update could not be stored: {exc.message}"
                     ) from None
                 finally:
-                    hub.write_gate.release(nbytes)
-                    hub.queued -= len(batch)
-                    hub.queued_bytes -= nbytes
-                elapsed = time.perf_counter() - started
-                hub.last_write_at = time.monotonic()
-                metrics = state.metrics
-                for message, result in zip(batch, results, strict=True):
-                    metrics.storage_latency(elapsed)
-                    metrics.updates_in += 1
-                    if not result.duplicate:
-                        hub.stored_bytes += len(message.data)
-                        state.stored_bytes.add(hub.api_key, len(message.data))
-                        hub.publish(
-                            result.seq,
-                            server_frames.update(
-                                result.seq,
-                                session_id,
-                                client_id,
-                                message.counter,
-                                user_id,
-                                message.data,
-                            ),
-                            self,
-                        )
-                        metrics.updates_out += len(hub.members) - 1
-                    self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
-                if hub.queued == 0:
-                    # Nothing else is being stored for this document, so no other writer's
-                    # updates can join this run: send it now, not a loop turn later.
-                    hub.flush()
-                metrics.fanout(time.perf_counter() - started)
-                if self.hub is not None:
-                    hub.ask_for_snapshot(
-                        self.settings.snapshot_threshold,
-                        prefer=self,
-                        log_cap=self.settings.max_log_updates or None,
-                    )
+                    append.settle(hub)
+                append = None
         finally:
+            if append is not None:
+                append.settle(hub)
             for message in self._batch:  # not stored: the client re-sends them
                 hub.queued -= 1
                 hub.queued_bytes -= len(message.data)
             self._batch.clear()
             hub.inflight -= 1
             if self.hub is None:
-                state.hubs.release(hub)
+                self.state.hubs.release(hub)
+
+    def _stored(
+        self, hub: DocumentHub, append: _Append, results: list[AppendResult]
+    ) -> Callable[[], None]:
+        """A batch is durable: relay its new updates and ack each one. Runs on the loop
+        in the turn the commit is reported in (``Store.start_append_updates``); the hub's
+        run is flushed once every append of that commit has been relayed, so one group
+        commit goes out as one write per receiver."""
+        append.settle(hub)
+        state = self.state
+        elapsed = time.perf_counter() - append.started
+        hub.last_write_at = time.monotonic()
+        metrics = state.metrics
+        client_id, user_id = self.client_id, self.user_id
+        for message, result in zip(append.batch, results, strict=True):
+            metrics.storage_latency(elapsed)
+            metrics.updates_in += 1
+            if not result.duplicate:
+                hub.stored_bytes += len(message.data)
+                state.stored_bytes.add(hub.api_key, len(message.data))
+                hub.publish(
+                    result.seq,
+                    server_frames.update(
+                        result.seq,
+                        message.session_id,
+                        client_id,
+                        message.counter,
+                        user_id,
+                        message.data,
+                    ),
+                    self,
+                )
+                metrics.updates_out += len(hub.members) - 1
+            self.deliver(server_frames.ack(message.counter, result.seq, result.duplicate))
+        metrics.fanout(time.perf_counter() - append.started)
+        if self.hub is not None:
+            hub.ask_for_snapshot(
+                self.settings.snapshot_threshold,
+                prefer=self,
+                log_cap=self.settings.max_log_updates or None,
+            )
+        return hub.flush_if_idle
 
     def _on_presence(self, message: Presence) -> None:
         hub = self._hub()

@@ -232,6 +232,14 @@ class DocumentHub:
             return
         loop.call_soon(self.flush)
 
+    def flush_if_idle(self) -> None:
+        """Flush now unless appends for this document are still being stored: then the
+        scheduled flush (next loop turn) lets their updates join the run, one write per
+        receiver for several commits (at 200 clients, flushing after every commit
+        multiplied the socket writes: end-to-end p50 18 -> 86 ms, bench/trace_relay.py)."""
+        if self.queued == 0:
+            self.flush()
+
     def flush(self) -> None:
         """Deliver the released run to every member but each update's sender."""
         run, self._run = self._run, None

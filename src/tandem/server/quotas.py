@@ -134,9 +134,15 @@ class ByteGate:
     def _fits(self, nbytes: int) -> bool:
         return self.in_flight == 0 or self.in_flight + nbytes <= self.capacity
 
-    async def acquire(self, nbytes: int) -> None:
+    def try_acquire(self, nbytes: int) -> bool:
+        """Take ``nbytes`` now if they fit and nobody waits (no loop turn); else False."""
         if not self._waiters and self._fits(nbytes):
             self.in_flight += nbytes
+            return True
+        return False
+
+    async def acquire(self, nbytes: int) -> None:
+        if self.try_acquire(nbytes):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (nbytes, future)

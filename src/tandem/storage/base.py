@@ -8,6 +8,8 @@ document across every process that shares the database (invariant 3).
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,14 @@ from tandem.storage.records import (
     UpdateRecord,
     VersionRecord,
 )
+
+log = logging.getLogger("tandem.storage")
+
+#: Called on the event loop with an append's results the moment they are known (see
+#: ``Store.start_append_updates``). It may return a callable the engine runs once after
+#: every append settled in the same wake-up (the server flushes a document's released
+#: run there, so one group commit goes out as one write per receiver).
+OnStored = Callable[[list[AppendResult]], Callable[[], None] | None]
 
 #: Kinds of stored versions: ``session`` (a session's initial snapshot), ``auto`` (a
 #: snapshot the server asked for), ``named`` (on demand, with a sealed name), ``restore``
@@ -192,6 +202,43 @@ class Store(abc.ABC):
             for counter, data in items
         ]
 
+    def start_append_updates(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
+        items: list[tuple[int, bytes]],
+        on_stored: OnStored | None,
+    ) -> asyncio.Future[list[AppendResult]]:
+        """``append_updates``, queued before this call returns (no loop turn to start a
+        task), with ``on_stored(results)`` called on the event loop as soon as the
+        results are durable and known, before any task awaiting the returned future
+        resumes: the server relays committed updates in the very loop turn the commit is
+        reported in. ``on_stored`` is not called when the append fails (the future holds
+        the error) or the future was cancelled; an exception it raises becomes the
+        future's. Engines with their own write queue override this; the default runs
+        ``append_updates`` in a task."""
+        task = asyncio.ensure_future(
+            self.append_updates(api_key, document_id, session_id, client_id, user_id, items)
+        )
+        settled: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
+
+        def done(finished: asyncio.Future[list[AppendResult]]) -> None:
+            if settled.done():
+                return
+            if finished.cancelled():
+                settled.cancel()
+            elif finished.exception() is not None:
+                settled.set_exception(finished.exception())  # type: ignore[arg-type]
+            else:
+                settle_writes([(settled, True, finished.result(), on_stored)])
+
+        task.add_done_callback(done)
+        settled.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+        return settled
+
     @abc.abstractmethod
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None: ...
 
@@ -295,3 +342,33 @@ class Store(abc.ABC):
         can (SQLite: deleted content is zeroed as it is deleted, then the WAL is
         checkpointed and truncated). Returns what was done, for humans."""
         return "nothing to do"
+
+
+def settle_writes(
+    entries: list[tuple[asyncio.Future[Any], bool, Any, OnStored | None]],
+) -> None:
+    """Resolve finished writes ``(future, ok, result or error, on_stored)`` in order: a
+    successful append's ``on_stored`` runs before its future is resolved, and every
+    distinct callable those calls returned runs once at the end. A future already done
+    (its caller gave up) is skipped."""
+    after: dict[Callable[[], None], None] = {}
+    for future, ok, value, on_stored in entries:
+        if future.done():
+            continue
+        if not ok:
+            future.set_exception(value)
+            continue
+        if on_stored is not None:
+            try:
+                then = on_stored(value)
+            except Exception as exc:  # the caller's bug: its own write fails, not the others
+                future.set_exception(exc)
+                continue
+            if then is not None:
+                after[then] = None
+        future.set_result(value)
+    for then in after:
+        try:
+            then()
+        except Exception:
+            log.exception("error after storing updates")

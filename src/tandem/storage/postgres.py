@@ -33,12 +33,14 @@ from tandem.storage.base import (
     MAX_VERSION_EDITORS,
     VERSION_KINDS,
     ClientIdTaken,
+    OnStored,
     SnapshotRejected,
     StaleSession,
     StorageError,
     StorageUnavailable,
     Store,
     UnknownApiKey,
+    settle_writes,
 )
 from tandem.storage.postgres_rows import (
     Connection,
@@ -207,6 +209,7 @@ class _AppendJob:
     user_id: str
     items: list[tuple[int, bytes]]
     future: asyncio.Future[list[AppendResult]]
+    on_stored: OnStored | None = None
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
@@ -757,10 +760,30 @@ class PostgresStore(Store):
         transaction that holds them committed (see ``_drain_appends``)."""
         if not items:
             return []
-        if self._pool is None:
-            raise StorageUnavailable("the store is not open")
+        return await self.start_append_updates(
+            api_key, document_id, session_id, client_id, user_id, items, None
+        )
+
+    def start_append_updates(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
+        items: list[tuple[int, bytes]],
+        on_stored: OnStored | None,
+    ) -> asyncio.Future[list[AppendResult]]:
         loop = asyncio.get_running_loop()
-        job = _AppendJob(session_id, client_id, user_id, list(items), loop.create_future())
+        job = _AppendJob(
+            session_id, client_id, user_id, list(items), loop.create_future(), on_stored
+        )
+        if self._pool is None:
+            job.future.set_exception(StorageUnavailable("the store is not open"))
+            return job.future
+        if not job.items:
+            settle_writes([(job.future, True, [], on_stored)])
+            return job.future
         key = (api_key, document_id)
         queue = self._append_queues.get(key)
         if queue is None:
@@ -769,7 +792,7 @@ class PostgresStore(Store):
             self._append_tasks.add(task)
             task.add_done_callback(self._append_tasks.discard)
         queue.append(job)
-        return await job.future
+        return job.future
 
     async def _drain_appends(
         self, key: tuple[str, str], queue: collections.deque[_AppendJob]
@@ -807,8 +830,12 @@ class PostgresStore(Store):
                 except Exception as exc:  # a bug: fail these callers, keep the queue going
                     log.exception("group commit failed")
                     outcomes = [StorageError(f"append failed: {exc}")] * len(batch)
-                for job, outcome in zip(batch, outcomes, strict=True):
-                    _settle(job.future, outcome)
+                settle_writes(
+                    [
+                        (job.future, not isinstance(outcome, BaseException), outcome, job.on_stored)
+                        for job, outcome in zip(batch, outcomes, strict=True)
+                    ]
+                )
         finally:
             for job in queue:
                 _settle(job.future, StorageUnavailable("the store is closing"))

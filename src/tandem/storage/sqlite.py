@@ -25,12 +25,14 @@ from tandem.storage.base import (
     MAX_VERSION_EDITORS,
     VERSION_KINDS,
     ClientIdTaken,
+    OnStored,
     SnapshotRejected,
     StaleSession,
     StorageError,
     StorageUnavailable,
     Store,
     UnknownApiKey,
+    settle_writes,
 )
 from tandem.storage.records import (
     ApiKeyRecord,
@@ -130,7 +132,7 @@ class _Writer(threading.Thread):
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _loop, _fut in batch:
+            for fn, _loop, _fut, _on_stored in batch:
                 conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, fn(conn)))
@@ -150,22 +152,15 @@ class _Writer(threading.Thread):
         # One wake-up of each event loop per batch, not one per job: every waiter of a
         # group commit resumes in the same loop turn (and their fan-out goes out as one
         # run, server.fanout).
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
-        by_loop = {}
-        for (_fn, loop, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append((fut, ok, value))
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any, Any]]] = {}
+        for (_fn, loop, fut, on_stored), (ok, value) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((fut, ok, value, on_stored))
         for loop, settled in by_loop.items():
             loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for fut, ok, value in settled:
-        if fut.done():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
+def _settle_all(settled: list[tuple[Any, bool, Any, Any]]) -> None:
+    settle_writes(settled)
 
 
 def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
@@ -346,12 +341,20 @@ class SQLiteStore(Store):
         self._readers = threading.local()
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._writer is None:
-            raise StorageUnavailable("the store is not open")
+        return await self._queue_write(fn)
+
+    def _queue_write(
+        self, fn: Callable[[sqlite3.Connection], T], on_stored: OnStored | None = None
+    ) -> asyncio.Future[T]:
+        """Hand ``fn`` to the writer thread now; the future resolves in the loop turn the
+        batch's commit is reported in (``on_stored`` first, see ``settle_writes``)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._writer.jobs.put((fn, loop, fut))
-        return await fut
+        if self._writer is None:
+            fut.set_exception(StorageUnavailable("the store is not open"))
+            return fut
+        self._writer.jobs.put((fn, loop, fut, on_stored))
+        return fut
 
     def _reader(self) -> sqlite3.Connection:
         conn = getattr(self._readers, "conn", None)
@@ -656,6 +659,34 @@ class SQLiteStore(Store):
         user_id: str,
         items: list[tuple[int, bytes]],
     ) -> list[AppendResult]:
+        return await self._queue_write(
+            self._appender(api_key, document_id, session_id, client_id, user_id, items)
+        )
+
+    def start_append_updates(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
+        items: list[tuple[int, bytes]],
+        on_stored: OnStored | None,
+    ) -> asyncio.Future[list[AppendResult]]:
+        return self._queue_write(
+            self._appender(api_key, document_id, session_id, client_id, user_id, items),
+            on_stored,
+        )
+
+    def _appender(
+        self,
+        api_key: str,
+        document_id: str,
+        session_id: str,
+        client_id: str,
+        user_id: str,
+        items: list[tuple[int, bytes]],
+    ) -> Callable[[sqlite3.Connection], list[AppendResult]]:
         def append(conn: sqlite3.Connection) -> list[AppendResult]:
             return [
                 self._append_one(
@@ -664,7 +695,7 @@ class SQLiteStore(Store):
                 for counter, data in items
             ]
 
-        return await self._write(append)
+        return append
 
     async def latest_snapshot(self, api_key: str, document_id: str) -> SnapshotRecord | None:
         def query(conn: sqlite3.Connection) -> SnapshotRecord | None:
