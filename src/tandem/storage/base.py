@@ -1,8 +1,10 @@
 """The narrow storage interface every engine (SQLite, PostgreSQL) implements.
 
-All methods are coroutines. An engine must make ``append_update`` durable before
-it returns (invariant 2), and ``create_session`` must have exactly one winner per
-document across every process that shares the database (invariant 3).
+All methods are coroutines but ``start_append_updates``, which queues appends and
+reports their results through a callback and a future. An engine must make
+``append_update`` durable before it returns (and ``start_append_updates``' results
+before it reports them: invariant 2), and ``create_session`` must have exactly one
+winner per document across every process that shares the database (invariant 3).
 """
 
 from __future__ import annotations
