@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.collab.helpers import RawClient, stored_seqs, wait_until
+import pytest
+
+from tests.collab.helpers import RawClient, wait_until
+from tests.support.postgres import create_database, drop_database
+from tests.support.server import serve_in_loop
 
 BIG = "x" * 150_000  # four writers × eight of these exceed the 1 MiB write gate at once
 WRITERS = 4
@@ -22,6 +26,27 @@ async def _writer(server, doc: str, name: str) -> RawClient:
     return raw
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def engine_server(request, tmp_path):
+    """A server on SQLite (its group commit is a writer thread) or on PostgreSQL (a
+    group-commit task per document)."""
+    if request.param == "sqlite":
+        async with serve_in_loop(tmp_path / "data") as srv:
+            yield srv
+        return
+    url = await create_database()
+    try:
+        async with serve_in_loop(tmp_path / "data", database_url=url) as srv:
+            yield srv
+    finally:
+        await drop_database(url)
+
+
+async def stored_seqs(server, doc: str) -> list[int]:
+    store = server.app.state.tandem.store
+    return [u.seq for u in await store.updates_after(server.tenant.api_key, doc, 0)]
+
+
 def _settled(hub) -> bool:
     return (
         hub.queued == 0
@@ -32,8 +57,9 @@ def _settled(hub) -> bool:
 
 
 async def test_write_accounting_returns_to_zero_after_floods_and_vanished_writers(
-    server, make_client
+    engine_server, make_client
 ):
+    server = engine_server
     doc = "accounting"
     owner = make_client(server, "owner", doc, initial_content="<p>start</p>")
     await owner.start()
