@@ -116,6 +116,33 @@ def write_runs(outs: list[int], gap_ns: int = 50_000) -> list[list[int]]:
     return runs
 
 
+def outside_server(
+    rows: list[dict[str, int]], send_times: dict, receipt_times: list
+) -> dict[str, list[float]]:
+    """Each traced update's time before and after the server, in µs, on the one clock:
+    the client's send to the server's ``in`` (the sender's path, the kernel, the server's
+    loop getting to the socket), and the server's first write to each receipt (the rest
+    of the run's writes, the kernel, the receiving generator's loop and parsing)."""
+    by_in = {row["in"]: row for row in rows}
+    ins = sorted(by_in)
+    receipts: dict = {}
+    for receiver, key, t in receipt_times:
+        if receiver != key[0]:
+            receipts.setdefault(key, []).append(t)
+    before: list[float] = []
+    after: list[float] = []
+    for key, sent in send_times.items():
+        i = bisect.bisect_left(ins, sent)
+        if i == len(ins) or key not in receipts:
+            continue
+        row = by_in[ins[i]]
+        if ins[i] - sent > 50_000_000:
+            continue  # no update of this one's arrived within 50 ms: not matched
+        before.append((ins[i] - sent) / 1e3)
+        after.extend((t - row["out"]) / 1e3 for t in receipts[key] if t >= row["out"])
+    return {"before": sorted(before), "after": sorted(after)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -170,6 +197,14 @@ def main() -> int:
     print(
         f"{'socket in -> socket out':66s} {percentile(total, 50):9.1f} {percentile(total, 90):9.1f}"
     )
+    around = outside_server(rows, r.send_times, r.receipt_times)
+    if around["before"] and around["after"]:
+        for name, what in (
+            ("before", "client send -> socket in (sender, kernel, server loop)"),
+            ("after", "socket out -> receipt (writes, kernel, receiving clients)"),
+        ):
+            values = around[name]
+            print(f"{what:66s} {percentile(values, 50):9.1f} {percentile(values, 90):9.1f}")
     runs = [r for r in write_runs(stamps.get("out", [])) if len(r) > 1]
     if runs:
         spans = sorted((r[-1] - r[0]) / 1e3 for r in runs)

@@ -264,6 +264,10 @@ class FanoutResult:
     observers: int = 0
     typists: int = 0
     machine_busy: float = 0.0  # cores busy on the whole machine while typing
+    # Raw time stamps (CLOCK_MONOTONIC ns) for tools that line them up with the
+    # server's (bench/trace_relay.py): update key -> send; (receiver, key, receipt).
+    send_times: dict = field(default_factory=dict, repr=False)
+    receipt_times: list = field(default_factory=list, repr=False)
 
     @property
     def foreign_cpu(self) -> float:
@@ -525,6 +529,8 @@ def _merge(
         + [f"server {k}: {int(v)}" for k, v in server_errors.items()],
         snapshots=sum(r["snapshots_sent"] for r in results),
     )
+    out.send_times = sends
+    out.receipt_times = [x for r in results for x in r["receipts"]]
     out.same_node_ms = report.summary(same_node)
     out.other_node_ms = report.summary(other_node)
     out.observers = len(observers)
