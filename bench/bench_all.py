@@ -181,7 +181,6 @@ def section_fanout(args) -> str:
     with contextlib.ExitStack() as stack:
         servers = {system: stack.enter_context(serve(system)) for system in systems}
         for n in sizes:
-            workers, observers = workloads.generator_layout(n)
             runs: dict = {system: [] for system in systems}
             for k in range(runs_of[n]):
                 for system in systems:
@@ -189,14 +188,8 @@ def section_fanout(args) -> str:
                         f"fan-out {system}: {n} clients, run {k + 1}/{runs_of[n]} ...", flush=True
                     )
                     doc = f"fanout-{n:03d}-{k}-{secrets.token_hex(2)}"
-                    r = workloads.run_fanout(
-                        servers[system],
-                        doc,
-                        clients=n,
-                        rate_per_client=5.0,
-                        duration=duration,
-                        workers=workers,
-                        observers=observers,
+                    r = workloads.run_standard_fanout(
+                        servers[system], doc, clients=n, duration=duration
                     )
                     print(
                         f"  p50 {r.latency_ms['p50']:.1f} p99 {r.latency_ms['p99']:.1f} ms "

@@ -79,7 +79,6 @@ def main() -> int:
     server.start()
     raw_file = tmp / "profile.txt"
     try:
-        workers, observers = workloads.generator_layout(args.clients)
 
         def record() -> None:
             time.sleep(4.0)  # clients connected and typing
@@ -105,14 +104,8 @@ def main() -> int:
 
         thread = threading.Thread(target=record)
         thread.start()
-        r = workloads.run_fanout(
-            server,
-            f"profile-{secrets.token_hex(2)}",
-            clients=args.clients,
-            rate_per_client=5.0,
-            duration=args.duration,
-            workers=workers,
-            observers=observers,
+        r = workloads.run_standard_fanout(
+            server, f"profile-{secrets.token_hex(2)}", clients=args.clients, duration=args.duration
         )
         thread.join()
     finally:

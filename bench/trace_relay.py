@@ -5,7 +5,7 @@
 Starts ``tandem serve`` (fresh SQLite data dir) with ``bench/trace_hooks`` on its
 ``PYTHONPATH``: that ``sitecustomize`` wraps a few methods at their boundaries and
 records a monotonic time stamp at each (nothing in ``src/`` changes). Drives the
-fan-out workload (N clients typing 5 updates/s on one document, ``workloads.run_fanout``)
+fan-out workload (N clients typing 5 updates/s on one document, ``workloads.run_standard_fanout``)
 and prints, per step of an update's path, the median and p90 in µs:
 
     in        bytes arrive (uvicorn's WebSocket protocol ``data_received``)
@@ -160,15 +160,8 @@ def main() -> int:
     asyncio.run(server.provision())
     server.start()
     try:
-        workers, observers = workloads.generator_layout(args.clients)
-        r = workloads.run_fanout(
-            server,
-            f"trace-{secrets.token_hex(2)}",
-            clients=args.clients,
-            rate_per_client=5.0,
-            duration=args.duration,
-            workers=workers,
-            observers=observers,
+        r = workloads.run_standard_fanout(
+            server, f"trace-{secrets.token_hex(2)}", clients=args.clients, duration=args.duration
         )
         os.kill(server.pid, signal.SIGUSR1)
         stamp_file = Path(f"{out}.{server.pid}")

@@ -314,6 +314,21 @@ def generator_layout(clients: int) -> tuple[int, int | None]:
     return workers, (None if clients <= 50 else 20)
 
 
+def run_standard_fanout(server, document_id: str, *, clients: int, duration: float):
+    """The bench's fan-out: ``clients`` people typing 5 updates/s each on one document,
+    with the generator layout of ``generator_layout``."""
+    workers, observers = generator_layout(clients)
+    return run_fanout(
+        server,
+        document_id,
+        clients=clients,
+        rate_per_client=5.0,
+        duration=duration,
+        workers=workers,
+        observers=observers,
+    )
+
+
 def run_fanout(
     server,
     document_id: str,

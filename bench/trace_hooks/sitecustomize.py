@@ -75,13 +75,16 @@ def _install() -> None:
     else:  # before commit 2026-12-01: a store task awaits the append
         _around_async(SQLiteStore, "append_updates", "append", "appended")
     _around(_Writer, "_run_batch", "w_begin")
-    settle = sqlite._settle_all  # runs in the event loop once the batch is committed
+    # Runs in the event loop once the batch is committed; the writer looks it up by name
+    # in the sqlite module at each call (``_settle_all`` before 2026-12-01).
+    name = "_settle_all" if hasattr(sqlite, "_settle_all") else "settle_writes"
+    settle = getattr(sqlite, name)
 
     def settle_all(*args: object) -> None:
         _mark("settled")
         settle(*args)  # type: ignore[arg-type]
 
-    sqlite._settle_all = settle_all  # looked up by name at each call
+    setattr(sqlite, name, settle_all)
     _around(WebSocketProtocol, "_send_frames", "out")
     signal.signal(signal.SIGUSR1, _dump)
 

@@ -23,7 +23,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -212,13 +212,11 @@ class _AppendJob:
     on_stored: OnStored | None = None
 
 
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
-    if future.done():
-        return  # the caller gave up (cancelled)
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+def _closing(jobs: Iterable[_AppendJob]) -> None:
+    """Fail the callers of appends that will not run: the store is closing."""
+    settle_writes(
+        [(job.future, False, StorageUnavailable("the store is closing"), None) for job in jobs]
+    )
 
 
 def _session(row: Row) -> SessionRecord:
@@ -758,8 +756,6 @@ class PostgresStore(Store):
     ) -> list[AppendResult]:
         """Queue the appends on the document's group-commit queue and wait until the
         transaction that holds them committed (see ``_drain_appends``)."""
-        if not items:
-            return []
         return await self.start_append_updates(
             api_key, document_id, session_id, client_id, user_id, items, None
         )
@@ -824,8 +820,7 @@ class PostgresStore(Store):
                 except StorageError as exc:
                     outcomes = [type(exc)(exc.message) for _job in batch]
                 except asyncio.CancelledError:
-                    for job in batch:
-                        _settle(job.future, StorageUnavailable("the store is closing"))
+                    _closing(batch)
                     raise
                 except Exception as exc:  # a bug: fail these callers, keep the queue going
                     log.exception("group commit failed")
@@ -837,8 +832,7 @@ class PostgresStore(Store):
                     ]
                 )
         finally:
-            for job in queue:
-                _settle(job.future, StorageUnavailable("the store is closing"))
+            _closing(queue)
             if self._append_queues.get(key) is queue:
                 del self._append_queues[key]
 

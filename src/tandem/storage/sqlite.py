@@ -156,11 +156,7 @@ class _Writer(threading.Thread):
         for (_fn, loop, fut, on_stored), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((fut, ok, value, on_stored))
         for loop, settled in by_loop.items():
-            loop.call_soon_threadsafe(_settle_all, settled)
-
-
-def _settle_all(settled: list[tuple[Any, bool, Any, Any]]) -> None:
-    settle_writes(settled)
+            loop.call_soon_threadsafe(settle_writes, settled)
 
 
 def _session_from_row(row: tuple[Any, ...]) -> SessionRecord:
@@ -659,6 +655,8 @@ class SQLiteStore(Store):
         user_id: str,
         items: list[tuple[int, bytes]],
     ) -> list[AppendResult]:
+        # Not through start_append_updates: a subclass may use the base class's, which
+        # runs append_updates.
         return await self._queue_write(
             self._appender(api_key, document_id, session_id, client_id, user_id, items)
         )
