@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from tandem.client import DocumentClient
+from tandem.event_loop import loop_factory
 from tests.support.server import RunningServer, Tenant, serve_in_loop
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], Any]]:
+    """Async tests, and the servers they start in their loop, run on the loop
+    ``tandem serve`` runs on (``tandem.event_loop``: uvloop when installed);
+    ``TANDEM_TEST_LOOP=asyncio`` runs them on asyncio's own."""
+    choice = os.environ.get("TANDEM_TEST_LOOP", "auto")
+    factory = loop_factory(choice)
+    return {"uvloop": factory} if factory is not None else {"asyncio": asyncio.new_event_loop}
+
 
 # PBKDF2 iterations for test sessions: the server's minimum, so tests stay fast.
 ITERATIONS = 10_000

@@ -24,6 +24,7 @@ class Settings:
     port: int = 8000
     tls_cert: str | None = None
     tls_key: str | None = None
+    loop: str = "auto"  # event loop: auto (uvloop when installed), uvloop or asyncio
     # token verification
     leeway: float = 30.0
     max_token_lifetime: float = 24 * 3600.0  # exp at most this far ahead (seconds)

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from collections.abc import Iterator, Sequence
 
-from tandem import __version__
+from tandem import __version__, event_loop
 from tandem.cli.context import CliContext
 from tandem.errors import TandemError
 
@@ -68,9 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = CliContext(args)
     try:
+        # The server commands run on the loop their settings name (tandem.event_loop).
+        loop = ctx.settings.loop if hasattr(args, "loop") else None
         result = args.func(args, ctx)
         if asyncio.iscoroutine(result):
-            result = asyncio.run(result)
+            result = asyncio.run(result) if loop is None else event_loop.run(result, loop)
         return int(result or 0)
     except TandemError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

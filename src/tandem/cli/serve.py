@@ -24,6 +24,11 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         help="address of the metrics listener (TANDEM_METRICS_HOST; 127.0.0.1)",
     )
     parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        help="event loop (TANDEM_LOOP; auto: uvloop when installed, else asyncio's)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
 

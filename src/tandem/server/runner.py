@@ -7,6 +7,7 @@ import logging
 import uvicorn
 from starlette.applications import Starlette
 
+from tandem.event_loop import running_loop_name
 from tandem.server.connection import TRANSPORT_LIMIT_FACTOR
 from tandem.server.transport import (
     HTTPProtocol,
@@ -64,5 +65,6 @@ async def serve(app: Starlette, settings: Settings, *, log_level: str = "info") 
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("tandem.server").info("event loop: %s", running_loop_name())
     server = uvicorn.Server(uvicorn_config(app, settings, log_level=log_level))
     await server.serve()
