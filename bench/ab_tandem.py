@@ -1,7 +1,7 @@
 """Tandem against itself: the bench's fan-out workload on two server configurations,
 run interleaved (A, B, A, B, …) so load from other users of the machine hits both alike.
 
-    .venv/bin/python bench/ab_tandem.py --a TANDEM_LOOP=asyncio --b TANDEM_LOOP=uvloop \\
+    python3 bench/ab_tandem.py --a TANDEM_LOOP=asyncio --b TANDEM_LOOP=uvloop \\
         [--clients 2 --clients 50] [--runs 3] [--duration 6]
 
 Each side is one ``tandem serve`` (SQLite, loopback) started with its ``NAME=VALUE``
@@ -13,14 +13,15 @@ CPU ms per 1,000 delivered messages, then B/A ratios (below 1: B is faster).
 
 from __future__ import annotations
 
+import bench_env
+
+bench_env.ensure()
+
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads
 from tandem_driver import TandemServer

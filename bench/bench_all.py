@@ -173,7 +173,7 @@ class Summary:
 def section_fanout(args) -> str:
     duration = args.duration or (2.0 if args.quick else 6.0)
     sizes = [2, 10] if args.quick else [2, 10, 50, 200]
-    runs_of = {2: 1, 10: 1} if args.quick else {2: 3, 10: 3, 50: 3, 200: 1}
+    runs_of = {2: 1, 10: 1} if args.quick else {2: 3, 10: 3, 50: 3, 200: 3}
     table: dict = {}
     systems = FANOUT_SYSTEMS
     # All servers run at once and the runs are interleaved (for each N and run: every
