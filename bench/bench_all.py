@@ -163,7 +163,7 @@ class Summary:
         self.sends = runs[0].sends
         self.foreign = med([r.foreign_cpu for r in runs])
         # CPU seconds per 1,000 delivered messages (receipts expected at the receivers)
-        self.cpu_per_k = med([r.server_cpu * r.duration / max(r.expected, 1) * 1000 for r in runs])
+        self.cpu_per_k = med([r.server_cpu_per_k for r in runs])
         self.gen_per_k = med(
             [sum(r.generator_cpu) * r.duration / max(r.expected, 1) * 1000 for r in runs]
         )

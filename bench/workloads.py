@@ -270,6 +270,12 @@ class FanoutResult:
     receipt_times: list = field(default_factory=list, repr=False)
 
     @property
+    def server_cpu_per_k(self) -> float:
+        """Server CPU seconds per 1,000 delivered messages (receipts expected at the
+        receivers)."""
+        return self.server_cpu * self.duration / max(self.expected, 1) * 1000
+
+    @property
     def foreign_cpu(self) -> float:
         """Cores busy with processes other than the server(s) and the generators."""
         return max(

@@ -14,7 +14,6 @@ import sys
 import time
 import warnings
 
-import httpx
 import pycrdt
 import pytest
 import websockets
@@ -25,7 +24,7 @@ from tandem.event_loop import loop_factory, loop_name, run, running_loop_name
 from tandem.settings import SettingsError, load_settings
 from tests.collab.helpers import RawClient, converged
 from tests.conftest import close_all, new_client
-from tests.support.server import RunningServer, free_port, make_tenant
+from tests.support.server import RunningServer, free_port, make_tenant, start_subprocess
 
 UVLOOP = importlib.util.find_spec("uvloop") is not None
 needs_uvloop = pytest.mark.skipif(
@@ -90,29 +89,16 @@ def test_a_refused_choice_does_not_leave_a_coroutine_unawaited():
 _TANDEM = (sys.executable, "-m", "tandem")
 
 
-def _serve(data_dir, port: int, *args: str, env: dict[str, str] | None = None):
-    log = open(data_dir / "server.log", "w+b")  # noqa: SIM115 - closed by the caller
-    proc = subprocess.Popen(
-        [*_TANDEM, "--data-dir", str(data_dir), "serve", "--port", str(port), *args],
-        env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    return proc, log
+@pytest.fixture
+def server_log(tmp_path):
+    """A file for a ``tandem serve`` process's log (``start_subprocess(log=…)``)."""
+    with (tmp_path / "server.log").open("w+b") as log:
+        yield log
 
 
-def _wait_healthy(proc: subprocess.Popen, port: int, log) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"server exited: {log.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")
+def _read(log) -> str:
+    log.seek(0)
+    return log.read().decode()
 
 
 @pytest.mark.parametrize(
@@ -124,17 +110,20 @@ def _wait_healthy(proc: subprocess.Popen, port: int, log) -> None:
         pytest.param(["--loop", "uvloop"], {}, "uvloop", marks=needs_uvloop, id="flag-uvloop"),
     ],
 )
-async def test_tandem_serve_runs_the_protocol_on_the_loop_it_names(tmp_path, args, env, expected):
+async def test_tandem_serve_runs_the_protocol_on_the_loop_it_names(
+    tmp_path, server_log, args, env, expected
+):
     """Two editors on one document through a ``tandem serve`` process on that loop: the
     log names the loop, and both end with the same whole document and version."""
     data = tmp_path / "data"
     data.mkdir()
     tenant = await make_tenant(data / "tandem.sqlite3")
     port = free_port()
-    proc, log = _serve(data, port, "--log-level", "info", *args, env=env)
+    proc = await asyncio.to_thread(
+        start_subprocess, data, port, "--log-level", "info", *args, log=server_log, env=env
+    )
     clients = []
     try:
-        await asyncio.to_thread(_wait_healthy, proc, port, log)
         server = RunningServer(f"http://127.0.0.1:{port}", data, tenant, process=proc)
         a = new_client(server, "alice", "loop-doc", initial_content="<p>one</p>")
         clients.append(a)
@@ -154,9 +143,7 @@ async def test_tandem_serve_runs_the_protocol_on_the_loop_it_names(tmp_path, arg
         await close_all(clients)
         proc.terminate()
         proc.wait(15)
-        log.seek(0)
-        text = log.read().decode()
-        log.close()
+    text = _read(server_log)
     assert f"tandem.server: event loop: {expected}" in text
     assert text.count("event loop:") == 1
 
@@ -194,17 +181,28 @@ async def test_the_test_suite_runs_on_the_servers_loop():
 
 
 @pytest.mark.parametrize("loop", ["asyncio", pytest.param("uvloop", marks=needs_uvloop)])
-async def test_sigterm_with_a_client_that_stopped_reading_exits_promptly(tmp_path, loop):
+async def test_sigterm_with_a_client_that_stopped_reading_exits_promptly(
+    tmp_path, server_log, loop
+):
     """A reader that stops reading leaves unsent bytes in the server's socket buffer;
     shutting down must not wait for them (uvloop's loop.close() waits for open handles)."""
     data = tmp_path / "data"
     data.mkdir()
     tenant = await make_tenant(data / "tandem.sqlite3")
     port = free_port()
-    proc, log = _serve(data, port, "--loop", loop, env={"TANDEM_DOCUMENT_BYTES_PER_MINUTE": "0"})
+    proc = await asyncio.to_thread(
+        start_subprocess,
+        data,
+        port,
+        "--log-level",
+        "info",
+        "--loop",
+        loop,
+        log=server_log,
+        env={"TANDEM_DOCUMENT_BYTES_PER_MINUTE": "0"},
+    )
     a = None
     try:
-        await asyncio.to_thread(_wait_healthy, proc, port, log)
         server = RunningServer(f"http://127.0.0.1:{port}", data, tenant, process=proc)
         a = new_client(server, "alice", "stuck-doc", initial_content="<p>start</p>")
         await a.start()
@@ -230,9 +228,7 @@ async def test_sigterm_with_a_client_that_stopped_reading_exits_promptly(tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        log.seek(0)
-        text = log.read().decode()
-        log.close()
+    text = _read(server_log)
     # uvicorn shuts down gracefully, then re-raises the signal it caught
     assert code == -signal.SIGTERM
     assert "Finished server process" in text

@@ -59,6 +59,6 @@ def run(coro: Coroutine[Any, Any, T], choice: str = "auto") -> T:
 
 
 def running_loop_name() -> str:
-    """``uvloop`` or ``asyncio``: what the running loop is (for logs and /metrics)."""
+    """``uvloop`` or ``asyncio``: what the running loop is (for the log)."""
     loop = asyncio.get_running_loop()
     return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 import uvicorn
@@ -93,18 +94,26 @@ async def serve_in_loop(data_dir: Path, **settings: object) -> AsyncIterator[Run
         await asyncio.wait_for(task, 15)
 
 
-def start_subprocess(data_dir: Path | str, port: int, *extra: str) -> subprocess.Popen:
+def start_subprocess(
+    data_dir: Path | str,
+    port: int,
+    *extra: str,
+    log: IO[bytes] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
     """``tandem serve`` as a real process (for kill -9); ``data_dir`` may be a
-    PostgreSQL URL."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    PostgreSQL URL. ``extra`` flags come last (a later ``--log-level`` wins); the
+    server's log goes to ``log`` (a binary file the caller keeps and closes) if given;
+    ``env`` adds environment variables."""
     where = (
         ["--database-url", str(data_dir)]
         if str(data_dir).startswith("postgresql://")
         else ["--data-dir", str(data_dir)]
     )
-    # stderr goes to an anonymous file, not a pipe: nothing has to drain it or close it
-    # (an unread pipe can block the server; an unclosed one is a ResourceWarning).
-    with tempfile.TemporaryFile() as stderr:
+    # stderr goes to a file, not a pipe: nothing has to drain it or close it (an unread
+    # pipe can block the server; an unclosed one is a ResourceWarning).
+    with contextlib.ExitStack() as stack:
+        stderr = log if log is not None else stack.enter_context(tempfile.TemporaryFile())
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -118,7 +127,7 @@ def start_subprocess(data_dir: Path | str, port: int, *extra: str) -> subprocess
                 "warning",
                 *extra,
             ],
-            env=env,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )

@@ -68,11 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = CliContext(args)
     try:
-        # The server commands run on the loop their settings name (tandem.event_loop).
-        loop = ctx.settings.loop if hasattr(args, "loop") else None
+        # The server commands run on the loop their settings name; the others on asyncio's.
+        loop = ctx.settings.loop if hasattr(args, "loop") else "asyncio"
         result = args.func(args, ctx)
         if asyncio.iscoroutine(result):
-            result = asyncio.run(result) if loop is None else event_loop.run(result, loop)
+            result = event_loop.run(result, loop)
         return int(result or 0)
     except TandemError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

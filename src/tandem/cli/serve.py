@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tandem.cli.context import CliContext
+from tandem.event_loop import LOOPS
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--loop",
-        choices=["auto", "uvloop", "asyncio"],
+        choices=LOOPS,
         help="event loop (TANDEM_LOOP; auto: uvloop when installed, else asyncio's)",
     )
     parser.add_argument(
