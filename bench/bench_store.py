@@ -1,12 +1,17 @@
 """Closed-loop appenders straight on a storage engine (no server, no WebSocket, no SDK).
 
-    python3 bench/bench_store.py [--writers 8] [--duration 5] [--runs 3] [--postgres URL]
+    python3 bench/bench_store.py [--writers 8] [--duration 5] [--runs 3] [--busy N]
+                                 [--postgres URL]
 
 W coroutines in one process each append to one document in a loop (``append_update``,
 wait for it, next), on SQLite (a fresh file, WAL, synchronous=FULL) and on PostgreSQL (a
 fresh database, dropped after). Prints acknowledged appends/s and append latency p50/p99
 per engine, medians over runs. With ``PYTHONPATH=<baseline>/src`` it measures another
 checkout's engines (the before/after of a change to the append path).
+
+``--busy N`` runs N CPU-bound loops (separate processes, normal priority, each stops by
+itself after the run) beside every run: the engines on a machine whose cores are all
+taken, as they are when load generators or other services share the server's cores.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ bench_env.ensure()
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing as mp
 import os
 import secrets
 import statistics
@@ -64,22 +71,51 @@ async def one_run(store, writers: int, duration: float) -> tuple[float, list[flo
         await store.close()
 
 
+def _spin(until: float) -> None:
+    while time.monotonic() < until:  # CLOCK_MONOTONIC: one clock for every process
+        pass
+
+
+@contextlib.contextmanager
+def busy_cpus(count: int, seconds: float):
+    """``count`` processes spinning on a CPU for at most ``seconds`` (stopped on exit)."""
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_spin, args=(time.monotonic() + seconds,), daemon=True)
+        for _ in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        time.sleep(0.3 if procs else 0)  # let them reach their loop
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join(5)
+
+
 async def run_engine(engine: str, args) -> dict:
     import asyncpg
 
     rates, p50s, p99s = [], [], []
     for _ in range(args.runs):
+        busy = busy_cpus(args.busy, args.duration + 30)
         if engine == "sqlite":
             tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
-            rate, lat = await one_run(SQLiteStore(tmp / "t.sqlite3"), args.writers, args.duration)
+            with busy:
+                rate, lat = await one_run(
+                    SQLiteStore(tmp / "t.sqlite3"), args.writers, args.duration
+                )
         else:
             name = f"tandem_bench_{secrets.token_hex(4)}"
             admin = await asyncpg.connect(args.postgres + "/postgres")
             await admin.execute(f"CREATE DATABASE {name}")
             try:
-                rate, lat = await one_run(
-                    PostgresStore(f"{args.postgres}/{name}"), args.writers, args.duration
-                )
+                with busy:
+                    rate, lat = await one_run(
+                        PostgresStore(f"{args.postgres}/{name}"), args.writers, args.duration
+                    )
             finally:
                 await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 await admin.close()
@@ -102,6 +138,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--busy", type=int, default=0, metavar="N", help="CPU-bound loops beside every run"
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432"),
     )
@@ -109,6 +148,7 @@ def main() -> None:
     print(
         f"tandem from {Path(tandem.__file__).parent}; {args.writers} closed-loop "
         f"appenders on one document, {args.duration:g} s × {args.runs} runs (median)"
+        + (f"; {args.busy} busy CPU loop(s) beside every run" if args.busy else "")
     )
     results = {e: asyncio.run(run_engine(e, args)) for e in ("sqlite", "postgres")}
     for engine, r in results.items():

@@ -149,20 +149,34 @@ BEGIN
             CONTINUE;
         END IF;
         FOR i IN v_first .. v_last LOOP
-            SELECT seq INTO v_seq FROM updates WHERE api_key = p_api AND document_id = p_doc
-                AND session_id = v_active AND client_id = p_cid[i] AND counter = p_n[i];
-            IF FOUND THEN
+            IF v_compacted IS NOT NULL AND p_n[i] <= v_compacted THEN
+                -- At or below the compaction horizon (rare: a very late re-send): a
+                -- stored copy's seq, else the horizon's; never stored again.
+                SELECT seq INTO v_seq FROM updates WHERE api_key = p_api
+                    AND document_id = p_doc AND session_id = v_active
+                    AND client_id = p_cid[i] AND counter = p_n[i];
+                o_seq := CASE WHEN FOUND THEN v_seq ELSE v_max_seq END;
+                o_dup := true; o_err := ''; RETURN NEXT;
+                CONTINUE;
+            END IF;
+            -- De-duplication through the unique index itself (stored, or earlier in
+            -- this batch): a SELECT on (api_key, document_id, session_id, client_id,
+            -- counter) is planned once per connection, and without statistics the
+            -- planner may take the primary key (api_key, document_id, seq) and filter
+            -- every update of the document, one scan per append. A conflict rewrites
+            -- the stored row unchanged and returns its seq, which is at most the head.
+            INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,
+                                 user_id, ciphertext)
+                VALUES (p_api, p_doc, v_head + 1, v_active, p_cid[i], p_n[i], p_uid[i],
+                        p_data[i])
+                ON CONFLICT (api_key, document_id, session_id, client_id, counter)
+                DO UPDATE SET seq = updates.seq
+                RETURNING seq INTO v_seq;
+            IF v_seq <= v_head THEN
                 o_seq := v_seq; o_dup := true; o_err := ''; RETURN NEXT;
                 CONTINUE;
             END IF;
-            IF v_compacted IS NOT NULL AND p_n[i] <= v_compacted THEN
-                o_seq := v_max_seq; o_dup := true; o_err := ''; RETURN NEXT;
-                CONTINUE;
-            END IF;
-            v_head := v_head + 1;
-            INSERT INTO updates (api_key, document_id, seq, session_id, client_id, counter,
-                                 user_id, ciphertext)
-                VALUES (p_api, p_doc, v_head, v_active, p_cid[i], p_n[i], p_uid[i], p_data[i]);
+            v_head := v_seq;
             INSERT INTO client_counters (api_key, document_id, session_id, client_id,
                                          max_counter, max_seq, user_id)
                 VALUES (p_api, p_doc, v_active, p_cid[i], p_n[i], v_head, p_uid[i])
