@@ -102,3 +102,58 @@ async def test_appends_and_resends_do_not_scan_the_log(big_log):
     # A scan of the primary key per append would read APPENDS * 2 * LOG_SIZE entries.
     reads = await _primary_key_reads(url) - before
     assert reads < LOG_SIZE, f"{reads} primary-key entries read for {2 * APPENDS + 1} appends"
+
+
+async def test_resends_below_the_compaction_horizon(big_log):
+    """Counters at or below a client's compaction horizon are never stored again: a
+    stored copy answers with its seq, a pruned one with the horizon's seq; neither
+    scans the log nor leaves a row behind."""
+    url, api_key = big_log
+    client = _client(3)  # the fixture's counters of this client are 3, 11, 19, … = seq
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "DELETE FROM updates WHERE api_key = $1 AND client_id = $2 AND seq <= 80",
+            api_key,
+            client,
+        )
+        await conn.execute(
+            "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
+            " max_counter, max_seq, user_id, compacted_counter)"
+            " VALUES ($1, 'doc', $2, $3, 2995, 2995, 'alice', 100)",
+            api_key,
+            SID,
+            client,
+        )
+        rows_before = await conn.fetchval("SELECT count(*) FROM updates")
+    finally:
+        await conn.close()
+    before = await _primary_key_reads(url)
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        kept = await store.append_update(api_key, "doc", SID, client, 91, "alice", b"u")
+        pruned = await store.append_update(api_key, "doc", SID, client, 11, "alice", b"u")
+        never = await store.append_update(api_key, "doc", SID, client, 100, "alice", b"u")
+        fresh = await store.append_update(api_key, "doc", SID, client, 3003, "alice", b"u")
+    finally:
+        await store.close()
+    assert (kept.seq, kept.duplicate) == (91, True)
+    assert (pruned.seq, pruned.duplicate) == (2995, True)
+    assert (never.seq, never.duplicate) == (2995, True)  # 100 is not this client's
+    assert (fresh.seq, fresh.duplicate) == (LOG_SIZE + 1, False)
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM updates") == rows_before + 1
+        assert await conn.fetchval("SELECT head FROM documents") == LOG_SIZE + 1
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM updates WHERE client_id = $1 AND counter IN (11, 100)",
+                client,
+            )
+            == 0
+        )
+    finally:
+        await conn.close()
+    reads = await _primary_key_reads(url) - before
+    assert reads < LOG_SIZE, f"{reads} primary-key entries read for 4 appends"
