@@ -100,23 +100,19 @@ async def run_engine(engine: str, args) -> dict:
 
     rates, p50s, p99s = [], [], []
     for _ in range(args.runs):
-        busy = busy_cpus(args.busy, args.duration + 30)
+        admin = name = None
         if engine == "sqlite":
-            tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
-            with busy:
-                rate, lat = await one_run(
-                    SQLiteStore(tmp / "t.sqlite3"), args.writers, args.duration
-                )
+            store = SQLiteStore(Path(tempfile.mkdtemp(prefix="bench-store-")) / "t.sqlite3")
         else:
             name = f"tandem_bench_{secrets.token_hex(4)}"
             admin = await asyncpg.connect(args.postgres + "/postgres")
             await admin.execute(f"CREATE DATABASE {name}")
-            try:
-                with busy:
-                    rate, lat = await one_run(
-                        PostgresStore(f"{args.postgres}/{name}"), args.writers, args.duration
-                    )
-            finally:
+            store = PostgresStore(f"{args.postgres}/{name}")
+        try:
+            with busy_cpus(args.busy, args.duration + 30):
+                rate, lat = await one_run(store, args.writers, args.duration)
+        finally:
+            if admin is not None:
                 await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 await admin.close()
         lat.sort()

@@ -149,28 +149,6 @@ BEGIN
             CONTINUE;
         END IF;
         FOR i IN v_first .. v_last LOOP
-            IF v_compacted IS NOT NULL AND p_n[i] <= v_compacted THEN
-                -- At or below the compaction horizon (rare: a very late re-send): a
-                -- stored copy's seq, else the horizon's; never stored again. The probe
-                -- goes through the unique index as below (a planned SELECT could scan
-                -- the log), and a row it inserts is undone with its subtransaction.
-                BEGIN
-                    INSERT INTO updates (api_key, document_id, seq, session_id, client_id,
-                                         counter, user_id, ciphertext)
-                        VALUES (p_api, p_doc, v_head + 1, v_active, p_cid[i], p_n[i],
-                                p_uid[i], p_data[i])
-                        ON CONFLICT (api_key, document_id, session_id, client_id, counter)
-                        DO UPDATE SET seq = updates.seq
-                        RETURNING seq INTO v_seq;
-                    IF v_seq > v_head THEN
-                        RAISE EXCEPTION 'not stored' USING ERRCODE = 'no_data_found';
-                    END IF;
-                EXCEPTION WHEN no_data_found THEN
-                    v_seq := v_max_seq;
-                END;
-                o_seq := v_seq; o_dup := true; o_err := ''; RETURN NEXT;
-                CONTINUE;
-            END IF;
             -- De-duplication through the unique index itself (stored, or earlier in
             -- this batch): a SELECT on (api_key, document_id, session_id, client_id,
             -- counter) is planned once per connection, and without statistics the
@@ -186,6 +164,14 @@ BEGIN
                 RETURNING seq INTO v_seq;
             IF v_seq <= v_head THEN
                 o_seq := v_seq; o_dup := true; o_err := ''; RETURN NEXT;
+                CONTINUE;
+            END IF;
+            IF v_compacted IS NOT NULL AND p_n[i] <= v_compacted THEN
+                -- At or below the compaction horizon and not stored (rare: a very late
+                -- re-send): never stored again; undo the insert, answer the horizon.
+                DELETE FROM updates WHERE api_key = p_api AND document_id = p_doc
+                    AND seq = v_seq;
+                o_seq := v_max_seq; o_dup := true; o_err := ''; RETURN NEXT;
                 CONTINUE;
             END IF;
             v_head := v_seq;
