@@ -1,6 +1,9 @@
-"""``tandem db migrate|backup|restore|scrub``: database maintenance.
+"""``tandem db migrate|recount|backup|restore|scrub``: database maintenance.
 
 - ``migrate`` brings the schema up to date (also done at start-up).
+- ``recount`` recomputes each document's log counters (stored updates and their
+  bytes) from its rows: nodes from before schema migration 5 do not keep them, so
+  after a rolling upgrade across it the counters lack what those nodes appended.
 - ``backup FILE`` (SQLite) copies the database with SQLite's online backup API from a
   connection of its own, in one step, i.e. one read transaction: a consistent
   snapshot while servers keep writing (WAL readers do not block the writer). The
@@ -37,13 +40,22 @@ EXIT_USE_OTHER_TOOL = 2
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("db", help="database maintenance: migrate, backup, restore")
+    parser = sub.add_parser(
+        "db", help="database maintenance: migrate, recount, backup, restore, scrub"
+    )
     commands = parser.add_subparsers(dest="db_command", metavar="ACTION")
     commands.required = True
     migrate = commands.add_parser(
         "migrate", help="apply pending schema migrations (safe to run on a live cluster)"
     )
     migrate.set_defaults(func=migrate_schema)
+
+    recount = commands.add_parser(
+        "recount",
+        help="recompute every document's stored-update counters from its rows"
+        " (after a rolling upgrade across schema migration 5)",
+    )
+    recount.set_defaults(func=recount_logs)
 
     backup = commands.add_parser(
         "backup", help="copy the SQLite database to FILE, consistently, while servers run"
@@ -73,6 +85,13 @@ async def migrate_schema(args: argparse.Namespace, ctx: CliContext) -> int:
     async with ctx.store() as store:  # opening a store applies pending migrations
         where = ctx.settings.database_url or str(ctx.settings.sqlite_path)
         print(f"schema up to date ({type(store).__name__}, {_redact(where)})")
+    return 0
+
+
+async def recount_logs(args: argparse.Namespace, ctx: CliContext) -> int:
+    async with ctx.store() as store:
+        documents = await store.recount_logs()
+    print(f"recounted the stored updates of {documents} document(s)")
     return 0
 
 

@@ -323,6 +323,13 @@ class Store(abc.ABC):
     async def api_key_stored_bytes(self, api_key: str) -> int:
         """The ciphertext bytes (updates and checkpoints) stored for the API key's documents."""
 
+    @abc.abstractmethod
+    async def recount_logs(self) -> int:
+        """Set every document's log counters (``DocumentInfo.stored_updates`` and the log's
+        part of ``stored_bytes``, kept by every append and prune) from its stored rows;
+        returns the number of documents. Needed only after nodes from before schema
+        migration 5 appended during a rolling upgrade (they do not keep the counters)."""
+
     # -- erasure (docs/security.md, "Deleting a document") -------------------------------
     @abc.abstractmethod
     async def delete_document(self, api_key: str, document_id: str) -> bool:

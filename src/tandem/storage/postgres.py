@@ -59,7 +59,7 @@ from tandem.storage.postgres_rows import (
     real,
     text,
 )
-from tandem.storage.postgres_schema import MIGRATIONS
+from tandem.storage.postgres_schema import MIGRATIONS, RECOUNT_LOGS
 from tandem.storage.records import (
     ApiKeyRecord,
     AppendResult,
@@ -121,6 +121,7 @@ DECLARE
     v_b64 text;
     v_budget int := p_inline;
     v_entries jsonb := '[]'::jsonb;
+    v_bytes bigint := 0;
 BEGIN
     SELECT head, active_session INTO v_head, v_active FROM documents
         WHERE api_key = p_api AND document_id = p_doc FOR UPDATE;
@@ -175,6 +176,7 @@ BEGIN
                 CONTINUE;
             END IF;
             v_head := v_seq;
+            v_bytes := v_bytes + length(p_data[i]);
             INSERT INTO client_counters (api_key, document_id, session_id, client_id,
                                          max_counter, max_seq, user_id)
                 VALUES (p_api, p_doc, v_active, p_cid[i], p_n[i], v_head, p_uid[i])
@@ -198,7 +200,10 @@ BEGIN
         v_first := v_last + 1;
     END LOOP;
     IF v_head > v_start THEN
-        UPDATE documents SET head = v_head WHERE api_key = p_api AND document_id = p_doc;
+        -- Stored seqs are contiguous: v_head - v_start rows were added.
+        UPDATE documents SET head = v_head, log_updates = log_updates + (v_head - v_start),
+            log_bytes = log_bytes + v_bytes
+            WHERE api_key = p_api AND document_id = p_doc;
         PERFORM pg_notify(p_channel, json_build_object(
             'k', 'ub', 'a', p_api, 'd', p_doc, 'sid', v_active,
             't', extract(epoch FROM clock_timestamp()), 'u', v_entries,
@@ -366,8 +371,13 @@ async def _prune(conn: Connection, api_key: str, document_id: str, before: float
         document_id,
         horizon,
     )
+    # The pruned range only (the primary key's prefix), never the whole log.
     await conn.execute(
-        "DELETE FROM updates WHERE api_key = $1 AND document_id = $2 AND seq <= $3",
+        "WITH gone AS (DELETE FROM updates WHERE api_key = $1 AND document_id = $2"
+        " AND seq <= $3 RETURNING length(ciphertext) AS size)"
+        " UPDATE documents SET log_updates = GREATEST(0, log_updates - (SELECT count(*)"
+        " FROM gone)), log_bytes = GREATEST(0, log_bytes - (SELECT coalesce(sum(size), 0)"
+        " FROM gone)) WHERE api_key = $1 AND document_id = $2",
         api_key,
         document_id,
         horizon,
@@ -1100,8 +1110,8 @@ class PostgresStore(Store):
                 "count(*)",
             )
             stats = await conn.fetchrow(
-                "SELECT count(*) AS n, coalesce(sum(length(ciphertext)), 0) AS size"
-                " FROM updates WHERE api_key = $1 AND document_id = $2",
+                "SELECT log_updates AS n, log_bytes AS size FROM documents"
+                " WHERE api_key = $1 AND document_id = $2",
                 api_key,
                 document_id,
             )
@@ -1158,7 +1168,7 @@ class PostgresStore(Store):
         async def query(conn: Connection) -> int:
             return int_value(
                 await conn.fetchval(
-                    "SELECT (SELECT coalesce(sum(length(ciphertext)), 0) FROM updates"
+                    "SELECT (SELECT coalesce(sum(log_bytes), 0)::bigint FROM documents"
                     " WHERE api_key = $1) + (SELECT coalesce(sum(length(ciphertext)), 0)"
                     " FROM versions WHERE api_key = $1)",
                     api_key,
@@ -1167,6 +1177,15 @@ class PostgresStore(Store):
             )
 
         return await self._run(query)
+
+    async def recount_logs(self) -> int:
+        async def recount(conn: Connection) -> int:
+            # The row locks first: appends committed before are counted (each statement
+            # reads a fresh snapshot), later ones wait and add to the recounted value.
+            await conn.execute("SELECT 1 FROM documents FOR UPDATE")
+            return affected_rows(await conn.execute(RECOUNT_LOGS))
+
+        return await self._run(recount, transaction=True)
 
     # -- erasure ---------------------------------------------------------------------------
     async def delete_document(self, api_key: str, document_id: str) -> bool:

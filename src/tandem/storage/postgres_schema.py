@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+# Sets every document's log counters from its rows (migration 5, ``tandem db recount``).
+RECOUNT_LOGS = """
+    UPDATE documents d SET
+        log_updates = (SELECT count(*) FROM updates u
+                       WHERE u.api_key = d.api_key AND u.document_id = d.document_id),
+        log_bytes = (SELECT coalesce(sum(length(u.ciphertext)), 0) FROM updates u
+                     WHERE u.api_key = d.api_key AND u.document_id = d.document_id);
+"""
+
 MIGRATIONS: list[str] = [
     # 1: tenants, keys, documents, sessions, the update log and snapshots
     """
@@ -114,4 +123,11 @@ MIGRATIONS: list[str] = [
             ON d.api_key = s.api_key AND d.document_id = s.document_id;
     DROP TABLE snapshots;
     """,
+    # 5: per-document log counters (see the SQLite schema), kept by tandem_append and
+    # the retention prune in their transactions
+    """
+    ALTER TABLE documents ADD COLUMN log_updates BIGINT NOT NULL DEFAULT 0,
+                          ADD COLUMN log_bytes BIGINT NOT NULL DEFAULT 0;
+    """
+    + RECOUNT_LOGS,
 ]

@@ -45,7 +45,7 @@ from tandem.storage.records import (
     UpdateRecord,
     VersionRecord,
 )
-from tandem.storage.sqlite_schema import MIGRATIONS
+from tandem.storage.sqlite_schema import MIGRATIONS, RECOUNT_LOGS
 
 log = logging.getLogger("tandem.storage")
 
@@ -284,9 +284,20 @@ def _prune(conn: sqlite3.Connection, api_key: str, document_id: str, before: flo
         " WHERE api_key = ? AND document_id = ?",
         (horizon, api_key, document_id),
     )
+    # The pruned range only (the primary key's prefix), never the whole log.
+    count, size = conn.execute(
+        "SELECT count(*), coalesce(sum(length(ciphertext)), 0) FROM updates"
+        " WHERE api_key = ? AND document_id = ? AND seq <= ?",
+        (api_key, document_id, horizon),
+    ).fetchone()
     conn.execute(
         "DELETE FROM updates WHERE api_key = ? AND document_id = ? AND seq <= ?",
         (api_key, document_id, horizon),
+    )
+    conn.execute(
+        "UPDATE documents SET log_updates = max(0, log_updates - ?),"
+        " log_bytes = max(0, log_bytes - ?) WHERE api_key = ? AND document_id = ?",
+        (count, size, api_key, document_id),
     )
     return removed
 
@@ -616,8 +627,9 @@ class SQLiteStore(Store):
             (api_key, document_id, seq, session_id, client_id, counter, user_id, ciphertext),
         )
         conn.execute(
-            "UPDATE documents SET head = ? WHERE api_key = ? AND document_id = ?",
-            (seq, api_key, document_id),
+            "UPDATE documents SET head = ?, log_updates = log_updates + 1,"
+            " log_bytes = log_bytes + ? WHERE api_key = ? AND document_id = ?",
+            (seq, len(ciphertext), api_key, document_id),
         )
         conn.execute(
             "INSERT INTO client_counters (api_key, document_id, session_id, client_id,"
@@ -844,19 +856,16 @@ class SQLiteStore(Store):
     async def document_info(self, api_key: str, document_id: str) -> DocumentInfo | None:
         def query(conn: sqlite3.Connection) -> DocumentInfo | None:
             doc = conn.execute(
-                "SELECT head FROM documents WHERE api_key = ? AND document_id = ?",
+                "SELECT head, log_updates, log_bytes FROM documents"
+                " WHERE api_key = ? AND document_id = ?",
                 (api_key, document_id),
             ).fetchone()
             if doc is None:
                 return None
+            _, count, size = doc
             key = (api_key, document_id)
             (sessions,) = conn.execute(
                 "SELECT count(*) FROM sessions WHERE api_key = ? AND document_id = ?", key
-            ).fetchone()
-            count, size = conn.execute(
-                "SELECT count(*), coalesce(sum(length(ciphertext)), 0) FROM updates"
-                " WHERE api_key = ? AND document_id = ?",
-                key,
             ).fetchone()
             snap = conn.execute(
                 "SELECT seq FROM versions WHERE api_key = ? AND document_id = ?"
@@ -898,7 +907,7 @@ class SQLiteStore(Store):
     async def api_key_stored_bytes(self, api_key: str) -> int:
         def query(conn: sqlite3.Connection) -> int:
             (updates,) = conn.execute(
-                "SELECT coalesce(sum(length(ciphertext)), 0) FROM updates WHERE api_key = ?",
+                "SELECT coalesce(sum(log_bytes), 0) FROM documents WHERE api_key = ?",
                 (api_key,),
             ).fetchone()
             (snapshots,) = conn.execute(
@@ -908,6 +917,12 @@ class SQLiteStore(Store):
             return int(updates) + int(snapshots)
 
         return await self._read(query)
+
+    async def recount_logs(self) -> int:
+        def recount(conn: sqlite3.Connection) -> int:
+            return conn.execute(RECOUNT_LOGS).rowcount
+
+        return await self._write(recount)
 
     # -- erasure ---------------------------------------------------------------------------
     async def delete_document(self, api_key: str, document_id: str) -> bool:

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+# Sets every document's log counters from its rows (migration 5, ``tandem db recount``).
+RECOUNT_LOGS = """
+    UPDATE documents SET
+        log_updates = (SELECT count(*) FROM updates u WHERE u.api_key = documents.api_key
+                       AND u.document_id = documents.document_id),
+        log_bytes = (SELECT coalesce(sum(length(u.ciphertext)), 0) FROM updates u
+                     WHERE u.api_key = documents.api_key
+                     AND u.document_id = documents.document_id);
+"""
+
 MIGRATIONS: list[str] = [
     # 1: tenants, keys, documents, sessions, the update log and snapshots
     """
@@ -116,4 +126,12 @@ MIGRATIONS: list[str] = [
             ON d.api_key = s.api_key AND d.document_id = s.document_id;
     DROP TABLE snapshots;
     """,
+    # 5: per-document log counters, kept by every append and prune in the same
+    # transaction, so a document's size is read in O(1) (it was a scan of its whole
+    # log on every hub load and after every checkpoint).
+    """
+    ALTER TABLE documents ADD COLUMN log_updates INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE documents ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+    """
+    + RECOUNT_LOGS,
 ]
