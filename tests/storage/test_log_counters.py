@@ -87,8 +87,8 @@ async def _checkpoint_bytes(store: Store, api_key: str, document_id: str) -> int
     return sum(v.size for v in versions)
 
 
-async def _assert_counted(store: Store, where: Path | str, api_key: str, *documents: str):
-    total = 0
+async def _assert_counted(store: Store, where: Path | str, api_key: str, *documents: str) -> None:
+    total = 0  # the key's updates and checkpoints
     for document_id in documents:
         count, size = await _rows(where, api_key, document_id)
         info = await store.document_info(api_key, document_id)
@@ -96,7 +96,6 @@ async def _assert_counted(store: Store, where: Path | str, api_key: str, *docume
         assert (info.stored_updates, info.stored_bytes) == (count, size + checkpoints)
         total += size + checkpoints
     assert await store.api_key_stored_bytes(api_key) == total
-    return total
 
 
 async def test_counters_follow_every_write_path(where):

@@ -1180,9 +1180,9 @@ class PostgresStore(Store):
 
     async def recount_logs(self) -> int:
         async def recount(conn: Connection) -> int:
-            # The row locks first: appends committed before are counted (each statement
-            # reads a fresh snapshot), later ones wait and add to the recounted value.
-            await conn.execute("SELECT 1 FROM documents FOR UPDATE")
+            # Appends (which update documents) wait while the log is counted, then add
+            # to the recounted value; everything committed before is counted.
+            await conn.execute("LOCK TABLE documents IN SHARE ROW EXCLUSIVE MODE")
             return affected_rows(await conn.execute(RECOUNT_LOGS))
 
         return await self._run(recount, transaction=True)

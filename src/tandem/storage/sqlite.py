@@ -862,7 +862,7 @@ class SQLiteStore(Store):
             ).fetchone()
             if doc is None:
                 return None
-            _, count, size = doc
+            head, count, size = doc
             key = (api_key, document_id)
             (sessions,) = conn.execute(
                 "SELECT count(*) FROM sessions WHERE api_key = ? AND document_id = ?", key
@@ -880,7 +880,7 @@ class SQLiteStore(Store):
             return DocumentInfo(
                 api_key=api_key,
                 document_id=document_id,
-                version=doc[0],
+                version=head,
                 session_count=sessions,
                 active_session=self._active(conn, api_key, document_id),
                 snapshot_seq=None if snap is None else snap[0],
