@@ -6,7 +6,7 @@ Starts ``tandem serve`` (fresh SQLite data dir) with ``bench/trace_hooks`` on it
 ``PYTHONPATH``: that ``sitecustomize`` wraps a few methods at their boundaries and
 records a monotonic time stamp at each (nothing in ``src/`` changes). Drives the
 fan-out workload (N clients typing 5 updates/s on one document, ``workloads.run_standard_fanout``)
-and prints, per step of an update's path, the median and p90 in µs:
+and prints, per step of an update's path, the median, p90 and p99 in µs:
 
     in        bytes arrive (uvicorn's WebSocket protocol ``data_received``)
     in_done   the websockets frame is parsed and queued for the application
@@ -21,6 +21,11 @@ and prints, per step of an update's path, the median and p90 in µs:
     appended  the connection relays the result (``_stored``, in the settling turn;
               before 2026-12-01 its store task resumed a turn later)
     out       the released run is written to the receivers' sockets
+
+Then the SQLite writer's batches (one transaction and one COMMIT with its fsync each):
+their duration, and how many updates were stored by a batch that took longer than
+``--slow-ms``: a disk whose fsync sometimes takes tens of ms shows up there, and such
+stalls set the fan-out's p99 (every update queued behind one waits it out).
 
 Each update is matched by time: for every ``on_update`` the latest ``in`` before it,
 then the next stamp of each later step. With many clients the matching is approximate
@@ -143,12 +148,42 @@ def outside_server(
     return {"before": sorted(before), "after": sorted(after)}
 
 
+def _quantiles(values: list[float]) -> str:
+    return " ".join(f"{percentile(values, q):9.1f}" for q in (50, 90, 99))
+
+
+def writer_batches(stamps: dict[str, list[int]], rows: list[dict[str, int]], slow_ms: float) -> str:
+    """The writer thread runs one batch at a time, so its begin and end stamps pair in
+    order. Counts the batches longer than ``slow_ms`` and the traced updates that waited
+    through one (queued or stored while it ran: its span meets append -> settled)."""
+    begins, ends = stamps.get("w_begin", []), stamps.get("w_end", [])
+    if not begins or len(begins) != len(ends):
+        return "writer batches: no stamps (a server from before 2026-12-02 has no w_end)"
+    ms = sorted((e - b) / 1e6 for b, e in zip(begins, ends, strict=True))
+    slow = [(b, e) for b, e in zip(begins, ends, strict=True) if (e - b) / 1e6 > slow_ms]
+    starts = [b for b, _e in slow]
+    waited = 0
+    for row in rows:
+        i = bisect.bisect_left(starts, row["settled"]) - 1  # the last stall begun before
+        waited += i >= 0 and slow[i][1] > row["append"]
+    return (
+        f"\nSQLite writer: {len(ms)} batches, duration p50 {percentile(ms, 50):.2f} ms, "
+        f"p99 {percentile(ms, 99):.2f} ms, max {ms[-1]:.1f} ms; {len(slow)} took over "
+        f"{slow_ms:g} ms ({sum((e - b) / 1e6 for b, e in slow):.0f} ms in all), and "
+        f"{waited} of {len(rows)} traced updates ({100 * waited / max(len(rows), 1):.1f} %) "
+        "waited through one"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument(
+        "--slow-ms", type=float, default=10.0, help="a writer batch this long counts as a stall"
+    )
     parser.add_argument("--tandem-src", help="trace a baseline checkout's server (its src/)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-trace-"))
@@ -179,25 +214,19 @@ def main() -> int:
         f"{r.latency_ms['p50']:.2f} ms, p99 {r.latency_ms['p99']:.2f} ms; "
         f"{len(rows)} updates traced\n"
     )
-    print(f"{'step':66s} {'p50 µs':>9s} {'p90 µs':>9s}")
+    print(f"{'step':66s} {'p50 µs':>9s} {'p90 µs':>9s} {'p99 µs':>9s}")
     for start, end, what in STEPS:
         d = sorted((row[end] - row[start]) / 1e3 for row in rows)
-        print(
-            f"{start + ' -> ' + end + ': ' + what:66s} {percentile(d, 50):9.1f} "
-            f"{percentile(d, 90):9.1f}"
-        )
+        print(f"{start + ' -> ' + end + ': ' + what:66s} {_quantiles(d)}")
     total = sorted((row["out"] - row["in"]) / 1e3 for row in rows)
-    print(
-        f"{'socket in -> socket out':66s} {percentile(total, 50):9.1f} {percentile(total, 90):9.1f}"
-    )
+    print(f"{'socket in -> socket out':66s} {_quantiles(total)}")
     around = outside_server(rows, r.send_times, r.receipt_times)
     if around["before"] and around["after"]:
         for name, what in (
             ("before", "client send -> socket in (sender, kernel, server loop)"),
             ("after", "socket out -> receipt (writes, kernel, receiving clients)"),
         ):
-            values = around[name]
-            print(f"{what:66s} {percentile(values, 50):9.1f} {percentile(values, 90):9.1f}")
+            print(f"{what:66s} {_quantiles(around[name])}")
     runs = [r for r in write_runs(stamps.get("out", [])) if len(r) > 1]
     if runs:
         spans = sorted((r[-1] - r[0]) / 1e3 for r in runs)
@@ -207,6 +236,7 @@ def main() -> int:
             f"{percentile(spans, 50):9.1f} {percentile(spans, 90):9.1f}"
             f"   ({percentile(sizes, 50):.0f} writes per run, p50)"
         )
+    print(writer_batches(stamps, rows, args.slow_ms))
     shutil.rmtree(tmp, ignore_errors=True)
     return 0 if rows else 1
 

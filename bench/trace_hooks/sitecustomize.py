@@ -74,7 +74,7 @@ def _install() -> None:
         _around(CollabConnection, "_stored", "appended")
     else:  # before commit 2026-12-01: a store task awaits the append
         _around_async(SQLiteStore, "append_updates", "append", "appended")
-    _around(_Writer, "_run_batch", "w_begin")
+    _around(_Writer, "_run_batch", "w_begin", "w_end")
     # Runs in the event loop once the batch is committed; the writer looks it up by name
     # in the sqlite module at each call (``_settle_all`` before 2026-12-01).
     name = "_settle_all" if hasattr(sqlite, "_settle_all") else "settle_writes"
