@@ -10,6 +10,7 @@ never inside the ciphertext.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import random
@@ -60,10 +61,24 @@ class Typist:
 
 
 # --- fan-out: the load-generator process ----------------------------------------------------
+def generator_loop_factory():
+    """The generators' event loop, the same for every system measured: uvloop when
+    installed (its socket reads are in C: about a quarter of a generator's CPU on
+    asyncio's own loop went to selector and transport code), else asyncio's;
+    ``BENCH_GENERATOR_LOOP=asyncio`` forces asyncio's."""
+    if os.environ.get("BENCH_GENERATOR_LOOP", "uvloop") != "asyncio":
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
 def fanout_worker(conn, cfg: dict) -> None:
     """Entry point of one load-generator process (multiprocessing spawn)."""
     try:
-        asyncio.run(_fanout_worker(conn, cfg))
+        with asyncio.Runner(loop_factory=generator_loop_factory()) as runner:
+            runner.run(_fanout_worker(conn, cfg))
     except BaseException as exc:  # report, never hang the coordinator
         conn.send(("error", repr(exc)))
         raise

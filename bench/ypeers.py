@@ -201,6 +201,9 @@ def sink(ws) -> None:
         del buf[:pos]
 
     ws.data_received = data_received
+    # uvloop's transport keeps the protocol's data_received it saw when the protocol was
+    # set (asyncio's looks it up per read): set the protocol again so it takes this one.
+    transport.set_protocol(ws)
     with contextlib.suppress(Exception):
         transport.resume_reading()
 
