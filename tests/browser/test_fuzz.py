@@ -22,6 +22,10 @@ SEEDS = [
     FuzzCase(seed=6, users=2, rounds=2),  # typed letters duplicated, bursts interleaved
     FuzzCase(seed=9, users=2, rounds=2),  # interleaving at the end of the last paragraph
     FuzzCase(seed=16, users=3, rounds=2),  # interleaving in a cell; an empty <ul> left
+    # a caret at the end of a table cell jumped to the next row while others typed there
+    # (DOM and model held different run counts; positions.js paired runs through them)
+    FuzzCase(seed=12015, users=4, rounds=3, actions=10),
+    FuzzCase(seed=12009, users=4, rounds=3, actions=10),  # the same, in a nested table
 ]
 
 

@@ -243,6 +243,63 @@ function mapOffset(from, to, offset) {
 }
 
 /**
+ * @param {string} a
+ * @param {string} b
+ */
+function sameText(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (norm(a[i]) !== norm(b[i])) return false;
+  return true;
+}
+
+/**
+ * How alike two runs' texts are: their common prefix and suffix (two empty runs: 1).
+ * @param {string} a
+ * @param {string} b
+ */
+function likeness(a, b) {
+  if (!a.length && !b.length) return 1;
+  const max = Math.min(a.length, b.length);
+  let p = 0;
+  while (p < max && norm(a[p]) === norm(b[p])) p++;
+  let s = 0;
+  while (s < max - p && norm(a[a.length - 1 - s]) === norm(b[b.length - 1 - s])) s++;
+  return p + s;
+}
+
+/**
+ * The run of `to` that run `index` of `from` pairs with, when the two sides have different
+ * run counts (an empty block without a Y.XmlText, a block one side has not rendered yet):
+ * runs equal from the start and from the end pair by position, a run in between with the
+ * most alike run in between (the nearest on a tie). A position never crosses into another
+ * run through the empty runs around it (a caret at the end of a table cell must not land
+ * in the next cell).
+ * @param {string[]} from
+ * @param {string[]} to
+ * @param {number} index
+ */
+function pairRun(from, to, index) {
+  const max = Math.min(from.length, to.length);
+  let p = 0;
+  while (p < max && sameText(from[p], to[p])) p++;
+  if (index < p) return index;
+  let s = 0;
+  while (s < max - p && sameText(from[from.length - 1 - s], to[to.length - 1 - s])) s++;
+  if (index >= from.length - s) return index + to.length - from.length;
+  // no run of `to` in between: the nearest one (a side may hold more runs than the other)
+  let best = Math.min(p, to.length - 1);
+  let score = -1;
+  for (let k = p; k < to.length - s; k++) {
+    const sc = likeness(from[index], to[k]);
+    if (sc > score || (sc === score && Math.abs(k - index) < Math.abs(best - index))) {
+      best = k;
+      score = sc;
+    }
+  }
+  return best;
+}
+
+/**
  * Whether `err` is the DOMException a DOM range raises for a point that is not a valid
  * position (an offset past the end, a doctype, a node of another document): the caller has
  * no answer for that point. Anything else is a bug and is not caught.
@@ -334,19 +391,9 @@ export function mapDomPoint(doc, runs, texts, node, offset) {
   if (!texts.length) return null;
   const at = locate(doc, runs, node, offset);
   if (!at) return { index: 0, offset: 0 };
-  if (runs.length === texts.length) {
-    return { index: at.run, offset: mapOffset(unitsText(runs[at.run]), texts[at.run], at.offset) };
-  }
-  // different run counts: align the whole group as one text with separators
-  const dFlat = runs.map(unitsText).join('\u0000');
-  let dOff = at.offset;
-  for (let r = 0; r < at.run; r++) dOff += runs[r].units.length + 1;
-  let yOff = mapOffset(dFlat, texts.join('\u0000'), dOff);
-  for (let r = 0; r < texts.length; r++) {
-    if (yOff <= texts[r].length) return { index: r, offset: yOff };
-    yOff -= texts[r].length + 1;
-  }
-  return { index: texts.length - 1, offset: texts[texts.length - 1].length };
+  const dTexts = runs.map(unitsText);
+  const index = runs.length === texts.length ? at.run : pairRun(dTexts, texts, at.run);
+  return { index, offset: mapOffset(dTexts[at.run], texts[index], at.offset) };
 }
 
 /**
@@ -359,24 +406,10 @@ export function mapDomPoint(doc, runs, texts, node, offset) {
  */
 export function mapToDom(runs, texts, index, offset) {
   if (!runs.length || index < 0 || index >= texts.length) return null;
-  let run;
-  let at;
-  if (runs.length === texts.length) {
-    run = runs[index];
-    at = mapOffset(texts[index], unitsText(run), offset);
-  } else {
-    let yOff = offset;
-    for (let k = 0; k < index; k++) yOff += texts[k].length + 1;
-    const dParts = runs.map(unitsText);
-    let dOff = mapOffset(texts.join('\u0000'), dParts.join('\u0000'), yOff);
-    let k = 0;
-    while (k < runs.length - 1 && dOff > dParts[k].length) {
-      dOff -= dParts[k].length + 1;
-      k++;
-    }
-    run = runs[k];
-    at = Math.min(dOff, dParts[k].length);
-  }
+  const dTexts = runs.map(unitsText);
+  const k = runs.length === texts.length ? index : pairRun(texts, dTexts, index);
+  const run = runs[k];
+  const at = Math.min(mapOffset(texts[index], dTexts[k], offset), run.units.length);
   if (at < run.units.length) {
     const u = run.units[at];
     return { node: u.node, offset: u.offset };
